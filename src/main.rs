@@ -1,0 +1,2 @@
+//! The `scout` command line.
+fn main() {}

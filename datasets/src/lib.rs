@@ -11,6 +11,7 @@ pub mod camera;
 pub mod error;
 pub mod image;
 pub mod model;
+pub mod synth;
 
 pub use error::{DatasetError, Location, Result};
 pub use image::GrayImage;

@@ -1,0 +1,1 @@
+//! Synthetic visual-inertial sequences with exact ground truth (being built).

@@ -19,13 +19,19 @@ impl Location {
     /// A whole file.
     #[must_use]
     pub fn file(path: impl AsRef<Path>) -> Self {
-        Self { path: path.as_ref().to_path_buf(), line: None }
+        Self {
+            path: path.as_ref().to_path_buf(),
+            line: None,
+        }
     }
 
     /// One line of a file (1-based).
     #[must_use]
     pub fn line(path: impl AsRef<Path>, line: usize) -> Self {
-        Self { path: path.as_ref().to_path_buf(), line: Some(line) }
+        Self {
+            path: path.as_ref().to_path_buf(),
+            line: Some(line),
+        }
     }
 }
 
@@ -84,17 +90,26 @@ pub enum DatasetError {
 impl DatasetError {
     /// A malformed-content error at a file and line.
     pub fn malformed(path: impl AsRef<Path>, line: usize, message: impl Into<String>) -> Self {
-        Self::Malformed { location: Location::line(path, line), message: message.into() }
+        Self::Malformed {
+            location: Location::line(path, line),
+            message: message.into(),
+        }
     }
 
     /// A malformed-content error about a whole file.
     pub fn malformed_file(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
-        Self::Malformed { location: Location::file(path), message: message.into() }
+        Self::Malformed {
+            location: Location::file(path),
+            message: message.into(),
+        }
     }
 
     /// An I/O error on a file.
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
-        Self::Io { location: Location::file(path), source }
+        Self::Io {
+            location: Location::file(path),
+            source,
+        }
     }
 
     /// The location the error points at, if it points at an input file.

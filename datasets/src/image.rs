@@ -6,7 +6,7 @@
 //! f32 ones; 16-bit sources (TUM-VI) are reduced to their high byte on load.
 
 /// An owned 8-bit grayscale image.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct GrayImage {
     width: usize,
     height: usize,
@@ -23,13 +23,21 @@ impl GrayImage {
     /// A black image.
     #[must_use]
     pub fn new(width: usize, height: usize) -> Self {
-        Self { width, height, data: vec![0; width * height] }
+        Self {
+            width,
+            height,
+            data: vec![0; width * height],
+        }
     }
 
     /// Wraps a row-major buffer; `None` when its length is not `width * height`.
     #[must_use]
     pub fn from_vec(width: usize, height: usize, data: Vec<u8>) -> Option<Self> {
-        (data.len() == width * height).then_some(Self { width, height, data })
+        (data.len() == width * height).then_some(Self {
+            width,
+            height,
+            data,
+        })
     }
 
     /// Width in pixels.

@@ -5,12 +5,18 @@
 //!   frames and units stated on each field.
 //! - [`camera`]: pinhole projection with radial-tangential (EuRoC) and equidistant
 //!   (TUM-VI) distortion.
-//! - [`image`]: 8-bit grayscale images.
+//! - [`image`]: 8-bit grayscale images; [`png_io`]: reading and writing them.
+//! - [`euroc`]: the EuRoC/ASL layout (also TUM-VI exports): a streaming reader
+//!   that checks everything it reads, and a writer.
+//! - [`synth`]: synthetic rooms, trajectories, rendered stereo, IMU and range
+//!   sensors with exact ground truth.
 
 pub mod camera;
 pub mod error;
+pub mod euroc;
 pub mod image;
 pub mod model;
+pub mod png_io;
 pub mod synth;
 
 pub use error::{DatasetError, Location, Result};

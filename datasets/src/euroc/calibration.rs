@@ -1,0 +1,247 @@
+//! Calibration files of the ASL layout: EuRoC's per-sensor `sensor.yaml` and, for
+//! TUM-VI exports that lack them, Kalibr's `camchain.yaml` / `imu_config.yaml`.
+//!
+//! EuRoC's `T_BS` is `body_from_sensor` as a row-major 4x4 matrix; Kalibr's
+//! `T_cam_imu` is the inverse (`cam_from_imu`). Rotations printed with 12 digits are
+//! re-orthonormalized; a block that is not a rotation (error > 1e-3) is rejected.
+
+use std::path::Path;
+
+use nalgebra::{Isometry3, Matrix3};
+
+use super::yaml::{Document, Node};
+use crate::camera::isometry_from_row_major;
+use crate::error::{DatasetError, Result};
+use crate::model::{CameraCalibration, Distortion, ImuCalibration, PinholeIntrinsics};
+
+/// Reads a 4x4 homogeneous transform (flat or nested list of 16 numbers).
+fn transform(doc: &Document, node: &Node, what: &str) -> Result<Isometry3<f64>> {
+    let m = doc.f64_list(node, what, Some(16))?;
+    let bad = |msg: String| DatasetError::malformed(doc.path(), node.line, msg);
+    let last_row = [m[12], m[13], m[14], m[15]];
+    if (last_row[0].abs() + last_row[1].abs() + last_row[2].abs() + (last_row[3] - 1.0).abs())
+        > 1e-9
+    {
+        return Err(bad(format!(
+            "`{what}` last row must be [0, 0, 0, 1], found {last_row:?}"
+        )));
+    }
+    let rot = Matrix3::new(m[0], m[1], m[2], m[4], m[5], m[6], m[8], m[9], m[10]);
+    let orth_error = (rot.transpose() * rot - Matrix3::identity()).abs().max();
+    if orth_error > 1e-3 || rot.determinant() < 0.0 {
+        return Err(bad(format!(
+            "`{what}` rotation block is not a rotation (|R^T R - I| = {orth_error:.2e}, det = {:.4})",
+            rot.determinant()
+        )));
+    }
+    let mut flat = [0.0; 12];
+    flat.copy_from_slice(&m[..12]);
+    Ok(isometry_from_row_major(&flat))
+}
+
+fn resolution(doc: &Document, node: &Node) -> Result<(usize, usize)> {
+    let r = doc.f64_list(node, "resolution", Some(2))?;
+    let ok = |v: f64| v >= 1.0 && v <= 100_000.0 && v.fract() == 0.0;
+    if !ok(r[0]) || !ok(r[1]) {
+        return Err(DatasetError::malformed(
+            doc.path(),
+            node.line,
+            format!("`resolution` must be two positive whole numbers, found {r:?}"),
+        ));
+    }
+    Ok((r[0] as usize, r[1] as usize))
+}
+
+fn intrinsics(doc: &Document, node: &Node) -> Result<PinholeIntrinsics> {
+    let v = doc.f64_list(node, "intrinsics", Some(4))?;
+    if v[0] <= 0.0 || v[1] <= 0.0 {
+        return Err(DatasetError::malformed(
+            doc.path(),
+            node.line,
+            format!(
+                "focal lengths must be positive, found fx = {}, fy = {}",
+                v[0], v[1]
+            ),
+        ));
+    }
+    Ok(PinholeIntrinsics {
+        fx: v[0],
+        fy: v[1],
+        cx: v[2],
+        cy: v[3],
+    })
+}
+
+fn distortion(
+    doc: &Document,
+    model: &Node,
+    coeffs: Option<&Node>,
+    coeffs_name: &str,
+) -> Result<Distortion> {
+    let name = doc.str(model, "distortion_model")?;
+    let four = |what: &str| -> Result<[f64; 4]> {
+        let node = coeffs.ok_or_else(|| {
+            DatasetError::malformed(
+                doc.path(),
+                model.line,
+                format!("distortion model `{name}` needs `{what}`"),
+            )
+        })?;
+        let v = doc.f64_list(node, what, None)?;
+        // OpenCV's 5-coefficient radtan adds k3; accept it only when zero.
+        if v.len() == 4 || (v.len() == 5 && v[4] == 0.0) {
+            Ok([v[0], v[1], v[2], v[3]])
+        } else {
+            Err(DatasetError::malformed(
+                doc.path(),
+                node.line,
+                format!(
+                    "`{what}` must hold 4 numbers for `{name}`, found {}",
+                    v.len()
+                ),
+            ))
+        }
+    };
+    match name {
+        "radial-tangential" | "radtan" | "plumb_bob" => {
+            let [k1, k2, p1, p2] = four(coeffs_name)?;
+            Ok(Distortion::RadialTangential { k1, k2, p1, p2 })
+        }
+        "equidistant" | "fisheye" | "kannala-brandt" => {
+            let [k1, k2, k3, k4] = four(coeffs_name)?;
+            Ok(Distortion::Equidistant { k1, k2, k3, k4 })
+        }
+        "none" => Ok(Distortion::None),
+        other => Err(DatasetError::malformed(
+            doc.path(),
+            model.line,
+            format!(
+                "unknown distortion model `{other}`; expected radial-tangential, equidistant or none"
+            ),
+        )),
+    }
+}
+
+fn positive(doc: &Document, node: &Node, what: &str) -> Result<f64> {
+    let v = doc.f64(node, what)?;
+    if v > 0.0 {
+        Ok(v)
+    } else {
+        Err(DatasetError::malformed(
+            doc.path(),
+            node.line,
+            format!("`{what}` must be > 0, found {v}"),
+        ))
+    }
+}
+
+/// Reads an EuRoC camera `sensor.yaml`.
+pub fn read_camera_sensor_yaml(path: &Path, name: &str) -> Result<CameraCalibration> {
+    let doc = Document::read(path)?;
+    if let Some(kind) = doc.get_of(doc.root(), "sensor_type")? {
+        let kind_str = doc.str(kind, "sensor_type")?;
+        if kind_str != "camera" {
+            return Err(DatasetError::malformed(
+                path,
+                kind.line,
+                format!("sensor_type is `{kind_str}`, expected `camera`"),
+            ));
+        }
+    }
+    let model = doc.field("camera_model")?;
+    let model_name = doc.str(model, "camera_model")?;
+    if model_name != "pinhole" {
+        return Err(DatasetError::malformed(
+            path,
+            model.line,
+            format!("camera_model `{model_name}` is not supported; expected `pinhole`"),
+        ));
+    }
+    let t_bs = doc.field("T_BS")?;
+    let (width, height) = resolution(&doc, doc.field("resolution")?)?;
+    Ok(CameraCalibration {
+        name: name.to_string(),
+        width,
+        height,
+        intrinsics: intrinsics(&doc, doc.field("intrinsics")?)?,
+        distortion: distortion(
+            &doc,
+            doc.field("distortion_model")?,
+            doc.get_of(doc.root(), "distortion_coefficients")?,
+            "distortion_coefficients",
+        )?,
+        body_from_cam: transform(&doc, doc.field_of(t_bs, "data")?, "T_BS.data")?,
+        rate_hz: positive(&doc, doc.field("rate_hz")?, "rate_hz")?,
+    })
+}
+
+/// Reads one camera of a Kalibr `camchain.yaml` (`cam0`, `cam1`); the body is the
+/// IMU. Kalibr files carry no frame rate: `rate_hz` comes from the caller.
+pub fn read_kalibr_camera(path: &Path, name: &str, rate_hz: f64) -> Result<CameraCalibration> {
+    let doc = Document::read(path)?;
+    let cam = doc.field(name)?;
+    let model = doc.field_of(cam, "camera_model")?;
+    let model_name = doc.str(model, "camera_model")?;
+    if model_name != "pinhole" {
+        return Err(DatasetError::malformed(
+            path,
+            model.line,
+            format!("camera_model `{model_name}` is not supported; expected `pinhole`"),
+        ));
+    }
+    let cam_from_imu = transform(&doc, doc.field_of(cam, "T_cam_imu")?, "T_cam_imu")?;
+    let (width, height) = resolution(&doc, doc.field_of(cam, "resolution")?)?;
+    Ok(CameraCalibration {
+        name: name.to_string(),
+        width,
+        height,
+        intrinsics: intrinsics(&doc, doc.field_of(cam, "intrinsics")?)?,
+        distortion: distortion(
+            &doc,
+            doc.field_of(cam, "distortion_model")?,
+            doc.get_of(cam, "distortion_coeffs")?,
+            "distortion_coeffs",
+        )?,
+        body_from_cam: cam_from_imu.inverse(),
+        rate_hz,
+    })
+}
+
+/// Reads an IMU noise model: EuRoC's `imu0/sensor.yaml` (`rate_hz`, `T_BS`) or
+/// Kalibr's `imu.yaml` (`update_rate`, no transform: the IMU is the body).
+pub fn read_imu_yaml(path: &Path) -> Result<ImuCalibration> {
+    let doc = Document::read(path)?;
+    let root = doc.root();
+    let rate = match doc.get_of(root, "rate_hz")? {
+        Some(node) => positive(&doc, node, "rate_hz")?,
+        None => positive(&doc, doc.field("update_rate")?, "update_rate")?,
+    };
+    let body_from_imu = match doc.get_of(root, "T_BS")? {
+        Some(t) => transform(&doc, doc.field_of(t, "data")?, "T_BS.data")?,
+        None => Isometry3::identity(),
+    };
+    Ok(ImuCalibration {
+        gyro_noise_density: positive(
+            &doc,
+            doc.field("gyroscope_noise_density")?,
+            "gyroscope_noise_density",
+        )?,
+        gyro_random_walk: positive(
+            &doc,
+            doc.field("gyroscope_random_walk")?,
+            "gyroscope_random_walk",
+        )?,
+        accel_noise_density: positive(
+            &doc,
+            doc.field("accelerometer_noise_density")?,
+            "accelerometer_noise_density",
+        )?,
+        accel_random_walk: positive(
+            &doc,
+            doc.field("accelerometer_random_walk")?,
+            "accelerometer_random_walk",
+        )?,
+        rate_hz: rate,
+        body_from_imu,
+    })
+}

@@ -1,0 +1,534 @@
+//! Streaming reader of ASL-layout sequences (EuRoC MAV, TUM-VI exports, and the
+//! sequences `scout synth` writes).
+//!
+//! [`EurocDataset::open`] reads the calibration, the IMU stream, the ground truth
+//! and the image *index* (timestamps and file names) and checks them; images are
+//! decoded only when a stereo event is produced, so reading a long sequence holds
+//! one stereo pair at a time. Stereo pairs are formed from `cam0` and `cam1` rows
+//! with the same timestamp (within [`ReaderConfig::max_stereo_offset_ns`]). Rows
+//! whose image file does not exist are reported once (a warning and
+//! [`EurocDataset::missing_images`]) and skipped; every other defect is an error
+//! that names the file and line.
+
+use std::path::{Path, PathBuf};
+
+use nalgebra::{Isometry3, Quaternion, Translation3, UnitQuaternion, Vector3};
+
+use super::calibration::{read_camera_sensor_yaml, read_imu_yaml, read_kalibr_camera};
+use super::csv::{check_increasing, for_each_row, parse_t_ns, parse_value};
+use crate::error::{DatasetError, Location, Result};
+use crate::image::GrayImage;
+use crate::model::{
+    CameraCalibration, GroundTruthState, ImuBias, ImuSample, RigCalibration, SensorEvent,
+    StereoFrame,
+};
+use crate::png_io::read_gray_png_into;
+
+/// Which flavour of the ASL layout a folder holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// EuRoC MAV: `sensor.yaml` per sensor, 8-bit images,
+    /// `state_groundtruth_estimate0` (pose, velocity, biases).
+    Euroc,
+    /// TUM-VI export: equidistant fisheye, 8- or 16-bit images, pose-only
+    /// `mocap0` ground truth, calibration in `sensor.yaml` or Kalibr's
+    /// `dso/camchain.yaml`.
+    TumVi,
+}
+
+/// Reader settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReaderConfig {
+    /// Largest time difference between a `cam0` and a `cam1` row that still
+    /// forms a stereo pair, ns. EuRoC and TUM-VI are hardware-synchronized (0).
+    pub max_stereo_offset_ns: i64,
+    /// IMU samples this long before the first stereo pair are streamed by
+    /// [`EurocDataset::events`] (for static initialization), ns.
+    pub imu_lead_ns: i64,
+}
+
+impl Default for ReaderConfig {
+    fn default() -> Self {
+        Self {
+            max_stereo_offset_ns: 1_000_000,
+            imu_lead_ns: 1_000_000_000,
+        }
+    }
+}
+
+/// A csv row that names an image file that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingImage {
+    /// The csv row.
+    pub location: Location,
+    /// The row's timestamp, ns.
+    pub t_ns: i64,
+    /// The image path that does not exist.
+    pub image: PathBuf,
+}
+
+/// Where the two images of one stereo pair are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StereoEntry {
+    /// Time stamp of the pair (cam0's), ns.
+    pub t_ns: i64,
+    /// cam0 image and the csv line naming it.
+    pub left: (PathBuf, usize),
+    /// cam1 image and the csv line naming it.
+    pub right: (PathBuf, usize),
+}
+
+/// An ASL-layout sequence, opened and checked, with images decoded on demand.
+#[derive(Debug, Clone)]
+pub struct EurocDataset {
+    mav0: PathBuf,
+    layout: Layout,
+    config: ReaderConfig,
+    calibration: RigCalibration,
+    stereo: Vec<StereoEntry>,
+    imu: Vec<ImuSample>,
+    ground_truth: Vec<GroundTruthState>,
+    missing_images: Vec<MissingImage>,
+    unpaired_rows: usize,
+}
+
+struct ImageRow {
+    t_ns: i64,
+    path: PathBuf,
+    line: usize,
+}
+
+impl EurocDataset {
+    /// Opens a sequence folder (the one holding `mav0/`, or `mav0/` itself) with
+    /// default settings.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, ReaderConfig::default())
+    }
+
+    /// Opens a sequence folder with the given settings.
+    pub fn open_with(path: impl AsRef<Path>, config: ReaderConfig) -> Result<Self> {
+        let path = path.as_ref();
+        let mav0 = if path.join("mav0").is_dir() {
+            path.join("mav0")
+        } else {
+            path.to_path_buf()
+        };
+        for dir in ["cam0", "cam1", "imu0"] {
+            let csv = mav0.join(dir).join("data.csv");
+            if !csv.is_file() {
+                return Err(DatasetError::Layout {
+                    path: csv,
+                    message: format!(
+                        "missing; {} is not an ASL/EuRoC sequence (expected mav0/{{cam0,cam1,imu0}}/data.csv)",
+                        path.display()
+                    ),
+                });
+            }
+        }
+        let gt_euroc = mav0.join("state_groundtruth_estimate0").join("data.csv");
+        let gt_mocap = mav0.join("mocap0").join("data.csv");
+        let sequence_root = mav0.parent().map(Path::to_path_buf).unwrap_or_default();
+        let camchain = sequence_root.join("dso").join("camchain.yaml");
+        let layout = if !gt_euroc.is_file() && (gt_mocap.is_file() || camchain.is_file()) {
+            Layout::TumVi
+        } else {
+            Layout::Euroc
+        };
+
+        let (cam0_rows, mut missing) = read_image_rows(&mav0.join("cam0"))?;
+        let (cam1_rows, missing1) = read_image_rows(&mav0.join("cam1"))?;
+        missing.extend(missing1);
+
+        let camera = |name: &str, rows: &[ImageRow]| -> Result<CameraCalibration> {
+            let yaml = mav0.join(name).join("sensor.yaml");
+            if yaml.is_file() || !camchain.is_file() {
+                read_camera_sensor_yaml(&yaml, name)
+            } else {
+                read_kalibr_camera(&camchain, name, rate_from_rows(rows))
+            }
+        };
+        let cam0 = camera("cam0", &cam0_rows)?;
+        let cam1 = camera("cam1", &cam1_rows)?;
+        let imu_yaml = mav0.join("imu0").join("sensor.yaml");
+        let kalibr_imu = sequence_root.join("dso").join("imu_config.yaml");
+        let imu_calibration = if imu_yaml.is_file() || !kalibr_imu.is_file() {
+            read_imu_yaml(&imu_yaml)?
+        } else {
+            read_imu_yaml(&kalibr_imu)?
+        };
+
+        let (stereo, unpaired_rows) =
+            pair_stereo(cam0_rows, cam1_rows, config.max_stereo_offset_ns);
+        let imu = read_imu_csv(&mav0.join("imu0").join("data.csv"))?;
+        let ground_truth = if gt_euroc.is_file() {
+            read_ground_truth_csv(&gt_euroc)?
+        } else if gt_mocap.is_file() {
+            read_ground_truth_csv(&gt_mocap)?
+        } else {
+            Vec::new()
+        };
+
+        if !missing.is_empty() {
+            let first = &missing[0];
+            tracing::warn!(
+                "{} csv rows name images that do not exist and are skipped (first: {} -> {})",
+                missing.len(),
+                first.location,
+                first.image.display()
+            );
+        }
+        if unpaired_rows > 0 {
+            tracing::warn!(
+                "{unpaired_rows} camera rows have no partner in the other camera and are skipped"
+            );
+        }
+        Ok(Self {
+            mav0,
+            layout,
+            config,
+            calibration: RigCalibration {
+                cam0,
+                cam1,
+                imu: imu_calibration,
+            },
+            stereo,
+            imu,
+            ground_truth,
+            missing_images: missing,
+            unpaired_rows,
+        })
+    }
+
+    /// The `mav0` folder.
+    #[must_use]
+    pub fn mav0(&self) -> &Path {
+        &self.mav0
+    }
+
+    /// Which flavour of the layout this is.
+    #[must_use]
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Cameras and IMU calibration.
+    #[must_use]
+    pub fn calibration(&self) -> &RigCalibration {
+        &self.calibration
+    }
+
+    /// The stereo pairs, in time order (images not yet loaded).
+    #[must_use]
+    pub fn stereo_entries(&self) -> &[StereoEntry] {
+        &self.stereo
+    }
+
+    /// All IMU samples of the file, in time order.
+    #[must_use]
+    pub fn imu(&self) -> &[ImuSample] {
+        &self.imu
+    }
+
+    /// Ground truth, in time order; empty when the folder has none.
+    #[must_use]
+    pub fn ground_truth(&self) -> &[GroundTruthState] {
+        &self.ground_truth
+    }
+
+    /// Rows skipped because their image file does not exist.
+    #[must_use]
+    pub fn missing_images(&self) -> &[MissingImage] {
+        &self.missing_images
+    }
+
+    /// Camera rows (with an existing image) that had no partner in the other camera.
+    #[must_use]
+    pub fn unpaired_rows(&self) -> usize {
+        self.unpaired_rows
+    }
+
+    /// Decodes stereo pair `index` into `out`, reusing its buffers.
+    pub fn load_stereo_into(&self, index: usize, out: &mut StereoFrame) -> Result<()> {
+        let entry = self.stereo.get(index).ok_or_else(|| {
+            DatasetError::InvalidArgument(format!(
+                "stereo index {index} out of range (0..{})",
+                self.stereo.len()
+            ))
+        })?;
+        let mut scratch = Vec::new();
+        let allow_16 = self.layout == Layout::TumVi;
+        let load = |(path, line): &(PathBuf, usize),
+                    cam: &CameraCalibration,
+                    csv: &str,
+                    img: &mut GrayImage,
+                    scratch: &mut Vec<u8>| {
+            read_gray_png_into(path, (cam.width, cam.height), allow_16, img, scratch).map_err(|p| {
+                DatasetError::BadImage {
+                    location: Location::line(self.mav0.join(csv).join("data.csv"), *line),
+                    image: path.clone(),
+                    message: p.to_string(),
+                }
+            })
+        };
+        load(
+            &entry.left,
+            &self.calibration.cam0,
+            "cam0",
+            &mut out.left,
+            &mut scratch,
+        )?;
+        load(
+            &entry.right,
+            &self.calibration.cam1,
+            "cam1",
+            &mut out.right,
+            &mut scratch,
+        )?;
+        out.t_ns = entry.t_ns;
+        Ok(())
+    }
+
+    /// Decodes stereo pair `index`.
+    pub fn load_stereo(&self, index: usize) -> Result<StereoFrame> {
+        let mut frame = StereoFrame {
+            t_ns: 0,
+            left: GrayImage::new(0, 0),
+            right: GrayImage::new(0, 0),
+        };
+        self.load_stereo_into(index, &mut frame)?;
+        Ok(frame)
+    }
+
+    /// The time-ordered event stream: IMU samples from
+    /// [`ReaderConfig::imu_lead_ns`] before the first stereo pair up to the last
+    /// one, and the stereo pairs, decoded one at a time as the iterator advances.
+    /// An IMU sample and a stereo pair with the same timestamp come IMU first.
+    #[must_use]
+    pub fn events(&self) -> Events<'_> {
+        let (start, end) = match (self.stereo.first(), self.stereo.last()) {
+            (Some(first), Some(last)) => (
+                first.t_ns.saturating_sub(self.config.imu_lead_ns),
+                last.t_ns,
+            ),
+            _ => (i64::MIN, i64::MAX),
+        };
+        let imu_begin = self.imu.partition_point(|s| s.t_ns < start);
+        let imu_end = self.imu.partition_point(|s| s.t_ns <= end);
+        Events {
+            dataset: self,
+            imu_next: imu_begin,
+            imu_end,
+            stereo_next: 0,
+        }
+    }
+}
+
+/// Iterator over a dataset's [`SensorEvent`]s; see [`EurocDataset::events`].
+#[derive(Debug)]
+pub struct Events<'a> {
+    dataset: &'a EurocDataset,
+    imu_next: usize,
+    imu_end: usize,
+    stereo_next: usize,
+}
+
+impl Iterator for Events<'_> {
+    type Item = Result<SensorEvent>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let imu = (self.imu_next < self.imu_end).then(|| &self.dataset.imu[self.imu_next]);
+        let stereo = self.dataset.stereo.get(self.stereo_next);
+        match (imu, stereo) {
+            (Some(sample), Some(entry)) if sample.t_ns <= entry.t_ns => {
+                self.imu_next += 1;
+                Some(Ok(SensorEvent::Imu(*sample)))
+            }
+            (Some(sample), None) => {
+                self.imu_next += 1;
+                Some(Ok(SensorEvent::Imu(*sample)))
+            }
+            (_, Some(_)) => {
+                let index = self.stereo_next;
+                self.stereo_next += 1;
+                Some(self.dataset.load_stereo(index).map(SensorEvent::Stereo))
+            }
+            (None, None) => None,
+        }
+    }
+}
+
+fn read_image_rows(cam_dir: &Path) -> Result<(Vec<ImageRow>, Vec<MissingImage>)> {
+    let csv = cam_dir.join("data.csv");
+    let mut rows = Vec::new();
+    let mut missing = Vec::new();
+    let mut previous = None;
+    for_each_row(&csv, 2, |line, f| {
+        let t_ns = parse_t_ns(&csv, line, f[0])?;
+        check_increasing(&csv, line, t_ns, &mut previous)?;
+        let name = f[1];
+        if name.is_empty() || name.contains("..") || Path::new(name).is_absolute() {
+            return Err(DatasetError::malformed(
+                &csv,
+                line,
+                format!("image file name `{name}` must be a plain name inside data/"),
+            ));
+        }
+        let path = cam_dir.join("data").join(name);
+        if path.is_file() {
+            rows.push(ImageRow { t_ns, path, line });
+        } else {
+            missing.push(MissingImage {
+                location: Location::line(&csv, line),
+                t_ns,
+                image: path,
+            });
+        }
+        Ok(())
+    })?;
+    Ok((rows, missing))
+}
+
+/// Median frame rate of a camera's rows, Hz (20 when it cannot be told).
+fn rate_from_rows(rows: &[ImageRow]) -> f64 {
+    let mut dts: Vec<i64> = rows.windows(2).map(|w| w[1].t_ns - w[0].t_ns).collect();
+    if dts.is_empty() {
+        return 20.0;
+    }
+    dts.sort_unstable();
+    1e9 / dts[dts.len() / 2] as f64
+}
+
+/// Pairs rows of the two cameras by nearest timestamp within `max_offset_ns`;
+/// returns the pairs and the number of rows left without a partner.
+fn pair_stereo(
+    left: Vec<ImageRow>,
+    right: Vec<ImageRow>,
+    max_offset_ns: i64,
+) -> (Vec<StereoEntry>, usize) {
+    let total = left.len() + right.len();
+    let mut pairs = Vec::with_capacity(left.len().min(right.len()));
+    let mut right = right.into_iter().peekable();
+    for l in left {
+        // Skip right rows too early to pair with this or any later left row.
+        while right
+            .peek()
+            .is_some_and(|r| r.t_ns < l.t_ns - max_offset_ns)
+        {
+            right.next();
+        }
+        if let Some(r) = right.next_if(|r| (r.t_ns - l.t_ns).abs() <= max_offset_ns) {
+            pairs.push(StereoEntry {
+                t_ns: l.t_ns,
+                left: (l.path, l.line),
+                right: (r.path, r.line),
+            });
+        }
+    }
+    let unpaired = total - 2 * pairs.len();
+    (pairs, unpaired)
+}
+
+/// Reads an ASL IMU csv: `t[ns], wx, wy, wz [rad/s], ax, ay, az [m/s^2]`.
+pub fn read_imu_csv(path: &Path) -> Result<Vec<ImuSample>> {
+    const NAMES: [&str; 6] = [
+        "gyro x", "gyro y", "gyro z", "accel x", "accel y", "accel z",
+    ];
+    let mut samples = Vec::new();
+    let mut previous = None;
+    for_each_row(path, 7, |line, f| {
+        let t_ns = parse_t_ns(path, line, f[0])?;
+        check_increasing(path, line, t_ns, &mut previous)?;
+        let mut v = [0.0; 6];
+        for (k, value) in v.iter_mut().enumerate() {
+            *value = parse_value(path, line, f[k + 1], NAMES[k])?;
+        }
+        samples.push(ImuSample {
+            t_ns,
+            gyro: Vector3::new(v[0], v[1], v[2]),
+            accel: Vector3::new(v[3], v[4], v[5]),
+        });
+        Ok(())
+    })?;
+    Ok(samples)
+}
+
+/// Reads a ground-truth csv: EuRoC's 17 columns (`t, p xyz, q wxyz, v xyz, bg
+/// xyz, ba xyz`) or a pose-only 8 columns (`t, p xyz, q wxyz`, TUM-VI `mocap0`).
+/// The quaternion is stored w first; it must have unit norm within 1 %.
+pub fn read_ground_truth_csv(path: &Path) -> Result<Vec<GroundTruthState>> {
+    const NAMES: [&str; 16] = [
+        "p x",
+        "p y",
+        "p z",
+        "q w",
+        "q x",
+        "q y",
+        "q z",
+        "v x",
+        "v y",
+        "v z",
+        "gyro bias x",
+        "gyro bias y",
+        "gyro bias z",
+        "accel bias x",
+        "accel bias y",
+        "accel bias z",
+    ];
+    let mut states = Vec::new();
+    let mut previous = None;
+    let mut columns = None;
+    for_each_row(path, 8, |line, f| {
+        let n = if f.len() >= 17 { 17 } else { 8 };
+        match columns {
+            None => columns = Some(n),
+            Some(c) if c != n => {
+                return Err(DatasetError::malformed(
+                    path,
+                    line,
+                    format!("row has {} columns, earlier rows have {c}", f.len()),
+                ));
+            }
+            _ => {}
+        }
+        let t_ns = parse_t_ns(path, line, f[0])?;
+        check_increasing(path, line, t_ns, &mut previous)?;
+        let mut v = [0.0; 16];
+        for k in 0..n - 1 {
+            v[k] = parse_value(path, line, f[k + 1], NAMES[k])?;
+        }
+        let q = Quaternion::new(v[3], v[4], v[5], v[6]);
+        if (q.norm() - 1.0).abs() > 0.01 {
+            return Err(DatasetError::malformed(
+                path,
+                line,
+                format!(
+                    "quaternion (w x y z) = ({}, {}, {}, {}) does not have unit norm",
+                    v[3], v[4], v[5], v[6]
+                ),
+            ));
+        }
+        let world_from_body = Isometry3::from_parts(
+            Translation3::new(v[0], v[1], v[2]),
+            UnitQuaternion::from_quaternion(q),
+        );
+        let (v_world, bias) = if n == 17 {
+            (
+                Some(Vector3::new(v[7], v[8], v[9])),
+                Some(ImuBias {
+                    gyro: Vector3::new(v[10], v[11], v[12]),
+                    accel: Vector3::new(v[13], v[14], v[15]),
+                }),
+            )
+        } else {
+            (None, None)
+        };
+        states.push(GroundTruthState {
+            t_ns,
+            world_from_body,
+            v_world,
+            bias,
+        });
+        Ok(())
+    })?;
+    Ok(states)
+}

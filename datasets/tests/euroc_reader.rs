@@ -1,0 +1,422 @@
+//! The EuRoC/ASL reader on the real EuRoC snippet, on write/read round trips, and
+//! on malformed input (every defect must name the file and line).
+
+mod common;
+
+use std::path::Path;
+
+use common::{T0, euroc_micro, tiny_image, write_tiny_sequence};
+use datasets::euroc::{EurocDataset, Layout};
+use datasets::{DatasetError, Distortion, SensorEvent};
+
+#[test]
+fn real_euroc_snippet_yields_95_pairs_imu_and_ground_truth() -> datasets::Result<()> {
+    let Some(root) = euroc_micro() else {
+        return Ok(());
+    };
+    let ds = EurocDataset::open(&root)?;
+    assert_eq!(ds.layout(), Layout::Euroc);
+    assert_eq!(ds.stereo_entries().len(), 95);
+    // cam1/data.csv lists 99 rows; the last 4 have no PNG.
+    assert_eq!(ds.missing_images().len(), 4);
+    for m in ds.missing_images() {
+        assert!(
+            m.location.path.ends_with("cam1/data.csv"),
+            "{:?}",
+            m.location
+        );
+        assert!(
+            (97..=100).contains(&m.location.line.unwrap_or(0)),
+            "{:?}",
+            m.location
+        );
+    }
+    assert_eq!(ds.imu().len(), 29_120);
+    assert_eq!(ds.ground_truth().len(), 115);
+    let gt0 = &ds.ground_truth()[0];
+    assert!((gt0.world_from_body.translation.vector.x - 0.878895).abs() < 1e-12);
+    assert!(gt0.v_world.is_some() && gt0.bias.is_some());
+
+    let cal = ds.calibration();
+    assert_eq!((cal.cam0.width, cal.cam0.height), (752, 480));
+    assert_eq!(cal.cam0.intrinsics.fx, 458.654);
+    assert!(
+        matches!(cal.cam1.distortion, Distortion::RadialTangential { k1, .. } if k1 == -0.28368365)
+    );
+    assert_eq!(cal.imu.rate_hz, 200.0);
+    assert_eq!(cal.imu.gyro_noise_density, 1.6968e-4);
+    let expected = datasets::CameraCalibration::euroc_cam0().body_from_cam;
+    assert!(
+        (cal.cam0.body_from_cam.translation.vector - expected.translation.vector).norm() < 1e-12
+    );
+
+    // Stream everything: time-ordered, IMU first at ties, real images decoded.
+    let mut last_t = i64::MIN;
+    let (mut frames, mut imu) = (0, 0);
+    for event in ds.events() {
+        let event = event?;
+        assert!(event.t_ns() >= last_t, "events out of order");
+        last_t = event.t_ns();
+        match event {
+            SensorEvent::Imu(_) => imu += 1,
+            SensorEvent::Stereo(f) => {
+                frames += 1;
+                assert_eq!((f.left.width(), f.right.height()), (752, 480));
+                let mean = f.left.mean();
+                assert!(
+                    (20.0..200.0).contains(&mean),
+                    "implausible mean intensity {mean}"
+                );
+            }
+        }
+    }
+    assert_eq!(frames, 95);
+    // The IMU file starts at the first image, so there is no lead: 4.7 s at 200 Hz.
+    assert_eq!(imu, 941);
+    Ok(())
+}
+
+#[test]
+fn written_sequences_read_back_bit_identical() -> datasets::Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| DatasetError::io("tempdir", e))?;
+    write_tiny_sequence(dir.path())?;
+    let ds = EurocDataset::open(dir.path())?;
+    assert_eq!(ds.stereo_entries().len(), 3);
+    assert!(ds.missing_images().is_empty());
+    let (read, written) = (ds.calibration(), common::tiny_rig());
+    assert_eq!(read.imu, written.imu);
+    for (r, w) in [(&read.cam0, &written.cam0), (&read.cam1, &written.cam1)] {
+        assert_eq!(
+            (r.width, r.height, r.intrinsics, r.distortion),
+            (w.width, w.height, w.intrinsics, w.distortion)
+        );
+        // The rotation goes through a printed matrix: equal to rounding.
+        let diff = r.body_from_cam.inverse() * w.body_from_cam;
+        assert!(diff.rotation.angle() < 1e-12 && diff.translation.vector.norm() < 1e-15);
+    }
+    let frame = ds.load_stereo(1)?;
+    assert_eq!(frame.t_ns, T0 + 50_000_000);
+    assert_eq!(frame.left, tiny_image(1, 16, 12));
+    assert_eq!(frame.right, tiny_image(101, 16, 12));
+    assert_eq!(ds.imu().len(), 25);
+    assert_eq!(ds.imu()[3].gyro.x, 0.03);
+    assert_eq!(ds.ground_truth().len(), 3);
+    assert_eq!(
+        ds.ground_truth()[2].world_from_body.translation.vector.x,
+        1.2
+    );
+    // Writing over an existing sequence is refused.
+    assert!(datasets::euroc::EurocWriter::create(dir.path(), &common::tiny_rig()).is_err());
+    Ok(())
+}
+
+/// A defect made in a fresh tiny sequence, and what the error must say.
+struct Case {
+    name: &'static str,
+    file: &'static str,
+    edit: fn(&str) -> String,
+    /// `file:line` suffix expected in the error, e.g. `imu0/data.csv:3`.
+    at: &'static str,
+    says: &'static str,
+}
+
+fn replace_line(text: &str, line: usize, with: &str) -> String {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i + 1 == line {
+                with.to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+fn field_on_line(text: &str, line: usize, field: usize, with: &str) -> String {
+    let l = text.lines().nth(line - 1).unwrap_or_default();
+    let mut f: Vec<&str> = l.split(',').collect();
+    if field < f.len() {
+        f[field] = with;
+    }
+    replace_line(text, line, &f.join(","))
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "imu value not a number",
+        file: "imu0/data.csv",
+        edit: |t| field_on_line(t, 3, 4, "abc"),
+        at: "imu0/data.csv:3",
+        says: "not a number",
+    },
+    Case {
+        name: "imu NaN",
+        file: "imu0/data.csv",
+        edit: |t| field_on_line(t, 5, 2, "nan"),
+        at: "imu0/data.csv:5",
+        says: "NaN",
+    },
+    Case {
+        name: "imu infinite",
+        file: "imu0/data.csv",
+        edit: |t| field_on_line(t, 6, 6, "-inf"),
+        at: "imu0/data.csv:6",
+        says: "infinite",
+    },
+    Case {
+        name: "imu row too short",
+        file: "imu0/data.csv",
+        edit: |t| replace_line(t, 4, "1403715273262142976,0.1,0.2"),
+        at: "imu0/data.csv:4",
+        says: "expected 7",
+    },
+    Case {
+        name: "imu time goes backwards",
+        file: "imu0/data.csv",
+        edit: |t| field_on_line(t, 7, 0, "1403715273000000000"),
+        at: "imu0/data.csv:7",
+        says: "must increase",
+    },
+    Case {
+        name: "camera timestamp not an integer",
+        file: "cam0/data.csv",
+        edit: |t| field_on_line(t, 2, 0, "1.4e18"),
+        at: "cam0/data.csv:2",
+        says: "not an integer",
+    },
+    Case {
+        name: "camera time goes backwards",
+        file: "cam1/data.csv",
+        edit: |t| field_on_line(t, 4, 0, "1403715273262142976"),
+        at: "cam1/data.csv:4",
+        says: "must increase",
+    },
+    Case {
+        name: "image name escapes data/",
+        file: "cam0/data.csv",
+        edit: |t| field_on_line(t, 3, 1, "../../etc/passwd"),
+        at: "cam0/data.csv:3",
+        says: "plain name",
+    },
+    Case {
+        name: "ground truth quaternion not unit",
+        file: "state_groundtruth_estimate0/data.csv",
+        edit: |t| field_on_line(t, 3, 4, "3.0"),
+        at: "state_groundtruth_estimate0/data.csv:3",
+        says: "unit norm",
+    },
+    Case {
+        name: "ground truth rows of different width",
+        file: "state_groundtruth_estimate0/data.csv",
+        edit: |t| replace_line(t, 4, "1403715273362142976,1,2,3,1,0,0,0"),
+        at: "state_groundtruth_estimate0/data.csv:4",
+        says: "columns",
+    },
+    Case {
+        name: "calibration field missing",
+        file: "cam0/sensor.yaml",
+        edit: |t| {
+            t.lines()
+                .filter(|l| !l.starts_with("intrinsics"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        },
+        at: "cam0/sensor.yaml",
+        says: "missing field `intrinsics`",
+    },
+    Case {
+        name: "calibration list unclosed",
+        file: "cam1/sensor.yaml",
+        edit: |t| t.replace("resolution: [16, 12]", "resolution: [16, 12"),
+        at: "cam1/sensor.yaml:",
+        says: "unclosed",
+    },
+    Case {
+        name: "calibration wrong count",
+        file: "cam0/sensor.yaml",
+        edit: |t| t.replace("resolution: [16, 12]", "resolution: [16, 12, 3]"),
+        at: "cam0/sensor.yaml:",
+        says: "must hold 2 numbers",
+    },
+    Case {
+        name: "extrinsics not a rotation",
+        file: "cam0/sensor.yaml",
+        edit: |t| t.replacen("data: [0.014", "data: [5.014", 1),
+        at: "cam0/sensor.yaml:",
+        says: "not a rotation",
+    },
+    Case {
+        name: "unknown distortion model",
+        file: "cam1/sensor.yaml",
+        edit: |t| t.replace("radial-tangential", "double-sphere"),
+        at: "cam1/sensor.yaml:",
+        says: "unknown distortion model",
+    },
+    Case {
+        name: "imu noise density negative",
+        file: "imu0/sensor.yaml",
+        edit: |t| {
+            t.replace(
+                "gyroscope_noise_density: 0.00016968",
+                "gyroscope_noise_density: -1",
+            )
+        },
+        at: "imu0/sensor.yaml:",
+        says: "must be > 0",
+    },
+];
+
+fn error_text(root: &Path) -> Option<String> {
+    let ds = match EurocDataset::open(root) {
+        Ok(ds) => ds,
+        Err(e) => return Some(e.to_string()),
+    };
+    for i in 0..ds.stereo_entries().len() {
+        if let Err(e) = ds.load_stereo(i) {
+            return Some(e.to_string());
+        }
+    }
+    None
+}
+
+#[test]
+fn malformed_inputs_give_errors_naming_file_and_line() -> datasets::Result<()> {
+    for case in CASES {
+        let dir = tempfile::tempdir().map_err(|e| DatasetError::io("tempdir", e))?;
+        write_tiny_sequence(dir.path())?;
+        let file = dir.path().join("mav0").join(case.file);
+        let text = std::fs::read_to_string(&file).map_err(|e| DatasetError::io(&file, e))?;
+        let edited = (case.edit)(&text);
+        assert_ne!(edited, text, "case `{}` did not change the file", case.name);
+        std::fs::write(&file, edited).map_err(|e| DatasetError::io(&file, e))?;
+        let message = error_text(dir.path());
+        let message = message.unwrap_or_else(|| panic!("case `{}` was accepted", case.name));
+        assert!(
+            message.contains(case.at),
+            "case `{}`: `{message}` lacks `{}`",
+            case.name,
+            case.at
+        );
+        assert!(
+            message.contains(case.says),
+            "case `{}`: `{message}` lacks `{}`",
+            case.name,
+            case.says
+        );
+    }
+    Ok(())
+}
+
+fn write_png(
+    path: &Path,
+    w: u32,
+    h: u32,
+    color: png::ColorType,
+    depth: png::BitDepth,
+    data: &[u8],
+) {
+    let file = std::fs::File::create(path).unwrap_or_else(|e| panic!("{e}"));
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w, h);
+    enc.set_color(color);
+    enc.set_depth(depth);
+    let mut wr = enc.write_header().unwrap_or_else(|e| panic!("{e}"));
+    wr.write_image_data(data).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn bad_images_name_the_csv_row_and_the_file() -> datasets::Result<()> {
+    let name = format!("{}.png", T0 + 50_000_000);
+    type MakeBad = fn(&Path);
+    let cases: [(&str, MakeBad, &str); 4] = [
+        (
+            "wrong size",
+            |p| {
+                write_png(
+                    p,
+                    8,
+                    12,
+                    png::ColorType::Grayscale,
+                    png::BitDepth::Eight,
+                    &[0; 96],
+                )
+            },
+            "is 8x12 pixels, the calibration says 16x12",
+        ),
+        (
+            "colour",
+            |p| {
+                write_png(
+                    p,
+                    16,
+                    12,
+                    png::ColorType::Rgb,
+                    png::BitDepth::Eight,
+                    &[0; 16 * 12 * 3],
+                )
+            },
+            "8-bit grayscale is required",
+        ),
+        (
+            "16-bit in EuRoC",
+            |p| {
+                write_png(
+                    p,
+                    16,
+                    12,
+                    png::ColorType::Grayscale,
+                    png::BitDepth::Sixteen,
+                    &[0; 16 * 12 * 2],
+                )
+            },
+            "16-bit",
+        ),
+        (
+            "not a PNG",
+            |p| {
+                let _ = std::fs::write(p, b"definitely not a png");
+            },
+            "not a valid PNG",
+        ),
+    ];
+    for (what, make_bad, says) in cases {
+        let dir = tempfile::tempdir().map_err(|e| DatasetError::io("tempdir", e))?;
+        write_tiny_sequence(dir.path())?;
+        make_bad(&dir.path().join("mav0/cam1/data").join(&name));
+        let message = error_text(dir.path()).unwrap_or_else(|| panic!("{what}: accepted"));
+        assert!(message.contains("cam1/data.csv:3"), "{what}: {message}");
+        assert!(message.contains(&name), "{what}: {message}");
+        assert!(message.contains(says), "{what}: {message}");
+    }
+    Ok(())
+}
+
+#[test]
+fn missing_index_file_names_the_path() -> datasets::Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| DatasetError::io("tempdir", e))?;
+    write_tiny_sequence(dir.path())?;
+    let csv = dir.path().join("mav0/imu0/data.csv");
+    std::fs::remove_file(&csv).map_err(|e| DatasetError::io(&csv, e))?;
+    let message = error_text(dir.path()).unwrap_or_default();
+    assert!(
+        message.contains("imu0/data.csv") && message.contains("missing"),
+        "{message}"
+    );
+    Ok(())
+}
+
+#[test]
+fn missing_image_files_are_reported_and_skipped() -> datasets::Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| DatasetError::io("tempdir", e))?;
+    write_tiny_sequence(dir.path())?;
+    let png = dir.path().join(format!("mav0/cam0/data/{}.png", T0));
+    std::fs::remove_file(&png).map_err(|e| DatasetError::io(&png, e))?;
+    let ds = EurocDataset::open(dir.path())?;
+    assert_eq!(ds.stereo_entries().len(), 2);
+    assert_eq!(ds.missing_images().len(), 1);
+    assert_eq!(ds.missing_images()[0].location.line, Some(2));
+    assert_eq!(ds.unpaired_rows(), 1, "cam1's first row lost its partner");
+    Ok(())
+}

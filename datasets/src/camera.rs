@@ -221,7 +221,12 @@ impl CameraCalibration {
             name: "cam0".into(),
             width: 752,
             height: 480,
-            intrinsics: PinholeIntrinsics { fx: 458.654, fy: 457.296, cx: 367.215, cy: 248.375 },
+            intrinsics: PinholeIntrinsics {
+                fx: 458.654,
+                fy: 457.296,
+                cx: 367.215,
+                cy: 248.375,
+            },
             distortion: Distortion::RadialTangential {
                 k1: -0.28340811,
                 k2: 0.07395907,
@@ -253,7 +258,12 @@ impl CameraCalibration {
             name: "cam1".into(),
             width: 752,
             height: 480,
-            intrinsics: PinholeIntrinsics { fx: 457.587, fy: 456.134, cx: 379.999, cy: 255.238 },
+            intrinsics: PinholeIntrinsics {
+                fx: 457.587,
+                fy: 456.134,
+                cx: 379.999,
+                cy: 255.238,
+            },
             distortion: Distortion::RadialTangential {
                 k1: -0.28368365,
                 k2: 0.07451284,
@@ -329,9 +339,13 @@ mod tests {
                     continue;
                 }
                 checked += 1;
-                let ray = cam.unproject(uv).unwrap_or_else(|| panic!("unproject {uv:?}"));
+                let ray = cam
+                    .unproject(uv)
+                    .unwrap_or_else(|| panic!("unproject {uv:?}"));
                 assert!((ray.norm() - 1.0).abs() < 1e-12);
-                let back = cam.project(&(ray * 3.7)).unwrap_or_else(|| panic!("project {uv:?}"));
+                let back = cam
+                    .project(&(ray * 3.7))
+                    .unwrap_or_else(|| panic!("project {uv:?}"));
                 assert!((back - uv).norm() < 1e-6, "{uv:?} -> {back:?}");
             }
         }
@@ -349,13 +363,19 @@ mod tests {
         let cam = fisheye();
         let max_theta_d = cam.distortion.distort_theta(FISHEYE_MAX_THETA);
         // The image circle: TUM-VI's corners see more than 100 degrees off axis.
-        check_round_trip(&cam, |uv| cam.intrinsics.from_pixel(uv).norm() < max_theta_d - 1e-9);
+        check_round_trip(&cam, |uv| {
+            cam.intrinsics.from_pixel(uv).norm() < max_theta_d - 1e-9
+        });
     }
 
     #[test]
     fn radtan_jacobian_matches_finite_differences() {
         let d = CameraCalibration::euroc_cam0().distortion;
-        for xn in [Vector2::new(0.3, -0.2), Vector2::new(-0.6, 0.4), Vector2::new(0.01, 0.7)] {
+        for xn in [
+            Vector2::new(0.3, -0.2),
+            Vector2::new(-0.6, 0.4),
+            Vector2::new(0.01, 0.7),
+        ] {
             let analytic = d.distort_jacobian(xn);
             let h = 1e-6;
             for c in 0..2 {
@@ -370,7 +390,9 @@ mod tests {
     #[test]
     fn principal_point_is_the_optical_axis() {
         let cam = CameraCalibration::euroc_cam0();
-        let uv = cam.project(&Vector3::new(0.0, 0.0, 2.0)).unwrap_or_default();
+        let uv = cam
+            .project(&Vector3::new(0.0, 0.0, 2.0))
+            .unwrap_or_default();
         assert!((uv - Vector2::new(cam.intrinsics.cx, cam.intrinsics.cy)).norm() < 1e-12);
     }
 
@@ -381,6 +403,9 @@ mod tests {
         let cam0_from_cam1 = c0.body_from_cam.inverse() * c1.body_from_cam;
         let baseline = cam0_from_cam1.translation.vector;
         assert!((baseline.norm() - 0.110).abs() < 0.002, "{baseline:?}");
-        assert!(baseline.x > 0.10, "cam1 is to the right of cam0: {baseline:?}");
+        assert!(
+            baseline.x > 0.10,
+            "cam1 is to the right of cam0: {baseline:?}"
+        );
     }
 }

@@ -41,7 +41,7 @@ fn transform(doc: &Document, node: &Node, what: &str) -> Result<Isometry3<f64>> 
 
 fn resolution(doc: &Document, node: &Node) -> Result<(usize, usize)> {
     let r = doc.f64_list(node, "resolution", Some(2))?;
-    let ok = |v: f64| v >= 1.0 && v <= 100_000.0 && v.fract() == 0.0;
+    let ok = |v: f64| (1.0..=100_000.0).contains(&v) && v.fract() == 0.0;
     if !ok(r[0]) || !ok(r[1]) {
         return Err(DatasetError::malformed(
             doc.path(),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{T0, euroc_micro, tiny_image, write_tiny_sequence};
 use datasets::euroc::{EurocDataset, Layout};
@@ -418,5 +418,73 @@ fn missing_image_files_are_reported_and_skipped() -> datasets::Result<()> {
     assert_eq!(ds.missing_images().len(), 1);
     assert_eq!(ds.missing_images()[0].location.line, Some(2));
     assert_eq!(ds.unpaired_rows(), 1, "cam1's first row lost its partner");
+    Ok(())
+}
+
+/// A TUM-VI export: Kalibr `dso/camchain.yaml` and `dso/imu_config.yaml` instead of
+/// per-sensor `sensor.yaml`, equidistant fisheye, 16-bit PNGs, pose-only `mocap0`.
+#[test]
+fn tum_vi_layout_reads_fisheye_16_bit_and_mocap() -> datasets::Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| DatasetError::io("tempdir", e))?;
+    let root = dir.path();
+    let io = |p: &Path, e| DatasetError::io(p, e);
+    let mav0 = root.join("mav0");
+    for d in ["cam0/data", "cam1/data", "imu0", "mocap0"] {
+        std::fs::create_dir_all(mav0.join(d)).map_err(|e| io(&mav0, e))?;
+    }
+    std::fs::create_dir_all(root.join("dso")).map_err(|e| io(root, e))?;
+    let camchain = "cam0:\n  T_cam_imu:\n  - [-0.9995, 0.0075, -0.0299, 0.0455]\n  - [0.0296, -0.0383, -0.9988, -0.0711]\n  - [-0.0086, -0.9992, 0.0381, -0.0445]\n  - [0.0, 0.0, 0.0, 1.0]\n  camera_model: pinhole\n  distortion_coeffs: [0.0034823894022493434, 0.0007150348452162257, -0.0020532361418706202,\n    0.00020293673591811182]\n  distortion_model: equidistant\n  intrinsics: [190.97847715128717, 190.9733070521226, 254.93170605935475, 256.8974428996504]\n  resolution: [4, 3]\n  rostopic: /cam0/image_raw\ncam1:\n  T_cam_imu:\n  - [-0.9995, 0.0075, -0.0299, -0.0555]\n  - [0.0296, -0.0383, -0.9988, -0.0711]\n  - [-0.0086, -0.9992, 0.0381, -0.0445]\n  - [0.0, 0.0, 0.0, 1.0]\n  camera_model: pinhole\n  distortion_coeffs: [0.0034, 0.0007, -0.0020, 0.0002]\n  distortion_model: equidistant\n  intrinsics: [190.4, 190.4, 252.6, 254.9]\n  resolution: [4, 3]\n";
+    let imu = "accelerometer_noise_density: 0.0028\naccelerometer_random_walk: 0.00086\ngyroscope_noise_density: 0.00016\ngyroscope_random_walk: 0.000022\nrostopic: /imu0\nupdate_rate: 200.0\n";
+    let write = |p: PathBuf, text: &str| std::fs::write(&p, text).map_err(|e| io(&p, e));
+    write(root.join("dso/camchain.yaml"), camchain)?;
+    write(root.join("dso/imu_config.yaml"), imu)?;
+    let t = [T0, T0 + 50_000_000];
+    for cam in ["cam0", "cam1"] {
+        let mut csv = String::from("#timestamp [ns],filename\n");
+        for (k, t) in t.iter().enumerate() {
+            csv.push_str(&format!("{t},{t}.png\n"));
+            // 16-bit big-endian samples 0x1234 * k: the high byte must come out.
+            let px = [(0x12 * k) as u8, 0x34];
+            let data: Vec<u8> = px.iter().copied().cycle().take(4 * 3 * 2).collect();
+            let png = mav0.join(cam).join("data").join(format!("{t}.png"));
+            write_png(
+                &png,
+                4,
+                3,
+                png::ColorType::Grayscale,
+                png::BitDepth::Sixteen,
+                &data,
+            );
+        }
+        write(mav0.join(cam).join("data.csv"), &csv)?;
+    }
+    write(
+        mav0.join("imu0/data.csv"),
+        &format!("#t,wx,wy,wz,ax,ay,az\n{T0},0,0,0,0,0,9.8\n"),
+    )?;
+    write(
+        mav0.join("mocap0/data.csv"),
+        &format!(
+            "#timestamp [ns],p x,p y,p z,q w,q x,q y,q z\n{T0},1,2,3,1,0,0,0\n{},1.1,2,3,0,1,0,0\n",
+            T0 + 8_333_333
+        ),
+    )?;
+
+    let ds = EurocDataset::open(root)?;
+    assert_eq!(ds.layout(), Layout::TumVi);
+    let cam0 = &ds.calibration().cam0;
+    assert!(
+        matches!(cam0.distortion, Distortion::Equidistant { k1, .. } if k1 == 0.0034823894022493434)
+    );
+    assert_eq!((cam0.width, cam0.height, cam0.rate_hz), (4, 3, 20.0));
+    // body_from_cam is the inverse of Kalibr's T_cam_imu.
+    let cam_from_imu_t = nalgebra::Vector3::new(0.0455, -0.0711, -0.0445);
+    let back = cam0.body_from_cam.inverse().translation.vector;
+    assert!((back - cam_from_imu_t).norm() < 2e-3, "{back:?}");
+    assert_eq!(ds.calibration().imu.gyro_noise_density, 0.00016);
+    assert_eq!(ds.ground_truth().len(), 2);
+    assert!(ds.ground_truth()[0].v_world.is_none());
+    let frame = ds.load_stereo(1)?;
+    assert!(frame.left.data().iter().all(|&v| v == 0x12));
     Ok(())
 }

@@ -30,6 +30,8 @@ struct Cli {
 enum Command {
     /// Check an EuRoC/ASL sequence folder and summarize it (decodes every image).
     Inspect(commands::inspect::InspectArgs),
+    /// Score an estimated trajectory against ground truth (ATE and RPE).
+    Eval(commands::eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Inspect(args) => commands::inspect::run(&args),
+        Command::Eval(args) => commands::eval::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use datasets::euroc::EurocDataset;
 use datasets::Distortion;
+use datasets::euroc::EurocDataset;
 
 /// Arguments of `scout inspect`.
 #[derive(Debug, Args)]
@@ -20,8 +20,8 @@ pub struct InspectArgs {
 
 /// Runs `scout inspect`.
 pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
-    let ds = EurocDataset::open(&args.dir)
-        .with_context(|| format!("reading {}", args.dir.display()))?;
+    let ds =
+        EurocDataset::open(&args.dir).with_context(|| format!("reading {}", args.dir.display()))?;
     let pairs = ds.stereo_entries();
     if !args.no_images {
         let bar = super::progress(pairs.len() as u64, "decoding");
@@ -48,23 +48,41 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
         _ => println!("  stereo pairs         0"),
     }
     if let (Some(a), Some(b)) = (ds.imu().first(), ds.imu().last()) {
-        println!("  IMU samples    {:>7}  over {:.2} s", ds.imu().len(), span_s(a.t_ns, b.t_ns));
+        println!(
+            "  IMU samples    {:>7}  over {:.2} s",
+            ds.imu().len(),
+            span_s(a.t_ns, b.t_ns)
+        );
     }
     match (ds.ground_truth().first(), ds.ground_truth().last()) {
         (Some(a), Some(b)) => println!(
             "  ground truth   {:>7}  over {:.2} s{}",
             ds.ground_truth().len(),
             span_s(a.t_ns, b.t_ns),
-            if a.bias.is_some() { " (pose, velocity, biases)" } else { " (pose only)" }
+            if a.bias.is_some() {
+                " (pose, velocity, biases)"
+            } else {
+                " (pose only)"
+            }
         ),
         _ => println!("  ground truth         none"),
     }
     for m in ds.missing_images() {
-        let name = m.image.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-        println!("  skipped        {}: image {name} does not exist", m.location);
+        let name = m
+            .image
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        println!(
+            "  skipped        {}: image {name} does not exist",
+            m.location
+        );
     }
     if ds.unpaired_rows() > 0 {
-        println!("  skipped        {} camera rows without a partner in the other camera", ds.unpaired_rows());
+        println!(
+            "  skipped        {} camera rows without a partner in the other camera",
+            ds.unpaired_rows()
+        );
     }
     let cal = ds.calibration();
     for cam in [&cal.cam0, &cal.cam1] {
@@ -76,10 +94,21 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
         let t = cam.body_from_cam.translation.vector;
         println!(
             "  {}           {}x{} @ {} Hz, f = ({:.1}, {:.1}) px, {model}, at ({:.3}, {:.3}, {:.3}) m in body",
-            cam.name, cam.width, cam.height, cam.rate_hz, cam.intrinsics.fx, cam.intrinsics.fy, t.x, t.y, t.z
+            cam.name,
+            cam.width,
+            cam.height,
+            cam.rate_hz,
+            cam.intrinsics.fx,
+            cam.intrinsics.fy,
+            t.x,
+            t.y,
+            t.z
         );
     }
-    let baseline = (cal.cam0.body_from_cam.inverse() * cal.cam1.body_from_cam).translation.vector.norm();
+    let baseline = (cal.cam0.body_from_cam.inverse() * cal.cam1.body_from_cam)
+        .translation
+        .vector
+        .norm();
     println!("  stereo baseline {:.4} m", baseline);
     println!(
         "  imu0           {} Hz, gyro noise {:.3e} rad/s/sqrt(Hz), accel noise {:.3e} m/s^2/sqrt(Hz)",

@@ -1,0 +1,56 @@
+//! `scout eval --gt GT --est EST`: ATE and RPE of an estimated trajectory.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use scout::eval::{Alignment, EvalOptions, evaluate, read_trajectory};
+
+/// Arguments of `scout eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Ground truth: EuRoC csv (`state_groundtruth_estimate0/data.csv`, or 8-column
+    /// pose-only) or TUM (`t[s] x y z qx qy qz qw`).
+    #[arg(long)]
+    pub gt: PathBuf,
+    /// Estimate: TUM (`t[s] x y z qx qy qz qw`, body frame), or EuRoC csv.
+    #[arg(long)]
+    pub est: PathBuf,
+    /// Alignment fitted before the errors: se3 and sim3 are Umeyama's (as evo's
+    /// `-a` and `-as`), posyaw fits translation and yaw only (4 DoF, the usual
+    /// choice for VIO, whose roll and pitch are observable), none fits nothing.
+    #[arg(long, default_value = "posyaw", value_parser = parse_alignment)]
+    pub align: Alignment,
+    /// Largest time difference for two poses to be matched, seconds.
+    #[arg(long, default_value_t = 0.01)]
+    pub max_dt: f64,
+    /// RPE segment lengths in metres, comma separated (default: 10-50 % of the path).
+    #[arg(long, value_delimiter = ',')]
+    pub rpe_lengths: Option<Vec<f64>>,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_alignment(s: &str) -> Result<Alignment, String> {
+    s.parse::<Alignment>().map_err(|e| e.to_string())
+}
+
+/// Runs `scout eval`.
+pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    let gt = read_trajectory(&args.gt).context("reading the ground truth")?;
+    let est = read_trajectory(&args.est).context("reading the estimate")?;
+    let opts = EvalOptions {
+        align: args.align,
+        max_time_diff_s: args.max_dt,
+        rpe_segments_m: args.rpe_lengths.clone(),
+        ..EvalOptions::default()
+    };
+    let report = evaluate(&gt, &est, &opts)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}

@@ -135,28 +135,27 @@ fn positive(doc: &Document, node: &Node, what: &str) -> Result<f64> {
     }
 }
 
+/// Checks that a text field holds the one value this reader supports.
+fn require_value(doc: &Document, node: &Node, what: &str, expected: &str) -> Result<()> {
+    let found = doc.str(node, what)?;
+    if found == expected {
+        Ok(())
+    } else {
+        Err(DatasetError::malformed(
+            doc.path(),
+            node.line,
+            format!("{what} `{found}` is not supported; expected `{expected}`"),
+        ))
+    }
+}
+
 /// Reads an EuRoC camera `sensor.yaml`.
 pub fn read_camera_sensor_yaml(path: &Path, name: &str) -> Result<CameraCalibration> {
     let doc = Document::read(path)?;
     if let Some(kind) = doc.get_of(doc.root(), "sensor_type")? {
-        let kind_str = doc.str(kind, "sensor_type")?;
-        if kind_str != "camera" {
-            return Err(DatasetError::malformed(
-                path,
-                kind.line,
-                format!("sensor_type is `{kind_str}`, expected `camera`"),
-            ));
-        }
+        require_value(&doc, kind, "sensor_type", "camera")?;
     }
-    let model = doc.field("camera_model")?;
-    let model_name = doc.str(model, "camera_model")?;
-    if model_name != "pinhole" {
-        return Err(DatasetError::malformed(
-            path,
-            model.line,
-            format!("camera_model `{model_name}` is not supported; expected `pinhole`"),
-        ));
-    }
+    require_value(&doc, doc.field("camera_model")?, "camera_model", "pinhole")?;
     let t_bs = doc.field("T_BS")?;
     let (width, height) = resolution(&doc, doc.field("resolution")?)?;
     Ok(CameraCalibration {
@@ -180,15 +179,7 @@ pub fn read_camera_sensor_yaml(path: &Path, name: &str) -> Result<CameraCalibrat
 pub fn read_kalibr_camera(path: &Path, name: &str, rate_hz: f64) -> Result<CameraCalibration> {
     let doc = Document::read(path)?;
     let cam = doc.field(name)?;
-    let model = doc.field_of(cam, "camera_model")?;
-    let model_name = doc.str(model, "camera_model")?;
-    if model_name != "pinhole" {
-        return Err(DatasetError::malformed(
-            path,
-            model.line,
-            format!("camera_model `{model_name}` is not supported; expected `pinhole`"),
-        ));
-    }
+    require_value(&doc, doc.field_of(cam, "camera_model")?, "camera_model", "pinhole")?;
     let cam_from_imu = transform(&doc, doc.field_of(cam, "T_cam_imu")?, "T_cam_imu")?;
     let (width, height) = resolution(&doc, doc.field_of(cam, "resolution")?)?;
     Ok(CameraCalibration {

@@ -2,3 +2,4 @@
 //! end-to-end tests.
 
 pub mod eval;
+pub mod synthetic;

@@ -28,6 +28,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the main job on a synthetic sequence scout makes itself (start here).
+    Demo(commands::demo::DemoArgs),
+    /// Write a synthetic stereo-inertial sequence with ground truth in the EuRoC layout.
+    Synth(commands::synth::SynthArgs),
     /// Check an EuRoC/ASL sequence folder and summarize it (decodes every image).
     Inspect(commands::inspect::InspectArgs),
     /// Score an estimated trajectory against ground truth (ATE and RPE).
@@ -51,6 +55,8 @@ fn main() -> ExitCode {
         .without_time()
         .init();
     let result = match cli.command {
+        Command::Demo(args) => commands::demo::run(&args),
+        Command::Synth(args) => commands::synth::run(&args),
         Command::Inspect(args) => commands::inspect::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
     };

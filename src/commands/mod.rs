@@ -1,7 +1,9 @@
 //! One module per subcommand: argument struct and `run`.
 
+pub mod demo;
 pub mod eval;
 pub mod inspect;
+pub mod synth;
 
 use indicatif::{ProgressBar, ProgressStyle};
 

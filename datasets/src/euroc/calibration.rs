@@ -179,7 +179,12 @@ pub fn read_camera_sensor_yaml(path: &Path, name: &str) -> Result<CameraCalibrat
 pub fn read_kalibr_camera(path: &Path, name: &str, rate_hz: f64) -> Result<CameraCalibration> {
     let doc = Document::read(path)?;
     let cam = doc.field(name)?;
-    require_value(&doc, doc.field_of(cam, "camera_model")?, "camera_model", "pinhole")?;
+    require_value(
+        &doc,
+        doc.field_of(cam, "camera_model")?,
+        "camera_model",
+        "pinhole",
+    )?;
     let cam_from_imu = transform(&doc, doc.field_of(cam, "T_cam_imu")?, "T_cam_imu")?;
     let (width, height) = resolution(&doc, doc.field_of(cam, "resolution")?)?;
     Ok(CameraCalibration {

@@ -1,0 +1,119 @@
+//! `scout demo`: the main job on a sequence scout makes itself.
+//!
+//! At this stage of the project: synthesize a short stereo-inertial sequence with
+//! ground truth, write it in the EuRoC layout, read it back through the same
+//! reader that replays real EuRoC data (checking every file), and summarize it.
+//! Later stages (VIO, map, planner, cost model) extend this command.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use datasets::euroc::EurocDataset;
+use datasets::synth::{Difficulty, SynthConfig};
+use scout::synthetic::write_synthetic_sequence;
+
+/// Marker file that says a folder was written by `scout demo` and may be replaced.
+const MARKER: &str = ".scout-demo";
+
+/// Arguments of `scout demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Output folder (replaced if an earlier `scout demo` wrote it).
+    #[arg(long, default_value = "scout-demo")]
+    pub out: PathBuf,
+    /// Seed of the synthetic world and trajectory.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Duration of the synthetic sequence, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+}
+
+fn prepare_output(out: &Path) -> anyhow::Result<()> {
+    if out.exists() {
+        if !out.join(MARKER).is_file() {
+            if out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
+                bail!(
+                    "{} exists and was not written by `scout demo`; choose another --out",
+                    out.display()
+                );
+            }
+        } else {
+            std::fs::remove_dir_all(out)
+                .with_context(|| format!("removing the previous demo output {}", out.display()))?;
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::write(
+        out.join(MARKER),
+        "written by scout demo; the folder is replaced on re-run\n",
+    )
+    .with_context(|| format!("writing into {}", out.display()))?;
+    Ok(())
+}
+
+/// Runs `scout demo`.
+pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
+    prepare_output(&args.out)?;
+    let cfg = SynthConfig {
+        seed: args.seed,
+        duration_s: args.duration,
+        difficulty: Difficulty::Medium,
+        ..SynthConfig::default()
+    };
+    let sequence_dir = args.out.join("sequence");
+    tracing::info!(
+        "synthesizing {:.0} s of stereo + IMU in a random room (seed {})",
+        cfg.duration_s,
+        cfg.seed
+    );
+    let bar = super::progress(0, "rendering");
+    let summary = write_synthetic_sequence(&cfg, &sequence_dir, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+
+    // Read it back through the EuRoC reader, decoding every image.
+    let ds = EurocDataset::open(&sequence_dir)?;
+    let bar = super::progress(ds.stereo_entries().len() as u64, "reading back");
+    let mut frame = ds.load_stereo(0)?;
+    for i in 0..ds.stereo_entries().len() {
+        ds.load_stereo_into(i, &mut frame)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    anyhow::ensure!(
+        ds.stereo_entries().len() == summary.stereo_pairs
+            && ds.imu().len() == summary.imu_samples
+            && ds.ground_truth().len() == summary.stereo_pairs,
+        "the sequence read back differs from what was written"
+    );
+    let summary_path = args.out.join("summary.json");
+    std::fs::write(&summary_path, serde_json::to_string_pretty(&summary)?)
+        .with_context(|| format!("writing {}", summary_path.display()))?;
+
+    println!("{summary}");
+    println!(
+        "  read back through the EuRoC reader: {} stereo pairs, {} IMU samples, {} ground-truth states",
+        ds.stereo_entries().len(),
+        ds.imu().len(),
+        ds.ground_truth().len()
+    );
+    println!();
+    println!("Wrote {}:", args.out.display());
+    println!(
+        "  sequence/mav0/      EuRoC layout: cam0, cam1 (PNG), imu0, state_groundtruth_estimate0"
+    );
+    println!("  sequence/ground_truth.tum   body trajectory, TUM format (t x y z qx qy qz qw)");
+    println!("  summary.json        the figures above");
+    println!(
+        "Next: look at sequence/mav0/cam0/data/*.png, run `scout inspect {}`,",
+        sequence_dir.display()
+    );
+    println!(
+        "      or feed the folder to any EuRoC-reading VIO (OpenVINS, Basalt, VINS-Fusion, ORB-SLAM3)."
+    );
+    Ok(())
+}

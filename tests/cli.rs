@@ -1,0 +1,149 @@
+//! End-to-end tests of the `scout` binary: synth -> inspect -> eval, and the demo.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn scout(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scout"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run scout: {e}"))
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn synth_then_inspect_then_eval_ground_truth_against_itself() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = scout(
+        &["synth", "--out", "seq", "--seed", "3", "--duration", "3"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "synth failed: {}", stderr(&out));
+    assert!(stdout(&out).contains("60 stereo pairs"), "{}", stdout(&out));
+
+    let out = scout(&["inspect", "seq"], dir.path());
+    assert!(out.status.success(), "inspect failed: {}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("stereo pairs") && text.contains("60  over 2.95 s, all decoded"),
+        "{text}"
+    );
+    assert!(text.contains("(pose, velocity, biases)"), "{text}");
+
+    // The EuRoC csv and the TUM file hold the same trajectory: zero error.
+    let gt = "seq/mav0/state_groundtruth_estimate0/data.csv";
+    let out = scout(
+        &[
+            "eval",
+            "--gt",
+            gt,
+            "--est",
+            "seq/ground_truth.tum",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "eval failed: {}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    assert_eq!(report["matched_poses"], 60);
+    let rmse = report["ate_trans_m"]["rmse"].as_f64().unwrap_or(f64::NAN);
+    assert!(rmse < 1e-9, "ATE of ground truth against itself is {rmse}");
+
+    // Writing over an existing sequence is refused, with the path in the message.
+    let out = scout(&["synth", "--out", "seq", "--duration", "3"], dir.path());
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("refusing to overwrite"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn same_seed_gives_identical_files() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for name in ["a", "b"] {
+        let out = scout(
+            &["synth", "--out", name, "--seed", "11", "--duration", "2.6"],
+            dir.path(),
+        );
+        assert!(out.status.success(), "synth failed: {}", stderr(&out));
+    }
+    let read = |p: &str| std::fs::read(dir.path().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    for file in [
+        "mav0/imu0/data.csv",
+        "mav0/state_groundtruth_estimate0/data.csv",
+        "mav0/cam1/data.csv",
+    ] {
+        assert_eq!(
+            read(&format!("a/{file}")),
+            read(&format!("b/{file}")),
+            "{file} differs"
+        );
+    }
+    let csv = String::from_utf8(read("a/mav0/cam0/data.csv")).unwrap_or_default();
+    let last = csv
+        .lines()
+        .last()
+        .and_then(|l| l.split(',').nth(1))
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        read(&format!("a/mav0/cam0/data/{last}")),
+        read(&format!("b/mav0/cam0/data/{last}"))
+    );
+}
+
+#[test]
+fn bad_input_is_a_clear_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        dir.path().join("est.tum"),
+        "1.0 0 0 0 0 0 0 1\n2.0 0 0 nan 0 0 0 1\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = scout(&["eval", "--gt", "est.tum", "--est", "est.tum"], dir.path());
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("est.tum:2"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let out = scout(&["inspect", "no-such-folder"], dir.path());
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no-such-folder"), "{}", stderr(&out));
+}
+
+#[test]
+fn demo_runs_and_can_run_again() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for _ in 0..2 {
+        let out = scout(&["demo", "--duration", "2.6"], dir.path());
+        assert!(out.status.success(), "demo failed: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains("read back through the EuRoC reader"),
+            "{}",
+            stdout(&out)
+        );
+    }
+    assert!(dir.path().join("scout-demo/summary.json").is_file());
+    assert!(
+        dir.path()
+            .join("scout-demo/sequence/mav0/cam0/data.csv")
+            .is_file()
+    );
+    // A folder the demo did not write is left alone.
+    std::fs::create_dir_all(dir.path().join("mine")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("mine/keep.txt"), "x").unwrap_or_else(|e| panic!("{e}"));
+    let out = scout(&["demo", "--out", "mine", "--duration", "2.6"], dir.path());
+    assert!(!out.status.success());
+    assert!(dir.path().join("mine/keep.txt").is_file());
+}

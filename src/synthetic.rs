@@ -25,11 +25,13 @@ pub struct SequenceSummary {
     pub difficulty: String,
     /// Stereo pairs written.
     pub stereo_pairs: usize,
+    /// Image size, pixels (width, height).
+    pub image_size: (usize, usize),
     /// IMU samples written.
     pub imu_samples: usize,
     /// Duration, s.
     pub duration_s: f64,
-    /// Length of the body's path, m.
+    /// Length of the body's path (polyline through the frame-rate poses), m.
     pub path_length_m: f64,
     /// Largest speed, m/s.
     pub max_speed_m_s: f64,
@@ -66,8 +68,12 @@ impl std::fmt::Display for SequenceSummary {
         )?;
         writeln!(
             f,
-            "  {} stereo pairs (752x480, EuRoC calibration), {} IMU samples, {:.1} s",
-            self.stereo_pairs, self.imu_samples, self.duration_s
+            "  {} stereo pairs ({}x{}, EuRoC calibration), {} IMU samples, {:.1} s",
+            self.stereo_pairs,
+            self.image_size.0,
+            self.image_size.1,
+            self.imu_samples,
+            self.duration_s
         )?;
         writeln!(
             f,
@@ -129,14 +135,9 @@ pub fn write_synthetic_sequence(
 
     // Motion figures on the exact trajectory, sampled at the IMU times.
     let t0 = seq.imu.first().map_or(0, |s| s.t_ns);
-    let (mut path, mut max_v, mut max_w, mut sum_v, mut n_v) = (0.0, 0.0f64, 0.0f64, 0.0, 0usize);
-    let mut previous: Option<nalgebra::Vector3<f64>> = None;
+    let (mut max_v, mut max_w, mut sum_v, mut n_v) = (0.0f64, 0.0f64, 0.0, 0usize);
     for sample in &seq.imu {
         let k = seq.kinematics_at(sample.t_ns);
-        if let Some(p) = previous {
-            path += (k.position - p).norm();
-        }
-        previous = Some(k.position);
         let speed = k.velocity.norm();
         max_v = max_v.max(speed);
         max_w = max_w.max(k.angular_velocity_body.norm());
@@ -154,9 +155,10 @@ pub fn write_synthetic_sequence(
         seed: cfg.seed,
         difficulty: cfg.difficulty.to_string(),
         stereo_pairs: frames,
+        image_size: (seq.calibration.cam0.width, seq.calibration.cam0.height),
         imu_samples: seq.imu.len(),
         duration_s,
-        path_length_m: path,
+        path_length_m: gt.path_length_m(),
         max_speed_m_s: max_v,
         mean_speed_after_hover_m_s: sum_v / n_v.max(1) as f64,
         max_angular_rate_rad_s: max_w,

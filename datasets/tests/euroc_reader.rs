@@ -267,6 +267,33 @@ const CASES: &[Case] = &[
         at: "imu0/sensor.yaml:",
         says: "must be > 0",
     },
+    Case {
+        name: "negative timestamp",
+        file: "imu0/data.csv",
+        edit: |t| field_on_line(t, 2, 0, "-5"),
+        at: "imu0/data.csv:2",
+        says: "negative",
+    },
+    Case {
+        name: "ground truth row of 12 columns",
+        file: "state_groundtruth_estimate0/data.csv",
+        edit: |t| replace_line(t, 2, "1403715273262142976,1,2,3,1,0,0,0,0,0,0,0"),
+        at: "state_groundtruth_estimate0/data.csv:2",
+        says: "expected 17 columns",
+    },
+    Case {
+        name: "IMU not at the body origin",
+        file: "imu0/sensor.yaml",
+        edit: |t| {
+            t.replacen(
+                "data: [1.0, 0.0, 0.0, 0.0,",
+                "data: [1.0, 0.0, 0.0, 0.5,",
+                1,
+            )
+        },
+        at: "imu0/sensor.yaml:",
+        says: "not the identity",
+    },
 ];
 
 fn error_text(root: &Path) -> Option<String> {

@@ -78,11 +78,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     // Read it back through the EuRoC reader, decoding every image.
     let ds = EurocDataset::open(&sequence_dir)?;
     let bar = super::progress(ds.stereo_entries().len() as u64, "reading back");
-    let mut frame = ds.load_stereo(0)?;
-    for i in 0..ds.stereo_entries().len() {
-        ds.load_stereo_into(i, &mut frame)?;
-        bar.inc(1);
-    }
+    ds.decode_all(|done| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     anyhow::ensure!(
         ds.stereo_entries().len() == summary.stereo_pairs

@@ -23,7 +23,7 @@ pub struct EvalArgs {
     pub align: Alignment,
     /// Largest time difference for two poses to be matched, seconds.
     #[arg(long, default_value_t = 0.01)]
-    pub max_dt: f64,
+    pub max_time_diff: f64,
     /// RPE segment lengths in metres, comma separated (default: 10-50 % of the path).
     #[arg(long, value_delimiter = ',')]
     pub rpe_lengths: Option<Vec<f64>>,
@@ -42,7 +42,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let est = read_trajectory(&args.est).context("reading the estimate")?;
     let opts = EvalOptions {
         align: args.align,
-        max_time_diff_s: args.max_dt,
+        max_time_diff_s: args.max_time_diff,
         rpe_segments_m: args.rpe_lengths.clone(),
         ..EvalOptions::default()
     };

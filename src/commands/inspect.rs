@@ -25,15 +25,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
     let pairs = ds.stereo_entries();
     if !args.no_images {
         let bar = super::progress(pairs.len() as u64, "decoding");
-        let mut frame = datasets::StereoFrame {
-            t_ns: 0,
-            left: datasets::GrayImage::default(),
-            right: datasets::GrayImage::default(),
-        };
-        for i in 0..pairs.len() {
-            ds.load_stereo_into(i, &mut frame)?;
-            bar.inc(1);
-        }
+        ds.decode_all(|done| bar.set_position(done as u64))?;
         bar.finish_and_clear();
     }
     let span_s = |a: i64, b: i64| (b - a) as f64 * 1e-9;

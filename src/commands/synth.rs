@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
 use datasets::synth::{Difficulty, SynthConfig};
 use scout::synthetic::write_synthetic_sequence;
@@ -46,7 +47,8 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     println!("{summary}");
     if let Some(path) = &args.summary_json {
-        std::fs::write(path, serde_json::to_string_pretty(&summary)?)?;
+        std::fs::write(path, serde_json::to_string_pretty(&summary)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }

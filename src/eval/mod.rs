@@ -58,7 +58,9 @@ pub struct EvalOptions {
     /// evo's `--t_max_diff`).
     pub max_time_diff_s: f64,
     /// RPE sub-trajectory lengths, m; `None` (default) for 10, 20, 30, 40 and 50 % of
-    /// the matched ground-truth path length, as rpg_trajectory_evaluation.
+    /// the matched ground-truth path length (rpg_trajectory_evaluation takes the
+    /// percentages of the whole ground-truth path; the two agree when the estimate
+    /// covers the ground truth).
     pub rpe_segments_m: Option<Vec<f64>>,
     /// A sub-trajectory counts for length `L` when its ground-truth length is within
     /// this fraction of `L` (default 0.2, as rpg_trajectory_evaluation).

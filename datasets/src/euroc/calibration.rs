@@ -39,14 +39,20 @@ fn transform(doc: &Document, node: &Node, what: &str) -> Result<Isometry3<f64>> 
     Ok(isometry_from_row_major(&flat))
 }
 
+/// Largest image the reader accepts, pixels (64 Mpx: 8x a 4K frame), so that a
+/// calibration file cannot make the PNG decoder allocate without bound.
+const MAX_PIXELS: usize = 1 << 26;
+
 fn resolution(doc: &Document, node: &Node) -> Result<(usize, usize)> {
     let r = doc.f64_list(node, "resolution", Some(2))?;
-    let ok = |v: f64| (1.0..=100_000.0).contains(&v) && v.fract() == 0.0;
-    if !ok(r[0]) || !ok(r[1]) {
+    let ok = |v: f64| (1.0..=65_535.0).contains(&v) && v.fract() == 0.0;
+    if !ok(r[0]) || !ok(r[1]) || r[0] * r[1] > MAX_PIXELS as f64 {
         return Err(DatasetError::malformed(
             doc.path(),
             node.line,
-            format!("`resolution` must be two positive whole numbers, found {r:?}"),
+            format!(
+                "`resolution` must be two whole numbers from 1 to 65535 with at most {MAX_PIXELS} pixels in all, found {r:?}"
+            ),
         ));
     }
     Ok((r[0] as usize, r[1] as usize))
@@ -203,8 +209,10 @@ pub fn read_kalibr_camera(path: &Path, name: &str, rate_hz: f64) -> Result<Camer
     })
 }
 
-/// Reads an IMU noise model: EuRoC's `imu0/sensor.yaml` (`rate_hz`, `T_BS`) or
-/// Kalibr's `imu.yaml` (`update_rate`, no transform: the IMU is the body).
+/// Reads an IMU noise model: EuRoC's `imu0/sensor.yaml` (`rate_hz`, `T_BS`) or a
+/// Kalibr-style IMU file such as TUM-VI's `dso/imu_config.yaml` (`update_rate`,
+/// no transform). The body frame is the IMU frame, so a `T_BS` other than the
+/// identity is rejected rather than silently mixing frames.
 pub fn read_imu_yaml(path: &Path) -> Result<ImuCalibration> {
     let doc = Document::read(path)?;
     let root = doc.root();
@@ -213,7 +221,20 @@ pub fn read_imu_yaml(path: &Path) -> Result<ImuCalibration> {
         None => positive(&doc, doc.field("update_rate")?, "update_rate")?,
     };
     let body_from_imu = match doc.get_of(root, "T_BS")? {
-        Some(t) => transform(&doc, doc.field_of(t, "data")?, "T_BS.data")?,
+        Some(t) => {
+            let data = doc.field_of(t, "data")?;
+            let body_from_imu = transform(&doc, data, "T_BS.data")?;
+            if body_from_imu.translation.vector.norm() > 1e-9
+                || body_from_imu.rotation.angle() > 1e-9
+            {
+                return Err(DatasetError::malformed(
+                    path,
+                    data.line,
+                    "the IMU's T_BS is not the identity; scout's body frame is the IMU frame,                      so express the cameras and ground truth relative to the IMU",
+                ));
+            }
+            body_from_imu
+        }
         None => Isometry3::identity(),
     };
     Ok(ImuCalibration {

@@ -43,15 +43,22 @@ pub fn for_each_row(
     Ok(())
 }
 
-/// Parses a nanosecond timestamp field.
+/// Parses a nanosecond timestamp field: a non-negative integer (the Unix epoch in
+/// EuRoC and TUM-VI), so differences of two timestamps cannot overflow.
 pub fn parse_t_ns(path: &Path, line: usize, field: &str) -> Result<i64> {
-    field.parse::<i64>().map_err(|_| {
-        DatasetError::malformed(
+    match field.parse::<i64>() {
+        Ok(t) if t >= 0 => Ok(t),
+        Ok(_) => Err(DatasetError::malformed(
+            path,
+            line,
+            format!("timestamp `{field}` is negative; nanoseconds since the epoch expected"),
+        )),
+        Err(_) => Err(DatasetError::malformed(
             path,
             line,
             format!("timestamp `{field}` is not an integer number of nanoseconds"),
-        )
-    })
+        )),
+    }
 }
 
 /// Parses a finite number field; `what` names the column in the error.

@@ -19,7 +19,7 @@ pub mod yaml;
 
 pub use calibration::{read_camera_sensor_yaml, read_imu_yaml, read_kalibr_camera};
 pub use reader::{
-    EurocDataset, Events, Layout, MissingImage, ReaderConfig, StereoEntry, read_ground_truth_csv,
-    read_imu_csv,
+    EurocDataset, Events, ImageRef, Layout, MissingImage, ReaderConfig, StereoEntry,
+    read_ground_truth_csv, read_imu_csv,
 };
 pub use writer::EurocWriter;

@@ -67,15 +67,24 @@ pub struct MissingImage {
     pub image: PathBuf,
 }
 
+/// An image file and the `data.csv` row that names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef {
+    /// The PNG file.
+    pub path: PathBuf,
+    /// 1-based line of the camera's `data.csv` naming it.
+    pub csv_line: usize,
+}
+
 /// Where the two images of one stereo pair are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StereoEntry {
     /// Time stamp of the pair (cam0's), ns.
     pub t_ns: i64,
-    /// cam0 image and the csv line naming it.
-    pub left: (PathBuf, usize),
-    /// cam1 image and the csv line naming it.
-    pub right: (PathBuf, usize),
+    /// The cam0 image.
+    pub left: ImageRef,
+    /// The cam1 image.
+    pub right: ImageRef,
 }
 
 /// An ASL-layout sequence, opened and checked, with images decoded on demand.
@@ -257,18 +266,17 @@ impl EurocDataset {
         })?;
         let mut scratch = Vec::new();
         let allow_16 = self.layout == Layout::TumVi;
-        let load = |(path, line): &(PathBuf, usize),
+        let load = |image: &ImageRef,
                     cam: &CameraCalibration,
                     csv: &str,
                     img: &mut GrayImage,
                     scratch: &mut Vec<u8>| {
-            read_gray_png_into(path, (cam.width, cam.height), allow_16, img, scratch).map_err(|p| {
-                DatasetError::BadImage {
-                    location: Location::line(self.mav0.join(csv).join("data.csv"), *line),
-                    image: path.clone(),
+            read_gray_png_into(&image.path, (cam.width, cam.height), allow_16, img, scratch)
+                .map_err(|p| DatasetError::BadImage {
+                    location: Location::line(self.mav0.join(csv).join("data.csv"), image.csv_line),
+                    image: image.path.clone(),
                     message: p.to_string(),
-                }
-            })
+                })
         };
         load(
             &entry.left,
@@ -286,6 +294,21 @@ impl EurocDataset {
         )?;
         out.t_ns = entry.t_ns;
         Ok(())
+    }
+
+    /// Decodes every stereo pair once, in order, to check that all images are
+    /// readable; `on_pair(done)` is called after each. Returns the number decoded.
+    pub fn decode_all(&self, mut on_pair: impl FnMut(usize)) -> Result<usize> {
+        let mut frame = StereoFrame {
+            t_ns: 0,
+            left: GrayImage::default(),
+            right: GrayImage::default(),
+        };
+        for i in 0..self.stereo.len() {
+            self.load_stereo_into(i, &mut frame)?;
+            on_pair(i + 1);
+        }
+        Ok(self.stereo.len())
     }
 
     /// Decodes stereo pair `index`.
@@ -390,7 +413,10 @@ fn read_image_rows(cam_dir: &Path) -> Result<(Vec<ImageRow>, Vec<MissingImage>)>
 
 /// Median frame rate of a camera's rows, Hz (20 when it cannot be told).
 fn rate_from_rows(rows: &[ImageRow]) -> f64 {
-    let mut dts: Vec<i64> = rows.windows(2).map(|w| w[1].t_ns - w[0].t_ns).collect();
+    let mut dts: Vec<i64> = rows
+        .windows(2)
+        .map(|w| w[1].t_ns.saturating_sub(w[0].t_ns))
+        .collect();
     if dts.is_empty() {
         return 20.0;
     }
@@ -398,30 +424,45 @@ fn rate_from_rows(rows: &[ImageRow]) -> f64 {
     1e9 / dts[dts.len() / 2] as f64
 }
 
-/// Pairs rows of the two cameras by nearest timestamp within `max_offset_ns`;
-/// returns the pairs and the number of rows left without a partner.
+/// Pairs rows of the two cameras one-to-one, each left row with the nearest right
+/// row within `max_offset_ns`; returns the pairs and the number of rows left
+/// without a partner. Both inputs are in strictly increasing time order.
 fn pair_stereo(
     left: Vec<ImageRow>,
     right: Vec<ImageRow>,
     max_offset_ns: i64,
 ) -> (Vec<StereoEntry>, usize) {
     let total = left.len() + right.len();
+    let max_offset = max_offset_ns.unsigned_abs();
+    let right_t: Vec<i64> = right.iter().map(|r| r.t_ns).collect();
+    let mut right: Vec<Option<ImageRow>> = right.into_iter().map(Some).collect();
     let mut pairs = Vec::with_capacity(left.len().min(right.len()));
-    let mut right = right.into_iter().peekable();
+    let mut j = 0;
     for l in left {
-        // Skip right rows too early to pair with this or any later left row.
-        while right
-            .peek()
-            .is_some_and(|r| r.t_ns < l.t_ns - max_offset_ns)
+        // Move to the right row nearest to this left row; earlier rows are
+        // nearer to no later left row either.
+        while j + 1 < right_t.len()
+            && right_t[j + 1].abs_diff(l.t_ns) <= right_t[j].abs_diff(l.t_ns)
         {
-            right.next();
+            j += 1;
         }
-        if let Some(r) = right.next_if(|r| (r.t_ns - l.t_ns).abs() <= max_offset_ns) {
+        let Some(&t) = right_t.get(j) else { break };
+        if t.abs_diff(l.t_ns) > max_offset {
+            continue;
+        }
+        if let Some(r) = right[j].take() {
             pairs.push(StereoEntry {
                 t_ns: l.t_ns,
-                left: (l.path, l.line),
-                right: (r.path, r.line),
+                left: ImageRef {
+                    path: l.path,
+                    csv_line: l.line,
+                },
+                right: ImageRef {
+                    path: r.path,
+                    csv_line: r.line,
+                },
             });
+            j += 1;
         }
     }
     let unpaired = total - 2 * pairs.len();
@@ -478,14 +519,21 @@ pub fn read_ground_truth_csv(path: &Path) -> Result<Vec<GroundTruthState>> {
     let mut previous = None;
     let mut columns = None;
     for_each_row(path, 8, |line, f| {
-        let n = if f.len() >= 17 { 17 } else { 8 };
+        let n = f.len();
+        if n != 8 && n != 17 {
+            return Err(DatasetError::malformed(
+                path,
+                line,
+                format!("expected 17 columns (EuRoC) or 8 (pose only), found {n}"),
+            ));
+        }
         match columns {
             None => columns = Some(n),
             Some(c) if c != n => {
                 return Err(DatasetError::malformed(
                     path,
                     line,
-                    format!("row has {} columns, earlier rows have {c}", f.len()),
+                    format!("row has {n} columns, earlier rows have {c}"),
                 ));
             }
             _ => {}
@@ -531,4 +579,48 @@ pub fn read_ground_truth_csv(path: &Path) -> Result<Vec<GroundTruthState>> {
         Ok(())
     })?;
     Ok(states)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(times_ms: &[i64]) -> Vec<ImageRow> {
+        times_ms
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| ImageRow {
+                t_ns: t * 1_000_000,
+                path: PathBuf::from(format!("{t}.png")),
+                line: i + 2,
+            })
+            .collect()
+    }
+
+    fn paired_ms(pairs: &[StereoEntry]) -> Vec<(i64, i64)> {
+        let ms = |r: &ImageRef| {
+            r.path
+                .to_string_lossy()
+                .trim_end_matches(".png")
+                .parse()
+                .unwrap_or(-1)
+        };
+        pairs.iter().map(|p| (ms(&p.left), ms(&p.right))).collect()
+    }
+
+    #[test]
+    fn stereo_pairs_are_nearest_and_one_to_one() {
+        // Right rows at -25 and 5 ms: left 0 pairs with 5 (nearest), left 50 with none.
+        let (pairs, unpaired) = pair_stereo(rows(&[0, 50]), rows(&[-25, 5]), 30_000_000);
+        assert_eq!(paired_ms(&pairs), [(0, 5)]);
+        assert_eq!(unpaired, 2);
+        // Equal stamps with gaps and extras on both sides.
+        let (pairs, unpaired) =
+            pair_stereo(rows(&[0, 50, 100, 200]), rows(&[0, 100, 150, 200, 250]), 0);
+        assert_eq!(paired_ms(&pairs), [(0, 0), (100, 100), (200, 200)]);
+        assert_eq!(unpaired, 3);
+        // A right row nearest to two left rows is used once.
+        let (pairs, _) = pair_stereo(rows(&[0, 10]), rows(&[6]), 20_000_000);
+        assert_eq!(paired_ms(&pairs), [(0, 6)]);
+    }
 }

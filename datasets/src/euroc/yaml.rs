@@ -84,6 +84,7 @@ impl Document {
             path: &path,
             lines: &lines,
             pos: 0,
+            depth: 0,
         };
         let root = if lines.is_empty() {
             Node {
@@ -234,7 +235,12 @@ struct Parser<'p, 'l> {
     path: &'p Path,
     lines: &'l [Line<'l>],
     pos: usize,
+    depth: usize,
 }
+
+/// Deepest nesting accepted (calibration files nest 2-3 levels), so that no
+/// input can exhaust the stack.
+const MAX_DEPTH: usize = 32;
 
 impl Parser<'_, '_> {
     fn err(&self, line: usize, message: impl Into<String>) -> DatasetError {
@@ -244,11 +250,20 @@ impl Parser<'_, '_> {
     /// Parses the block (mapping or sequence) whose lines are at `indent`.
     fn block(&mut self, indent: usize) -> Result<Node> {
         let first = &self.lines[self.pos];
-        if first.text.starts_with("- ") || first.text == "-" {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.err(
+                first.number,
+                format!("nested deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        self.depth += 1;
+        let node = if first.text.starts_with("- ") || first.text == "-" {
             self.sequence(indent)
         } else {
             self.mapping(indent)
-        }
+        };
+        self.depth -= 1;
+        node
     }
 
     fn sequence(&mut self, indent: usize) -> Result<Node> {
@@ -262,7 +277,19 @@ impl Parser<'_, '_> {
             let number = line.number;
             self.pos += 1;
             if rest.is_empty() {
-                items.push(self.nested_or_empty(indent, number)?);
+                // `-` alone: a nested block if more indented lines follow, else null.
+                let nested = self
+                    .lines
+                    .get(self.pos)
+                    .is_some_and(|next| next.indent > indent);
+                items.push(if nested {
+                    self.nested_or_empty(indent, number)?
+                } else {
+                    Node {
+                        line: number,
+                        value: Value::Scalar(String::new()),
+                    }
+                });
             } else if rest.contains(": ") || rest.ends_with(':') {
                 return Err(self.err(number, "mappings inside sequences are not supported here"));
             } else {
@@ -356,7 +383,7 @@ impl Parser<'_, '_> {
             self.pos += 1;
         }
         let mut chars = text.char_indices().peekable();
-        let node = parse_flow(&text, &mut chars, number).map_err(|m| self.err(number, m))?;
+        let node = parse_flow(&text, &mut chars, number, 0).map_err(|m| self.err(number, m))?;
         if let Some((i, _)) = chars.find(|(_, c)| !c.is_whitespace()) {
             return Err(self.err(
                 number,
@@ -405,7 +432,15 @@ fn unquote(s: &str) -> &str {
 
 type Chars<'a> = std::iter::Peekable<std::str::CharIndices<'a>>;
 
-fn parse_flow(text: &str, chars: &mut Chars<'_>, line: usize) -> Result<Node, String> {
+fn parse_flow(
+    text: &str,
+    chars: &mut Chars<'_>,
+    line: usize,
+    depth: usize,
+) -> Result<Node, String> {
+    if depth >= MAX_DEPTH {
+        return Err(format!("lists nested deeper than {MAX_DEPTH} levels"));
+    }
     // The caller guarantees the next non-space character is `[`.
     while chars.next_if(|(_, c)| c.is_whitespace()).is_some() {}
     if chars.next().map(|(_, c)| c) != Some('[') {
@@ -423,7 +458,7 @@ fn parse_flow(text: &str, chars: &mut Chars<'_>, line: usize) -> Result<Node, St
                     value: Value::Seq(items),
                 });
             }
-            Some('[') => items.push(parse_flow(text, chars, line)?),
+            Some('[') => items.push(parse_flow(text, chars, line, depth + 1)?),
             Some(',') => return Err("empty list item".into()),
             Some(_) => {
                 let Some(&(begin, _)) = chars.peek() else {
@@ -528,17 +563,33 @@ intrinsics: [458.654, 457.296, 367.215, 248.375] #fu, fv, cu, cv
 
     #[test]
     fn malformed_text_is_an_error_with_a_line() {
+        let deep = format!("a: {}1{}\n", "[".repeat(100_000), "]".repeat(100_000));
         for (text, line) in [
             ("a: [1, 2\n", 1),
             ("a: 1\n  b: 2\n", 2),
             ("a: 1\na: 2\n", 2),
             ("a: [1,, 2]\n", 1),
             ("a: 1\njust words\n", 2),
+            (deep.as_str(), 1),
         ] {
             let err = Document::parse("f.yaml", text).err();
             let loc = err.as_ref().and_then(|e| e.location()).and_then(|l| l.line);
             assert_eq!(loc, Some(line), "{text:?}: {err:?}");
         }
+    }
+
+    #[test]
+    fn a_dash_alone_is_a_null_item_not_a_nested_list() -> Result<()> {
+        let doc = Document::parse("f.yaml", "a:\n- x\n-\n- y\n")?;
+        let Value::Seq(items) = &doc.field("a")?.value else {
+            panic!("not a list");
+        };
+        let texts: Vec<_> = items
+            .iter()
+            .map(|n| doc.str(n, "item").unwrap_or("?"))
+            .collect();
+        assert_eq!(texts, ["x", "", "y"]);
+        Ok(())
     }
 
     #[test]

@@ -555,7 +555,7 @@ impl SyntheticSequence {
 
     /// Seconds since the start for a time stamp.
     fn seconds(&self, t_ns: i64) -> f64 {
-        (t_ns - self.config.start_time_ns) as f64 * 1e-9
+        t_ns.saturating_sub(self.config.start_time_ns) as f64 * 1e-9
     }
 
     /// The exact kinematic state at `t_ns` (clamped to the sequence).
@@ -577,7 +577,7 @@ impl SyntheticSequence {
         let s = self.kinematics_at(t_ns);
         let bias = self.imu.first().map(|first| {
             let period = self.calibration_imu_period_ns();
-            let x = ((t_ns - first.t_ns) as f64 / period as f64).max(0.0);
+            let x = (t_ns.saturating_sub(first.t_ns) as f64 / period as f64).max(0.0);
             let k = (x.floor() as usize).min(self.imu_bias.len() - 1);
             let k1 = (k + 1).min(self.imu_bias.len() - 1);
             let f = (x - k as f64).clamp(0.0, 1.0);

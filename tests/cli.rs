@@ -69,11 +69,22 @@ fn synth_then_inspect_then_eval_ground_truth_against_itself() {
 }
 
 #[test]
-fn same_seed_gives_identical_files() {
+fn same_seed_gives_identical_files_whatever_the_thread_count() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    for name in ["a", "b"] {
+    // One render thread and three: the files must not depend on it.
+    for (name, threads) in [("a", "1"), ("b", "3")] {
         let out = scout(
-            &["synth", "--out", name, "--seed", "11", "--duration", "2.6"],
+            &[
+                "synth",
+                "--out",
+                name,
+                "--seed",
+                "11",
+                "--duration",
+                "2.6",
+                "--threads",
+                threads,
+            ],
             dir.path(),
         );
         assert!(out.status.success(), "synth failed: {}", stderr(&out));

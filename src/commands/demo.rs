@@ -69,10 +69,15 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         cfg.seed
     );
     let bar = super::progress(0, "rendering");
-    let summary = write_synthetic_sequence(&cfg, &sequence_dir, |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
+    let summary = write_synthetic_sequence(
+        &cfg,
+        &sequence_dir,
+        super::default_threads(),
+        |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
     bar.finish_and_clear();
 
     // Read it back through the EuRoC reader, decoding every image.

@@ -7,6 +7,11 @@ pub mod synth;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// Worker threads for parallel work: the machine's cores.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
 /// A progress bar on stderr (hidden when stderr is not a terminal).
 pub fn progress(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);

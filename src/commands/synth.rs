@@ -22,6 +22,9 @@ pub struct SynthArgs {
     /// Motion speed, clutter, texture contrast, noise and exposure change.
     #[arg(long, default_value = "medium", value_parser = parse_difficulty)]
     pub difficulty: Difficulty,
+    /// Render threads (default: all cores). The files do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Also write the summary as JSON to this file.
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
@@ -40,7 +43,8 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         ..SynthConfig::default()
     };
     let bar = super::progress(0, "rendering");
-    let summary = write_synthetic_sequence(&cfg, &args.out, |done, total| {
+    let threads = args.threads.unwrap_or_else(super::default_threads);
+    let summary = write_synthetic_sequence(&cfg, &args.out, threads, |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     })?;

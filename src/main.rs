@@ -36,6 +36,8 @@ enum Command {
     Inspect(commands::inspect::InspectArgs),
     /// Score an estimated trajectory against ground truth (ATE and RPE).
     Eval(commands::eval::EvalArgs),
+    /// Run the pipeline over an EuRoC/ASL sequence (`--frontend-only` for now).
+    Replay(commands::replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Synth(args) => commands::synth::run(&args),
         Command::Inspect(args) => commands::inspect::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
+        Command::Replay(args) => commands::replay::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

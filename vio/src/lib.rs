@@ -1,8 +1,21 @@
-//! Stereo visual-inertial odometry (not built yet).
+//! Stereo visual-inertial odometry.
 //!
-//! This crate will hold the camera models' use in tracking, the front end (image
-//! pyramids, corner detection, pyramidal KLT tracking, stereo matching), IMU
-//! preintegration (Forster et al., "On-Manifold Preintegration", TRO 2017), the
-//! sliding-window Gauss-Newton back end on SE(3) with marginalization, and
-//! initialization. Inputs are `datasets::SensorEvent`s; outputs are
-//! `world_from_body` estimates in the EuRoC body (IMU) frame.
+//! - [`camera`]: the calibrated camera models (pinhole with radial-tangential or
+//!   equidistant distortion) with projection Jacobians.
+//! - [`frontend`]: image pyramids, Shi-Tomasi corners with grid bucketing,
+//!   inverse-compositional pyramidal KLT for temporal and stereo tracking,
+//!   epipolar and RANSAC outlier rejection; output [`frontend::FrameTracks`].
+//!
+//! - [`imu`]: the gyro rotation between two frames (the front end's prior).
+//!
+//! To come (issue 4): IMU preintegration (Forster et al., "On-Manifold
+//! Preintegration", TRO 2017), the sliding-window back end and initialization.
+//! Inputs are `datasets::SensorEvent`s; outputs are `world_from_body` estimates in
+//! the EuRoC body (IMU) frame.
+
+pub mod camera;
+pub mod error;
+pub mod frontend;
+pub mod imu;
+
+pub use error::VioError;

@@ -1,0 +1,53 @@
+//! The pipeline configuration: one typed section per stage, read from one TOML
+//! file (`scout replay --config FILE`). Every field has a default, so a file
+//! only lists what it changes, e.g.
+//!
+//! ```toml
+//! [frontend]
+//! max_features = 200
+//! [frontend.klt]
+//! max_fb_error_px = 0.3
+//! ```
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use vio::frontend::FrontEndConfig;
+
+/// Configuration of every stage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// The VIO front end.
+    pub frontend: FrontEndConfig,
+}
+
+impl PipelineConfig {
+    /// Reads a TOML file; unknown keys are errors (a typo must not pass silently).
+    ///
+    /// # Errors
+    /// If the file cannot be read or is not a valid configuration; the message
+    /// names the file and, for syntax errors, the line.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_files_keep_defaults_and_typos_are_refused() {
+        let cfg: PipelineConfig = match toml::from_str("[frontend]\nmax_features = 200\n") {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(cfg.frontend.max_features, 200);
+        assert_eq!(cfg.frontend.grid_cols, FrontEndConfig::default().grid_cols);
+        assert!(toml::from_str::<PipelineConfig>("[frontend]\nmax_featurs = 1\n").is_err());
+        assert!(toml::from_str::<PipelineConfig>("[frontnd]\n").is_err());
+    }
+}

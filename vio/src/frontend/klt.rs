@@ -44,8 +44,10 @@ pub const WINDOW: usize = 15;
 const HALF: isize = (WINDOW / 2) as isize;
 /// Columns per stored row: the window padded to 16.
 const COLS: usize = 16;
-/// Side of the template's sampled area: the window and a one-pixel margin.
+/// Rows of the template's sampled area: the window and a one-pixel margin.
 const SAMPLED: usize = WINDOW + 2;
+/// Columns of the template's sampled area: 16 and a one-pixel margin each side.
+const SAMPLED_COLS: usize = COLS + 2;
 /// Pixels of the window.
 const N: i64 = (WINDOW * WINDOW) as i64;
 /// Bilinear weights sum to this (Q7).
@@ -55,8 +57,10 @@ const W_ONE: u16 = 128;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KltConfig {
-    /// Gauss-Newton iterations per level at most.
+    /// Gauss-Newton iterations at level 0 at most.
     pub max_iterations: u32,
+    /// Gauss-Newton iterations at each coarser level at most.
+    pub coarse_max_iterations: u32,
     /// Convergence at level 0: stop when the update is shorter, pixels.
     pub epsilon_px: f32,
     /// Convergence at coarser levels, pixels of the level: they only need to
@@ -77,6 +81,7 @@ impl Default for KltConfig {
     fn default() -> Self {
         Self {
             max_iterations: 30,
+            coarse_max_iterations: 10,
             epsilon_px: 0.01,
             coarse_epsilon_px: 0.05,
             min_eigenvalue: 0.05,
@@ -167,7 +172,7 @@ pub struct KltTracker {
     config: KltConfig,
     template: Box<Template>,
     /// Scratch: the template's sampled area, Q5.
-    sampled: Box<[[i16; SAMPLED]; SAMPLED]>,
+    sampled: Box<[[i16; SAMPLED_COLS]; SAMPLED]>,
     work: Work,
 }
 
@@ -178,7 +183,7 @@ impl KltTracker {
         Self {
             config,
             template: Box::default(),
-            sampled: Box::new([[0; SAMPLED]; SAMPLED]),
+            sampled: Box::new([[0; SAMPLED_COLS]; SAMPLED]),
             work: Work::default(),
         }
     }
@@ -217,7 +222,13 @@ impl KltTracker {
             // A coarse level without texture, leaving the image or not settling
             // keeps the current estimate and lets finer levels refine it.
             if self.sample_template(la, p).is_ok()
-                && let Ok((q, _)) = self.iterate(lb, q, self.config.coarse_epsilon_px, false)
+                && let Ok((q, _)) = self.iterate(
+                    lb,
+                    q,
+                    self.config.coarse_epsilon_px,
+                    self.config.coarse_max_iterations,
+                    false,
+                )
             {
                 d = q / scale - from_px;
             }
@@ -226,13 +237,14 @@ impl KltTracker {
             return Err(TrackFailure::OutOfImage);
         };
         self.sample_template(la, from_px)?;
-        let (found, zncc) = self.iterate(lb, from_px + d, self.config.epsilon_px, true)?;
+        let (eps, max_it) = (self.config.epsilon_px, self.config.max_iterations);
+        let (found, zncc) = self.iterate(lb, from_px + d, eps, max_it, true)?;
         if zncc < self.config.min_zncc {
             return Err(TrackFailure::LowCorrelation);
         }
         // Backward: the template is now B at `found`; search A from `from_px`.
         self.sample_template(lb, found)?;
-        let (back, _) = self.iterate(la, from_px, self.config.epsilon_px, false)?;
+        let (back, _) = self.iterate(la, from_px, eps, max_it, false)?;
         if (back - from_px).norm() > self.config.max_fb_error_px {
             return Err(TrackFailure::ForwardBackward);
         }
@@ -247,6 +259,7 @@ impl KltTracker {
         b: &PyramidLevel,
         mut q: Vector2<f32>,
         epsilon: f32,
+        max_iterations: u32,
         correlate: bool,
     ) -> Result<(Vector2<f32>, f32), TrackFailure> {
         let t = &*self.template;
@@ -257,7 +270,7 @@ impl KltTracker {
         let n = N as f64;
         let mean_a = t.s_a as f64 / n;
         let var_a = t.s_aa as f64 / n - mean_a * mean_a;
-        for it in 0..self.config.max_iterations {
+        for it in 0..max_iterations {
             self.work.iterations += 1;
             let s = if correlate {
                 resample::<true>(b, q, t)
@@ -298,7 +311,9 @@ impl KltTracker {
             }
             prev_step = step;
         }
-        if !converged && prev_step.norm() > 0.5 {
+        // A coarse level only has to bring the estimate closer (its iteration
+        // cap is low); level 0 must settle.
+        if !converged && max_iterations == self.config.max_iterations && prev_step.norm() > 0.5 {
             return Err(TrackFailure::Diverged);
         }
         if !inside(b, q) {
@@ -337,12 +352,12 @@ impl KltTracker {
         for (r, out) in self.sampled.iter_mut().enumerate() {
             let i = start + r * stride;
             let (Some(r0), Some(r1)) = (
-                data.get(i..i + SAMPLED + 1),
-                data.get(i + stride..i + stride + SAMPLED + 1),
+                data.get(i..i + SAMPLED_COLS + 1),
+                data.get(i + stride..i + stride + SAMPLED_COLS + 1),
             ) else {
                 return Err(TrackFailure::OutOfImage);
             };
-            for c in 0..SAMPLED {
+            for c in 0..SAMPLED_COLS {
                 out[c] = w.sample(r0[c], r0[c + 1], r1[c], r1[c + 1]);
             }
         }
@@ -351,27 +366,38 @@ impl KltTracker {
         let (mut hxx, mut hxy, mut hyy) = (0i64, 0i64, 0i64);
         for r in 0..WINDOW {
             let (up, mid, down) = (&self.sampled[r], &self.sampled[r + 1], &self.sampled[r + 2]);
-            for c in 0..WINDOW {
-                let v = mid[c + 1];
-                let gx = (mid[c + 2] - mid[c]) >> 1;
-                let gy = (down[c + 1] - up[c + 1]) >> 1;
-                t.value[r][c] = v;
-                t.gx[r][c] = gx;
-                t.gy[r][c] = gy;
-                let (v, gx, gy) = (i64::from(v), i64::from(gx), i64::from(gy));
-                s_a += v;
-                s_aa += v * v;
-                s_gx += gx;
-                s_gy += gy;
-                s_gxa += gx * v;
-                s_gya += gy * v;
-                hxx += gx * gx;
-                hxy += gx * gy;
-                hyy += gy * gy;
+            let (value, gx, gy) = (&mut t.value[r], &mut t.gx[r], &mut t.gy[r]);
+            for c in 0..COLS {
+                value[c] = mid[c + 1];
+                gx[c] = (mid[c + 2] - mid[c]) >> 1;
+                gy[c] = (down[c + 1] - up[c + 1]) >> 1;
             }
-            t.value[r][WINDOW] = 0;
-            t.gx[r][WINDOW] = 0;
-            t.gy[r][WINDOW] = 0;
+            value[WINDOW] = 0;
+            gx[WINDOW] = 0;
+            gy[WINDOW] = 0;
+            // Per row in i32 (at most 16 x 8160^2 each), then in i64.
+            let mut acc = [0i32; 9];
+            for c in 0..COLS {
+                let (v, x, y) = (i32::from(value[c]), i32::from(gx[c]), i32::from(gy[c]));
+                acc[0] += v;
+                acc[1] += v * v;
+                acc[2] += x;
+                acc[3] += y;
+                acc[4] += x * v;
+                acc[5] += y * v;
+                acc[6] += x * x;
+                acc[7] += x * y;
+                acc[8] += y * y;
+            }
+            s_a += i64::from(acc[0]);
+            s_aa += i64::from(acc[1]);
+            s_gx += i64::from(acc[2]);
+            s_gy += i64::from(acc[3]);
+            s_gxa += i64::from(acc[4]);
+            s_gya += i64::from(acc[5]);
+            hxx += i64::from(acc[6]);
+            hxy += i64::from(acc[7]);
+            hyy += i64::from(acc[8]);
         }
         (t.s_a, t.s_aa, t.s_gx, t.s_gy, t.s_gxa, t.s_gya) = (s_a, s_aa, s_gx, s_gy, s_gxa, s_gya);
         let n = N as f64;
@@ -394,7 +420,8 @@ impl KltTracker {
     /// The work since the last call, as analytic counts, and resets it.
     pub fn take_cost(&mut self) -> KernelCost {
         let w = std::mem::take(&mut self.work);
-        let s = (SAMPLED * SAMPLED) as u64;
+        if std::env::var_os("KLT_DEBUG").is_some() { eprintln!("klt calls {} templates {} iterations {}", w.calls, w.templates, w.iterations); }
+        let s = (SAMPLED * SAMPLED_COLS) as u64;
         let px = (WINDOW * COLS) as u64;
         let window = (WINDOW * WINDOW) as u64;
         // Template: bilinear resampling (4 multiplies, 4 adds with rounding, a
@@ -425,7 +452,7 @@ impl KltTracker {
         // Each resampling reads (rows + 1) x (cols + 1) bytes of a pyramid level:
         // the feature's neighbourhood, cached while it iterates (buffer); the
         // template and its gradients (3 x 2 bytes per pixel) are local.
-        let image_bytes_template = ((SAMPLED + 1) * (SAMPLED + 1)) as u64;
+        let image_bytes_template = ((SAMPLED + 1) * (SAMPLED_COLS + 1)) as u64;
         let image_bytes_iteration = ((WINDOW + 1) * (COLS + 1)) as u64;
         k.read(
             Residence::Buffer,

@@ -174,6 +174,13 @@ pub struct FrameStats {
     pub stereo: u32,
     /// Stereo matches rejected by the epipolar check.
     pub stereo_epipolar_rejected: u32,
+    /// Stereo searches the KLT lost (left the image, flat, diverged).
+    pub stereo_lost_klt: u32,
+    /// Stereo matches rejected by the forward-backward or correlation check.
+    pub stereo_lost_check: u32,
+    /// Features not searched for in the right image: at the scene's typical
+    /// depth they would fall outside it.
+    pub stereo_out_of_view: u32,
     /// Grid cells searched for new corners.
     pub cells_searched: u32,
 }
@@ -774,7 +781,26 @@ impl FrontEnd {
             };
             let mut right = None;
             let mut right_bearing = None;
-            if let Ok(r) = self.klt.track(&self.left, &self.right, tr.left, guess, top) {
+            let margin = 2.0 * klt::WINDOW as f64;
+            let g = to_f64(guess);
+            let in_view = g.x > -margin
+                && g.y > -margin
+                && g.x < self.cam1.width() as f64 + margin
+                && g.y < self.cam1.height() as f64 + margin;
+            let result = if in_view {
+                self.klt.track(&self.left, &self.right, tr.left, guess, top)
+            } else {
+                stats.stereo_out_of_view += 1;
+                Err(TrackFailure::OutOfImage)
+            };
+            match result {
+                Err(TrackFailure::ForwardBackward | TrackFailure::LowCorrelation) => {
+                    stats.stereo_lost_check += 1;
+                }
+                Err(_) if in_view => stats.stereo_lost_klt += 1,
+                _ => {}
+            }
+            if let Ok(r) = result {
                 let r64 = to_f64(r);
                 unprojected += 1;
                 if let Some(fr) = self

@@ -35,6 +35,7 @@
 use cost::{KernelCost, OpCounts, Residence};
 use nalgebra::Vector2;
 use serde::{Deserialize, Serialize};
+use wide::{i16x8, i32x4, u8x16};
 
 use super::pyramid::{BORDER, ImagePyramid, PyramidLevel};
 
@@ -357,48 +358,49 @@ impl KltTracker {
             ) else {
                 return Err(TrackFailure::OutOfImage);
             };
-            for c in 0..SAMPLED_COLS {
-                out[c] = w.sample(r0[c], r0[c + 1], r1[c], r1[c + 1]);
+            let (Ok(a0), Ok(a1)) = (r0[..COLS + 1].try_into(), r1[..COLS + 1].try_into()) else {
+                return Err(TrackFailure::OutOfImage);
+            };
+            let (head, tail) = out.split_at_mut(COLS);
+            let [lo, hi] = w.sample_row(a0, a1);
+            head[..8].copy_from_slice(&lo.to_array());
+            head[8..].copy_from_slice(&hi.to_array());
+            for (c, o) in tail.iter_mut().enumerate() {
+                let c = c + COLS;
+                *o = w.sample(r0[c], r0[c + 1], r1[c], r1[c + 1]);
             }
         }
         let t = &mut *self.template;
-        let (mut s_a, mut s_aa, mut s_gx, mut s_gy, mut s_gxa, mut s_gya) = (0, 0, 0, 0, 0, 0);
-        let (mut hxx, mut hxy, mut hyy) = (0i64, 0i64, 0i64);
+        let mut sums = [0i64; 9];
+        let mut acc = [i32x4::ZERO; 9];
         for r in 0..WINDOW {
             let (up, mid, down) = (&self.sampled[r], &self.sampled[r + 1], &self.sampled[r + 2]);
-            let (value, gx, gy) = (&mut t.value[r], &mut t.gx[r], &mut t.gy[r]);
-            for c in 0..COLS {
-                value[c] = mid[c + 1];
-                gx[c] = (mid[c + 2] - mid[c]) >> 1;
-                gy[c] = (down[c + 1] - up[c + 1]) >> 1;
+            for h in 0..2 {
+                let o = 8 * h;
+                let mask = if h == 0 { ALL_LANES } else { NO_PAD_LANE };
+                let v = load(&mid[o + 1..]) * mask;
+                let gx = ((load(&mid[o + 2..]) - load(&mid[o..])) >> 1u32) * mask;
+                let gy = ((load(&down[o + 1..]) - load(&up[o + 1..])) >> 1u32) * mask;
+                t.value[r][o..o + 8].copy_from_slice(&v.to_array());
+                t.gx[r][o..o + 8].copy_from_slice(&gx.to_array());
+                t.gy[r][o..o + 8].copy_from_slice(&gy.to_array());
+                acc[0] += v.dot(ONES);
+                acc[1] += v.dot(v);
+                acc[2] += gx.dot(ONES);
+                acc[3] += gy.dot(ONES);
+                acc[4] += gx.dot(v);
+                acc[5] += gy.dot(v);
+                acc[6] += gx.dot(gx);
+                acc[7] += gx.dot(gy);
+                acc[8] += gy.dot(gy);
             }
-            value[WINDOW] = 0;
-            gx[WINDOW] = 0;
-            gy[WINDOW] = 0;
-            // Per row in i32 (at most 16 x 8160^2 each), then in i64.
-            let mut acc = [0i32; 9];
-            for c in 0..COLS {
-                let (v, x, y) = (i32::from(value[c]), i32::from(gx[c]), i32::from(gy[c]));
-                acc[0] += v;
-                acc[1] += v * v;
-                acc[2] += x;
-                acc[3] += y;
-                acc[4] += x * v;
-                acc[5] += y * v;
-                acc[6] += x * x;
-                acc[7] += x * y;
-                acc[8] += y * y;
+            // Each lane holds at most 4 products of 8160^2 per row: flush every
+            // 4 rows to stay inside i32.
+            if r % 4 == 3 || r == WINDOW - 1 {
+                flush(&mut acc, &mut sums);
             }
-            s_a += i64::from(acc[0]);
-            s_aa += i64::from(acc[1]);
-            s_gx += i64::from(acc[2]);
-            s_gy += i64::from(acc[3]);
-            s_gxa += i64::from(acc[4]);
-            s_gya += i64::from(acc[5]);
-            hxx += i64::from(acc[6]);
-            hxy += i64::from(acc[7]);
-            hyy += i64::from(acc[8]);
         }
+        let [s_a, s_aa, s_gx, s_gy, s_gxa, s_gya, hxx, hxy, hyy] = sums;
         (t.s_a, t.s_aa, t.s_gx, t.s_gy, t.s_gxa, t.s_gya) = (s_a, s_aa, s_gx, s_gy, s_gxa, s_gya);
         let n = N as f64;
         let (mx, my) = (s_gx as f64 / n, s_gy as f64 / n);
@@ -420,7 +422,6 @@ impl KltTracker {
     /// The work since the last call, as analytic counts, and resets it.
     pub fn take_cost(&mut self) -> KernelCost {
         let w = std::mem::take(&mut self.work);
-        if std::env::var_os("KLT_DEBUG").is_some() { eprintln!("klt calls {} templates {} iterations {}", w.calls, w.templates, w.iterations); }
         let s = (SAMPLED * SAMPLED_COLS) as u64;
         let px = (WINDOW * COLS) as u64;
         let window = (WINDOW * WINDOW) as u64;
@@ -516,6 +517,19 @@ impl Bilinear {
         }
     }
 
+    /// A row of 16 interpolated values (two vectors of 8) from two rows of 17
+    /// pixels, in 16-bit lanes.
+    #[inline(always)]
+    fn sample_row(&self, r0: &[u8; COLS + 1], r1: &[u8; COLS + 1]) -> [i16x8; 2] {
+        let (a, b) = widen_row(r0);
+        let (c, d) = widen_row(r1);
+        let w = |x: u16| i16x8::splat(x as i16);
+        let (w00, w01, w10, w11) = (w(self.w00), w(self.w01), w(self.w10), w(self.w11));
+        let two = i16x8::splat(2);
+        // Every product and sum is at most 128 x 255 = 32640: no lane overflows.
+        std::array::from_fn(|h| (a[h] * w00 + b[h] * w01 + c[h] * w10 + d[h] * w11 + two) >> 2u32)
+    }
+
     /// The interpolated value in Q5: the Q7 sum (at most 128 x 255) rounded.
     #[inline(always)]
     fn sample(&self, a: u8, b: u8, c: u8, d: u8) -> i16 {
@@ -524,6 +538,43 @@ impl Bilinear {
             + self.w10 * u16::from(c)
             + self.w11 * u16::from(d);
         ((v + 2) >> 2) as i16
+    }
+}
+
+/// All eight lanes.
+const ALL_LANES: i16x8 = i16x8::new([1; 8]);
+/// The second half of a 16-column row without its last (padding) lane.
+const NO_PAD_LANE: i16x8 = i16x8::new([1, 1, 1, 1, 1, 1, 1, 0]);
+/// Ones, to sum lanes with a dot product.
+const ONES: i16x8 = i16x8::new([1; 8]);
+
+/// Eight values from the start of `s` (which holds at least eight).
+#[inline(always)]
+fn load(s: &[i16]) -> i16x8 {
+    i16x8::from_slice_unaligned(s)
+}
+
+/// Pixels 0..16 and 1..17 of a row, widened to 16 bits: `([0..8, 8..16],
+/// [1..9, 9..17])`.
+#[inline(always)]
+fn widen_row(row: &[u8; COLS + 1]) -> ([i16x8; 2], [i16x8; 2]) {
+    let mut a = [0u8; 16];
+    let mut b = [0u8; 16];
+    a.copy_from_slice(&row[..16]);
+    b.copy_from_slice(&row[1..]);
+    let (a, b) = (u8x16::new(a), u8x16::new(b));
+    (
+        [i16x8::from_u8x16_low(a), i16x8::from_u8x16_high(a)],
+        [i16x8::from_u8x16_low(b), i16x8::from_u8x16_high(b)],
+    )
+}
+
+/// Adds the lanes of each accumulator into its 64-bit sum and clears it.
+#[inline(always)]
+fn flush<const K: usize>(acc: &mut [i32x4; K], sums: &mut [i64; K]) {
+    for (a, s) in acc.iter_mut().zip(sums.iter_mut()) {
+        *s += a.to_array().iter().map(|&x| i64::from(x)).sum::<i64>();
+        *a = i32x4::ZERO;
     }
 }
 
@@ -538,38 +589,37 @@ fn resample<const AB: bool>(b: &PyramidLevel, q: Vector2<f32>, t: &Template) -> 
     let data = b.padded_data();
     let stride = b.stride();
     let start = b.index(w.ix - HALF, w.iy - HALF);
-    let mut s = TargetSums::default();
-    let mut row = [0i16; COLS];
+    let mut acc = [i32x4::ZERO; 5];
+    let mut sums = [0i64; 5];
     for r in 0..WINDOW {
         let i = start + r * stride;
         let r0: &[u8; COLS + 1] = data.get(i..i + COLS + 1)?.try_into().ok()?;
-        let r1: &[u8; COLS + 1] = data
-            .get(i + stride..i + stride + COLS + 1)?
-            .try_into()
-            .ok()?;
-        for c in 0..COLS {
-            row[c] = w.sample(r0[c], r0[c + 1], r1[c], r1[c + 1]);
-        }
-        let (gx, gy, av) = (&t.gx[r], &t.gy[r], &t.value[r]);
-        let (mut sb, mut sbb, mut sgx, mut sgy, mut sab) = (0i32, 0i32, 0i32, 0i32, 0i32);
-        for c in 0..COLS {
-            let v = i32::from(row[c]);
-            sb += v;
-            sbb += v * v;
-            sgx += v * i32::from(gx[c]);
-            sgy += v * i32::from(gy[c]);
+        let r1: &[u8; COLS + 1] = data.get(i + stride..i + stride + COLS + 1)?.try_into().ok()?;
+        let row = w.sample_row(r0, r1);
+        for (h, v) in row.into_iter().enumerate() {
+            let o = 8 * h;
+            // The 16th column is padding: out of the intensity sums.
+            let v = if h == 0 { v } else { v * NO_PAD_LANE };
+            acc[0] += v.dot(ONES);
+            acc[1] += v.dot(v);
+            acc[2] += v.dot(load(&t.gx[r][o..]));
+            acc[3] += v.dot(load(&t.gy[r][o..]));
             if AB {
-                sab += v * i32::from(av[c]);
+                acc[4] += v.dot(load(&t.value[r][o..]));
             }
         }
-        // The 16th column is padding: take it out of the intensity sums.
-        let pad = i32::from(row[COLS - 1]);
-        s.s_b += i64::from(sb - pad);
-        s.s_bb += i64::from(sbb - pad * pad);
-        s.s_gxb += i64::from(sgx);
-        s.s_gyb += i64::from(sgy);
-        s.s_ab += i64::from(sab);
+        if r % 4 == 3 || r == WINDOW - 1 {
+            flush(&mut acc, &mut sums);
+        }
     }
+    let [s_b, s_bb, s_gxb, s_gyb, s_ab] = sums;
+    let s = TargetSums {
+        s_b,
+        s_bb,
+        s_gxb,
+        s_gyb,
+        s_ab,
+    };
     Some(s)
 }
 

@@ -13,7 +13,9 @@ use datasets::euroc::EurocDataset;
 use datasets::{DatasetError, StereoFrame};
 use nalgebra::Vector3;
 use serde::Serialize;
-use vio::frontend::{FrameStats, FrameTiming, FrontEnd, FrontEndConfig, RotationPrior};
+use vio::frontend::{
+    FrameStats, FrameTiming, FrameTracks, FrontEnd, FrontEndConfig, RotationPrior,
+};
 
 use crate::frontend_eval::{
     TrackObservation, TrackStatistics, TrackStatsCollector, TrackStatsConfig,
@@ -166,8 +168,9 @@ pub enum ReplayError {
     Statistics(#[from] crate::frontend_eval::FrontEndEvalError),
 }
 
-/// Runs the front end alone over every stereo pair of `ds`; `on_frame(done,
-/// total)` reports progress.
+/// Runs the front end alone over every stereo pair of `ds`; `on_frame(index,
+/// total, tracks)` sees each frame's output (`index` into
+/// `ds.stereo_entries()`).
 ///
 /// # Errors
 /// If the configuration or calibration is unusable, or the images do not match
@@ -176,7 +179,7 @@ pub enum ReplayError {
 pub fn replay_frontend(
     ds: &EurocDataset,
     config: &FrontEndConfig,
-    mut on_frame: impl FnMut(usize, usize),
+    mut on_frame: impl FnMut(usize, usize, &FrameTracks),
 ) -> Result<FrontEndMetrics, ReplayError> {
     let rig = ds.calibration();
     let mut fe = FrontEnd::new(config.clone(), rig)?;
@@ -226,7 +229,7 @@ pub fn replay_frontend(
             cost,
         });
         prev_t = Some(frame.t_ns);
-        on_frame(i + 1, entries.len());
+        on_frame(i, entries.len(), fe.last());
     }
     let n = frames.len().max(1) as f64;
     let per =

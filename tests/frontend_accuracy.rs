@@ -140,7 +140,7 @@ fn euroc_snippet_keeps_150_long_well_spread_tracks() {
         Ok(d) => d,
         Err(e) => panic!("{e}"),
     };
-    let m = match replay_frontend(&ds, &FrontEndConfig::default(), |_, _| {}) {
+    let m = match replay_frontend(&ds, &FrontEndConfig::default(), |_, _, _| {}) {
         Ok(m) => m,
         Err(e) => panic!("{e}"),
     };

@@ -2,15 +2,20 @@
 //!
 //! At this stage of the project: synthesize a short stereo-inertial sequence with
 //! ground truth, write it in the EuRoC layout, read it back through the same
-//! reader that replays real EuRoC data (checking every file), and summarize it.
-//! Later stages (VIO, map, planner, cost model) extend this command.
+//! reader that replays real EuRoC data (checking every file), run the VIO front
+//! end over it (as `scout replay --frontend-only` would) and score its tracks
+//! against the exact correspondences of the synthetic world. Later stages (back
+//! end, map, planner, cost model) extend this command.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
 use datasets::euroc::EurocDataset;
-use datasets::synth::{Difficulty, SynthConfig};
+use datasets::synth::{Difficulty, SynthConfig, SyntheticSequence};
+use scout::config::PipelineConfig;
+use scout::frontend_eval::{FlowEvaluator, TrackObservation};
+use scout::replay::replay_frontend;
 use scout::synthetic::write_synthetic_sequence;
 
 /// Marker file that says a folder was written by `scout demo` and may be replaced.
@@ -91,6 +96,39 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             && ds.ground_truth().len() == summary.stereo_pairs,
         "the sequence read back differs from what was written"
     );
+
+    // The front end over the sequence as read from disk, scored against the
+    // world the sequence was rendered from.
+    let truth = SyntheticSequence::generate(&cfg)?;
+    let mut flow = FlowEvaluator::new(&truth)?;
+    let mut eval_error = None;
+    let mut observations = Vec::new();
+    let bar = super::progress(ds.stereo_entries().len() as u64, "front end");
+    let config = PipelineConfig::default();
+    let metrics = replay_frontend(&ds, &config.frontend, |i, _, tracks| {
+        bar.set_position(i as u64 + 1);
+        observations.clear();
+        observations.extend(tracks.features.iter().map(|f| TrackObservation {
+            id: f.id,
+            left: f.left,
+            right: f.right,
+        }));
+        if let Err(e) = flow.add_frame(i, &observations) {
+            eval_error.get_or_insert(e);
+        }
+    })?;
+    bar.finish_and_clear();
+    if let Some(e) = eval_error {
+        return Err(e.into());
+    }
+    let accuracy = flow.report();
+    let metrics_path = args.out.join("frontend_metrics.json");
+    std::fs::write(&metrics_path, serde_json::to_string_pretty(&metrics)?)
+        .with_context(|| format!("writing {}", metrics_path.display()))?;
+    let accuracy_path = args.out.join("frontend_accuracy.json");
+    std::fs::write(&accuracy_path, serde_json::to_string_pretty(&accuracy)?)
+        .with_context(|| format!("writing {}", accuracy_path.display()))?;
+
     let summary_path = args.out.join("summary.json");
     std::fs::write(&summary_path, serde_json::to_string_pretty(&summary)?)
         .with_context(|| format!("writing {}", summary_path.display()))?;
@@ -102,13 +140,23 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         ds.imu().len(),
         ds.ground_truth().len()
     );
+    let s = &metrics.summary;
+    println!();
+    println!(
+        "Front end: {} frames, {:.0} features/frame ({:.0} with stereo), {:.2} ms/frame median",
+        s.frames, s.features.mean, s.stereo.mean, s.time_ms.median
+    );
+    println!("  against the true correspondences of the synthetic world:");
+    println!("{accuracy}");
     println!();
     println!("Wrote {}:", args.out.display());
     println!(
         "  sequence/mav0/      EuRoC layout: cam0, cam1 (PNG), imu0, state_groundtruth_estimate0"
     );
     println!("  sequence/ground_truth.tum   body trajectory, TUM format (t x y z qx qy qz qw)");
-    println!("  summary.json        the figures above");
+    println!("  summary.json        the sequence's figures");
+    println!("  frontend_metrics.json   per-frame tracks, time and counted work of the front end");
+    println!("  frontend_accuracy.json  track errors against the synthetic ground truth");
     println!(
         "Next: look at sequence/mav0/cam0/data/*.png, run `scout inspect {}`,",
         sequence_dir.display()

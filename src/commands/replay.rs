@@ -41,8 +41,8 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let bar = super::progress(ds.stereo_entries().len() as u64, "front end");
-    let metrics = replay_frontend(&ds, &config.frontend, |done, _| {
-        bar.set_position(done as u64)
+    let metrics = replay_frontend(&ds, &config.frontend, |i, _, _| {
+        bar.set_position(i as u64 + 1)
     })
     .with_context(|| format!("replaying {}", args.dir.display()))?;
     bar.finish_and_clear();

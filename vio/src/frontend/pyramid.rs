@@ -209,34 +209,35 @@ impl ImagePyramid {
 
 /// Blurs `src` with `[1 4 6 4 1]^2 / 256` and keeps every other pixel into the
 /// interior of `dst` (already sized). Reads `src`'s border for the edge pixels.
-fn pyr_down(src: &PyramidLevel, dst: &mut PyramidLevel, column_sums: &mut Vec<u16>) {
-    // Columns -2 ..= 2 * (dst.width - 1) + 2 of src, relative to src x = -2.
-    let span = 2 * dst.width + 3;
-    column_sums.resize(span, 0);
+///
+/// Both passes run over contiguous columns (so they vectorize); the horizontal
+/// one filters every column and the decimation keeps the even ones.
+fn pyr_down(src: &PyramidLevel, dst: &mut PyramidLevel, scratch: &mut Vec<u16>) {
+    // Source columns -2 ..= 2 * dst.width + 1.
+    let span = 2 * dst.width + 4;
+    scratch.resize(2 * span, 0);
+    let (column_sums, filtered) = scratch.split_at_mut(span);
     let s = src.stride;
     for y in 0..dst.height {
         let sy = 2 * y as isize;
         let start = src.index(-2, sy - 2);
-        let rows: [&[u8]; 5] =
-            std::array::from_fn(|k| &src.data[start + k * s..start + k * s + span]);
-        vertical_taps(&rows, column_sums);
+        let row = |k: usize| &src.data[start + k * s..start + k * s + span];
+        vertical_taps([row(0), row(1), row(2), row(3), row(4)], column_sums);
+        horizontal_taps(column_sums, &mut filtered[..span - 4]);
         let out_start = (y + BORDER) * dst.stride + BORDER;
         let out = &mut dst.data[out_start..out_start + dst.width];
-        horizontal_taps_decimate(column_sums, out);
+        for (o, f) in out.iter_mut().zip(filtered.iter().step_by(2)) {
+            // At most 65280 + 128: the shift leaves at most 255.
+            *o = (f.wrapping_add(128) >> 8) as u8;
+        }
     }
 }
 
-/// `sums[i] = r0[i] + 4 r1[i] + 6 r2[i] + 4 r3[i] + r4[i]` (at most 4080).
+/// Column sums `r0 + 4 r1 + 6 r2 + 4 r3 + r4` (at most 4080).
 #[inline]
-fn vertical_taps(rows: &[&[u8]; 5], sums: &mut [u16]) {
+fn vertical_taps(rows: [&[u8]; 5], sums: &mut [u16]) {
     let n = sums.len();
-    let (r0, r1, r2, r3, r4) = (
-        &rows[0][..n],
-        &rows[1][..n],
-        &rows[2][..n],
-        &rows[3][..n],
-        &rows[4][..n],
-    );
+    let [r0, r1, r2, r3, r4] = rows.map(|r| &r[..n]);
     for i in 0..n {
         let outer = u16::from(r0[i]) + u16::from(r4[i]);
         let inner = u16::from(r1[i]) + u16::from(r3[i]);
@@ -244,17 +245,13 @@ fn vertical_taps(rows: &[&[u8]; 5], sums: &mut [u16]) {
     }
 }
 
-/// `out[x] = round((s[2x] + 4 s[2x+1] + 6 s[2x+2] + 4 s[2x+3] + s[2x+4]) / 256)`.
+/// `out[i] = s[i] + 4 s[i+1] + 6 s[i+2] + 4 s[i+3] + s[i+4]` (at most 65280).
 #[inline]
-fn horizontal_taps_decimate(sums: &[u16], out: &mut [u8]) {
-    for (x, o) in out.iter_mut().enumerate() {
-        let t = &sums[2 * x..2 * x + 5];
-        let v = u32::from(t[0])
-            + u32::from(t[4])
-            + 4 * (u32::from(t[1]) + u32::from(t[3]))
-            + 6 * u32::from(t[2]);
-        // At most 65280 + 128: the shift leaves at most 255.
-        *o = ((v + 128) >> 8) as u8;
+fn horizontal_taps(s: &[u16], out: &mut [u16]) {
+    let n = out.len();
+    let (s0, s1, s2, s3, s4) = (&s[..n], &s[1..n + 1], &s[2..n + 2], &s[3..n + 3], &s[4..n + 4]);
+    for i in 0..n {
+        out[i] = s0[i] + s4[i] + 4 * (s1[i] + s3[i]) + 6 * s2[i];
     }
 }
 

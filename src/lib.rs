@@ -1,5 +1,10 @@
 //! scout: pipeline wiring and evaluation, shared by the `scout` binary and the
 //! end-to-end tests.
 
+pub mod config;
 pub mod eval;
+pub mod frontend_eval;
+#[cfg(feature = "opencv")]
+pub mod opencv_baseline;
+pub mod replay;
 pub mod synthetic;

@@ -11,6 +11,8 @@
 //! - [`render`]: the ray-cast camera with anti-aliasing, exposure, vignetting, noise.
 //! - [`range`]: a depth camera and a lidar with noise.
 //! - [`rng`]: the simulator's own deterministic random numbers.
+//! - [`correspondence`]: ground-truth pixel correspondences between frames and
+//!   cameras, with occlusion ([`SyntheticSequence::transfer`]).
 //!
 //! [`SyntheticSequence::generate`] builds everything but the images from a
 //! [`SynthConfig`]; frames are rendered one at a time on request
@@ -38,6 +40,7 @@
 //! platform caveat); each part draws from its own random stream, and a frame's
 //! image noise depends only on the seed, the frame and the camera.
 
+pub mod correspondence;
 pub mod imu;
 pub mod range;
 pub mod render;

@@ -46,7 +46,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use datasets::synth::SyntheticSequence;
-use nalgebra::Vector2;
+use nalgebra::{Vector2, Vector3};
 use serde::{Deserialize, Serialize};
 
 /// One track's position in one frame, as a tracker reports it.
@@ -407,6 +407,20 @@ pub struct FlowAccuracy {
     pub disparity: PixelErrorStats,
     /// Counts, lengths, survival and spread.
     pub tracks: TrackStatistics,
+    /// Survival counting only the tracks whose surface point stays visible in
+    /// the left image (inside it, not occluded) over the whole horizon: the
+    /// tracker's own losses, without the points that leave the view.
+    pub visible_survival: Survival,
+}
+
+/// A track followed for the visibility-aware survival.
+#[derive(Debug, Clone, Copy)]
+struct BirthRecord {
+    first: usize,
+    /// The surface point seen at birth; `None` when the ray hits nothing.
+    point: Option<Vector3<f64>>,
+    left_view: bool,
+    done: bool,
 }
 
 /// Measures a tracker against the ground truth of a synthetic sequence.
@@ -438,6 +452,9 @@ pub struct FlowEvaluator<'a> {
     stereo: Vec<f64>,
     disparity: Vec<f64>,
     stereo_skipped: usize,
+    births: HashMap<u64, BirthRecord>,
+    visible_eligible: usize,
+    visible_survived: usize,
 }
 
 impl<'a> FlowEvaluator<'a> {
@@ -469,6 +486,9 @@ impl<'a> FlowEvaluator<'a> {
             stereo: Vec::new(),
             disparity: Vec::new(),
             stereo_skipped: 0,
+            births: HashMap::new(),
+            visible_eligible: 0,
+            visible_survived: 0,
         })
     }
 
@@ -514,9 +534,40 @@ impl<'a> FlowEvaluator<'a> {
                 }
             }
         }
+        self.follow_visibility(frame, tracks);
         std::mem::swap(&mut self.previous, &mut self.current);
         self.previous_frame = Some(frame);
         Ok(())
+    }
+
+    /// Records new tracks' surface points and, for the tracks within the
+    /// horizon, whether their point is still visible in this frame.
+    fn follow_visibility(&mut self, frame: usize, tracks: &[TrackObservation]) {
+        let horizon = self.stats.cfg.survival_frames;
+        for t in tracks {
+            self.births.entry(t.id).or_insert_with(|| BirthRecord {
+                first: frame,
+                point: self.seq.world_point(frame, 0, &t.left),
+                left_view: false,
+                done: false,
+            });
+        }
+        for (id, r) in &mut self.births {
+            if r.done || frame <= r.first {
+                continue;
+            }
+            let visible = r
+                .point
+                .is_some_and(|p| self.seq.visible_projection(&p, frame, 0).is_some());
+            r.left_view |= !visible;
+            if frame >= r.first + horizon {
+                r.done = true;
+                if !r.left_view {
+                    self.visible_eligible += 1;
+                    self.visible_survived += usize::from(self.current.contains_key(id));
+                }
+            }
+        }
     }
 
     /// The report over the frames added so far.
@@ -533,6 +584,12 @@ impl<'a> FlowEvaluator<'a> {
                 self.stereo_skipped,
             ),
             tracks: self.stats.statistics(),
+            visible_survival: Survival {
+                horizon_frames: self.stats.cfg.survival_frames,
+                eligible: self.visible_eligible,
+                survived: self.visible_survived,
+                fraction: ratio(self.visible_survived, self.visible_eligible),
+            },
         }
     }
 }
@@ -647,7 +704,15 @@ impl fmt::Display for FlowAccuracy {
         writeln!(f, "  temporal      {}", self.temporal)?;
         writeln!(f, "  stereo        {}", self.stereo)?;
         writeln!(f, "  disparity     {}", self.disparity)?;
-        write!(f, "{}", self.tracks)
+        writeln!(f, "{}", self.tracks)?;
+        write!(
+            f,
+            "  survival of the tracks whose point stays in view: {:.1} % over {} frames ({} of {})",
+            100.0 * self.visible_survival.fraction,
+            self.visible_survival.horizon_frames,
+            self.visible_survival.survived,
+            self.visible_survival.eligible
+        )
     }
 }
 

@@ -103,10 +103,10 @@ fn parse_evo(name: &str) -> Result<EvoRun, String> {
             break;
         }
         let mut parts = line.split_whitespace();
-        if let (Some(key), Some(value), None) = (parts.next(), parts.next(), parts.next()) {
-            if let Ok(v) = value.parse::<f64>() {
-                table.push((key.to_string(), v));
-            }
+        if let (Some(key), Some(value), None) = (parts.next(), parts.next(), parts.next())
+            && let Ok(v) = value.parse::<f64>()
+        {
+            table.push((key.to_string(), v));
         }
     }
     let j0 = find("# --- stats.json")?;

@@ -473,21 +473,21 @@ impl<'a> RowCollector<'a> {
         position: Vector3<f64>,
         q: Quaternion<f64>,
     ) -> Result<(), EvalError> {
-        if let Some(&prev) = self.t_ns.last() {
-            if t_ns <= prev {
-                let what = if t_ns == prev { "repeats" } else { "is before" };
-                return Err(EvalError::parse(
-                    self.path,
-                    line,
-                    format!(
-                        "timestamp {} s {what} the previous row's {} s (line {}); \
+        if let Some(&prev) = self.t_ns.last()
+            && t_ns <= prev
+        {
+            let what = if t_ns == prev { "repeats" } else { "is before" };
+            return Err(EvalError::parse(
+                self.path,
+                line,
+                format!(
+                    "timestamp {} s {what} the previous row's {} s (line {}); \
                          timestamps must increase",
-                        format_seconds(t_ns),
-                        format_seconds(prev),
-                        self.last_line
-                    ),
-                ));
-            }
+                    format_seconds(t_ns),
+                    format_seconds(prev),
+                    self.last_line
+                ),
+            ));
         }
         let norm = q.norm();
         if (norm - 1.0).abs() > QUATERNION_NORM_TOLERANCE {

@@ -85,16 +85,16 @@ pub fn check_increasing(
     t_ns: i64,
     previous: &mut Option<(i64, usize)>,
 ) -> Result<()> {
-    if let Some((prev, prev_line)) = *previous {
-        if t_ns <= prev {
-            return Err(DatasetError::malformed(
-                path,
-                line,
-                format!(
-                    "timestamp {t_ns} is not after {prev} on line {prev_line}; timestamps must increase"
-                ),
-            ));
-        }
+    if let Some((prev, prev_line)) = *previous
+        && t_ns <= prev
+    {
+        return Err(DatasetError::malformed(
+            path,
+            line,
+            format!(
+                "timestamp {t_ns} is not after {prev} on line {prev_line}; timestamps must increase"
+            ),
+        ));
     }
     *previous = Some((t_ns, line));
     Ok(())

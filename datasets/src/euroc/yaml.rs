@@ -175,14 +175,14 @@ impl Document {
     pub fn f64_list(&self, node: &Node, what: &str, len: Option<usize>) -> Result<Vec<f64>> {
         let mut out = Vec::new();
         self.flatten_numbers(node, what, &mut out)?;
-        if let Some(n) = len {
-            if out.len() != n {
-                return Err(DatasetError::malformed(
-                    &self.path,
-                    node.line,
-                    format!("`{what}` must hold {n} numbers, found {}", out.len()),
-                ));
-            }
+        if let Some(n) = len
+            && out.len() != n
+        {
+            return Err(DatasetError::malformed(
+                &self.path,
+                node.line,
+                format!("`{what}` must hold {n} numbers, found {}", out.len()),
+            ));
         }
         Ok(out)
     }

@@ -89,6 +89,9 @@ pub struct FrontEndConfig {
     pub initial_depth_m: f64,
     /// The temporal RANSAC.
     pub ransac: RansacConfig,
+    /// A RANSAC model keeping fewer than this fraction of the tracked features
+    /// is taken for a failed fit and ignored (no feature rejected).
+    pub min_ransac_inlier_fraction: f64,
 }
 
 impl Default for FrontEndConfig {
@@ -105,6 +108,7 @@ impl Default for FrontEndConfig {
             barren_cell_retry_frames: 10,
             initial_depth_m: 3.0,
             ransac: RansacConfig::default(),
+            min_ransac_inlier_fraction: 0.5,
         }
     }
 }
@@ -124,14 +128,29 @@ impl FrontEndConfig {
         if !(1..=8).contains(&self.pyramid_levels) {
             return bad("pyramid_levels must be 1 to 8");
         }
-        if self.klt.max_iterations == 0
-            || !(self.klt.epsilon_px > 0.0)
-            || !(self.klt.max_fb_error_px > 0.0)
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        let k = &self.klt;
+        if k.max_iterations == 0
+            || k.coarse_max_iterations == 0
+            || !positive(f64::from(k.epsilon_px))
+            || !positive(f64::from(k.coarse_epsilon_px))
+            || !positive(f64::from(k.max_fb_error_px))
         {
-            return bad("klt: max_iterations, epsilon_px, max_fb_error_px must be positive");
+            return bad(
+                "klt: iteration caps, epsilon_px, coarse_epsilon_px and max_fb_error_px must be positive",
+            );
         }
-        if !(self.max_epipolar_error_px > 0.0) || !(self.initial_depth_m > 0.0) {
+        if !k.min_zncc.is_finite() || !k.min_eigenvalue.is_finite() {
+            return bad("klt: min_zncc and min_eigenvalue must be finite");
+        }
+        if !positive(self.max_epipolar_error_px) || !positive(self.initial_depth_m) {
             return bad("max_epipolar_error_px and initial_depth_m must be positive");
+        }
+        if !(0.0..=1.0).contains(&self.min_ransac_inlier_fraction) {
+            return bad("min_ransac_inlier_fraction must be in [0, 1]");
+        }
+        if !self.corners.min_score.is_finite() {
+            return bad("corners: min_score must be finite");
         }
         Ok(())
     }
@@ -183,6 +202,8 @@ pub struct FrameStats {
     pub stereo_out_of_view: u32,
     /// Grid cells searched for new corners.
     pub cells_searched: u32,
+    /// Whether the temporal RANSAC's model was ignored as a failed fit.
+    pub ransac_ignored: bool,
 }
 
 /// Wall time of each step of one frame, nanoseconds.
@@ -564,16 +585,30 @@ impl FrontEnd {
         let rotation = self
             .cam_cur_from_prev(body_prev_from_body)
             .map(|q| q.to_rotation_matrix());
-        if let Err(e) = self.ransac.reject_outliers(
+        match self.ransac.reject_outliers(
             &self.prev_bearings,
             &self.cur_bearings,
             rotation.as_ref(),
             &mut self.inliers,
         ) {
-            // Bearings come from our own undistortion: a failure here is a bug,
-            // not bad input; keep every feature rather than lose the frame.
-            tracing::warn!("temporal RANSAC skipped: {e}");
-            self.inliers.clear();
+            // A model that explains fewer than half of the features is a failed
+            // fit (a near-degenerate motion), not a frame of mostly outliers: the
+            // KLT's own checks already passed them. Keep them all.
+            Ok(summary)
+                if (summary.inliers as f64)
+                    < self.config.min_ransac_inlier_fraction * summary.points as f64 =>
+            {
+                tracing::debug!("temporal RANSAC ignored: {summary:?}");
+                stats.ransac_ignored = true;
+                self.inliers.clear();
+            }
+            Ok(_) => {}
+            Err(e) => {
+                // Bearings come from our own undistortion: a failure here is a
+                // bug, not bad input; keep every feature rather than lose the frame.
+                tracing::warn!("temporal RANSAC skipped: {e}");
+                self.inliers.clear();
+            }
         }
         self.ledger.record(kernels::RANSAC, self.ransac.last_cost());
         let mut kept = 0;

@@ -249,36 +249,44 @@ fn vertical_taps(rows: [&[u8]; 5], sums: &mut [u16]) {
 #[inline]
 fn horizontal_taps(s: &[u16], out: &mut [u16]) {
     let n = out.len();
-    let (s0, s1, s2, s3, s4) = (&s[..n], &s[1..n + 1], &s[2..n + 2], &s[3..n + 3], &s[4..n + 4]);
+    let (s0, s1, s2, s3, s4) = (
+        &s[..n],
+        &s[1..n + 1],
+        &s[2..n + 2],
+        &s[3..n + 3],
+        &s[4..n + 4],
+    );
     for i in 0..n {
         out[i] = s0[i] + s4[i] + 4 * (s1[i] + s3[i]) + 6 * s2[i];
     }
 }
 
 /// The work of one [`pyr_down`] to a `w x h` level whose padded buffer is
-/// `padded_bytes`: per output pixel, the vertical pass touches 2 source columns
-/// (5 taps each: 4 adds, 2 shifts-or-multiplies) and the horizontal pass 5 sums.
+/// `padded_bytes`, from its loop bounds: per output row, the vertical pass sums
+/// 5 taps over `2w + 4` source columns and the horizontal pass 5 taps over `2w`
+/// of those sums (4 adds and 2 constant multiplies each, 16-bit), then `w`
+/// rounded shifts.
 fn pyr_down_cost(w: usize, h: usize, padded_bytes: usize) -> KernelCost {
-    let out = (w * h) as u64;
-    let vertical_px = ((2 * w + 3) * h) as u64;
+    let (w, h) = (w as u64, h as u64);
+    let vertical = (2 * w + 4) * h;
+    let horizontal = 2 * w * h;
+    let out = w * h;
     let mut k = KernelCost {
         calls: 1,
         ops: OpCounts {
-            int16_add: 4 * vertical_px,
-            int16_mul: 2 * vertical_px,
-            int32_add: 5 * out,
-            int32_mul: 2 * out,
+            int16_add: 4 * (vertical + horizontal) + 2 * out,
+            int16_mul: 2 * (vertical + horizontal),
             ..OpCounts::default()
         },
         ..KernelCost::default()
     };
-    // Five source rows per output row are streamed from the previous level; the
-    // band of 5 rows is reused across the row (buffer), the level itself comes
-    // from and goes to main memory once.
-    k.read(Residence::Main, (2 * vertical_px) as u64);
-    k.read(Residence::Buffer, 5 * vertical_px);
-    k.write(Residence::Local, 2 * vertical_px);
-    k.read(Residence::Local, 2 * 5 * out);
+    // Each source row is read by the vertical taps of about 2.5 output rows: the
+    // first read comes from main memory, the rest from the band of 5 rows that
+    // stays in cache (buffer). Sums live in two row-sized scratch arrays.
+    k.read(Residence::Main, vertical);
+    k.read(Residence::Buffer, 4 * vertical);
+    k.write(Residence::Local, 2 * (vertical + horizontal));
+    k.read(Residence::Local, 2 * (5 * horizontal + out));
     k.write(Residence::Main, padded_bytes as u64);
     k
 }

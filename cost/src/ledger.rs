@@ -245,7 +245,10 @@ impl CostLedger {
     /// The counts of kernel `name`, if it ran.
     #[must_use]
     pub fn get(&self, name: &str) -> Option<&KernelCost> {
-        self.kernels.iter().find(|(n, _)| *n == name).map(|(_, k)| k)
+        self.kernels
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, k)| k)
     }
 
     /// All kernels together.
@@ -301,6 +304,13 @@ mod tests {
         l.clear();
         assert_eq!(l.kernels().count(), 2);
         assert_eq!(l.total(), KernelCost::default());
-        assert_eq!((OpCounts { int8_add: 3, ..OpCounts::default() } * 4).int8_add, 12);
+        assert_eq!(
+            (OpCounts {
+                int8_add: 3,
+                ..OpCounts::default()
+            } * 4)
+                .int8_add,
+            12
+        );
     }
 }

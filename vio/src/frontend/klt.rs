@@ -594,7 +594,10 @@ fn resample<const AB: bool>(b: &PyramidLevel, q: Vector2<f32>, t: &Template) -> 
     for r in 0..WINDOW {
         let i = start + r * stride;
         let r0: &[u8; COLS + 1] = data.get(i..i + COLS + 1)?.try_into().ok()?;
-        let r1: &[u8; COLS + 1] = data.get(i + stride..i + stride + COLS + 1)?.try_into().ok()?;
+        let r1: &[u8; COLS + 1] = data
+            .get(i + stride..i + stride + COLS + 1)?
+            .try_into()
+            .ok()?;
         let row = w.sample_row(r0, r1);
         for (h, v) in row.into_iter().enumerate() {
             let o = 8 * h;

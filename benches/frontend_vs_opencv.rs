@@ -29,11 +29,13 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use datasets::euroc::EurocDataset;
 use datasets::synth::{Difficulty, SynthConfig, SyntheticSequence};
-use datasets::{RigCalibration, StereoFrame};
+use datasets::{ImuSample, RigCalibration, StereoFrame};
+use nalgebra::{UnitQuaternion, Vector3};
 use scout::frontend_eval::{
     FlowEvaluator, TrackObservation, TrackStatsCollector, TrackStatsConfig,
 };
 use vio::frontend::{FrontEnd, FrontEndConfig};
+use vio::imu::integrate_gyro;
 
 /// Seed of the synthetic sequence.
 const SYNTH_SEED: u64 = 3;
@@ -48,12 +50,9 @@ type BoxError = Box<dyn std::error::Error>;
 
 /// A tracker under comparison.
 trait Tracker {
-    /// Tracks one stereo frame; its tracks replace `out`'s contents.
-    fn track(
-        &mut self,
-        frame: &StereoFrame,
-        out: &mut Vec<TrackObservation>,
-    ) -> Result<(), BoxError>;
+    /// Tracks one stereo frame (with the raw gyro rotation since the previous
+    /// one, for a tracker that uses it); its tracks replace `out`'s contents.
+    fn track(&mut self, input: &Input, out: &mut Vec<TrackObservation>) -> Result<(), BoxError>;
 
     /// The last frame's time per step, `(name, ns)`.
     fn steps(&self) -> Vec<(&'static str, u64)>;
@@ -66,12 +65,8 @@ type MakeTracker = fn(&RigCalibration) -> Result<Box<dyn Tracker>, BoxError>;
 struct Scout(FrontEnd);
 
 impl Tracker for Scout {
-    fn track(
-        &mut self,
-        frame: &StereoFrame,
-        out: &mut Vec<TrackObservation>,
-    ) -> Result<(), BoxError> {
-        let tracks = self.0.process(frame, None)?;
+    fn track(&mut self, input: &Input, out: &mut Vec<TrackObservation>) -> Result<(), BoxError> {
+        let tracks = self.0.process(&input.frame, input.gyro.as_ref())?;
         out.clear();
         out.extend(tracks.features.iter().map(|f| TrackObservation {
             id: f.id,
@@ -125,10 +120,10 @@ mod cv {
     impl Tracker for OpenCv {
         fn track(
             &mut self,
-            frame: &StereoFrame,
+            input: &Input,
             out: &mut Vec<TrackObservation>,
         ) -> Result<(), BoxError> {
-            let tracks = self.0.process(frame)?;
+            let tracks = self.0.process(&input.frame)?;
             out.clear();
             out.extend_from_slice(tracks);
             Ok(())
@@ -175,7 +170,7 @@ fn trackers() -> Vec<(&'static str, MakeTracker)> {
 fn run(
     make: MakeTracker,
     rig: &RigCalibration,
-    frames: &[StereoFrame],
+    frames: &[Input],
     mut each: impl FnMut(usize, &[TrackObservation]) -> Result<(), BoxError>,
 ) -> Result<String, BoxError> {
     let mut tracker = make(rig)?;
@@ -207,7 +202,7 @@ fn run(
 fn time_per_frame(
     list: &[(&'static str, MakeTracker)],
     rig: &RigCalibration,
-    frames: &[StereoFrame],
+    frames: &[Input],
 ) -> Result<Vec<Duration>, BoxError> {
     let mut best = vec![Duration::MAX; list.len()];
     for _ in 0..RATIO_PASSES {
@@ -236,9 +231,29 @@ fn print_times(list: &[(&'static str, MakeTracker)], times: &[Duration]) {
     }
 }
 
+/// A stereo frame and the raw gyro rotation since the previous one (zero bias,
+/// as `scout replay --frontend-only` integrates it).
+struct Input {
+    frame: StereoFrame,
+    gyro: Option<UnitQuaternion<f64>>,
+}
+
+/// Pairs frames with the gyro rotation between consecutive ones.
+fn with_gyro(frames: Vec<StereoFrame>, imu: &[ImuSample]) -> Vec<Input> {
+    let mut prev: Option<i64> = None;
+    frames
+        .into_iter()
+        .map(|frame| {
+            let gyro = prev.and_then(|t0| integrate_gyro(imu, t0, frame.t_ns, &Vector3::zeros()));
+            prev = Some(frame.t_ns);
+            Input { frame, gyro }
+        })
+        .collect()
+}
+
 struct Synthetic {
     seq: SyntheticSequence,
-    frames: Vec<StereoFrame>,
+    frames: Vec<Input>,
 }
 
 fn synthetic() -> Result<Synthetic, BoxError> {
@@ -255,10 +270,11 @@ fn synthetic() -> Result<Synthetic, BoxError> {
         seq.render_stereo(i, &mut frame)?;
         frames.push(frame);
     }
+    let frames = with_gyro(frames, &seq.imu);
     Ok(Synthetic { seq, frames })
 }
 
-fn euroc() -> Result<Option<(RigCalibration, Vec<StereoFrame>)>, BoxError> {
+fn euroc() -> Result<Option<(RigCalibration, Vec<Input>)>, BoxError> {
     let path = std::env::var_os("SCOUT_EUROC_MICRO").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/euroc/V1_01_easy_micro"),
         PathBuf::from,
@@ -279,6 +295,7 @@ fn euroc() -> Result<Option<(RigCalibration, Vec<StereoFrame>)>, BoxError> {
         path.display(),
         frames.len()
     );
+    let frames = with_gyro(frames, ds.imu());
     Ok(Some((ds.calibration().clone(), frames)))
 }
 
@@ -286,7 +303,7 @@ fn euroc() -> Result<Option<(RigCalibration, Vec<StereoFrame>)>, BoxError> {
 fn report(
     list: &[(&'static str, MakeTracker)],
     synth: &Synthetic,
-    real: Option<&(RigCalibration, Vec<StereoFrame>)>,
+    real: Option<&(RigCalibration, Vec<Input>)>,
 ) -> Result<(), BoxError> {
     let rig = &synth.seq.calibration;
     println!(
@@ -330,7 +347,7 @@ fn bench_group(
     group_name: &str,
     list: &[(&'static str, MakeTracker)],
     rig: &RigCalibration,
-    frames: &[StereoFrame],
+    frames: &[Input],
 ) {
     let mut group = c.benchmark_group(group_name);
     group

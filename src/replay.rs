@@ -3,8 +3,8 @@
 //! [`replay_frontend`] runs only the VIO front end over an EuRoC/ASL sequence
 //! (what `scout replay DIR --out OUT --frontend-only` does): each stereo pair is
 //! decoded into a reused frame, the gyro rotation since the previous pair
-//! (integrated with zero bias: the front end uses it only to predict where
-//! features move, not to reject them) is handed over with it, and per frame the
+//! (integrated with zero bias: the front end alone has no bias estimate) is
+//! handed over with it, and per frame the
 //! feature counts, the wall time of each step and the counted work of each
 //! kernel are recorded. The result serializes to `metrics.json`.
 
@@ -13,9 +13,7 @@ use datasets::euroc::EurocDataset;
 use datasets::{DatasetError, StereoFrame};
 use nalgebra::Vector3;
 use serde::Serialize;
-use vio::frontend::{
-    FrameStats, FrameTiming, FrameTracks, FrontEnd, FrontEndConfig, RotationPrior,
-};
+use vio::frontend::{FrameStats, FrameTiming, FrameTracks, FrontEnd, FrontEndConfig};
 
 use crate::frontend_eval::{
     TrackObservation, TrackStatistics, TrackStatsCollector, TrackStatsConfig,
@@ -202,13 +200,10 @@ pub fn replay_frontend(
             skipped += 1;
             continue;
         }
+        // Raw gyro (zero bias): the front end alone has no bias estimate.
         let prior = prev_t
-            .and_then(|t0| vio::imu::integrate_gyro(ds.imu(), t0, frame.t_ns, &Vector3::zeros()))
-            .map(|q| RotationPrior {
-                body_prev_from_body: q,
-                bias_corrected: false,
-            });
-        fe.process(&frame, prior)?;
+            .and_then(|t0| vio::imu::integrate_gyro(ds.imu(), t0, frame.t_ns, &Vector3::zeros()));
+        fe.process(&frame, prior.as_ref())?;
         let tracks = fe.last();
         observations.clear();
         observations.extend(tracks.features.iter().map(|f| TrackObservation {

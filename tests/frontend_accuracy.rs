@@ -14,16 +14,22 @@ use datasets::euroc::EurocDataset;
 use datasets::synth::{Difficulty, SynthConfig, SyntheticSequence};
 use scout::frontend_eval::{FlowEvaluator, TrackObservation};
 use scout::replay::replay_frontend;
-use vio::frontend::{FrontEnd, FrontEndConfig, RotationPrior};
+use vio::frontend::{FrontEnd, FrontEndConfig};
 use vio::imu::integrate_gyro;
 
-/// Runs the front end over `frames` frames of a synthetic sequence, with the
-/// gyro prior corrected by the true bias when `bias_corrected`.
-fn run_synthetic(
-    seed: u64,
-    frames: usize,
-    bias_corrected: bool,
-) -> scout::frontend_eval::FlowAccuracy {
+/// The gyro rotation handed to the front end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Prior {
+    /// None: the eight-point RANSAC.
+    Without,
+    /// Integrated with zero bias, as `scout replay --frontend-only` does.
+    Raw,
+    /// Corrected by the true bias, as the back end will.
+    BiasCorrected,
+}
+
+/// Runs the front end over `frames` frames of a synthetic sequence.
+fn run_synthetic(seed: u64, frames: usize, prior: Prior) -> scout::frontend_eval::FlowAccuracy {
     let cfg = SynthConfig {
         seed,
         duration_s: 2.0 + frames as f64 / 20.0,
@@ -51,8 +57,8 @@ fn run_synthetic(
         if let Err(e) = seq.render_stereo(i, &mut frame) {
             panic!("render {i}: {e}");
         }
-        let prior = prev_t.and_then(|t0| {
-            let bias = if bias_corrected {
+        let rotation = prev_t.filter(|_| prior != Prior::Without).and_then(|t0| {
+            let bias = if prior == Prior::BiasCorrected {
                 let k = seq
                     .imu
                     .partition_point(|s| s.t_ns <= t0)
@@ -61,12 +67,9 @@ fn run_synthetic(
             } else {
                 nalgebra::Vector3::zeros()
             };
-            integrate_gyro(&seq.imu, t0, frame.t_ns, &bias).map(|q| RotationPrior {
-                body_prev_from_body: q,
-                bias_corrected,
-            })
+            integrate_gyro(&seq.imu, t0, frame.t_ns, &bias)
         });
-        let tracks = match fe.process(&frame, prior) {
+        let tracks = match fe.process(&frame, rotation.as_ref()) {
             Ok(t) => t,
             Err(e) => panic!("frame {i}: {e}"),
         };
@@ -86,9 +89,13 @@ fn run_synthetic(
 
 #[test]
 fn synthetic_medium_tracks_are_accurate_and_survive() {
-    for (seed, bias_corrected) in [(3, true), (11, false)] {
-        let acc = run_synthetic(seed, 40, bias_corrected);
-        println!("seed {seed} (two-point RANSAC: {bias_corrected}):\n{acc}");
+    for (seed, prior) in [
+        (3, Prior::BiasCorrected),
+        (11, Prior::Raw),
+        (5, Prior::Without),
+    ] {
+        let acc = run_synthetic(seed, 40, prior);
+        println!("seed {seed}, gyro prior {prior:?}:\n{acc}");
         assert!(
             acc.temporal.count > 1000,
             "too few temporal samples: {}",

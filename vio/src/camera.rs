@@ -15,9 +15,9 @@
 //!   `projectPoints`, EuRoC): `xn = (X/Z, Y/Z)`, `xd = D(xn)`,
 //!   `(u, v) = (fx xd_x + cx, fy xd_y + cy)`. The projection Jacobian is
 //!   `diag(fx, fy) D'(xn) d(xn)/d(p)` with `d(xn)/d(p) = [1/Z 0 -X/Z^2; 0 1/Z -Y/Z^2]`.
-//! - Equidistant fisheye (Kannala & Brandt, TPAMI 2006, eq. 6 with four terms;
-//!   OpenCV's `cv::fisheye`, Kalibr, TUM-VI): with `r = |(X, Y)|`,
-//!   `rho = |p|`, `theta = atan2(r, Z)` and
+//! - Equidistant fisheye (Kannala & Brandt, TPAMI 2006, the radial polynomial
+//!   with four terms; OpenCV's `cv::fisheye`, Kalibr, TUM-VI): with
+//!   `r = |(X, Y)|`, `rho = |p|`, `theta = atan2(r, Z)` and
 //!   `theta_d = theta (1 + k1 theta^2 + k2 theta^4 + k3 theta^6 + k4 theta^8)`,
 //!   `xd = (X, Y) s` with `s = theta_d / r`. Differentiating (derivation below)
 //!   gives, for `i, j` in `{x, y}` and `m = (X, Y) / r`:

@@ -3,7 +3,7 @@
 //! Inputs are unit bearings `f` in camera frames (x right, y down, z forward), as
 //! [`crate::camera::Camera::unproject`] returns them; angles are in radians,
 //! translations in metres. Two views of one point satisfy the epipolar constraint
-//! (Hartley & Zisserman, *Multiple View Geometry*, 2nd ed., eq. 9.12, written for
+//! (Hartley & Zisserman, *Multiple View Geometry*, 2nd ed., Sec. 9.6, written for
 //! calibrated bearings as in Longuet-Higgins, Nature 1981)
 //!
 //! ```text
@@ -23,30 +23,54 @@
 //!   `cam1_from_cam0`, and whether its triangulation lies in front of both
 //!   cameras (positive depths, not the mirrored solution behind them).
 //! - [`TemporalRansac`]: tracked features between the previous and current left
-//!   image. With a rotation prior (gyro) it fits only the translation direction
-//!   from two points (the *two-point* model: Kneip, Chli & Siegwart, "Robust
-//!   Real-Time Visual Odometry with a Single Camera and an IMU", BMVC 2011; Troiani
-//!   et al., "2-Point-based Outlier Rejection for Camera-IMU Systems", ICRA 2014);
-//!   without one it fits the essential matrix by the linear eight-point algorithm
-//!   (Longuet-Higgins 1981; Hartley, "In Defense of the Eight-Point Algorithm",
-//!   TPAMI 1997), as VINS-Fusion and OpenVINS do through OpenCV's
-//!   `findFundamentalMat`. Iterations adapt to the inlier ratio (Fischler &
-//!   Bolles, CACM 1981): `k = log(1 - confidence) / log(1 - w^s)`.
+//!   image, in one of two ways.
+//!   - With a rotation prior (gyro), the *two-point* model fits only the
+//!     translation direction: the constraint `f_cur . (t x R f_prev) = 0` is
+//!     linear in `t`, two correspondences give `t = n_1 x n_2` with
+//!     `n_i = R f_prev_i x f_cur_i` (Kneip, Chli & Siegwart, BMVC 2011; Troiani et
+//!     al., ICRA 2014).
+//!   - Without one, the *eight-point* model fits the essential matrix
+//!     (Longuet-Higgins 1981; Hartley, TPAMI 1997), as VINS-Fusion and OpenVINS
+//!     do through OpenCV's `findFundamentalMat`. The linear fit works on unit
+//!     bearings directly (its rows `kron(f_cur, f_prev)` have unit norm, so the
+//!     pixel-unit imbalance Hartley's normalization removes is absent). Between
+//!     consecutive frames, though, the motion is close to a pure rotation, whose
+//!     eight-point null space is the 3-dimensional family `R [w]x`: a sample
+//!     determines `R` well and `t` poorly. So each hypothesis keeps the fit's
+//!     rotation, re-solves `t` given it (the two-point least squares), and takes
+//!     three Gauss-Newton steps on `(R, t)` over its eight points before it is
+//!     scored.
+//!
+//! Both score hypotheses by MSAC (Torr & Zisserman, CVIU 2000: residuals count
+//! their square up to the threshold's), refine every new best by reweighted least
+//! squares on its inliers at 2, 1.5, 1 and 1 thresholds (LO-RANSAC: Chum, Matas &
+//! Kittler, DAGM 2003), and stop adaptively (Fischler & Bolles, CACM 1981:
+//! `k = log(1 - confidence) / log(1 - w^s)` for inlier ratio `w` and sample size
+//! `s`) but not before a minimum count, since with a few pixels of parallax a
+//! sample of exact inliers does not always give a model that explains the others.
 //!
 //! Rotation-only motion (hover, or the camera only turning) makes the translation
-//! unobservable: with `t = 0` the rotation-compensated motion `n_i = R f_prev x
-//! f_cur` of every inlier is noise. A point whose `|n_i|` is below the threshold
-//! is within the threshold of *every* epipolar plane through `R f_prev` (the
-//! residual is `|n_i . e|` for a unit `e`), so it is an inlier of any model and is
-//! never rejected. Translation is only believed when at least
-//! [`RansacConfig::min_parallax_inliers`] points with parallax agree on it; two
-//! random mismatches always "agree" on the plane they span (and the eight-point
-//! null space, which for `t = 0` is the 3-dimensional family `R [w]x`, can fit
-//! two mismatches the same way), so fewer parallax points than that is treated
-//! as rotation-only motion: inliers are then the points the rotation explains.
+//! unobservable: with `t = 0` the rotation-compensated motion `|n_i|` of every
+//! inlier is noise. A point whose `|n_i|` is below the threshold is within the
+//! threshold of *every* epipolar plane through `R f_prev` (its residual is
+//! `|n_i . e|` for a unit `e`), so it is an inlier of any model and is never
+//! rejected. Translation is believed only when enough points with clear parallax
+//! (motion above [`PARALLAX_FACTOR`] thresholds) agree on it
+//! ([`RansacConfig::min_parallax_inliers`], [`RansacConfig::min_parallax_fraction`]):
+//! two mismatches always "agree" on the plane they span, and the eight-point
+//! family of a pure rotation can fit two the same way. Otherwise the motion is
+//! taken as a rotation (the prior, or the essential matrix's rotation refined by
+//! orthogonal Procrustes) and the points it explains within
+//! [`ROTATION_ONLY_RADIUS`] thresholds are the inliers.
 //!
-//! Unit bearings need no Hartley normalization: every row of the eight-point
-//! design matrix `kron(f_cur, f_prev)` has unit norm.
+//! Measured on synthetic scenes (`failure_rates_over_many_scenes`: 300 points 2-8 m
+//! away, 0.3 px noise, a gyro prior off by 1 mrad, 200 scenes for each of general
+//! motion, pure rotation, forward motion and standing still): with 20-30 %
+//! mismatches at most 1 scene in 200 keeps fewer than 98 % of inliers or catches
+//! fewer than 95 % of mismatches, for either model. With 10 % mismatches the
+//! eight-point model misses 2 of 30 mismatches in up to 2.5 % of scenes: its five
+//! degrees of freedom, loosely held by a few pixels of parallax, can bend to fit
+//! them.
 
 use cost::{KernelCost, OpCounts, Residence};
 use nalgebra::{
@@ -182,9 +206,10 @@ pub struct RansacConfig {
     /// KLT on EuRoC moves a feature by about 0.3-0.5 px of noise per frame, so the
     /// one-dimensional residual of two such bearings has a standard deviation of
     /// 0.4-0.7 px and 1.5 px keeps more than 99 % of inliers, while a random
-    /// mismatch lands that close to a given plane with probability about
-    /// `sin(threshold) = 0.3 %`. VINS-Fusion and OpenVINS use 1 px; the extra half
-    /// pixel absorbs a gyro prior that is off by up to 1 mrad.
+    /// mismatch lands that close to a given epipolar plane with probability of a
+    /// few tenths of a percent. VINS-Fusion and OpenVINS use 1 px; the extra half
+    /// pixel absorbs a gyro prior that is off by up to 1 mrad. Convert a pixel
+    /// threshold with [`crate::camera::Camera::pixel_angle_rad`].
     pub threshold_rad: f64,
     /// Most hypotheses tried per call. The default 300 reaches 99 % confidence
     /// for the eight-point model with up to 40 % outliers (`w^8 = 0.017`); the
@@ -193,6 +218,17 @@ pub struct RansacConfig {
     /// Probability that at least one hypothesis drew only inliers, in (0, 1);
     /// sets the adaptive iteration count.
     pub confidence: f64,
+    /// Fewest two-point hypotheses drawn, whatever the inlier ratio says. The
+    /// stopping rule assumes that any all-inlier sample gives the right model;
+    /// from two noisy bearings with a few pixels of parallax it gives a model off
+    /// by about the threshold, and the best of a few more is needed.
+    pub min_iterations: usize,
+    /// Fewest eight-point hypotheses drawn. The eight-point model has five
+    /// degrees of freedom against a few pixels of parallax, so its hypotheses
+    /// scatter more and the good ones are rarer: on the test scenes (module docs)
+    /// with 20 % mismatches, 50 left 4 % of general-motion frames below 98 % of
+    /// inliers kept, 100 leave 0.5 %.
+    pub eight_point_min_iterations: usize,
     /// Seed of the sampler. Every call restarts from it, so the same bearings give
     /// the same mask whatever ran before.
     pub seed: u64,
@@ -220,6 +256,8 @@ impl Default for RansacConfig {
             threshold_rad: 1.5 / 460.0,
             max_iterations: 300,
             confidence: 0.99,
+            min_iterations: 20,
+            eight_point_min_iterations: 100,
             seed: 0x5c07_0001,
             min_parallax_inliers: 6,
             min_parallax_fraction: 0.25,
@@ -311,8 +349,10 @@ const OPS_TWO_POINT_HYPOTHESIS: u64 = 22;
 /// `t . n` (5), `t x a` (9), `|t x a|^2` (5), squaring, dividing, comparing and
 /// the truncated sum (5).
 const OPS_TWO_POINT_RESIDUAL: u64 = 24;
-/// One row `kron(f_cur, f_prev)` (9) and its lower-triangle outer product (90).
-const OPS_EIGHT_POINT_ROW: u64 = 99;
+/// One row `kron(f_cur, f_prev)` (9) and its lower-triangle outer product (90),
+/// then splitting the fit: the two rotations' compensated motion (2 x 20) and
+/// the translation's scatter (15 + 9 + 18).
+const OPS_EIGHT_POINT_ROW: u64 = 99 + 40 + 42;
 /// Symmetric eigen-decomposition of the 9x9 normal matrix: Householder
 /// tridiagonalization (4/3 n^3) and implicit QR with eigenvector accumulation
 /// (about 6 n^3 for two sweeps per eigenvalue); `9 n^3` is the estimate.
@@ -320,6 +360,10 @@ const OPS_EIGEN_9X9: u64 = 9 * 9 * 9 * 9;
 /// A 3x3 SVD (bidiagonalization, a few QR sweeps, U and V) and a 3x3 product to
 /// rebuild the matrix: an estimate.
 const OPS_SVD_3X3: u64 = 450;
+/// Everything an eight-point fit does once, beyond its rows: the 9x9 eigen-
+/// decomposition, the projection and the decomposition into rotations (two SVDs),
+/// and the translation's 3x3 eigen-decomposition.
+const OPS_EIGHT_POINT_FIT: u64 = OPS_EIGEN_9X9 + 2 * OPS_SVD_3X3 + OPS_EIGEN_3X3;
 /// `n = E f_prev` (15), `f_cur . n` (5), `|n|^2` (5), squaring, dividing,
 /// comparing and the truncated sum (5).
 const OPS_EIGHT_POINT_RESIDUAL: u64 = 30;
@@ -338,25 +382,25 @@ const BEARING_BYTES: u64 = 24;
 /// Bytes of a moving-point index.
 const INDEX_BYTES: u64 = 4;
 
+/// Minimal sample of the two-point model.
 const TWO_POINT_SAMPLE: usize = 2;
+/// Sample of the eight-point model.
+const EIGHT_POINT_SAMPLE: usize = 8;
 /// Local optimization of every new best hypothesis (LO-RANSAC, Chum, Matas &
 /// Kittler, DAGM 2003): least-squares refits on the points within these multiples
-/// of the threshold, each reweighted by the previous model, each kept if it
-/// explains at least as many points at the threshold. Between consecutive frames
-/// the parallax is a few thresholds, so many wrong models explain 90 % of the
-/// points; a model from a noisy minimal sample, refit only on its own inliers,
-/// stays near itself, while the wider first rounds let the excluded inliers pull
-/// it to the right basin.
+/// of the threshold, each reweighted by the previous model, each kept unless it
+/// raises the MSAC cost. A model from a noisy minimal sample, refit only on its
+/// own inliers, stays near itself; the wider first rounds let the inliers it
+/// excludes pull it over.
 const REFIT_SCALES: [f64; 4] = [2.0, 1.5, 1.0, 1.0];
-/// Gauss-Newton steps on the essential manifold after the linear refits of
-/// [`REFIT_SCALES`], each fitting the points within this many thresholds of the
-/// previous step's model (the model with the lowest MSAC cost is kept). The
-/// linear eight-point fit spends 8 degrees of freedom on a 5-dimensional model
-/// and, when the parallax is a few thresholds, lands in the valley where rotation
-/// and translation trade off; a least-squares fit truncated at the threshold then
-/// stops where the points it excludes would pull it on, so the steps start wide
-/// and narrow (graduated, as in LO-RANSAC's iterative least squares).
-const GAUSS_NEWTON_SCALES: [f64; 8] = [3.0, 3.0, 2.5, 2.5, 2.0, 2.0, 1.5, 1.5];
+/// Gauss-Newton steps that fit each eight-point hypothesis to its own sample on
+/// the essential manifold before it is scored. Eight points over-determine the
+/// five degrees of freedom of `E`; the linear fit ignores that, and with a few
+/// pixels of parallax a sample of exact inliers explains only half to two thirds
+/// of the others. Measured on the test scenes with 20 % mismatches: without the
+/// steps 8.5 % of general-motion frames kept fewer than 98 % of inliers, with
+/// three 0.5 %.
+const SAMPLE_REFINE_STEPS: usize = 3;
 /// A point shows parallax when its rotation-compensated motion exceeds this many
 /// thresholds: inliers of a hover stay below it (noise of 0.3-0.5 px and a prior
 /// off by 1 mrad reach about one threshold), so only real parallax or mismatches
@@ -368,7 +412,6 @@ pub const PARALLAX_FACTOR: f64 = 2.0;
 /// one dimension) the radius is `sqrt(chi2_2 / chi2_1) = sqrt(11.83 / 9) = 1.146`
 /// times larger.
 pub const ROTATION_ONLY_RADIUS: f64 = 1.146;
-const EIGHT_POINT_SAMPLE: usize = 8;
 
 // ---------------------------------------------------------------------------
 // Temporal RANSAC
@@ -453,12 +496,15 @@ impl TemporalRansac {
     /// `cur[i]` are unit bearings of feature `i` in the previous and current
     /// camera frames; `inliers` is resized to `prev.len()` and set per feature.
     ///
-    /// Each hypothesis is `t = n_a x n_b` from two points with parallax; the
-    /// residual of point `i` is the angle between `f_cur_i` and the plane through
-    /// `t` and `R f_prev_i`. The best hypothesis is refit on its inliers (the
-    /// eigenvector of `sum n_i n_i^T` with the smallest eigenvalue) and kept if it
-    /// explains at least as many points. The rotation's error adds directly to the
-    /// residuals, so it should be well below the threshold.
+    /// Each hypothesis is `t = n_a x n_b` from two points with clear parallax;
+    /// the residual of point `i` is the angle between `f_cur_i` and the plane
+    /// through `t` and `R f_prev_i`. Every new best is refit on its inliers (the
+    /// eigenvector of `sum w_i n_i n_i^T` with the smallest eigenvalue, `w_i`
+    /// turning algebraic residuals into angles). Points the rotation explains are
+    /// always inliers; without enough parallax the model is
+    /// [`MotionModel::RotationOnly`] (module docs). The prior's error adds to the
+    /// residuals, so it should be well below the threshold (1 mrad against the
+    /// default 3.3 mrad is tested).
     ///
     /// # Errors
     /// [`VioError::Input`] when the slices differ in length or a bearing is not
@@ -498,13 +544,13 @@ impl TemporalRansac {
     /// available. Arguments as [`Self::two_point`].
     ///
     /// Each hypothesis solves `f_cur^T E f_prev = 0` for eight points (the
-    /// eigenvector of the 9x9 normal matrix with the smallest eigenvalue),
-    /// projected onto the essential matrices (singular values `(1, 1, 0)`). The
-    /// best is refit on its inliers. Then `E` is decomposed into its two
-    /// rotations; with the one that explains more points without parallax, fewer
-    /// than [`RansacConfig::min_parallax_inliers`] inliers with parallax means a
-    /// hover or a pure rotation, and the points that rotation (refined on them by
-    /// an orthogonal Procrustes fit) explains are the inliers.
+    /// eigenvector of the 9x9 normal matrix with the smallest eigenvalue,
+    /// projected onto the essential matrices), keeps its rotation, re-solves the
+    /// translation and is refined on its sample (module docs). Every new best is
+    /// refit on its inliers. Then `E` is decomposed into its two rotations; with
+    /// the one that explains more points, too few inliers with parallax means a
+    /// hover or a pure rotation ([`MotionModel::RotationOnly`] with that rotation
+    /// refined by orthogonal Procrustes on the points it explains).
     ///
     /// # Errors
     /// As [`Self::two_point`].
@@ -728,7 +774,8 @@ impl TemporalRansac {
         let population = self.parallax.len();
         let lowest_useful = (self.config.min_parallax_fraction * population as f64).ceil() as usize;
         let mut best: Option<(Vector3<f64>, Score)> = None;
-        let mut needed = self.iterations_needed(lowest_useful, population, TWO_POINT_SAMPLE);
+        let floor = self.config.min_iterations;
+        let mut needed = self.iterations_needed(lowest_useful, population, TWO_POINT_SAMPLE, floor);
         let mut iterations = 0;
         let mut tested = 0;
         while iterations < needed {
@@ -743,7 +790,7 @@ impl TemporalRansac {
                 let (t_dir, score) = self.polish_translation(t_dir, score);
                 best = Some((t_dir, score));
                 let ratio_for = score.inliers.max(lowest_useful);
-                needed = self.iterations_needed(ratio_for, population, TWO_POINT_SAMPLE);
+                needed = self.iterations_needed(ratio_for, population, TWO_POINT_SAMPLE, floor);
             }
         }
         self.tally(
@@ -888,20 +935,33 @@ impl TemporalRansac {
         while iterations < needed {
             iterations += 1;
             let sample = rng.distinct_indices::<EIGHT_POINT_SAMPLE>(population);
-            let Some(essential) = fit_essential(prev, cur, sample.iter().map(|&i| (i, 1.0))) else {
+            let Some(mut essential) = fit_essential(prev, cur, sample.iter().map(|&i| (i, 1.0)))
+            else {
                 continue;
             };
+            for _ in 0..SAMPLE_REFINE_STEPS {
+                match essential_step(prev, cur, &essential, sample.iter().copied()) {
+                    Some(step) => essential = step,
+                    None => break,
+                }
+            }
             tested += 1;
             let score = self.score_essential(prev, cur, &essential);
             if best.is_none_or(|(_, b)| score.beats(&b)) {
                 let (essential, score) = self.polish_essential(prev, cur, essential, score);
                 best = Some((essential, score));
-                needed = self.iterations_needed(score.inliers, population, EIGHT_POINT_SAMPLE);
+                needed = self.iterations_needed(
+                    score.inliers,
+                    population,
+                    EIGHT_POINT_SAMPLE,
+                    self.config.eight_point_min_iterations,
+                );
             }
         }
         let sample = EIGHT_POINT_SAMPLE as u64;
+        let refine = SAMPLE_REFINE_STEPS as u64 * (sample * OPS_GAUSS_NEWTON_POINT + OPS_SOLVE_5X5);
         self.tally(
-            iterations as u64 * (sample * OPS_EIGHT_POINT_ROW + OPS_EIGEN_9X9 + OPS_SVD_3X3),
+            iterations as u64 * (sample * OPS_EIGHT_POINT_ROW + OPS_EIGHT_POINT_FIT + refine),
             iterations as u64 * sample * 2 * BEARING_BYTES,
             0,
         );
@@ -926,64 +986,7 @@ impl TemporalRansac {
                 (essential, score) = (refit, refit_score);
             }
         }
-        // Steps are not monotone in the truncated cost (the fitted set changes), so
-        // every step continues from the last and the best model seen is kept.
-        let mut current = essential;
-        for scale in GAUSS_NEWTON_SCALES {
-            let Some((step, _)) = self.gauss_newton_essential(prev, cur, &current, scale) else {
-                break;
-            };
-            current = step;
-            let step_score = self.essential_score(prev, cur, &current);
-            if step_score.beats(&score) {
-                (essential, score) = (current, step_score);
-            }
-        }
         (essential, score)
-    }
-
-    /// One Gauss-Newton step on the essential manifold, `E = [t]x R` with `R` and
-    /// the unit `t` updated as `R exp([dtheta]x)` and `t + B dt` (`B` a basis of
-    /// the plane orthogonal to `t`), minimizing the squared angles
-    /// `(f_cur . (t x R f_prev) / |t x R f_prev|)^2` of the points within
-    /// [`GAUSS_NEWTON_SCALE`] thresholds, the normalization held at the current
-    /// model. With `g = f_cur x t`, `a = R f_prev`, `n = a x f_cur`, the algebraic
-    /// residual `e = t . n` has `de/d(dtheta) = f_prev x (R^T g)` and
-    /// `de/d(dt) = B^T n`.
-    fn gauss_newton_essential(
-        &mut self,
-        prev: &[Vector3<f64>],
-        cur: &[Vector3<f64>],
-        essential: &Matrix3<f64>,
-        scale: f64,
-    ) -> Option<(Matrix3<f64>, f64)> {
-        let (rotation, t) = essential_parts(essential)?;
-        let basis = tangent_basis(&t);
-        let sin_sq = self.sin_threshold_sq * scale * scale;
-        let mut hessian = Matrix5::zeros();
-        let mut gradient = Vector5::zeros();
-        for (p, c) in prev.iter().zip(cur) {
-            let a = rotation * p;
-            let normal = t.cross(&a);
-            let normal_sq = normal.norm_squared();
-            let e = c.dot(&normal);
-            if normal_sq <= 0.0 || e * e > sin_sq * normal_sq {
-                continue;
-            }
-            let weight = 1.0 / normal_sq.max(0.05 * 0.05).sqrt();
-            let g = c.cross(&t);
-            let d_theta = p.cross(&(rotation.transpose() * g));
-            let d_t = basis.transpose() * a.cross(c);
-            let row = Vector5::new(d_theta.x, d_theta.y, d_theta.z, d_t.x, d_t.y) * weight;
-            hessian += row * row.transpose();
-            gradient += row * (e * weight);
-        }
-        let n = prev.len() as u64;
-        self.tally(n * OPS_GAUSS_NEWTON_POINT + OPS_SOLVE_5X5, n * 2 * BEARING_BYTES, 0);
-        let delta = hessian.cholesky()?.solve(&(-gradient));
-        let rotation = rotation * Rotation3::from_scaled_axis(Vector3::new(delta[0], delta[1], delta[2]));
-        let t = (t + basis * Vector2::new(delta[3], delta[4])).normalize();
-        Some((t.cross_matrix() * rotation, delta.norm()))
     }
 
     /// The eight-point fit on every point within `scale` thresholds of
@@ -1002,7 +1005,7 @@ impl TemporalRansac {
         let refit = fit_essential(prev, cur, weighted_inliers);
         let n = prev.len() as u64;
         self.tally(
-            n * (OPS_EIGHT_POINT_RESIDUAL + OPS_EIGHT_POINT_ROW) + OPS_EIGEN_9X9 + OPS_SVD_3X3,
+            n * (OPS_EIGHT_POINT_RESIDUAL + OPS_EIGHT_POINT_ROW) + OPS_EIGHT_POINT_FIT,
             n * 2 * BEARING_BYTES,
             0,
         );
@@ -1116,19 +1119,25 @@ impl TemporalRansac {
     /// Hypotheses needed so that, with inlier ratio `support / population`, one
     /// all-inlier sample of `sample` points was drawn with the configured
     /// confidence; at most `max_iterations`.
-    fn iterations_needed(&self, support: usize, population: usize, sample: usize) -> usize {
+    fn iterations_needed(
+        &self,
+        support: usize,
+        population: usize,
+        sample: usize,
+        floor: usize,
+    ) -> usize {
         let max = self.config.max_iterations;
-        let ratio = support as f64 / population as f64;
+        let ratio = support as f64 / population.max(1) as f64;
         let all_inliers = ratio.powi(sample as i32);
-        if all_inliers >= 1.0 {
-            return 1;
-        }
         let k = (1.0 - self.config.confidence).ln() / (-all_inliers).ln_1p();
-        if k.is_finite() && k < max as f64 {
+        let needed = if all_inliers >= 1.0 {
+            1
+        } else if k.is_finite() && k < max as f64 {
             (k.ceil() as usize).max(1)
         } else {
             max
-        }
+        };
+        needed.max(floor).min(max)
     }
 }
 
@@ -1158,9 +1167,48 @@ fn check_bearings(prev: &[Vector3<f64>], cur: &[Vector3<f64>]) -> Result<()> {
     Ok(())
 }
 
+/// An essential matrix from weighted correspondences (at least eight): the
+/// linear eight-point fit gives the rotation, and the translation is then
+/// solved given that rotation.
+///
+/// Between consecutive frames the motion is close to a pure rotation, whose
+/// eight-point null space is the 3-dimensional family `R [w]x`: the linear fit
+/// pins down `R` well but its translation is mostly noise (a sample of eight
+/// exact inliers typically explains only half of the others). Of the two
+/// rotations of the fit, the one leaving the smaller rotation-compensated motion
+/// `sum w (1 - R f_prev . f_cur)` is kept (the other, turned by pi about the
+/// baseline, sends bearings far away), and `t` minimizes
+/// `sum w (t . (R f_prev x f_cur))^2`, the two-point model's least squares.
+fn fit_essential(
+    prev: &[Vector3<f64>],
+    cur: &[Vector3<f64>],
+    weighted: impl Iterator<Item = (usize, f64)> + Clone,
+) -> Option<Matrix3<f64>> {
+    let linear = linear_essential(prev, cur, weighted.clone())?;
+    let [first, second] = rotations_of_essential(&linear)?;
+    let residual_motion = |r: &Rotation3<f64>| {
+        weighted
+            .clone()
+            .map(|(i, w)| w * (1.0 - (r * prev[i]).dot(&cur[i])))
+            .sum::<f64>()
+    };
+    let rotation = if residual_motion(&second) < residual_motion(&first) {
+        second
+    } else {
+        first
+    };
+    let mut scatter = Matrix3::zeros();
+    for (i, w) in weighted {
+        let n = (rotation * prev[i]).cross(&cur[i]);
+        scatter += n * n.transpose() * w;
+    }
+    let t = smallest_eigenvector_3(scatter)?;
+    Some(t.cross_matrix() * rotation.matrix())
+}
+
 /// The linear eight-point fit (at least eight points) projected onto the
 /// essential matrices; `None` if fewer than eight points or a decomposition fails.
-fn fit_essential(
+fn linear_essential(
     prev: &[Vector3<f64>],
     cur: &[Vector3<f64>],
     weighted: impl Iterator<Item = (usize, f64)>,
@@ -1198,7 +1246,11 @@ fn agrees_with_essential_within(
 }
 
 /// Squared sine of the angle between `f_cur` and the epipolar plane `E f_prev`.
-fn essential_residual_sq(essential: &Matrix3<f64>, f_prev: &Vector3<f64>, f_cur: &Vector3<f64>) -> f64 {
+fn essential_residual_sq(
+    essential: &Matrix3<f64>,
+    f_prev: &Vector3<f64>,
+    f_cur: &Vector3<f64>,
+) -> f64 {
     let normal = essential * f_prev;
     plane_residual_sq(f_cur.dot(&normal), normal.norm_squared())
 }
@@ -1283,6 +1335,56 @@ fn project_to_essential(m: &Matrix3<f64>) -> Option<Matrix3<f64>> {
     let svd = m.try_svd(true, true, f64::EPSILON, 1000)?;
     let (u, v_t) = (svd.u?, svd.v_t?);
     Some(u * Matrix3::from_diagonal(&Vector3::new(1.0, 1.0, 0.0)) * v_t)
+}
+
+/// One Gauss-Newton step on the essential manifold, `E = [t]x R` with `R` and
+/// the unit `t` updated as `R exp([dtheta]x)` and `t + B dt` (`B` a basis of the
+/// plane orthogonal to `t`), minimizing the squared angles
+/// `(f_cur . (t x R f_prev) / |t x R f_prev|)^2` of the given points, the
+/// normalization held at the current model (Sampson-style reweighting). With
+/// `g = f_cur x t`, `a = R f_prev`, `n = a x f_cur`, the algebraic residual
+/// `e = t . n` has `de/d(dtheta) = f_prev x (R^T g)` and `de/d(dt) = B^T n`.
+fn essential_step(
+    prev: &[Vector3<f64>],
+    cur: &[Vector3<f64>],
+    essential: &Matrix3<f64>,
+    points: impl Iterator<Item = usize>,
+) -> Option<Matrix3<f64>> {
+    let (rotation, t) = essential_parts(essential)?;
+    let basis = tangent_basis(&t);
+    let mut hessian = Matrix5::zeros();
+    let mut gradient = Vector5::zeros();
+    for i in points {
+        let (e, jacobian, normal_sq) =
+            epipolar_residual_jacobian(&rotation, &t, &basis, &prev[i], &cur[i]);
+        let weight = geometric_weight(normal_sq).sqrt();
+        let row = jacobian * weight;
+        hessian += row * row.transpose();
+        gradient += row * (e * weight);
+    }
+    let delta = hessian.cholesky()?.solve(&(-gradient));
+    let rotation =
+        rotation * Rotation3::from_scaled_axis(Vector3::new(delta[0], delta[1], delta[2]));
+    let t = (t + basis * Vector2::new(delta[3], delta[4])).normalize();
+    Some(t.cross_matrix() * rotation)
+}
+
+/// The algebraic epipolar residual `e = f_cur . (t x R f_prev)`, its derivative
+/// w.r.t. `(dtheta, dt)` (see [`essential_step`]) and `|t x R f_prev|^2`.
+fn epipolar_residual_jacobian(
+    rotation: &Matrix3<f64>,
+    t: &Vector3<f64>,
+    basis: &Matrix3x2<f64>,
+    f_prev: &Vector3<f64>,
+    f_cur: &Vector3<f64>,
+) -> (f64, Vector5<f64>, f64) {
+    let a = rotation * f_prev;
+    let normal = t.cross(&a);
+    let g = f_cur.cross(t);
+    let d_theta = f_prev.cross(&(rotation.transpose() * g));
+    let d_t = basis.transpose() * a.cross(f_cur);
+    let jacobian = Vector5::new(d_theta.x, d_theta.y, d_theta.z, d_t.x, d_t.y);
+    (f_cur.dot(&normal), jacobian, normal.norm_squared())
 }
 
 /// A rotation and unit translation with `[t]x R = +-E` for an essential matrix.
@@ -1442,9 +1544,6 @@ mod tests {
         }
     }
 
-    fn margin() -> f64 { std::env::var("MARGIN").ok().and_then(|v| v.parse().ok()).unwrap_or(3.0) }
-    fn tscale() -> f64 { std::env::var("TSCALE").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0) }
-
     fn in_view(p: &Vector3<f64>) -> bool {
         p.z > 0.3 && (p.x / p.z).abs() < 1.1 && (p.y / p.z).abs() < 0.8
     }
@@ -1474,8 +1573,10 @@ mod tests {
     }
 
     /// `points` points 2-8 m in front of the previous camera, visible from both
-    /// poses; a fraction `outliers` (spread evenly) get a random current bearing at
-    /// least three thresholds away from what the true motion allows.
+    /// poses, with 0.3 px of noise on every bearing; a fraction `outliers`
+    /// (spread evenly) get a random current bearing instead, redrawn until it is
+    /// at least three thresholds from what the true motion allows (closer ones
+    /// are not mismatches any test could tell).
     fn scene(seed: u64, cur_from_prev: &Isometry3<f64>, points: usize, outliers: f64) -> Scene {
         let mut rng = TestRng::new(seed);
         let threshold = RansacConfig::default().threshold_rad;
@@ -1496,7 +1597,7 @@ mod tests {
             let f_cur = if outlier {
                 loop {
                     let f = rng.bearing_in_view();
-                    if true_residual(cur_from_prev, &f_prev, &f) > margin() * threshold {
+                    if true_residual(cur_from_prev, &f_prev, &f) > 3.0 * threshold {
                         break f;
                     }
                 }
@@ -1512,19 +1613,10 @@ mod tests {
 
     /// `(outlier recall, inliers kept)` of a mask.
     fn score(s: &Scene, mask: &[bool]) -> (f64, f64) {
+        let pairs = || s.is_outlier.iter().zip(mask);
         let outliers = s.is_outlier.iter().filter(|&&o| o).count();
-        let caught = s
-            .is_outlier
-            .iter()
-            .zip(mask)
-            .filter(|&(&o, &m)| o && !m)
-            .count();
-        let kept = s
-            .is_outlier
-            .iter()
-            .zip(mask)
-            .filter(|&(&o, &m)| !o && m)
-            .count();
+        let caught = pairs().filter(|&(&o, &m)| o && !m).count();
+        let kept = pairs().filter(|&(&o, &m)| !o && m).count();
         (
             caught as f64 / outliers as f64,
             kept as f64 / (s.prev.len() - outliers) as f64,
@@ -1536,7 +1628,9 @@ mod tests {
         Isometry3::from_parts(Translation3::from(t), rotation)
     }
 
-    /// The motions of the tests, named.
+    /// The motions of the tests, between two frames of a MAV at 20 Hz: 7.5 cm and
+    /// 2.3 degrees in general (3-35 px of parallax), a 2.9-degree turn, 12 cm
+    /// straight ahead, and standing still.
     fn motions() -> Vec<(&'static str, Isometry3<f64>)> {
         vec![
             (
@@ -1544,7 +1638,7 @@ mod tests {
                 pose(
                     Vector3::new(0.2, 1.0, 0.1),
                     0.04,
-                    Vector3::new(0.06, -0.02, 0.04) * tscale(),
+                    Vector3::new(0.06, -0.02, 0.04),
                 ),
             ),
             (
@@ -1588,75 +1682,118 @@ mod tests {
         error * m.rotation.to_rotation_matrix()
     }
 
-    #[test]
-    fn two_point_rejects_mismatches_in_every_motion() {
+    /// Runs one model on every motion with 20 % and 30 % mismatches, three scenes
+    /// each, checks the masks against the targets and hands each result to
+    /// `check_model`.
+    fn check_every_motion(
+        with_prior: bool,
+        check_model: impl Fn(&str, &Isometry3<f64>, &RansacSummary),
+    ) {
         let mut r = ransac(RansacConfig::default());
         let mut mask = Vec::new();
-        for (k, (name, motion)) in motions().into_iter().enumerate() {
-            for (j, fraction) in [0.2, 0.3].into_iter().enumerate() {
-                let seed = 100 + 10 * k as u64 + j as u64;
-                let s = scene(seed, &motion, 300, fraction);
-                let prior = slightly_wrong_prior(&motion, seed);
-                let summary = run(&mut r, &s, Some(&prior), &mut mask);
-                let (recall, kept) = score(&s, &mask);
-                eprintln!(
-                    "DIAG {name} {fraction}: recall {recall:.4} kept {kept:.4} it {} {:?}",
-                    summary.iterations, summary.model
-                );
-                assert!(
-                    recall >= 0.95 && kept >= 0.98,
-                    "{name} {fraction}: recall {recall}, kept {kept}, {summary:?}"
-                );
-                assert_eq!(summary.method, RansacMethod::TwoPoint);
-                assert_eq!(summary.inliers, mask.iter().filter(|&&m| m).count());
-                match (has_translation(&motion), summary.model) {
-                    (true, MotionModel::TranslationDirection(t)) => {
-                        let truth = motion.translation.vector.normalize();
-                        let angle = t.dot(&truth).abs().min(1.0).acos();
-                        eprintln!("DIAG angle {angle}");
-                        assert!(angle < 5.0, "{name}: direction off by {angle} rad");
-                    }
-                    (false, MotionModel::RotationOnly(_)) => {}
-                    (_, model) => panic!("{name}: unexpected model {model:?}"),
+        for (name, motion) in motions() {
+            for fraction in [0.2, 0.3] {
+                for seed in 0..3 {
+                    let s = scene(seed, &motion, 300, fraction);
+                    let prior = slightly_wrong_prior(&motion, seed);
+                    let summary = run(&mut r, &s, with_prior.then_some(&prior), &mut mask);
+                    let (recall, kept) = score(&s, &mask);
+                    assert!(
+                        recall >= 0.95 && kept >= 0.98,
+                        "{name}, {fraction} mismatches, seed {seed}: recall {recall}, \
+                         kept {kept}, {summary:?}"
+                    );
+                    assert_eq!(summary.inliers, mask.iter().filter(|&&m| m).count());
+                    assert_eq!(summary.points, 300);
+                    check_model(name, &motion, &summary);
                 }
             }
         }
     }
 
     #[test]
+    fn two_point_rejects_mismatches_in_every_motion() {
+        check_every_motion(true, |name, motion, summary| {
+            assert_eq!(summary.method, RansacMethod::TwoPoint);
+            match (has_translation(motion), summary.model) {
+                (true, MotionModel::TranslationDirection(t)) => {
+                    // A prior off by 1 mrad moves the direction by about
+                    // 1 mrad * depth / baseline = 0.07 rad here.
+                    let truth = motion.translation.vector.normalize();
+                    let angle = t.dot(&truth).abs().min(1.0).acos();
+                    assert!(angle < 0.2, "{name}: direction off by {angle} rad");
+                }
+                (false, MotionModel::RotationOnly(_)) => {}
+                (_, model) => panic!("{name}: unexpected model {model:?}"),
+            }
+        });
+    }
+
+    #[test]
     fn eight_point_rejects_mismatches_in_every_motion() {
+        check_every_motion(false, |name, motion, summary| {
+            assert_eq!(summary.method, RansacMethod::EightPoint);
+            let truth_rotation = motion.rotation.to_rotation_matrix();
+            match (has_translation(motion), summary.model) {
+                (true, MotionModel::Essential(e)) => {
+                    let singular = e.singular_values();
+                    let expected = Vector3::new(1.0, 1.0, 0.0);
+                    assert!((singular - expected).norm() < 1e-9, "{singular:?}");
+                    let Some((r, _)) = essential_parts(&e) else {
+                        panic!("{name}: no rotation in {e}");
+                    };
+                    // Of the two rotations of E, one is the camera's (within a few
+                    // mrad: rotation and translation trade off at this parallax).
+                    let errors = rotations_of_essential(&e)
+                        .map(|rs| rs.map(|r| (r.inverse() * truth_rotation).angle()));
+                    let Some([a, b]) = errors else {
+                        panic!("{name}: {r}");
+                    };
+                    assert!(a.min(b) < 0.01, "{name}: rotation off by {a} / {b} rad");
+                }
+                (false, MotionModel::RotationOnly(rotation)) => {
+                    let error = (rotation.inverse() * truth_rotation).angle();
+                    assert!(error < 5e-4, "{name}: rotation off by {error} rad");
+                }
+                (_, model) => panic!("{name}: unexpected model {model:?}"),
+            }
+        });
+    }
+
+    /// Failure rates over 200 scenes per motion, model and mismatch fraction
+    /// (about 10 s in the dev profile). The numbers in the docs of
+    /// [`RansacConfig`] and the module come from here.
+    #[test]
+    #[ignore = "statistics over 4800 scenes; run with --ignored --nocapture"]
+    fn failure_rates_over_many_scenes() {
         let mut r = ransac(RansacConfig::default());
         let mut mask = Vec::new();
-        for (k, (name, motion)) in motions().into_iter().enumerate() {
-            for (j, fraction) in [0.2, 0.3].into_iter().enumerate() {
-                let s = scene(200 + 10 * k as u64 + j as u64, &motion, 300, fraction);
-                let summary = run(&mut r, &s, None, &mut mask);
-                let (recall, kept) = score(&s, &mask);
-                eprintln!(
-                    "DIAG {name} {fraction}: recall {recall:.4} kept {kept:.4} it {} {:?}",
-                    summary.iterations, summary.model
-                );
-                assert!(
-                    recall >= 0.95 && kept >= 0.98,
-                    "{name} {fraction}: recall {recall}, kept {kept}, {summary:?}"
-                );
-                assert_eq!(summary.method, RansacMethod::EightPoint);
-                assert_eq!(summary.inliers, mask.iter().filter(|&&m| m).count());
-                let truth_rotation = motion.rotation.to_rotation_matrix();
-                match (has_translation(&motion), summary.model) {
-                    (true, MotionModel::Essential(e)) => {
-                        let t = motion.translation.vector.normalize();
-                        let truth = t.cross_matrix() * truth_rotation.matrix();
-                        let error = (e - truth).norm().min((e + truth).norm());
-                        eprintln!("DIAG E err {error}");
-                        assert!(error < 5.0, "{name}: essential off by {error}");
+        for (name, motion) in motions() {
+            for fraction in [0.1, 0.2, 0.3] {
+                for with_prior in [true, false] {
+                    let (mut missed, mut lost, mut iterations) = (0, 0, 0);
+                    for seed in 1000..1200 {
+                        let s = scene(seed, &motion, 300, fraction);
+                        let prior = slightly_wrong_prior(&motion, seed);
+                        let summary = run(&mut r, &s, with_prior.then_some(&prior), &mut mask);
+                        let (recall, kept) = score(&s, &mask);
+                        missed += usize::from(recall < 0.95);
+                        lost += usize::from(kept < 0.98);
+                        iterations += summary.iterations;
                     }
-                    (false, MotionModel::RotationOnly(rotation)) => {
-                        let error = (rotation.inverse() * truth_rotation).angle();
-                        eprintln!("DIAG R err {error}");
-                        assert!(error < 2e-1, "{name}: rotation off by {error} rad");
+                    let method = if with_prior {
+                        "two-point"
+                    } else {
+                        "eight-point"
+                    };
+                    eprintln!(
+                        "{name:13} {fraction} {method:11}: recall < 95 % in {missed}/200, \
+                         kept < 98 % in {lost}/200, {} iterations on average",
+                        iterations / 200
+                    );
+                    if fraction >= 0.2 {
+                        assert!(missed + lost <= 4, "{name} {fraction} {method}");
                     }
-                    (_, model) => panic!("{name}: unexpected model {model:?}"),
                 }
             }
         }
@@ -1666,12 +1803,11 @@ mod tests {
     fn hovering_keeps_every_inlier_without_outliers() {
         let mut r = ransac(RansacConfig::default());
         let mut mask = Vec::new();
-        let hover = Isometry3::identity();
-        let s = scene(7, &hover, 150, 0.0);
+        let s = scene(7, &Isometry3::identity(), 150, 0.0);
         for prior in [Some(Rotation3::identity()), None] {
             let summary = run(&mut r, &s, prior.as_ref(), &mut mask);
             let kept = mask.iter().filter(|&&m| m).count();
-            assert!(kept >= 148, "kept {kept} of 150: {summary:?}");
+            assert!(kept >= 149, "kept {kept} of 150: {summary:?}");
             assert!(
                 matches!(summary.model, MotionModel::RotationOnly(_)),
                 "{summary:?}"
@@ -1680,16 +1816,20 @@ mod tests {
     }
 
     #[test]
-    fn clean_data_stops_after_a_few_hypotheses() {
+    fn clean_data_stops_at_the_minimum_iterations() {
         let (_, motion) = motions()[0];
         let s = scene(11, &motion, 200, 0.0);
-        let mut r = ransac(RansacConfig::default());
+        let config = RansacConfig::default();
+        let mut r = ransac(config);
         let mut mask = Vec::new();
         let rotation = motion.rotation.to_rotation_matrix();
-        for prior in [Some(rotation), None] {
+        for (prior, floor) in [
+            (Some(rotation), config.min_iterations),
+            (None, config.eight_point_min_iterations),
+        ] {
             let summary = run(&mut r, &s, prior.as_ref(), &mut mask);
-            assert!(summary.iterations <= 5, "{summary:?}");
-            assert!(summary.inliers >= 197, "{summary:?}");
+            assert_eq!(summary.iterations, floor, "{summary:?}");
+            assert!(summary.inliers >= 198, "{summary:?}");
         }
     }
 
@@ -1721,13 +1861,11 @@ mod tests {
         run(&mut r, &s, None, &mut mask);
         let buffers = |r: &TemporalRansac, mask: &Vec<bool>| {
             (
-                r.rotated.as_ptr(),
-                r.rotated.capacity(),
-                r.normals.as_ptr(),
-                r.moving.as_ptr(),
-                r.moving.capacity(),
-                mask.as_ptr(),
-                mask.capacity(),
+                (r.rotated.as_ptr(), r.rotated.capacity()),
+                (r.normals.as_ptr(), r.normals.capacity()),
+                (r.moving.as_ptr(), r.moving.capacity()),
+                (r.parallax.as_ptr(), r.parallax.capacity()),
+                (mask.as_ptr(), mask.capacity()),
             )
         };
         let before = buffers(&r, &mask);
@@ -1756,17 +1894,13 @@ mod tests {
         let summary = run(&mut r, &one, Some(&Rotation3::identity()), &mut mask);
         assert_eq!(summary.model, MotionModel::TooFewPoints);
         assert_eq!(mask, vec![true]);
-        let none = run(
-            &mut r,
-            &Scene {
-                prev: vec![],
-                cur: vec![],
-                is_outlier: vec![],
-            },
-            None,
-            &mut mask,
-        );
-        assert_eq!((none.points, mask.len()), (0, 0));
+        let empty = Scene {
+            prev: vec![],
+            cur: vec![],
+            is_outlier: vec![],
+        };
+        let summary = run(&mut r, &empty, None, &mut mask);
+        assert_eq!((summary.points, mask.len()), (0, 0));
     }
 
     #[test]
@@ -1824,6 +1958,13 @@ mod tests {
                 },
                 "confidence",
             ),
+            (
+                RansacConfig {
+                    min_parallax_fraction: 1.5,
+                    ..d
+                },
+                "min_parallax_fraction",
+            ),
         ] {
             assert!(
                 matches!(TemporalRansac::new(config), Err(VioError::Config(m)) if m.contains(field)),
@@ -1846,7 +1987,7 @@ mod tests {
             let per_hypothesis = if prior.is_some() {
                 OPS_TWO_POINT_HYPOTHESIS
             } else {
-                OPS_EIGEN_9X9 + n * OPS_EIGHT_POINT_RESIDUAL
+                OPS_EIGHT_POINT_FIT + n * OPS_EIGHT_POINT_RESIDUAL
             };
             assert!(cost.ops.f64_ops >= summary.iterations as u64 * per_hypothesis);
             assert_eq!(cost.ops.f64_ops, cost.ops.total());
@@ -1855,7 +1996,8 @@ mod tests {
             assert_eq!(cost.main.total() + cost.local.total(), 0);
             // More hypotheses, more work.
             let mut slow = ransac(RansacConfig {
-                confidence: 0.999_999,
+                min_iterations: 200,
+                eight_point_min_iterations: 200,
                 ..RansacConfig::default()
             });
             let slow_summary = run(&mut slow, &s, prior.as_ref(), &mut mask);
@@ -1867,13 +2009,17 @@ mod tests {
     #[test]
     fn iteration_count_follows_the_inlier_ratio() {
         let r = ransac(RansacConfig::default());
-        assert_eq!(r.iterations_needed(100, 100, 8), 1);
-        assert_eq!(r.iterations_needed(0, 100, 2), 300);
+        assert_eq!(r.iterations_needed(100, 100, 8, 0), 1);
+        assert_eq!(r.iterations_needed(0, 100, 2, 0), 300);
         // log(0.01) / log(1 - 0.5^2) = 16.008
-        assert_eq!(r.iterations_needed(50, 100, 2), 17);
+        assert_eq!(r.iterations_needed(50, 100, 2, 0), 17);
         // log(0.01) / log(1 - 0.7^8) = 77.6
-        assert_eq!(r.iterations_needed(70, 100, 8), 78);
-        assert_eq!(r.iterations_needed(30, 100, 8), 300);
+        assert_eq!(r.iterations_needed(70, 100, 8, 0), 78);
+        assert_eq!(r.iterations_needed(30, 100, 8, 0), 300);
+        // The floor, and the ceiling over it.
+        assert_eq!(r.iterations_needed(100, 100, 8, 20), 20);
+        assert_eq!(r.iterations_needed(70, 100, 8, 100), 100);
+        assert_eq!(r.iterations_needed(70, 100, 8, 1000), 300);
     }
 
     // --- stereo ----------------------------------------------------------
@@ -2036,134 +2182,31 @@ mod tests {
     }
 
     #[test]
-    #[ignore]
-    fn sweep_tmp() {
-        let conf: f64 = std::env::var("CONF").ok().and_then(|v| v.parse().ok()).unwrap_or(0.99);
-        let mut r = ransac(RansacConfig { confidence: conf, ..RansacConfig::default() });
-        let mut mask = Vec::new();
-        for (name, motion) in motions() {
-            for fraction in [0.1, 0.2, 0.3] {
-                for two in [true, false] {
-                    let (mut min_recall, mut min_kept, mut max_it, mut sum_it, mut fails) =
-                        (1.0f64, 1.0f64, 0, 0, 0);
-                    for seed in 0..200u64 {
-                        let s = scene(1000 + seed, &motion, 300, fraction);
-                        let prior = slightly_wrong_prior(&motion, seed);
-                        let summary =
-                            run(&mut r, &s, if two { Some(&prior) } else { None }, &mut mask);
-                        let (recall, kept) = score(&s, &mask);
-                        min_recall = min_recall.min(recall);
-                        min_kept = min_kept.min(kept);
-                        max_it = max_it.max(summary.iterations);
-                        sum_it += summary.iterations;
-                        let model_ok = match (has_translation(&motion), summary.model) {
-                            (true, MotionModel::TranslationDirection(_))
-                            | (true, MotionModel::Essential(_)) => true,
-                            (false, MotionModel::RotationOnly(_)) => true,
-                            _ => false,
-                        };
-                        if recall < 0.95 || kept < 0.98 || !model_ok {
-                            fails += 1;
-                            if fails <= 3 && has_translation(&motion) {
-                                let truth = motion.translation.vector.normalize();
-                                let t_err = match summary.model {
-                                    MotionModel::TranslationDirection(t) => {
-                                        t.dot(&truth).abs().min(1.0).acos()
-                                    }
-                                    _ => -1.0,
-                                };
-                                let truth_e = motion.translation.vector.normalize().cross_matrix()
-                                    * motion.rotation.to_rotation_matrix().matrix();
-                                let true_ok = (0..s.prev.len())
-                                    .filter(|&i| {
-                                        !s.is_outlier[i]
-                                            && r.agrees_with_essential(
-                                                &truth_e, &s.prev[i], &s.cur[i],
-                                            )
-                                    })
-                                    .count();
-                                let n_in = s.is_outlier.iter().filter(|&&o| !o).count();
-                                let est_err = match summary.model {
-                                    MotionModel::Essential(e) => {
-                                        (e - truth_e).norm().min((e + truth_e).norm())
-                                    }
-                                    _ => -1.0,
-                                };
-                                if let MotionModel::Essential(e) = summary.model { let sc = r.score_essential(&s.prev, &s.cur, &e); let st = r.score_essential(&s.prev, &s.cur, &truth_e); eprintln!("  est score {:?} truth score {:?} sv {:?}", sc, st, e.singular_values()); }
-                                let truth_support = r.score_essential(&s.prev, &s.cur, &truth_e);
-                                let (pol, pol_support) = r.polish_essential(&s.prev, &s.cur, truth_e, truth_support); let pol_support = pol_support.inliers; let truth_support = truth_support.inliers;
-                                let pol_err = (pol - truth_e).norm().min((pol + truth_e).norm());
-                                let lin = fit_essential(&s.prev, &s.cur, (0..s.prev.len()).filter(|&i| !s.is_outlier[i]).map(|i| (i, 1.0)));
-                                let lin_err = lin.map(|e| ((e - truth_e).norm().min((e + truth_e).norm()), r.score_essential(&s.prev, &s.cur, &e).inliers));
-                                eprintln!("  truth passes {true_ok}/{n_in} support {truth_support}, E err {est_err:.3}; polished truth {pol_support} err {pol_err:.3}; linear on true inliers {lin_err:?}");
-                                eprintln!(
-                                    "  FAIL seed {seed} two={two} recall {recall:.3} kept {kept:.3} it {} inl {} parallax {} moving {} t_err {t_err:.3} model {:?}",
-                                    summary.iterations,
-                                    summary.inliers,
-                                    r.parallax.len(),
-                                    r.moving.len(),
-                                    match summary.model {
-                                        MotionModel::RotationOnly(_) => "rot",
-                                        MotionModel::Essential(_) => "E",
-                                        MotionModel::TranslationDirection(_) => "t",
-                                        _ => "?",
-                                    }
-                                );
-                            }
-                        }
-                    }
-                    eprintln!(
-                        "SWEEP {name:14} {fraction} two={two:5}: min recall {min_recall:.4} min kept {min_kept:.4} max it {max_it} mean it {} fails {fails}",
-                        sum_it / 200
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    #[ignore]
-    fn debug_gn_tmp() {
-        let (_, motion) = motions()[0];
-        let mut r = ransac(RansacConfig::default());
-        let mut mask = Vec::new();
-        let truth_e = motion.translation.vector.normalize().cross_matrix() * motion.rotation.to_rotation_matrix().matrix();
-        let err = |e: &Matrix3<f64>| (e - truth_e).norm().min((e + truth_e).norm());
-        for seed in 0..200u64 {
-            let s = scene(1000 + seed, &motion, 300, 0.2);
-            let summary = run(&mut r, &s, None, &mut mask);
-            let (recall, kept) = score(&s, &mask);
-            if kept >= 0.9 { continue; }
-            let MotionModel::Essential(mut e) = summary.model else { continue };
-            eprintln!("seed {seed}: recall {recall:.3} kept {kept:.3} err {:.3} score {:?}", err(&e), r.score_essential(&s.prev, &s.cur, &e));
-            if let Some((rot, t)) = essential_parts(&e) {
-                let rt = motion.rotation.to_rotation_matrix().into_inner();
-                let cands = [rot, ];
-                for c in cands { eprintln!("  R err {:.4} (twisted {:?})", Rotation3::from_matrix_unchecked(c.transpose() * rt).angle(), rotations_of_essential(&e).map(|[a, b]| ((a.inverse() * Rotation3::from_matrix_unchecked(rt)).angle(), (b.inverse() * Rotation3::from_matrix_unchecked(rt)).angle()))); }
-                eprintln!("  t {:?} true {:?}", t.as_slice(), motion.translation.vector.normalize().as_slice());
-            }
-            let thr = RansacConfig::default().threshold_rad;
-            let mut hist = [0usize; 8];
-            for i in 0..s.prev.len() { if s.is_outlier[i] { continue; } let rr = essential_residual_sq(&e, &s.prev[i], &s.cur[i]).sqrt().asin() / thr; hist[(rr as usize).min(7)] += 1; }
-            eprintln!("  inlier residuals in thresholds: {hist:?}");
-            let mut hist = [0usize; 8];
-            for i in 0..s.prev.len() { if s.is_outlier[i] { continue; } let rr = essential_residual_sq(&truth_e, &s.prev[i], &s.cur[i]).sqrt().asin() / thr; hist[(rr as usize).min(7)] += 1; }
-            eprintln!("  truth residuals in thresholds: {hist:?}");
-            for k in 0..8 {
-                let Some((next, _)) = r.gauss_newton_essential(&s.prev, &s.cur, &e, 1.5) else { eprintln!("  gn failed"); break };
-                e = next;
-                eprintln!("  gn {k}: err {:.3} score {:?}", err(&e), r.score_essential(&s.prev, &s.cur, &e));
-            }
-            let mut e = truth_e;
-            let p = Rotation3::from_scaled_axis(Vector3::new(0.01, -0.02, 0.015));
-            e = e * p.matrix();
-            eprintln!("  from perturbed truth: err {:.3} score {:?}", err(&e), r.score_essential(&s.prev, &s.cur, &e));
+    fn epipolar_jacobian_matches_finite_differences() {
+        let mut rng = TestRng::new(3);
+        for _ in 0..20 {
+            let rotation = Rotation3::from_scaled_axis(rng.unit_vector() * 0.3).into_inner();
+            let t = rng.unit_vector();
+            let basis = tangent_basis(&t);
+            let (p, c) = (rng.bearing_in_view(), rng.bearing_in_view());
+            let residual = |d: &Vector5<f64>| {
+                let r = rotation * Rotation3::from_scaled_axis(Vector3::new(d[0], d[1], d[2]));
+                let t = t + basis * Vector2::new(d[3], d[4]);
+                c.dot(&t.cross(&(r * p)))
+            };
+            let (e, analytic, _) = epipolar_residual_jacobian(&rotation, &t, &basis, &p, &c);
+            assert!((e - residual(&Vector5::zeros())).abs() < 1e-15);
+            let h = 1e-6;
             for k in 0..5 {
-                let Some((next, _)) = r.gauss_newton_essential(&s.prev, &s.cur, &e, 1.5) else { eprintln!("  gn failed"); break };
-                e = next;
-                eprintln!("  gn {k}: err {:.3} score {:?}", err(&e), r.score_essential(&s.prev, &s.cur, &e));
+                let mut step = Vector5::zeros();
+                step[k] = h;
+                let numeric = (residual(&step) - residual(&-step)) / (2.0 * h);
+                assert!(
+                    (analytic[k] - numeric).abs() < 1e-8,
+                    "{k}: {} vs {numeric}",
+                    analytic[k]
+                );
             }
-            break;
         }
     }
 }

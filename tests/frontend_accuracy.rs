@@ -129,8 +129,10 @@ fn synthetic_medium_tracks_are_accurate_and_survive() {
 }
 
 fn euroc_micro() -> Option<PathBuf> {
-    let dir =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/euroc/V1_01_easy_micro");
+    let dir = std::env::var_os("SCOUT_EUROC_MICRO").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/euroc/V1_01_easy_micro"),
+        PathBuf::from,
+    );
     if dir.join("mav0").is_dir() {
         Some(dir)
     } else {

@@ -94,7 +94,7 @@ fn synthetic_medium_tracks_are_accurate_and_survive() {
         (11, Prior::Raw),
         (5, Prior::Without),
     ] {
-        let acc = run_synthetic(seed, 40, prior);
+        let acc = run_synthetic(seed, 60, prior);
         println!("seed {seed}, gyro prior {prior:?}:\n{acc}");
         assert!(
             acc.temporal.count > 1000,

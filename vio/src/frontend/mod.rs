@@ -620,7 +620,7 @@ impl FrontEnd {
     fn drop_crowded(&mut self, stats: &mut FrameStats) {
         // Oldest first: older tracks win.
         self.tracks
-            .sort_by(|a, b| b.age.cmp(&a.age).then(a.id.cmp(&b.id)));
+            .sort_unstable_by(|a, b| b.age.cmp(&a.age).then(a.id.cmp(&b.id)));
         self.mask.fill(0);
         let near = self.config.min_distance_px * 0.5;
         let mut kept = 0;
@@ -723,7 +723,8 @@ impl FrontEnd {
         }
         stats.cells_searched = self.cells.len() as u32;
         // Emptier cells first.
-        self.cells.sort_by_key(|c| std::cmp::Reverse(c.want));
+        self.cells
+            .sort_unstable_by_key(|c| (std::cmp::Reverse(c.want), c.cell));
         let radius = self.config.min_distance_px;
         let mut added = 0;
         // First each cell up to its share; then, if textureless cells left the

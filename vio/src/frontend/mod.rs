@@ -22,7 +22,34 @@
 //! images (x right, y down, pixel centres at integers) and unit bearings in the
 //! left (cam0) and right (cam1) camera frames. Every kernel's operations and
 //! bytes moved are counted analytically into a [`CostLedger`] per frame, under
-//! the names in [`kernels`]. After the first frames nothing allocates.
+//! the names in [`kernels`]. After the first frames nothing allocates (a
+//! counting allocator checks it: `tests/frontend_allocations.rs`).
+//!
+//! # Measured (release build, one core of a shared 2-core x86-64 VM, 2026-11-24)
+//!
+//! `cargo bench --features opencv --bench frontend_vs_opencv -- report-only`
+//! runs the same frames through this front end (with the raw gyro rotation) and
+//! through a single-threaded VINS-Fusion-style OpenCV 4.6 tracker
+//! (`goodFeaturesToTrack` + `calcOpticalFlowPyrLK`, 150 features, 15x15 window,
+//! 4 levels, 20 px spacing, 0.5 px backward check), in one run:
+//!
+//! | | scout | OpenCV |
+//! |---|---|---|
+//! | synthetic medium (seed 3, 60 frames): time per stereo frame | 1.84 ms | 11.11 ms (6.0x) |
+//! | temporal error vs ground truth, median / p90 | 0.042 / 0.095 px | 0.038 / 0.081 px |
+//! | stereo disparity error, median; stereo errors > 3 px | 0.047 px; 1.0 % | 0.055 px; 3.1 % |
+//! | tracks alive 10 frames later (of those whose point stays in view) | 99.4 % | 85.6 % |
+//! | EuRoC `V1_01_easy_micro` (95 frames): time per stereo frame | 1.74 ms | 10.77 ms (6.2x) |
+//! | tracks per frame (min), median track length, stereo matched | 150, 95 frames, 74 % | 139, 95 frames, 36 % |
+//!
+//! Per step on EuRoC: pyramids 0.53 ms, temporal KLT 0.55, RANSAC 0.04,
+//! detection 0.12, stereo 0.73. Working memory 1.78 MB (three pyramids and
+//! scratch). `scout replay ../shared/data/euroc/V1_01_easy_micro --out OUT
+//! --frontend-only` writes the per-frame figures and counted work (about 27 M
+//! operations and 2.3 MB of main-memory traffic a frame) to `OUT/metrics.json`;
+//! `cargo test --test frontend_accuracy -- --nocapture` prints the accuracy
+//! reports the targets are checked on. Timings on this shared machine drift by
+//! 10-30 % between runs; the ratios hold.
 
 pub mod corners;
 pub mod geometry;

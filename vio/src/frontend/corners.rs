@@ -23,7 +23,7 @@ use super::pyramid::PyramidLevel;
 
 /// Parameters of the detector.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CornerConfig {
     /// Smallest Shi-Tomasi score of a corner, (gray levels / px)^2.
     pub min_score: f32,
@@ -151,7 +151,13 @@ impl CornerDetector {
                 }
             }
         }
-        out[start..].sort_unstable_by(|a, b| b.score.total_cmp(&a.score));
+        // Best first; ties by position, so the order never depends on the sort.
+        out[start..].sort_unstable_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.px.y.total_cmp(&b.px.y))
+                .then(a.px.x.total_cmp(&b.px.x))
+        });
     }
 
     /// Sobel gradients of the `w x h` pixels from `(x0, y0)` (which may reach into

@@ -409,7 +409,7 @@ const REFIT_SCALES: [f64; 4] = [2.0, 1.5, 1.0, 1.0];
 const SAMPLE_REFINE_STEPS: usize = 3;
 /// A point shows parallax when its rotation-compensated motion exceeds this many
 /// thresholds: inliers of a hover stay below it (noise of 0.3-0.5 px and a prior
-/// off by 1 mrad reach about one threshold), so only real parallax or mismatches
+/// off by a few mrad stay within one 3 px threshold), so only real parallax or mismatches
 /// drive the translation hypotheses and the rotation-only test.
 pub const PARALLAX_FACTOR: f64 = 2.0;
 /// The rotation-only model's inlier radius in thresholds. Its residual, the full
@@ -509,8 +509,8 @@ impl TemporalRansac {
     /// turning algebraic residuals into angles). Points the rotation explains are
     /// always inliers; without enough parallax the model is
     /// [`MotionModel::RotationOnly`] (module docs). The prior's error adds to the
-    /// residuals, so it should be well below the threshold (1 mrad against the
-    /// default 3.3 mrad is tested).
+    /// residuals before the refinement below, so it should be below the
+    /// threshold (1 mrad against the default 6.5 mrad is tested).
     ///
     /// # Errors
     /// [`VioError::Input`] when the slices differ in length or a bearing is not
@@ -522,8 +522,8 @@ impl TemporalRansac {
         cur_from_prev: &Rotation3<f64>,
         inliers: &mut Vec<bool>,
     ) -> Result<RansacSummary> {
-        check_bearings(prev, cur)?;
         self.start_tally();
+        check_bearings(prev, cur)?;
         let method = RansacMethod::TwoPoint;
         if prev.len() < TWO_POINT_SAMPLE {
             return Ok(self.keep_all(method, MotionModel::TooFewPoints, prev.len(), 0, inliers));
@@ -550,15 +550,16 @@ impl TemporalRansac {
                 .enumerate()
                 .filter(|(_, k)| **k)
                 .map(|(i, _)| i);
+            let used = inliers.iter().filter(|k| **k).count() as u64;
+            self.tally(
+                used * OPS_GAUSS_NEWTON_POINT + OPS_SOLVE_5X5 + OPS_SVD_3X3,
+                used * 2 * BEARING_BYTES,
+                0,
+            );
             match essential_step(prev, cur, &essential, on) {
                 Some(e) => essential = e,
                 None => break,
             }
-            self.tally(
-                prev.len() as u64 * OPS_REFIT_POINT,
-                prev.len() as u64 * 2 * BEARING_BYTES,
-                0,
-            );
         }
         self.write_essential_mask(prev, cur, &essential, inliers);
         let refined = inliers.iter().filter(|k| **k).count();
@@ -603,8 +604,8 @@ impl TemporalRansac {
         cur: &[Vector3<f64>],
         inliers: &mut Vec<bool>,
     ) -> Result<RansacSummary> {
-        check_bearings(prev, cur)?;
         self.start_tally();
+        check_bearings(prev, cur)?;
         let method = RansacMethod::EightPoint;
         if prev.len() < EIGHT_POINT_SAMPLE {
             return Ok(self.keep_all(method, MotionModel::TooFewPoints, prev.len(), 0, inliers));

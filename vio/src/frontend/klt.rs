@@ -21,8 +21,10 @@
 //! SSE2 and NEON: bilinear weights in Q7 (they sum to 128, so a weighted sum of
 //! four 8-bit pixels fits `u16`), resampled intensities in Q5 (`i16`, at most
 //! 255 * 32), template gradients as half the central difference of Q5 values
-//! (`32 * dI/dx`, `i16`). Products are `i16 x i16 -> i32`; per row, 16 of them
-//! (at most `8160^2` each) sum in `i32` without overflow, and rows sum in `i64`.
+//! (`32 * dI/dx`, `i16`). Products are `i16 x i16 -> i32` dot products of 8
+//! lanes into 4 (`pmaddwd` / `vmull`): each 32-bit lane gains 4 products of at
+//! most `8160^2` per row and is flushed to `i64` every 4 rows, so it never
+//! overflows.
 //! Q7 weights quantize the position to 1/128 px, well below the tracker's noise.
 //! The window's rows are padded to 16 columns (the 16th has zero gradient and is
 //! taken out of the intensity sums) so the inner loops have a fixed length.
@@ -56,7 +58,7 @@ const W_ONE: u16 = 128;
 
 /// Parameters of the tracker.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct KltConfig {
     /// Gauss-Newton iterations at level 0 at most.
     pub max_iterations: u32,
@@ -90,6 +92,17 @@ impl Default for KltConfig {
             min_zncc: 0.8,
         }
     }
+}
+
+/// When Gauss-Newton stops at one level.
+#[derive(Debug, Clone, Copy)]
+struct Stopping {
+    /// Stop when the update is shorter than this, pixels of the level.
+    epsilon: f32,
+    /// Iterations at most.
+    max_iterations: u32,
+    /// Whether ending without settling (last update over 0.5 px) is a failure.
+    must_settle: bool,
 }
 
 /// Why a track was not found.
@@ -223,13 +236,7 @@ impl KltTracker {
             // A coarse level without texture, leaving the image or not settling
             // keeps the current estimate and lets finer levels refine it.
             if self.sample_template(la, p).is_ok()
-                && let Ok((q, _)) = self.iterate(
-                    lb,
-                    q,
-                    self.config.coarse_epsilon_px,
-                    self.config.coarse_max_iterations,
-                    false,
-                )
+                && let Ok((q, _)) = self.iterate(lb, q, self.coarse_stopping(), false)
             {
                 d = q / scale - from_px;
             }
@@ -238,18 +245,37 @@ impl KltTracker {
             return Err(TrackFailure::OutOfImage);
         };
         self.sample_template(la, from_px)?;
-        let (eps, max_it) = (self.config.epsilon_px, self.config.max_iterations);
-        let (found, zncc) = self.iterate(lb, from_px + d, eps, max_it, true)?;
+        let fine = self.fine_stopping();
+        let (found, zncc) = self.iterate(lb, from_px + d, fine, true)?;
         if zncc < self.config.min_zncc {
             return Err(TrackFailure::LowCorrelation);
         }
         // Backward: the template is now B at `found`; search A from `from_px`.
         self.sample_template(lb, found)?;
-        let (back, _) = self.iterate(la, from_px, eps, max_it, false)?;
+        let (back, _) = self.iterate(la, from_px, fine, false)?;
         if (back - from_px).norm() > self.config.max_fb_error_px {
             return Err(TrackFailure::ForwardBackward);
         }
         Ok(found)
+    }
+
+    /// Stopping rule of the coarse levels: they only have to bring the estimate
+    /// closer, so running out of iterations is not a failure.
+    fn coarse_stopping(&self) -> Stopping {
+        Stopping {
+            epsilon: self.config.coarse_epsilon_px,
+            max_iterations: self.config.coarse_max_iterations,
+            must_settle: false,
+        }
+    }
+
+    /// Stopping rule at level 0 (forward and backward): the iterate must settle.
+    fn fine_stopping(&self) -> Stopping {
+        Stopping {
+            epsilon: self.config.epsilon_px,
+            max_iterations: self.config.max_iterations,
+            must_settle: true,
+        }
     }
 
     /// Gauss-Newton on the current template, searched in `b` from `q` (pixels of
@@ -259,19 +285,18 @@ impl KltTracker {
         &mut self,
         b: &PyramidLevel,
         mut q: Vector2<f32>,
-        epsilon: f32,
-        max_iterations: u32,
+        stop: Stopping,
         correlate: bool,
     ) -> Result<(Vector2<f32>, f32), TrackFailure> {
         let t = &*self.template;
         let mut prev_step = Vector2::<f32>::zeros();
-        let eps2 = epsilon * epsilon;
+        let eps2 = stop.epsilon * stop.epsilon;
         let mut converged = false;
         let mut last = TargetSums::default();
         let n = N as f64;
         let mean_a = t.s_a as f64 / n;
         let var_a = t.s_aa as f64 / n - mean_a * mean_a;
-        for it in 0..max_iterations {
+        for it in 0..stop.max_iterations {
             self.work.iterations += 1;
             let s = if correlate {
                 resample::<true>(b, q, t)
@@ -312,9 +337,7 @@ impl KltTracker {
             }
             prev_step = step;
         }
-        // A coarse level only has to bring the estimate closer (its iteration
-        // cap is low); level 0 must settle.
-        if !converged && max_iterations == self.config.max_iterations && prev_step.norm() > 0.5 {
+        if !converged && stop.must_settle && prev_step.norm() > 0.5 {
             return Err(TrackFailure::Diverged);
         }
         if !inside(b, q) {
@@ -424,23 +447,25 @@ impl KltTracker {
         let w = std::mem::take(&mut self.work);
         let s = (SAMPLED * SAMPLED_COLS) as u64;
         let px = (WINDOW * COLS) as u64;
-        let window = (WINDOW * WINDOW) as u64;
-        // Template: bilinear resampling (4 multiplies, 4 adds with rounding, a
-        // shift, in 16 bits), gradients (2 subtractions, 2 shifts), 9 sums.
+        // Template: bilinear resampling of the sampled area (4 multiplies, 4
+        // adds with rounding, a shift, in 16 bits), gradients and masks over the
+        // padded window (2 subtractions, 2 shifts, 3 mask multiplies), 9 dot
+        // products (widening multiply-accumulates) per padded pixel.
         let template_ops = OpCounts {
-            int16_mul: 4 * s,
-            int16_add: 5 * s + 4 * window,
-            int32_mul: 6 * window,
-            int32_add: 9 * window,
+            int16_mul: 4 * s + 3 * px,
+            int16_add: 5 * s + 4 * px,
+            int32_mul: 9 * px,
+            int32_add: 9 * px,
             f64_ops: 40,
             ..OpCounts::default()
         };
-        // Iteration: resample the padded window in 16 bits, then 4 (5 with the
-        // correlation) widening multiply-accumulates per pixel; a 2x2 solve.
+        // Iteration: resample the padded window in 16 bits, then 4 widening dot
+        // products per pixel (sum, square, two gradients; a fifth for the
+        // correlation at level 0, not counted separately); a 2x2 solve.
         let iteration_ops = OpCounts {
             int16_mul: 4 * px,
             int16_add: 5 * px,
-            int32_mul: 3 * px,
+            int32_mul: 4 * px,
             int32_add: 4 * px,
             f64_ops: 30,
             ..OpCounts::default()

@@ -13,9 +13,9 @@
 //! allocates once the pyramid has seen an image of the same size.
 //!
 //! Arithmetic is integer: the vertical pass sums 5 rows with weights 1, 4, 6, 4, 1
-//! into `u16` (at most 16 x 255), the horizontal pass sums 5 of those into `u32`
-//! and rounds `(s + 128) >> 8`. Exact, so the output is bit-identical on every
-//! platform.
+//! into `u16` (at most 16 x 255), the horizontal pass sums 5 of those, still in
+//! `u16` (at most 256 x 255 = 65280), and rounds `(s + 128) >> 8`. Exact, so the
+//! output is bit-identical on every platform.
 
 use cost::{KernelCost, OpCounts, Residence};
 use datasets::GrayImage;
@@ -280,11 +280,12 @@ fn pyr_down_cost(w: usize, h: usize, padded_bytes: usize) -> KernelCost {
         },
         ..KernelCost::default()
     };
-    // Each source row is read by the vertical taps of about 2.5 output rows: the
-    // first read comes from main memory, the rest from the band of 5 rows that
-    // stays in cache (buffer). Sums live in two row-sized scratch arrays.
-    k.read(Residence::Main, vertical);
-    k.read(Residence::Buffer, 4 * vertical);
+    // Output row y reads source rows 2y-2 ..= 2y+2: each source row serves 2.5
+    // output rows, so the distinct bytes (about 2 per vertical tap column) come
+    // from main memory once and the other 3 reads per column from the band of 5
+    // rows that stays in cache (buffer). Sums live in two row-sized scratch arrays.
+    k.read(Residence::Main, 2 * vertical);
+    k.read(Residence::Buffer, 3 * vertical);
     k.write(Residence::Local, 2 * (vertical + horizontal));
     k.read(Residence::Local, 2 * (5 * horizontal + out));
     k.write(Residence::Main, padded_bytes as u64);

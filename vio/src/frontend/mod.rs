@@ -45,8 +45,8 @@
 //! Per step on EuRoC: pyramids 0.53 ms, temporal KLT 0.55, RANSAC 0.04,
 //! detection 0.12, stereo 0.73. Working memory 1.78 MB (three pyramids and
 //! scratch). `scout replay ../shared/data/euroc/V1_01_easy_micro --out OUT
-//! --frontend-only` writes the per-frame figures and counted work (about 29 M
-//! operations and 2.3 MB of main-memory traffic a frame) to `OUT/metrics.json`;
+//! --frontend-only` writes the per-frame figures and counted work (about 32 M
+//! operations and 2.8 MB of main-memory traffic a frame) to `OUT/metrics.json`;
 //! `cargo test --test frontend_accuracy -- --nocapture` prints the accuracy
 //! reports the targets are checked on. Timings on this shared machine drift by
 //! 10-30 % between runs; the ratios hold.

@@ -35,15 +35,15 @@
 //!
 //! | | scout | OpenCV |
 //! |---|---|---|
-//! | synthetic medium (seed 3, 60 frames): time per stereo frame | 1.84 ms | 11.11 ms (6.0x) |
+//! | synthetic medium (seed 3, 60 frames): time per stereo frame | 1.76 ms | 10.59 ms (6.0x) |
 //! | temporal error vs ground truth, median / p90 | 0.042 / 0.095 px | 0.038 / 0.081 px |
 //! | stereo disparity error, median; stereo errors > 3 px | 0.047 px; 1.0 % | 0.055 px; 3.1 % |
 //! | tracks alive 10 frames later (of those whose point stays in view) | 99.4 % | 85.6 % |
-//! | EuRoC `V1_01_easy_micro` (95 frames): time per stereo frame | 1.74 ms | 10.77 ms (6.2x) |
+//! | EuRoC `V1_01_easy_micro` (95 frames): time per stereo frame | 1.68 ms | 10.56 ms (6.3x) |
 //! | tracks per frame (min), median track length, stereo matched | 150, 95 frames, 74 % | 139, 95 frames, 36 % |
 //!
-//! Per step on EuRoC: pyramids 0.53 ms, temporal KLT 0.55, RANSAC 0.04,
-//! detection 0.12, stereo 0.73. Working memory 1.78 MB (three pyramids and
+//! Per step on EuRoC: pyramids 0.39 ms, temporal KLT 0.50, RANSAC 0.03,
+//! detection 0.10, stereo 0.67. Working memory 1.78 MB (three pyramids and
 //! scratch). `scout replay ../shared/data/euroc/V1_01_easy_micro --out OUT
 //! --frontend-only` writes the per-frame figures and counted work (about 32 M
 //! operations and 2.8 MB of main-memory traffic a frame) to `OUT/metrics.json`;

@@ -1,0 +1,758 @@
+//! The sliding-window visual-inertial back end.
+//!
+//! Input: IMU samples in time order ([`BackEnd::push_imu`]) and the front end's
+//! [`FrameTracks`] for each stereo frame ([`BackEnd::process`]), after the IMU
+//! samples up to (at least) the frame's time. Output: one [`Estimate`] per frame,
+//! `world_from_body` in a gravity-aligned world frame (z up, gravity
+//! `(0, 0, -9.81)` m/s^2, origin and yaw of the body at initialization), body =
+//! IMU frame, and IMU-rate propagation between frames ([`BackEnd::propagate`]).
+//!
+//! How a frame is processed:
+//! 1. **Initialization** ([`init`]): the first frames are watched until the
+//!    camera and the IMU have been still for `init_still_s` (features move less
+//!    than `still_max_flow_px` a frame): gravity is the mean specific force, the
+//!    gyro bias the mean rate, the velocity zero. When the sequence starts in
+//!    motion, after `init_timeout_s` the mean specific force still gives roll and
+//!    pitch (with a loose prior) and the velocity starts at zero with a loose
+//!    prior; stereo depth gives the metric scale in both cases.
+//! 2. The frame becomes the newest state of the [`window`], predicted from the
+//!    last keyframe with the IMU preintegrated since ([`crate::preintegration`],
+//!    Forster et al., T-RO 2017). Its cam0 and cam1 bearings of known landmarks
+//!    become reprojection factors.
+//! 3. Levenberg-Marquardt over the window (keyframes + this frame) with the
+//!    landmarks eliminated by the Schur complement; observations far from their
+//!    prediction are dropped and the solve repeated once.
+//! 4. **Keyframe selection**: the frame is kept as a keyframe when the
+//!    rotation-compensated parallax since the last keyframe exceeds
+//!    `keyframe_parallax_px`, when the share of features with a landmark falls
+//!    under `keyframe_min_tracked_ratio`, or when `keyframe_max_interval_s`
+//!    passed. A keyframe starts landmarks for its stereo features that have none
+//!    (inverse depth from the stereo rays, hosted in it); when the window holds
+//!    more than `window_keyframes`, the oldest keyframe and the landmarks it
+//!    hosts are marginalized into a prior. A frame that is not a keyframe is
+//!    dropped with its observations (the IMU since the last keyframe keeps
+//!    accumulating).
+//! 5. **Failure detection**: a non-finite or implausible state (speed, biases),
+//!    or too few landmarks seen, marks the frame `Lost`; the window restarts from
+//!    the last good estimate propagated by the IMU, with a loose prior.
+//!
+//! Landmarks are inverse depths in their host keyframe ([`reprojection`]): one
+//! parameter each, so the Schur complement is a scalar division per landmark;
+//! well-conditioned for distant points; and stereo gives each a depth at birth.
+
+pub mod init;
+pub mod reprojection;
+mod window;
+
+use std::time::Instant;
+
+use datasets::model::GRAVITY;
+use datasets::{ImuBias, ImuSample, RigCalibration};
+use nalgebra::{Isometry3, Matrix3, Translation3, UnitQuaternion, Vector3};
+use serde::{Deserialize, Serialize};
+
+use crate::frontend::FrameTracks;
+use crate::preintegration::{ImuNoise, NavState, Preintegrated};
+use crate::{Result, VioError};
+use init::{InitDecision, Initializer};
+use reprojection::{Extrinsics, stereo_inverse_depth};
+use window::{CostWeights, FrameState, Landmark, Observation, Prior, Window};
+
+/// Configuration of the back end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackEndConfig {
+    /// Keyframes kept in the sliding window.
+    pub window_keyframes: usize,
+    /// Levenberg-Marquardt iterations per frame, at most.
+    pub max_iterations: usize,
+    /// Standard deviation of a feature position, px.
+    pub pixel_sigma_px: f64,
+    /// Huber threshold of the reprojection error, px.
+    pub huber_px: f64,
+    /// Observations further than this from their prediction after a solve are
+    /// dropped, px.
+    pub outlier_px: f64,
+    /// Rotation-compensated parallax since the last keyframe that makes a
+    /// keyframe, px.
+    pub keyframe_parallax_px: f64,
+    /// A frame is a keyframe when fewer than this share of its stereo features
+    /// have a landmark.
+    pub keyframe_min_tracked_ratio: f64,
+    /// Longest time between keyframes, s.
+    pub keyframe_max_interval_s: f64,
+    /// Nearest and farthest depth accepted for a new landmark, m.
+    pub landmark_depth_range_m: (f64, f64),
+    /// Stillness needed before a static initialization, s.
+    pub init_still_s: f64,
+    /// Largest median feature motion between frames that counts as still, px.
+    pub still_max_flow_px: f64,
+    /// Time after which the back end initializes in motion, s.
+    pub init_timeout_s: f64,
+    /// Fewest landmarks seen in a frame before tracking is declared lost.
+    pub min_tracked_landmarks: usize,
+    /// Largest plausible speed, m/s.
+    pub max_speed_m_s: f64,
+}
+
+impl Default for BackEndConfig {
+    fn default() -> Self {
+        Self {
+            window_keyframes: 8,
+            max_iterations: 6,
+            pixel_sigma_px: 1.0,
+            huber_px: 2.0,
+            outlier_px: 6.0,
+            keyframe_parallax_px: 15.0,
+            keyframe_min_tracked_ratio: 0.6,
+            keyframe_max_interval_s: 0.5,
+            landmark_depth_range_m: (0.2, 40.0),
+            init_still_s: 0.3,
+            still_max_flow_px: 0.5,
+            init_timeout_s: 1.0,
+            min_tracked_landmarks: 8,
+            max_speed_m_s: 20.0,
+        }
+    }
+}
+
+impl BackEndConfig {
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// Names the first field out of range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(VioError::Config(format!("backend: {m}")));
+        if !(2..=30).contains(&self.window_keyframes) {
+            return bad("window_keyframes must be in 2..=30");
+        }
+        if !(1..=100).contains(&self.max_iterations) {
+            return bad("max_iterations must be in 1..=100");
+        }
+        let positive = [
+            ("pixel_sigma_px", self.pixel_sigma_px),
+            ("huber_px", self.huber_px),
+            ("outlier_px", self.outlier_px),
+            ("keyframe_parallax_px", self.keyframe_parallax_px),
+            ("keyframe_max_interval_s", self.keyframe_max_interval_s),
+            ("init_still_s", self.init_still_s),
+            ("still_max_flow_px", self.still_max_flow_px),
+            ("init_timeout_s", self.init_timeout_s),
+            ("max_speed_m_s", self.max_speed_m_s),
+        ];
+        for (name, v) in positive {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(&format!("{name} must be finite and > 0"));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.keyframe_min_tracked_ratio) {
+            return bad("keyframe_min_tracked_ratio must be in [0, 1]");
+        }
+        let (near, far) = self.landmark_depth_range_m;
+        if !(near.is_finite() && far.is_finite() && near > 0.0 && far > near) {
+            return bad("landmark_depth_range_m must be (near, far) with 0 < near < far");
+        }
+        Ok(())
+    }
+}
+
+/// Where the estimator is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackingStatus {
+    /// Collecting data for the initialization; no pose yet.
+    Initializing,
+    /// Initialized and tracking.
+    Tracking,
+    /// Tracking was lost in this frame; the estimator restarts from the last
+    /// good state.
+    Lost,
+}
+
+/// The back end's output for one frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimate {
+    /// Time of the frame, ns.
+    pub t_ns: i64,
+    /// Status after this frame.
+    pub status: TrackingStatus,
+    /// Pose of the body (IMU) in the world (meaningful when tracking).
+    pub world_from_body: Isometry3<f64>,
+    /// Velocity of the body in world axes, m/s.
+    pub v_world: Vector3<f64>,
+    /// IMU biases.
+    pub bias: ImuBias,
+    /// Whether the frame became a keyframe.
+    pub keyframe: bool,
+    /// Landmarks observed in this frame (inliers after the solve).
+    pub tracked_landmarks: usize,
+    /// Solver iterations run for this frame.
+    pub iterations: usize,
+    /// Wall time spent in the back end for this frame, ns.
+    pub time_ns: u64,
+}
+
+/// Counters over the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BackEndStats {
+    /// Frames processed.
+    pub frames: u64,
+    /// Keyframes made.
+    pub keyframes: u64,
+    /// Times tracking was lost.
+    pub lost: u64,
+    /// Landmarks created.
+    pub landmarks_created: u64,
+    /// Observations dropped as outliers.
+    pub outliers: u64,
+}
+
+const ZERO_BIAS: ImuBias = ImuBias {
+    gyro: Vector3::new(0.0, 0.0, 0.0),
+    accel: Vector3::new(0.0, 0.0, 0.0),
+};
+
+/// The sliding-window estimator. See the module documentation.
+#[derive(Debug)]
+pub struct BackEnd {
+    config: BackEndConfig,
+    noise: ImuNoise,
+    focal_px: f64,
+    cam1_from_cam0: Isometry3<f64>,
+    cam0_from_body_r: Matrix3<f64>,
+    gravity: Vector3<f64>,
+    imu: Vec<ImuSample>,
+    initializer: Initializer,
+    window: Window,
+    /// IMU preintegrated from the last keyframe to the last frame.
+    preint: Preintegrated,
+    last_frame_t: Option<i64>,
+    next_id: u64,
+    last: Option<Estimate>,
+    /// Last estimate that was tracking.
+    last_good: Option<Estimate>,
+    stats: BackEndStats,
+}
+
+impl BackEnd {
+    /// A back end for a calibrated rig.
+    ///
+    /// # Errors
+    /// If the configuration or the calibration is unusable.
+    pub fn new(config: BackEndConfig, rig: &RigCalibration) -> Result<Self> {
+        config.validate()?;
+        let noise = ImuNoise::from(&rig.imu);
+        for (name, v) in [
+            ("gyro_noise_density", noise.gyro_noise_density),
+            ("accel_noise_density", noise.accel_noise_density),
+            ("gyro_random_walk", noise.gyro_random_walk),
+            ("accel_random_walk", noise.accel_random_walk),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(VioError::Calibration(format!(
+                    "IMU {name} must be finite and > 0, got {v}"
+                )));
+            }
+        }
+        let focal_px = rig.cam0.intrinsics.fx.max(rig.cam0.intrinsics.fy);
+        if !(focal_px.is_finite() && focal_px > 0.0) {
+            return Err(VioError::Calibration(
+                "cam0 focal length must be > 0".into(),
+            ));
+        }
+        let ext = Extrinsics::new(&rig.cam0.body_from_cam, &rig.cam1.body_from_cam);
+        let gravity = Vector3::new(0.0, 0.0, -GRAVITY);
+        let weights = CostWeights {
+            obs_information: (focal_px / config.pixel_sigma_px).powi(2),
+            huber: config.huber_px / config.pixel_sigma_px,
+            gyro_random_walk: noise.gyro_random_walk,
+            accel_random_walk: noise.accel_random_walk,
+        };
+        Ok(Self {
+            noise,
+            focal_px,
+            cam1_from_cam0: rig.cam1.body_from_cam.inverse() * rig.cam0.body_from_cam,
+            cam0_from_body_r: ext.cam_from_body_r[0],
+            gravity,
+            imu: Vec::new(),
+            initializer: Initializer::new(&config),
+            window: Window::new(ext, weights),
+            preint: Preintegrated::new(&ZERO_BIAS),
+            last_frame_t: None,
+            next_id: 0,
+            last: None,
+            last_good: None,
+            stats: BackEndStats::default(),
+            config,
+        })
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &BackEndConfig {
+        &self.config
+    }
+
+    /// Counters over the run.
+    #[must_use]
+    pub fn stats(&self) -> BackEndStats {
+        self.stats
+    }
+
+    /// Keyframes and landmarks in the window now.
+    #[must_use]
+    pub fn window_size(&self) -> (usize, usize) {
+        (self.window.frames.len(), self.window.landmarks.len())
+    }
+
+    /// Adds one IMU sample (time-ordered).
+    ///
+    /// # Errors
+    /// If the sample is not finite or goes back in time.
+    pub fn push_imu(&mut self, sample: &ImuSample) -> Result<()> {
+        if !(sample
+            .gyro
+            .iter()
+            .chain(sample.accel.iter())
+            .all(|v| v.is_finite()))
+        {
+            return Err(VioError::Input(format!(
+                "IMU sample at t = {} ns is not finite",
+                sample.t_ns
+            )));
+        }
+        if let Some(last) = self.imu.last()
+            && sample.t_ns <= last.t_ns
+        {
+            return Err(VioError::Input(format!(
+                "IMU sample at t = {} ns does not follow t = {} ns",
+                sample.t_ns, last.t_ns
+            )));
+        }
+        self.imu.push(*sample);
+        Ok(())
+    }
+
+    /// Processes the tracks of one frame (after the IMU samples up to its time).
+    ///
+    /// # Errors
+    /// If the frame goes back in time.
+    pub fn process(&mut self, tracks: &FrameTracks) -> Result<&Estimate> {
+        let start = Instant::now();
+        if let Some(t) = self.last_frame_t
+            && tracks.t_ns <= t
+        {
+            return Err(VioError::Input(format!(
+                "frame at t = {} ns does not follow t = {t} ns",
+                tracks.t_ns
+            )));
+        }
+        self.stats.frames += 1;
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut est = if self.window.frames.is_empty() {
+            self.try_initialize(id, tracks)
+        } else {
+            self.track(id, tracks)
+        };
+        self.last_frame_t = Some(tracks.t_ns);
+        self.trim_imu(tracks.t_ns);
+        est.time_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        if est.status == TrackingStatus::Tracking {
+            self.last_good = Some(est.clone());
+        }
+        Ok(self.last.insert(est))
+    }
+
+    /// The state at `t_ns` predicted from the last estimate with the IMU samples
+    /// pushed since (IMU-rate output for a controller); `None` before the
+    /// initialization, after a loss, or when the samples do not reach `t_ns`.
+    #[must_use]
+    pub fn propagate(&self, t_ns: i64) -> Option<Estimate> {
+        let last = self.last.as_ref()?;
+        if last.status != TrackingStatus::Tracking || t_ns < last.t_ns {
+            return None;
+        }
+        let mut pre = Preintegrated::new(&last.bias);
+        pre.integrate_samples(&self.imu, last.t_ns, t_ns, &self.noise)
+            .ok()?;
+        let nav = pre.predict(&nav_of(last), &last.bias);
+        Some(Estimate {
+            t_ns,
+            world_from_body: isometry(&nav),
+            v_world: nav.velocity,
+            keyframe: false,
+            iterations: 0,
+            time_ns: 0,
+            tracked_landmarks: 0,
+            ..last.clone()
+        })
+    }
+
+    /// Forgets everything (a new sequence).
+    pub fn reset(&mut self) {
+        self.imu.clear();
+        self.initializer = Initializer::new(&self.config);
+        self.window.clear();
+        self.last_frame_t = None;
+        self.last = None;
+        self.last_good = None;
+    }
+
+    fn trim_imu(&mut self, t_ns: i64) {
+        // Keep the last sample at or before the frame (interpolation needs it).
+        let keep_from = self
+            .imu
+            .partition_point(|s| s.t_ns <= t_ns)
+            .saturating_sub(1);
+        // Keep a second of history for the initializer's averages.
+        let history = self.imu[..keep_from].partition_point(|s| s.t_ns < t_ns - 1_000_000_000);
+        self.imu.drain(..history.min(keep_from));
+    }
+
+    fn placeholder(&self, t_ns: i64, status: TrackingStatus) -> Estimate {
+        let base = self.last_good.as_ref();
+        Estimate {
+            t_ns,
+            status,
+            world_from_body: base.map_or_else(Isometry3::identity, |e| e.world_from_body),
+            v_world: base.map_or_else(Vector3::zeros, |e| e.v_world),
+            bias: base.map_or(ZERO_BIAS, |e| e.bias),
+            keyframe: false,
+            tracked_landmarks: 0,
+            iterations: 0,
+            time_ns: 0,
+        }
+    }
+
+    fn try_initialize(&mut self, id: u64, tracks: &FrameTracks) -> Estimate {
+        match self.initializer.observe(tracks, &self.imu, &self.gravity) {
+            InitDecision::Wait => self.placeholder(tracks.t_ns, TrackingStatus::Initializing),
+            InitDecision::Start(start) => {
+                tracing::info!(
+                    "initialized at t = {} ns ({}): gravity from {} IMU samples, gyro bias [{:.4} {:.4} {:.4}] rad/s",
+                    tracks.t_ns,
+                    if start.still { "still" } else { "in motion" },
+                    self.imu.len(),
+                    start.bias.gyro.x,
+                    start.bias.gyro.y,
+                    start.bias.gyro.z
+                );
+                self.start_window(id, tracks, start.nav, start.bias, &start.sigmas);
+                let mut est = self.estimate_of_newest(tracks.t_ns, 0);
+                est.keyframe = true;
+                est
+            }
+        }
+    }
+
+    /// Starts a window with one keyframe at this frame.
+    fn start_window(
+        &mut self,
+        id: u64,
+        tracks: &FrameTracks,
+        nav: NavState,
+        bias: ImuBias,
+        sigmas: &init::PriorSigmas,
+    ) {
+        self.window.clear();
+        self.window.frames.push(FrameState {
+            id,
+            t_ns: tracks.t_ns,
+            nav,
+            bias,
+            preint: None,
+        });
+        self.window.prior = Some(initial_prior(id, &nav, &bias, sigmas));
+        self.preint = Preintegrated::new(&bias);
+        self.add_landmarks(id, tracks);
+        self.stats.keyframes += 1;
+    }
+
+    fn track(&mut self, id: u64, tracks: &FrameTracks) -> Estimate {
+        let Some(prev_t) = self.last_frame_t else {
+            return self.lose(id, tracks);
+        };
+        if let Err(e) = self
+            .preint
+            .integrate_samples(&self.imu, prev_t, tracks.t_ns, &self.noise)
+        {
+            tracing::warn!("IMU does not cover the frame interval: {e}");
+            return self.lose(id, tracks);
+        }
+        let Some(kf) = self.window.frames.last() else {
+            return self.lose(id, tracks);
+        };
+        let predicted = self.preint.predict(&kf.nav, &kf.bias);
+        let kf_bias = kf.bias;
+        self.window.frames.push(FrameState {
+            id,
+            t_ns: tracks.t_ns,
+            nav: predicted,
+            bias: kf_bias,
+            preint: Some(self.preint.clone()),
+        });
+        for f in &tracks.features {
+            if let Some(lm) = self.window.landmarks.get_mut(&f.id) {
+                lm.obs.push(Observation {
+                    frame: id,
+                    cam: 0,
+                    z: f.left_bearing,
+                });
+                if let Some(z) = f.right_bearing {
+                    lm.obs.push(Observation {
+                        frame: id,
+                        cam: 1,
+                        z,
+                    });
+                }
+            }
+        }
+        let mut report = self.window.optimize(self.config.max_iterations);
+        if self.remove_outliers(id) > 0 {
+            let again = self.window.optimize(self.config.max_iterations.div_ceil(2));
+            report.iterations += again.iterations;
+        }
+        let tracked = self.tracked_in(id);
+        let newest = self.window.frames.last().map(|f| (f.nav, f.bias));
+        let healthy = newest.is_some_and(|(nav, bias)| {
+            nav.position.iter().all(|v| v.is_finite())
+                && nav.velocity.norm() < self.config.max_speed_m_s
+                && bias.gyro.norm() < 1.0
+                && bias.accel.norm() < 3.0
+        }) && tracked >= self.config.min_tracked_landmarks;
+        if !healthy {
+            tracing::warn!(
+                "tracking lost at t = {} ns ({tracked} landmarks seen)",
+                tracks.t_ns
+            );
+            return self.lose(id, tracks);
+        }
+        let keyframe = self.is_keyframe(id, tracks);
+        if keyframe {
+            self.stats.keyframes += 1;
+            let bias = self.window.frames.last().map_or(ZERO_BIAS, |f| f.bias);
+            self.preint = Preintegrated::new(&bias);
+            self.add_landmarks(id, tracks);
+            while self.window.frames.len() > self.config.window_keyframes {
+                self.window.marginalize_oldest();
+            }
+        }
+        let mut est = self.estimate_of_newest(tracks.t_ns, tracked);
+        est.keyframe = keyframe;
+        est.iterations = report.iterations;
+        if !keyframe {
+            self.window.drop_newest();
+        }
+        est
+    }
+
+    /// Restarts from the last good estimate propagated to this frame.
+    fn lose(&mut self, id: u64, tracks: &FrameTracks) -> Estimate {
+        self.stats.lost += 1;
+        let restart = self.last_good.as_ref().and_then(|good| {
+            let mut pre = Preintegrated::new(&good.bias);
+            pre.integrate_samples(&self.imu, good.t_ns, tracks.t_ns, &self.noise)
+                .ok()?;
+            Some((pre.predict(&nav_of(good), &good.bias), good.bias))
+        });
+        let est = self.placeholder(tracks.t_ns, TrackingStatus::Lost);
+        match restart {
+            Some((nav, bias)) if nav.position.iter().all(|v| v.is_finite()) => {
+                self.start_window(id, tracks, nav, bias, &init::PriorSigmas::restart());
+            }
+            _ => {
+                self.window.clear();
+                self.initializer = Initializer::new(&self.config);
+            }
+        }
+        est
+    }
+
+    fn estimate_of_newest(&self, t_ns: i64, tracked: usize) -> Estimate {
+        match self.window.frames.last() {
+            Some(f) => Estimate {
+                t_ns,
+                status: TrackingStatus::Tracking,
+                world_from_body: isometry(&f.nav),
+                v_world: f.nav.velocity,
+                bias: f.bias,
+                keyframe: false,
+                tracked_landmarks: tracked,
+                iterations: 0,
+                time_ns: 0,
+            },
+            None => self.placeholder(t_ns, TrackingStatus::Lost),
+        }
+    }
+
+    /// Drops the newest frame's observations that are far from their
+    /// prediction, and landmarks that went behind their host; returns how many.
+    fn remove_outliers(&mut self, id: u64) -> usize {
+        let limit =
+            (self.config.outlier_px / self.focal_px).powi(2) * self.window.weights.obs_information;
+        let mut bad: Vec<(u64, u8)> = Vec::new();
+        let mut dead: Vec<u64> = Vec::new();
+        for (&key, lm) in &self.window.landmarks {
+            if !(lm.rho.is_finite() && lm.rho > 1e-4) {
+                dead.push(key);
+                continue;
+            }
+            for ob in lm.obs.iter().filter(|o| o.frame == id) {
+                match self.window.observation_error(lm, ob) {
+                    Some(e2) if e2 <= limit => {}
+                    _ => bad.push((key, ob.cam)),
+                }
+            }
+        }
+        for key in &dead {
+            self.window.landmarks.remove(key);
+        }
+        for (key, cam) in &bad {
+            if let Some(lm) = self.window.landmarks.get_mut(key) {
+                lm.obs.retain(|o| !(o.frame == id && o.cam == *cam));
+            }
+        }
+        self.stats.outliers += bad.len() as u64;
+        bad.len() + dead.len()
+    }
+
+    fn tracked_in(&self, id: u64) -> usize {
+        self.window
+            .landmarks
+            .values()
+            .filter(|lm| lm.obs.iter().any(|o| o.frame == id && o.cam == 0))
+            .count()
+    }
+
+    fn is_keyframe(&self, id: u64, tracks: &FrameTracks) -> bool {
+        let n = self.window.frames.len();
+        if n < 2 {
+            return true;
+        }
+        let (kf, cur) = (&self.window.frames[n - 2], &self.window.frames[n - 1]);
+        if (cur.t_ns - kf.t_ns) as f64 * 1e-9 >= self.config.keyframe_max_interval_s {
+            return true;
+        }
+        // cam0 of the keyframe to cam0 of this frame.
+        let r_body = cur.nav.rotation.inverse() * kf.nav.rotation;
+        let r_cam = self.cam0_from_body_r
+            * r_body.to_rotation_matrix().into_inner()
+            * self.cam0_from_body_r.transpose();
+        let mut parallax = 0.0;
+        let mut count = 0usize;
+        for lm in self.window.landmarks.values() {
+            let mut at_kf = None;
+            let mut at_cur = None;
+            for o in lm.obs.iter().filter(|o| o.cam == 0) {
+                if o.frame == kf.id {
+                    at_kf = Some(o.z);
+                } else if o.frame == id {
+                    at_cur = Some(o.z);
+                }
+            }
+            if lm.host == kf.id {
+                at_kf = Some(lm.bearing);
+            }
+            if let (Some(a), Some(b)) = (at_kf, at_cur) {
+                let ra = r_cam * a;
+                if ra.z > 0.0 && b.z > 0.0 {
+                    let d = (ra.xy() / ra.z - b.xy() / b.z).norm();
+                    parallax += d * self.focal_px;
+                    count += 1;
+                }
+            }
+        }
+        if count > 0 && parallax / count as f64 >= self.config.keyframe_parallax_px {
+            return true;
+        }
+        let stereo = tracks
+            .features
+            .iter()
+            .filter(|f| f.right_bearing.is_some())
+            .count();
+        let tracked = self.tracked_in(id);
+        stereo > 0 && (tracked as f64) < self.config.keyframe_min_tracked_ratio * stereo as f64
+    }
+
+    /// Starts landmarks, hosted in keyframe `id`, for the stereo features of this
+    /// frame that have none.
+    fn add_landmarks(&mut self, id: u64, tracks: &FrameTracks) {
+        let (near, far) = self.config.landmark_depth_range_m;
+        for f in &tracks.features {
+            if self.window.landmarks.contains_key(&f.id) {
+                continue;
+            }
+            let Some(z1) = f.right_bearing else { continue };
+            let Some(rho) = stereo_inverse_depth(&self.cam1_from_cam0, &f.left_bearing, &z1) else {
+                continue;
+            };
+            let depth = 1.0 / rho;
+            if !(near..=far).contains(&depth) {
+                continue;
+            }
+            self.window.landmarks.insert(
+                f.id,
+                Landmark {
+                    host: id,
+                    bearing: f.left_bearing,
+                    rho,
+                    obs: vec![Observation {
+                        frame: id,
+                        cam: 1,
+                        z: z1,
+                    }],
+                },
+            );
+            self.stats.landmarks_created += 1;
+        }
+    }
+}
+
+fn nav_of(e: &Estimate) -> NavState {
+    NavState {
+        rotation: e.world_from_body.rotation,
+        position: e.world_from_body.translation.vector,
+        velocity: e.v_world,
+    }
+}
+
+fn isometry(nav: &NavState) -> Isometry3<f64> {
+    Isometry3::from_parts(Translation3::from(nav.position), nav.rotation)
+}
+
+/// A diagonal prior on one state, with roll/pitch and yaw separated (world axes).
+fn initial_prior(id: u64, nav: &NavState, bias: &ImuBias, s: &init::PriorSigmas) -> Prior {
+    let mut h = nalgebra::DMatrix::zeros(window::STATE_DIM, window::STATE_DIM);
+    // Rotation information in world axes, expressed for the body perturbation.
+    let r = nav.rotation.to_rotation_matrix().into_inner();
+    let world_info = Matrix3::from_diagonal(&Vector3::new(
+        s.roll_pitch.powi(-2),
+        s.roll_pitch.powi(-2),
+        s.yaw.powi(-2),
+    ));
+    let body_info = r.transpose() * world_info * r;
+    h.view_mut((0, 0), (3, 3)).copy_from(&body_info);
+    for k in 0..3 {
+        h[(3 + k, 3 + k)] = s.position.powi(-2);
+        h[(6 + k, 6 + k)] = s.velocity.powi(-2);
+        h[(9 + k, 9 + k)] = s.gyro_bias.powi(-2);
+        h[(12 + k, 12 + k)] = s.accel_bias.powi(-2);
+    }
+    Prior {
+        ids: vec![id],
+        lin: vec![(*nav, *bias)],
+        h,
+        b: nalgebra::DVector::zeros(window::STATE_DIM),
+    }
+}
+
+/// Rotation that maps the body's measured "up" (the mean specific force) onto the
+/// world's z axis, with zero yaw change of the body's x axis where possible.
+#[must_use]
+pub fn gravity_aligned_rotation(mean_specific_force: &Vector3<f64>) -> UnitQuaternion<f64> {
+    let up_body = mean_specific_force.normalize();
+    UnitQuaternion::rotation_between(&up_body, &Vector3::z()).unwrap_or_else(|| {
+        UnitQuaternion::from_axis_angle(&Vector3::x_axis(), std::f64::consts::PI)
+    })
+}

@@ -400,14 +400,46 @@ impl BackEnd {
     }
 
     fn trim_imu(&mut self, t_ns: i64) {
-        // Keep the last sample at or before the frame (interpolation needs it).
+        // Keep the samples from the oldest state of the window on (the IMU
+        // factors are re-integrated when their bias estimate moves), and a
+        // second of history for the initializer's averages.
+        let oldest = self
+            .window
+            .frames
+            .first()
+            .map_or(t_ns - 1_000_000_000, |f| f.t_ns.min(t_ns - 1_000_000_000));
         let keep_from = self
             .imu
-            .partition_point(|s| s.t_ns <= t_ns)
+            .partition_point(|s| s.t_ns <= oldest)
             .saturating_sub(1);
-        // Keep a second of history for the initializer's averages.
-        let history = self.imu[..keep_from].partition_point(|s| s.t_ns < t_ns - 1_000_000_000);
-        self.imu.drain(..history.min(keep_from));
+        self.imu.drain(..keep_from);
+    }
+
+    /// Re-integrates the IMU factors whose start state's bias moved further
+    /// than the first-order bias correction can follow (the correction's error
+    /// grows with the square of the change).
+    fn relinearize_imu(&mut self) {
+        let n = self.window.frames.len();
+        for j in 1..n {
+            let (head, tail) = self.window.frames.split_at_mut(j);
+            let (fi, fj) = (&head[j - 1], &mut tail[0]);
+            let Some(pre) = fj.preint.as_mut() else {
+                continue;
+            };
+            if !bias_moved(&pre.bias, &fi.bias) {
+                continue;
+            }
+            let mut fresh = Preintegrated::new(&fi.bias);
+            if fresh
+                .integrate_samples(&self.imu, fi.t_ns, fj.t_ns, &self.noise)
+                .is_ok()
+            {
+                *pre = fresh;
+                if j + 1 == n {
+                    self.preint = pre.clone();
+                }
+            }
+        }
     }
 
     fn placeholder(&self, t_ns: i64, status: TrackingStatus) -> Estimate {
@@ -508,6 +540,7 @@ impl BackEnd {
                 }
             }
         }
+        self.relinearize_imu();
         let mut report = self.window.optimize(self.config.max_iterations);
         if self.remove_outliers(id) > 0 {
             let again = self.window.optimize(self.config.max_iterations.div_ceil(2));
@@ -707,6 +740,16 @@ impl BackEnd {
             self.stats.landmarks_created += 1;
         }
     }
+}
+
+/// Gyro bias change (rad/s) and accelerometer bias change (m/s^2) beyond which
+/// an IMU factor is re-integrated.
+const REINTEGRATE_GYRO: f64 = 3e-3;
+const REINTEGRATE_ACCEL: f64 = 5e-2;
+
+fn bias_moved(linearized: &ImuBias, now: &ImuBias) -> bool {
+    (linearized.gyro - now.gyro).norm() > REINTEGRATE_GYRO
+        || (linearized.accel - now.accel).norm() > REINTEGRATE_ACCEL
 }
 
 fn nav_of(e: &Estimate) -> NavState {

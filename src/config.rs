@@ -7,12 +7,17 @@
 //! max_features = 200
 //! [frontend.klt]
 //! max_fb_error_px = 0.3
+//! [pipeline]
+//! frame_queue = 3
 //! ```
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use vio::backend::BackEndConfig;
 use vio::frontend::FrontEndConfig;
+
+use crate::pipeline::StreamConfig;
 
 /// Configuration of every stage.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -20,6 +25,11 @@ use vio::frontend::FrontEndConfig;
 pub struct PipelineConfig {
     /// The VIO front end.
     pub frontend: FrontEndConfig,
+    /// The VIO back end.
+    pub backend: BackEndConfig,
+    /// How the stages are wired: queue capacities, IMU lead
+    /// ([`crate::pipeline`]).
+    pub pipeline: StreamConfig,
 }
 
 impl PipelineConfig {
@@ -49,5 +59,17 @@ mod tests {
         assert_eq!(cfg.frontend.grid_cols, FrontEndConfig::default().grid_cols);
         assert!(toml::from_str::<PipelineConfig>("[frontend]\nmax_featurs = 1\n").is_err());
         assert!(toml::from_str::<PipelineConfig>("[frontnd]\n").is_err());
+
+        let cfg: PipelineConfig = match toml::from_str("[backend]\n[pipeline]\nframe_queue = 3\n") {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(cfg.backend, BackEndConfig::default());
+        assert_eq!(cfg.pipeline.frame_queue, 3);
+        assert_eq!(
+            cfg.pipeline.tracks_queue,
+            StreamConfig::default().tracks_queue
+        );
+        assert!(toml::from_str::<PipelineConfig>("[pipeline]\nframe_queu = 3\n").is_err());
     }
 }

@@ -6,5 +6,6 @@ pub mod eval;
 pub mod frontend_eval;
 #[cfg(feature = "opencv")]
 pub mod opencv_baseline;
+pub mod pipeline;
 pub mod replay;
 pub mod synthetic;

@@ -36,7 +36,7 @@ enum Command {
     Inspect(commands::inspect::InspectArgs),
     /// Score an estimated trajectory against ground truth (ATE and RPE).
     Eval(commands::eval::EvalArgs),
-    /// Run the pipeline over an EuRoC/ASL sequence (`--frontend-only` for now).
+    /// Run the VIO pipeline over an EuRoC/ASL sequence: trajectory and metrics.
     Replay(commands::replay::ReplayArgs),
 }
 

@@ -1,4 +1,5 @@
-//! Replaying a recorded sequence through the pipeline's stages, step by step.
+//! Replaying a recorded sequence through the pipeline's stages, and the figures
+//! `scout replay` writes to `metrics.json`.
 //!
 //! [`replay_frontend`] runs only the VIO front end over an EuRoC/ASL sequence
 //! (what `scout replay DIR --out OUT --frontend-only` does): each stereo pair is
@@ -7,17 +8,28 @@
 //! handed over with it, and per frame the
 //! feature counts, the wall time of each step and the counted work of each
 //! kernel are recorded. The result serializes to `metrics.json`.
+//!
+//! [`pipeline_metrics`] summarizes a run of the whole pipeline
+//! ([`crate::pipeline`], what `scout replay DIR --out OUT` does): frames,
+//! tracking status, drops, per-stage wall time and latency quantiles (ms), peak
+//! resident memory, and the absolute trajectory error of the `Tracking` poses
+//! against the sequence's ground truth ([`ate_metrics`], SE(3) and
+//! position+yaw alignment, m).
 
 use cost::CostLedger;
 use datasets::euroc::EurocDataset;
 use datasets::{DatasetError, StereoFrame};
 use nalgebra::Vector3;
 use serde::Serialize;
+use vio::backend::TrackingStatus;
 use vio::frontend::{FrameStats, FrameTiming, FrameTracks, FrontEnd, FrontEndConfig};
 
+use crate::config::PipelineConfig;
+use crate::eval::{Alignment, EvalError, EvalOptions, Trajectory, associate, evaluate};
 use crate::frontend_eval::{
     TrackObservation, TrackStatistics, TrackStatsCollector, TrackStatsConfig,
 };
+use crate::pipeline::{PipelineMode, PipelineRun};
 
 /// Counted work of one kernel in one frame.
 #[derive(Debug, Clone, Serialize)]
@@ -255,4 +267,305 @@ pub fn replay_frontend(
         summary,
         frames,
     })
+}
+
+/// Wall time per frame of each stage, ms (this machine, this build).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct StageTimes {
+    /// Front end (gyro prior and tracking).
+    pub frontend: Quantiles,
+    /// Back end (IMU samples and the frame).
+    pub backend: Quantiles,
+    /// Front end plus back end: the computing time of a frame, queues excluded.
+    pub total: Quantiles,
+}
+
+/// Absolute trajectory error of positions after one alignment, m.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AteFigures {
+    /// Root mean square.
+    pub rmse_m: f64,
+    /// Mean.
+    pub mean_m: f64,
+    /// Largest.
+    pub max_m: f64,
+}
+
+/// The estimate against the sequence's ground truth.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AteMetrics {
+    /// Ground-truth poses.
+    pub ground_truth_poses: usize,
+    /// Estimated poses (frames with status `Tracking`).
+    pub estimate_poses: usize,
+    /// Estimated poses matched to a ground-truth pose within the default
+    /// association limit ([`EvalOptions::max_time_diff_s`]).
+    pub matched_poses: usize,
+    /// After an SE(3) alignment (6 DoF); `None` when it could not be made.
+    pub se3: Option<AteFigures>,
+    /// After a position+yaw alignment (4 DoF, the usual one for VIO).
+    pub posyaw: Option<AteFigures>,
+    /// Why an alignment gave no figures.
+    pub notes: Vec<String>,
+}
+
+/// Scores `est` against `gt` with SE(3) and position+yaw alignment (defaults
+/// of [`EvalOptions`] otherwise). An alignment that cannot be made (no pose,
+/// too few matches, degenerate motion) gives `None` and a note instead of an
+/// error: a short or lost run is a result, not a failure.
+#[must_use]
+pub fn ate_metrics(gt: &Trajectory, est: &Trajectory) -> AteMetrics {
+    let options = EvalOptions::default();
+    let max_dt_ns = (options.max_time_diff_s * 1e9).round() as i64;
+    let mut metrics = AteMetrics {
+        ground_truth_poses: gt.len(),
+        estimate_poses: est.len(),
+        matched_poses: associate(gt, est, max_dt_ns).len(),
+        se3: None,
+        posyaw: None,
+        notes: Vec::new(),
+    };
+    if est.is_empty() {
+        metrics
+            .notes
+            .push("no frame reached the tracking status: nothing to score".into());
+        return metrics;
+    }
+    for align in [Alignment::Se3, Alignment::PosYaw] {
+        let options = EvalOptions {
+            align,
+            rpe_segments_m: Some(Vec::new()),
+            ..EvalOptions::default()
+        };
+        let figures = match evaluate(gt, est, &options) {
+            Ok(report) => Some(AteFigures {
+                rmse_m: report.ate_trans_m.rmse,
+                mean_m: report.ate_trans_m.mean,
+                max_m: report.ate_trans_m.max,
+            }),
+            Err(e) => {
+                metrics.notes.push(format!("{align}: {e}"));
+                None
+            }
+        };
+        match align {
+            Alignment::Se3 => metrics.se3 = figures,
+            _ => metrics.posyaw = figures,
+        }
+    }
+    metrics
+}
+
+/// One frame of a pipeline replay.
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelineFrame {
+    /// Time stamp of the stereo pair, ns.
+    pub t_ns: i64,
+    /// The back end's status after the frame.
+    pub status: TrackingStatus,
+    /// Whether the frame became a keyframe.
+    pub keyframe: bool,
+    /// Features the front end output.
+    pub features: u32,
+    /// Of which with a stereo match.
+    pub stereo: u32,
+    /// Front-end wall time, ms.
+    pub frontend_ms: f64,
+    /// Back-end wall time, ms.
+    pub backend_ms: f64,
+    /// From the pair being available to its estimate, ms.
+    pub latency_ms: f64,
+}
+
+/// Everything `scout replay` (the whole pipeline) writes to `metrics.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelineMetrics {
+    /// The sequence folder.
+    pub sequence: String,
+    /// Deterministic or real time (with its speed).
+    pub mode: PipelineMode,
+    /// The configuration used.
+    pub config: PipelineConfig,
+    /// Stereo pairs in the sequence.
+    pub pairs: usize,
+    /// Frames processed (`pairs - drops`).
+    pub frames: usize,
+    /// Frames whose status was `Tracking`: the rows of `trajectory.tum`.
+    pub frames_tracking: usize,
+    /// Pairs dropped because the front end's queue was full (real time only).
+    pub drops: usize,
+    /// Times tracking was lost (frames with status `Lost`), each followed by a
+    /// re-initialization.
+    pub reinitializations: usize,
+    /// Frames that became keyframes.
+    pub keyframes: usize,
+    /// IMU samples given to the back end.
+    pub imu_samples: usize,
+    /// Wall time of the run, s.
+    pub wall_s: f64,
+    /// Per-stage wall time per frame, ms.
+    pub time_ms: StageTimes,
+    /// From a pair being available to its estimate, queueing included, ms.
+    pub latency_ms: Quantiles,
+    /// Peak resident memory of the process, bytes (`VmHWM`; `None` where
+    /// `/proc/self/status` does not exist).
+    pub peak_rss_bytes: Option<u64>,
+    /// ATE against the sequence's ground truth; `None` when it has none.
+    pub ate: Option<AteMetrics>,
+    /// Per-frame figures.
+    pub per_frame: Vec<PipelineFrame>,
+}
+
+/// Summarizes a pipeline run; `estimate` is its `Tracking` trajectory
+/// ([`PipelineRun::tracking_trajectory`]), scored against `ds`'s ground truth
+/// when it has any.
+///
+/// # Errors
+/// [`EvalError::InvalidTrajectory`] when the ground truth does not form a
+/// trajectory (the reader checks its order and values, so this is a bug).
+pub fn pipeline_metrics(
+    ds: &EurocDataset,
+    config: &PipelineConfig,
+    run: &PipelineRun,
+    estimate: &Trajectory,
+) -> Result<PipelineMetrics, EvalError> {
+    let ms = |ns: u64| ns as f64 * 1e-6;
+    let per = |f: &dyn Fn(&crate::pipeline::PipelineRecord) -> f64| {
+        Quantiles::of(&run.records.iter().map(f).collect::<Vec<_>>())
+    };
+    let count = |status: TrackingStatus| {
+        run.records
+            .iter()
+            .filter(|r| r.estimate.status == status)
+            .count()
+    };
+    let gt = ds.ground_truth();
+    let ate = if gt.is_empty() {
+        None
+    } else {
+        let gt = Trajectory::new(
+            gt.iter().map(|s| s.t_ns).collect(),
+            gt.iter().map(|s| s.world_from_body).collect(),
+        )?;
+        Some(ate_metrics(&gt, estimate))
+    };
+    Ok(PipelineMetrics {
+        sequence: ds.mav0().display().to_string(),
+        mode: run.mode,
+        config: config.clone(),
+        pairs: run.pairs,
+        frames: run.records.len(),
+        frames_tracking: count(TrackingStatus::Tracking),
+        drops: run.drops(),
+        reinitializations: count(TrackingStatus::Lost),
+        keyframes: run.records.iter().filter(|r| r.estimate.keyframe).count(),
+        imu_samples: run.imu_samples,
+        wall_s: run.wall_ns as f64 * 1e-9,
+        time_ms: StageTimes {
+            frontend: per(&|r| ms(r.timing.frontend_ns)),
+            backend: per(&|r| ms(r.timing.backend_ns)),
+            total: per(&|r| ms(r.timing.frontend_ns.saturating_add(r.timing.backend_ns))),
+        },
+        latency_ms: per(&|r| ms(r.timing.latency_ns)),
+        peak_rss_bytes: peak_rss_bytes(),
+        ate,
+        per_frame: run
+            .records
+            .iter()
+            .map(|r| PipelineFrame {
+                t_ns: r.t_ns,
+                status: r.estimate.status,
+                keyframe: r.estimate.keyframe,
+                features: r.features,
+                stereo: r.stereo,
+                frontend_ms: ms(r.timing.frontend_ns),
+                backend_ms: ms(r.timing.backend_ns),
+                latency_ms: ms(r.timing.latency_ns),
+            })
+            .collect(),
+    })
+}
+
+/// The process's peak resident set size, bytes: `VmHWM` of
+/// `/proc/self/status`; `None` where that file does not exist (not Linux) or
+/// does not say.
+#[must_use]
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_vm_hwm(&status)
+}
+
+/// `VmHWM:   1234 kB` -> bytes.
+fn parse_vm_hwm(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let mut fields = line["VmHWM:".len()..].split_whitespace();
+    let value: u64 = fields.next()?.parse().ok()?;
+    match fields.next() {
+        Some("kB") => value.checked_mul(1024),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nalgebra::{Isometry3, Translation3, UnitQuaternion};
+
+    use super::*;
+
+    #[test]
+    fn vm_hwm_is_read_in_bytes() {
+        let status = "Name:\tscout\nVmPeak:\t  20000 kB\nVmHWM:\t    1234 kB\nVmRSS:\t 1000 kB\n";
+        assert_eq!(parse_vm_hwm(status), Some(1234 * 1024));
+        assert_eq!(parse_vm_hwm("VmHWM: lots\n"), None);
+        assert_eq!(parse_vm_hwm("Name: x\n"), None);
+        if cfg!(target_os = "linux") {
+            assert!(peak_rss_bytes().is_some_and(|b| b > 0));
+        }
+    }
+
+    fn circle(n: usize, offset: f64) -> Trajectory {
+        let t = (0..n as i64).map(|k| 1_000 + k * 50_000_000).collect();
+        let poses = (0..n)
+            .map(|k| {
+                let a = k as f64 * 0.1;
+                Isometry3::from_parts(
+                    Translation3::new(a.cos() + offset, a.sin(), 0.1 * a),
+                    UnitQuaternion::from_euler_angles(0.0, 0.0, a),
+                )
+            })
+            .collect();
+        match Trajectory::new(t, poses) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn ate_metrics_score_both_alignments_and_explain_missing_ones() {
+        let gt = circle(40, 0.0);
+        // A shifted copy: both alignments remove the shift.
+        let m = ate_metrics(&gt, &circle(40, 3.0));
+        assert_eq!(m.matched_poses, 40);
+        for figures in [m.se3, m.posyaw] {
+            let Some(f) = figures else {
+                panic!("{:?}", m.notes)
+            };
+            assert!(f.rmse_m < 1e-9 && f.max_m < 1e-9, "{f:?}");
+        }
+        assert!(m.notes.is_empty());
+        // No tracking pose: no figures, a note.
+        let m = ate_metrics(&gt, &Trajectory::default());
+        assert_eq!((m.estimate_poses, m.matched_poses), (0, 0));
+        assert!(m.se3.is_none() && m.posyaw.is_none());
+        assert_eq!(m.notes.len(), 1);
+        // Two poses: position+yaw works, SE(3) needs three.
+        let two = match Trajectory::new(gt.t_ns()[..2].to_vec(), gt.world_from_body()[..2].to_vec())
+        {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        };
+        let m = ate_metrics(&gt, &two);
+        assert!(m.se3.is_none() && m.posyaw.is_some(), "{m:?}");
+        assert!(m.notes[0].starts_with("se3"), "{:?}", m.notes);
+    }
 }

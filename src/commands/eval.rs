@@ -30,6 +30,11 @@ pub struct EvalArgs {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Fail (exit status 1) when the largest translation error exceeds this many
+    /// metres, or when an estimated pose has no ground-truth match: a regression
+    /// gate for scripts and CI.
+    #[arg(long)]
+    pub max_ate: Option<f64>,
 }
 
 fn parse_alignment(s: &str) -> Result<Alignment, String> {
@@ -51,6 +56,22 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{report}");
+    }
+    if let Some(limit) = args.max_ate {
+        if report.matched_poses < report.est_poses {
+            anyhow::bail!(
+                "{} of {} estimated poses have no ground-truth pose within {} s",
+                report.est_poses - report.matched_poses,
+                report.est_poses,
+                args.max_time_diff
+            );
+        }
+        if report.ate_trans_m.max.is_nan() || report.ate_trans_m.max > limit {
+            anyhow::bail!(
+                "the largest translation error, {} m, exceeds --max-ate {limit} m",
+                report.ate_trans_m.max
+            );
+        }
     }
     Ok(())
 }

@@ -1,13 +1,18 @@
-//! `scout replay DIR --out OUT --frontend-only`: run the VIO front end over an
-//! EuRoC/ASL sequence and write its per-frame figures to `OUT/metrics.json`.
+//! `scout replay DIR --out OUT [--config FILE] [--realtime [SPEED]]`: run the
+//! VIO pipeline (front end and back end on their threads) over an EuRoC/ASL
+//! sequence; write the `Tracking` poses to `OUT/trajectory.tum` and the run's
+//! figures (and ATE when the sequence has ground truth) to `OUT/metrics.json`.
+//! With `--frontend-only`, the front end alone and its per-frame figures.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use datasets::euroc::EurocDataset;
 use scout::config::PipelineConfig;
-use scout::replay::replay_frontend;
+use scout::eval::write_tum;
+use scout::pipeline::{PipelineMode, run_pipeline};
+use scout::replay::{AteFigures, pipeline_metrics, replay_frontend};
 
 /// Arguments of `scout replay`.
 #[derive(Debug, Args)]
@@ -18,20 +23,31 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Run only the front end (corners, KLT, stereo) and write its figures.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "realtime")]
     pub frontend_only: bool,
     /// Pipeline configuration (TOML; see `scout::config`).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Release the frames at their sensor times (divided by SPEED, default 1)
+    /// by the wall clock and drop those the front end has no room for, as a
+    /// live camera would; without it every frame is processed and the output
+    /// is the same on every run.
+    #[arg(long, value_name = "SPEED", num_args = 0..=1, default_missing_value = "1")]
+    pub realtime: Option<f64>,
 }
 
 /// Runs `scout replay`.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
-    if !args.frontend_only {
-        bail!(
-            "the back end is not built yet: only `scout replay DIR --out OUT --frontend-only` runs"
-        );
-    }
+    let mode = match args.realtime {
+        None => PipelineMode::Deterministic,
+        Some(speed) => {
+            anyhow::ensure!(
+                speed.is_finite() && speed > 0.0,
+                "--realtime SPEED must be a positive number, got {speed}"
+            );
+            PipelineMode::RealTime { speed }
+        }
+    };
     let config = match &args.config {
         Some(path) => PipelineConfig::from_file(path)?,
         None => PipelineConfig::default(),
@@ -40,8 +56,91 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         EurocDataset::open(&args.dir).with_context(|| format!("reading {}", args.dir.display()))?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
+    if args.frontend_only {
+        run_frontend_only(args, &ds, &config)
+    } else {
+        run_full(args, &ds, &config, mode)
+    }
+}
+
+/// The whole pipeline: trajectory, metrics and a summary.
+fn run_full(
+    args: &ReplayArgs,
+    ds: &EurocDataset,
+    config: &PipelineConfig,
+    mode: PipelineMode,
+) -> anyhow::Result<()> {
+    let bar = super::progress(ds.stereo_entries().len() as u64, "pipeline");
+    let run = run_pipeline(ds, config, mode, |record| {
+        bar.set_position(record.index as u64 + 1);
+    })
+    .with_context(|| format!("replaying {}", args.dir.display()))?;
+    bar.finish_and_clear();
+    let trajectory = run
+        .tracking_trajectory()
+        .context("the back end's trajectory")?;
+    let tum = args.out.join("trajectory.tum");
+    write_tum(&tum, &trajectory)?;
+    let metrics = pipeline_metrics(ds, config, &run, &trajectory)?;
+    let path = args.out.join("metrics.json");
+    let json = serde_json::to_string_pretty(&metrics)?;
+    std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+
+    let m = &metrics;
+    let mode_text = match m.mode {
+        PipelineMode::Deterministic => "deterministic".to_string(),
+        PipelineMode::RealTime { speed } => format!("real time x{speed}"),
+    };
+    println!(
+        "{}: {} of {} frames processed ({mode_text}), {} dropped",
+        m.sequence, m.frames, m.pairs, m.drops
+    );
+    println!(
+        "  tracking         {} frames, {} keyframes, {} re-initializations",
+        m.frames_tracking, m.keyframes, m.reinitializations
+    );
+    for (name, q) in [
+        ("front end", &m.time_ms.frontend),
+        ("back end", &m.time_ms.backend),
+        ("latency", &m.latency_ms),
+    ] {
+        println!(
+            "  {name:<16} median {:.2} ms, p90 {:.2} ms, max {:.2} ms",
+            q.median, q.p90, q.max
+        );
+    }
+    match &m.ate {
+        None => println!("  ATE              no ground truth in the sequence"),
+        Some(ate) => {
+            let text = |f: &Option<AteFigures>| {
+                f.map_or_else(|| "-".to_string(), |f| format!("{:.3} m", f.rmse_m))
+            };
+            println!(
+                "  ATE (rmse)       se3 {}, posyaw {} over {} matched poses",
+                text(&ate.se3),
+                text(&ate.posyaw),
+                ate.matched_poses
+            );
+            for note in &ate.notes {
+                println!("                   ({note})");
+            }
+        }
+    }
+    if let Some(bytes) = m.peak_rss_bytes {
+        println!("  peak memory      {:.1} MB", bytes as f64 * 1e-6);
+    }
+    println!("wrote {} and {}", tum.display(), path.display());
+    Ok(())
+}
+
+/// The front end alone, as before the back end existed.
+fn run_frontend_only(
+    args: &ReplayArgs,
+    ds: &EurocDataset,
+    config: &PipelineConfig,
+) -> anyhow::Result<()> {
     let bar = super::progress(ds.stereo_entries().len() as u64, "front end");
-    let metrics = replay_frontend(&ds, &config.frontend, |i, _, _| {
+    let metrics = replay_frontend(ds, &config.frontend, |i, _, _| {
         bar.set_position(i as u64 + 1)
     })
     .with_context(|| format!("replaying {}", args.dir.display()))?;

@@ -11,10 +11,16 @@
 //!   Jacobians, and the IMU factor's residual and Jacobians (Forster et al.,
 //!   "On-Manifold Preintegration", TRO 2017).
 //! - [`so3`]: SO(3) exponential, logarithm and right Jacobians.
+//! - [`backend`]: initialization (still or in motion), the sliding-window
+//!   estimator over keyframes with inverse-depth landmarks, IMU and bias
+//!   factors, Levenberg-Marquardt with the Schur complement, marginalization
+//!   into a prior, keyframe selection and recovery from tracking loss; output
+//!   [`backend::Estimate`] per frame (`world_from_body` in a gravity-aligned
+//!   world, body = IMU frame) and IMU-rate propagation.
 //!
-//! To come (issue 4): the sliding-window back end and initialization.
-//! Inputs are `datasets::SensorEvent`s; outputs are `world_from_body` estimates in
-//! the EuRoC body (IMU) frame.
+//! Data flow: `FrontEnd::process(&StereoFrame, gyro prior) -> &FrameTracks`, then
+//! `BackEnd::push_imu(..)` for the samples up to the frame and
+//! `BackEnd::process(&FrameTracks) -> &Estimate`.
 
 pub mod backend;
 pub mod camera;

@@ -1,0 +1,390 @@
+//! The streaming pipeline end to end on a short synthetic sequence: the
+//! threaded deterministic mode against itself and against the plain loop, the
+//! real-time mode's drop accounting, errors from a stage mid-stream and from a
+//! malformed file, and `scout replay` writing its trajectory and metrics.
+//!
+//! Every comparison is of whole records (poses, velocities, biases, status,
+//! and a digest of the front end's tracks), so the tests keep their meaning
+//! whatever the back end's status is.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use datasets::euroc::EurocDataset;
+use datasets::synth::{Difficulty, SynthConfig};
+use scout::config::PipelineConfig;
+use scout::eval::trajectory::format_tum;
+use scout::pipeline::{
+    PipelineError, PipelineMode, PipelineRun, StreamConfig, run_pipeline, run_sequential,
+};
+use scout::synthetic::write_synthetic_sequence;
+
+/// A 2.5 s medium sequence (50 stereo pairs), written once per test binary
+/// under Cargo's scratch folder for integration tests.
+fn sequence() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pipeline-sequence");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        }
+        let cfg = SynthConfig {
+            seed: 5,
+            duration_s: 2.5,
+            difficulty: Difficulty::Medium,
+            ..SynthConfig::default()
+        };
+        if let Err(e) = write_synthetic_sequence(&cfg, &dir, 2, |_, _| {}) {
+            panic!("writing the synthetic sequence: {e:#}");
+        }
+        dir
+    })
+}
+
+fn open(dir: &Path) -> EurocDataset {
+    EurocDataset::open(dir).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn ok<T>(result: Result<T, PipelineError>) -> T {
+    result.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn small_queues() -> PipelineConfig {
+    PipelineConfig {
+        pipeline: StreamConfig {
+            frame_queue: 1,
+            tracks_queue: 1,
+            ..StreamConfig::default()
+        },
+        ..PipelineConfig::default()
+    }
+}
+
+fn tum_text(run: &PipelineRun) -> String {
+    format_tum(&run.tracking_trajectory().unwrap_or_else(|e| panic!("{e}")))
+}
+
+#[test]
+fn deterministic_mode_repeats_bit_for_bit_and_equals_the_plain_loop() {
+    let ds = open(sequence());
+    let config = PipelineConfig::default();
+    let mut seen = Vec::new();
+    let reference = ok(run_sequential(&ds, &config, |r| seen.push(r.index)));
+    assert_eq!(reference.pairs, ds.stereo_entries().len());
+    assert_eq!(reference.records.len(), reference.pairs);
+    assert_eq!(seen, (0..reference.pairs).collect::<Vec<_>>());
+    // Every IMU sample from the lead before the first pair (and the one before
+    // that) to the one covering the last pair reaches the back end.
+    let first = ds.stereo_entries()[0].t_ns - 1_000_000_000;
+    let last = ds.stereo_entries()[reference.pairs - 1].t_ns;
+    let expected_imu = ds
+        .imu()
+        .iter()
+        .filter(|s| s.t_ns >= first && s.t_ns <= last)
+        .count();
+    assert!(
+        (expected_imu..=expected_imu + 2).contains(&reference.imu_samples),
+        "{} IMU samples pushed, {expected_imu} in range",
+        reference.imu_samples
+    );
+    // The front end ran on real images.
+    assert!(reference.records.iter().all(|r| r.features > 50));
+    // The comparison sees one bit of a pose and ignores the wall times.
+    let record = &reference.records[reference.records.len() - 1];
+    let mut other = record.clone();
+    other.timing.frontend_ns += 1;
+    other.estimate.time_ns += 1;
+    assert!(record.same_output(&other));
+    let x = &mut other.estimate.world_from_body.translation.vector.x;
+    *x = f64::from_bits(x.to_bits() ^ 1);
+    assert!(!record.same_output(&other));
+
+    for (name, config) in [
+        ("default queues", config),
+        ("queues of one", small_queues()),
+    ] {
+        for attempt in 0..2 {
+            let mut order = Vec::new();
+            let run = ok(run_pipeline(
+                &ds,
+                &config,
+                PipelineMode::Deterministic,
+                |r| order.push(r.index),
+            ));
+            assert_eq!(order, seen, "{name}, run {attempt}: records out of order");
+            assert_eq!(run.drops(), 0);
+            for (a, b) in run.records.iter().zip(&reference.records) {
+                assert!(
+                    a.same_output(b),
+                    "{name}, run {attempt}: frame {} differs from the plain loop:\n{a:?}\n{b:?}",
+                    a.index
+                );
+            }
+            assert!(run.same_output(&reference), "{name}, run {attempt}");
+            assert_eq!(tum_text(&run), tum_text(&reference));
+        }
+    }
+}
+
+#[test]
+fn real_time_mode_drops_the_newest_frames_and_keeps_every_imu_sample() {
+    let ds = open(sequence());
+    let reference = ok(run_sequential(&ds, &PipelineConfig::default(), |_| {}));
+    let all_t: Vec<i64> = ds.stereo_entries().iter().map(|e| e.t_ns).collect();
+    for (speed, config) in [(1000.0, PipelineConfig::default()), (1e9, small_queues())] {
+        let run = ok(run_pipeline(
+            &ds,
+            &config,
+            PipelineMode::RealTime { speed },
+            |_| {},
+        ));
+        let label = format!("speed {speed}, queue {}", config.pipeline.frame_queue);
+        assert_eq!(run.records.len() + run.drops(), run.pairs, "{label}");
+        // Processed and dropped frames partition the pairs, each in time order.
+        let mut merged: Vec<i64> = run.records.iter().map(|r| r.t_ns).collect();
+        assert!(merged.windows(2).all(|w| w[0] < w[1]), "{label}");
+        assert!(run.dropped_t_ns.windows(2).all(|w| w[0] < w[1]), "{label}");
+        merged.extend(&run.dropped_t_ns);
+        merged.sort_unstable();
+        assert_eq!(merged, all_t, "{label}");
+        assert!(
+            run.records
+                .iter()
+                .all(|r| ds.stereo_entries()[r.index].t_ns == r.t_ns),
+            "{label}"
+        );
+        // The back end's IMU stream is complete whatever was dropped.
+        assert_eq!(run.imu_samples, reference.imu_samples, "{label}");
+        // The first frame always finds room; latencies are measured.
+        assert_eq!(run.records.first().map(|r| r.index), Some(0), "{label}");
+        assert!(
+            run.records.iter().all(|r| r.timing.latency_ns > 0),
+            "{label}"
+        );
+        if run.drops() == 0 {
+            assert!(run.same_output(&reference), "{label}");
+        }
+        println!(
+            "{label}: {} frames, {} dropped",
+            run.records.len(),
+            run.drops()
+        );
+    }
+    // A speed that is not a positive number is refused.
+    for speed in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        match run_pipeline(
+            &ds,
+            &PipelineConfig::default(),
+            PipelineMode::RealTime { speed },
+            |_| {},
+        ) {
+            Err(PipelineError::Config(message)) => assert!(message.contains("speed")),
+            other => panic!("speed {speed}: {other:?}"),
+        }
+    }
+}
+
+/// Copies the sequence's csv and yaml files (and, with `images`, its PNGs).
+fn copy_sequence(to: &Path, images: bool) {
+    let from = sequence().join("mav0");
+    for dir in ["cam0", "cam1", "imu0", "state_groundtruth_estimate0"] {
+        let src = from.join(dir);
+        let dst = to.join("mav0").join(dir);
+        std::fs::create_dir_all(dst.join("data")).unwrap_or_else(|e| panic!("{e}"));
+        let entries = std::fs::read_dir(&src).unwrap_or_else(|e| panic!("{e}"));
+        for entry in entries.flatten() {
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), dst.join(entry.file_name()))
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+        if images && src.join("data").is_dir() {
+            let pngs = std::fs::read_dir(src.join("data")).unwrap_or_else(|e| panic!("{e}"));
+            for entry in pngs.flatten() {
+                std::fs::copy(entry.path(), dst.join("data").join(entry.file_name()))
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn an_unreadable_image_mid_stream_stops_every_mode_with_its_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    copy_sequence(tmp.path(), true);
+    let ds = open(tmp.path());
+    let bad = &ds.stereo_entries()[20].left;
+    std::fs::write(&bad.path, b"not a png").unwrap_or_else(|e| panic!("{e}"));
+    let location = format!("cam0/data.csv:{}", bad.csv_line);
+    let check = |what: &str, result: Result<PipelineRun, PipelineError>| match result {
+        Err(e @ PipelineError::Dataset(_)) => {
+            assert!(e.to_string().contains(&location), "{what}: {e}");
+        }
+        other => panic!("{what}: expected a dataset error, got {other:?}"),
+    };
+    let config = PipelineConfig::default();
+    check("plain loop", run_sequential(&ds, &config, |_| {}));
+    let mut records = 0;
+    check(
+        "deterministic",
+        run_pipeline(&ds, &config, PipelineMode::Deterministic, |_| records += 1),
+    );
+    // The frames before the bad one went through before the pipeline stopped.
+    assert!(records <= 20, "{records}");
+    check(
+        "real time",
+        run_pipeline(
+            &ds,
+            &small_queues(),
+            PipelineMode::RealTime { speed: 1e9 },
+            |_| {},
+        ),
+    );
+}
+
+fn scout(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scout"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run scout: {e}"))
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn replay_writes_the_trajectory_and_the_metrics() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let seq = sequence()
+        .to_str()
+        .unwrap_or_else(|| panic!("non-UTF-8 path"));
+    let out = scout(&["replay", seq, "--out", "run"], tmp.path());
+    assert!(out.status.success(), "replay failed: {}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("50 of 50 frames processed"), "{stdout}");
+
+    // The same trajectory as the library's plain loop, byte for byte.
+    let tum = std::fs::read_to_string(tmp.path().join("run/trajectory.tum"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let reference = ok(run_sequential(
+        &open(sequence()),
+        &PipelineConfig::default(),
+        |_| {},
+    ));
+    assert_eq!(tum, tum_text(&reference));
+
+    let m = read_json(&tmp.path().join("run/metrics.json"));
+    assert_eq!(m["mode"], "deterministic");
+    assert_eq!(m["pairs"], 50);
+    assert_eq!(m["frames"], 50);
+    assert_eq!(m["drops"], 0);
+    let rows = tum.lines().filter(|l| !l.starts_with('#')).count();
+    assert_eq!(m["frames_tracking"].as_u64(), Some(rows as u64));
+    assert!(m["reinitializations"].is_u64());
+    for stage in ["frontend", "backend", "total"] {
+        for q in ["mean", "median", "p90", "max"] {
+            assert!(m["time_ms"][stage][q].is_f64(), "time_ms.{stage}.{q}: {m}");
+        }
+    }
+    for q in ["mean", "median", "p90", "max"] {
+        assert!(m["latency_ms"][q].is_f64(), "latency_ms.{q}");
+    }
+    let rss = &m["peak_rss_bytes"];
+    assert!(
+        rss.is_u64() || (rss.is_null() && !cfg!(target_os = "linux")),
+        "{rss}"
+    );
+    // The synthetic sequence has ground truth: the ATE section is there, with
+    // figures for both alignments once the back end tracks long enough.
+    let ate = &m["ate"];
+    assert_eq!(ate["ground_truth_poses"], 50);
+    assert_eq!(ate["estimate_poses"].as_u64(), Some(rows as u64));
+    assert!(
+        ate["matched_poses"]
+            .as_u64()
+            .is_some_and(|n| n <= rows as u64)
+    );
+    for align in ["se3", "posyaw"] {
+        let figures = &ate[align];
+        assert!(
+            figures.is_null()
+                || ["rmse_m", "mean_m", "max_m"]
+                    .iter()
+                    .all(|k| figures[k].is_f64()),
+            "{align}: {figures}"
+        );
+    }
+    if rows >= 3 {
+        assert!(ate["posyaw"]["rmse_m"].is_f64(), "{ate}");
+    } else {
+        assert!(
+            ate["notes"].as_array().is_some_and(|n| !n.is_empty()),
+            "{ate}"
+        );
+    }
+    assert_eq!(m["per_frame"].as_array().map(Vec::len), Some(50));
+
+    // Real time, much faster than the sensors: every pair is accounted for.
+    let out = scout(
+        &["replay", seq, "--out", "fast", "--realtime", "1000"],
+        tmp.path(),
+    );
+    assert!(
+        out.status.success(),
+        "real-time replay failed: {}",
+        stderr(&out)
+    );
+    let m = read_json(&tmp.path().join("fast/metrics.json"));
+    assert_eq!(m["mode"]["real_time"]["speed"], 1000.0);
+    let (frames, drops) = (m["frames"].as_u64(), m["drops"].as_u64());
+    assert_eq!(frames.zip(drops).map(|(f, d)| f + d), Some(50), "{m}");
+    assert!(tmp.path().join("fast/trajectory.tum").is_file());
+
+    // The front end alone still writes its own figures.
+    let out = scout(
+        &["replay", seq, "--out", "fe", "--frontend-only"],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let m = read_json(&tmp.path().join("fe/metrics.json"));
+    assert_eq!(m["summary"]["frames"], 50);
+    assert!(!tmp.path().join("fe/trajectory.tum").exists());
+
+    // A setting out of range is refused by name, before anything runs.
+    std::fs::write(tmp.path().join("bad.toml"), "[pipeline]\nframe_queue = 0\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = scout(
+        &["replay", seq, "--out", "bad", "--config", "bad.toml"],
+        tmp.path(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("pipeline.frame_queue"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_malformed_csv_row_is_an_error_naming_the_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    copy_sequence(&tmp.path().join("seq"), false);
+    let imu_csv = tmp.path().join("seq/mav0/imu0/data.csv");
+    let text = std::fs::read_to_string(&imu_csv).unwrap_or_else(|e| panic!("{e}"));
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines[6] = lines[6].replacen(',', ",abc,", 1);
+    std::fs::write(&imu_csv, lines.join("\n") + "\n").unwrap_or_else(|e| panic!("{e}"));
+    let out = scout(&["replay", "seq", "--out", "run"], tmp.path());
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("imu0/data.csv:7"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -64,8 +64,12 @@ use window::{CostWeights, FrameState, Landmark, Observation, Prior, Window};
 pub struct BackEndConfig {
     /// Keyframes kept in the sliding window.
     pub window_keyframes: usize,
-    /// Levenberg-Marquardt iterations per frame, at most.
+    /// Levenberg-Marquardt iterations per solve, at most.
     pub max_iterations: usize,
+    /// Optimize the whole window at every frame; otherwise (the default) a
+    /// frame is first tracked alone against the fixed keyframes and landmarks,
+    /// and the window is optimized only when it becomes a keyframe.
+    pub optimize_window_every_frame: bool,
     /// Standard deviation of a feature position, px.
     pub pixel_sigma_px: f64,
     /// Huber threshold of the reprojection error, px.
@@ -100,6 +104,7 @@ impl Default for BackEndConfig {
         Self {
             window_keyframes: 8,
             max_iterations: 6,
+            optimize_window_every_frame: false,
             pixel_sigma_px: 1.0,
             huber_px: 2.0,
             outlier_px: 6.0,
@@ -541,9 +546,17 @@ impl BackEnd {
             }
         }
         self.relinearize_imu();
-        let mut report = self.window.optimize(self.config.max_iterations);
+        let window_every_frame = self.config.optimize_window_every_frame;
+        let solve = |w: &mut Window, iterations: usize| {
+            if window_every_frame {
+                w.optimize(iterations)
+            } else {
+                w.optimize_newest(iterations)
+            }
+        };
+        let mut report = solve(&mut self.window, self.config.max_iterations);
         if self.remove_outliers(id) > 0 {
-            let again = self.window.optimize(self.config.max_iterations.div_ceil(2));
+            let again = solve(&mut self.window, self.config.max_iterations.div_ceil(2));
             report.iterations += again.iterations;
         }
         let tracked = self.tracked_in(id);
@@ -566,6 +579,10 @@ impl BackEnd {
             self.stats.keyframes += 1;
             let bias = self.window.frames.last().map_or(ZERO_BIAS, |f| f.bias);
             self.preint = Preintegrated::new(&bias);
+            if !window_every_frame {
+                let full = self.window.optimize(self.config.max_iterations);
+                report.iterations += full.iterations;
+            }
             self.add_landmarks(id, tracks);
             while self.window.frames.len() > self.config.window_keyframes {
                 self.window.marginalize_oldest();

@@ -491,6 +491,143 @@ impl Window {
         }
     }
 
+    /// The normal equations of the newest state alone, every other state and
+    /// every landmark held fixed, and the cost of the factors touching it.
+    fn newest_system(&self, with_jacobians: bool) -> (Matrix15, Vector15, f64) {
+        let mut h = Matrix15::zeros();
+        let mut g = Vector15::zeros();
+        let mut cost = 0.0;
+        let n = self.frames.len();
+        let (fi, fj) = (&self.frames[n - 2], &self.frames[n - 1]);
+        if let Some(pre) = &fj.preint {
+            let (r, _, jj) = imu_residual(pre, &fi.nav, &fi.bias, &fj.nav);
+            let w = Self::imu_information(pre);
+            cost += 0.5 * (r.transpose() * w * r)[0];
+            if with_jacobians {
+                let wjj = w * jj;
+                h += jj.transpose() * wjj;
+                g += jj.transpose() * (w * r);
+            }
+            let (wg, wa) = self.bias_information(pre.dt);
+            let dg = fj.bias.gyro - fi.bias.gyro;
+            let da = fj.bias.accel - fi.bias.accel;
+            cost += 0.5 * (wg * dg.norm_squared() + wa * da.norm_squared());
+            for k in 0..3 {
+                h[(9 + k, 9 + k)] += wg;
+                h[(12 + k, 12 + k)] += wa;
+                g[9 + k] += wg * dg[k];
+                g[12 + k] += wa * da[k];
+            }
+        }
+        let rt = fj.nav.rotation.to_rotation_matrix().into_inner();
+        let mut host_cache: Option<(u64, Matrix3<f64>, Vector3<f64>)> = None;
+        for lm in self.landmarks.values() {
+            if lm.host == fj.id {
+                continue;
+            }
+            let (rh, ph) = match host_cache {
+                Some((id, r, p)) if id == lm.host => (r, p),
+                _ => {
+                    let Some(hp) = self.position(lm.host) else {
+                        continue;
+                    };
+                    let f = &self.frames[hp];
+                    let r = f.nav.rotation.to_rotation_matrix().into_inner();
+                    host_cache = Some((lm.host, r, f.nav.position));
+                    (r, f.nav.position)
+                }
+            };
+            for ob in lm.obs.iter().rev().take_while(|o| o.frame == fj.id) {
+                let host = PoseRef { r: &rh, p: &ph };
+                let target = PoseRef {
+                    r: &rt,
+                    p: &fj.nav.position,
+                };
+                let cam = usize::from(ob.cam);
+                if with_jacobians {
+                    let Some((r, j)) = residual_and_jacobians(
+                        &self.ext,
+                        host,
+                        target,
+                        &lm.bearing,
+                        lm.rho,
+                        cam,
+                        &ob.z,
+                    ) else {
+                        continue;
+                    };
+                    let e2 = r.norm_squared() * self.weights.obs_information;
+                    let (rho_cost, robust) = self.huber(e2);
+                    cost += 0.5 * rho_cost;
+                    let w = robust * self.weights.obs_information;
+                    let jt = j.target.transpose() * w;
+                    let mut hv = h.fixed_view_mut::<6, 6>(0, 0);
+                    hv += jt * j.target;
+                    let mut gv = g.fixed_rows_mut::<6>(0);
+                    gv += jt * r;
+                } else if let Some(r) =
+                    residual(&self.ext, host, target, &lm.bearing, lm.rho, cam, &ob.z)
+                {
+                    cost += 0.5
+                        * self
+                            .huber(r.norm_squared() * self.weights.obs_information)
+                            .0;
+                }
+            }
+        }
+        (h, g, cost)
+    }
+
+    /// Levenberg-Marquardt on the newest state alone (motion-only tracking of a
+    /// frame against the fixed keyframes and landmarks).
+    pub(crate) fn optimize_newest(&mut self, max_iterations: usize) -> SolveReport {
+        let mut report = SolveReport::default();
+        if self.frames.len() < 2 {
+            return report;
+        }
+        let (_, _, c0) = self.newest_system(false);
+        report.initial_cost = c0;
+        let mut cost = c0;
+        let mut lambda = 1e-4;
+        for _ in 0..max_iterations {
+            report.iterations += 1;
+            let (mut h, g, _) = self.newest_system(true);
+            for i in 0..STATE_DIM {
+                h[(i, i)] += lambda * h[(i, i)].max(1e-6);
+            }
+            let Some(chol) = h.cholesky() else {
+                lambda *= 10.0;
+                continue;
+            };
+            let dx = chol.solve(&(-g));
+            let Some(saved) = self.frames.last().cloned() else {
+                break;
+            };
+            if let Some(f) = self.frames.last_mut() {
+                apply_state(f, &dx);
+            }
+            let (_, _, new_cost) = self.newest_system(false);
+            if new_cost.is_finite() && new_cost <= cost {
+                let gain = (cost - new_cost) / cost.max(1e-12);
+                cost = new_cost;
+                lambda = (lambda * 0.3).max(1e-7);
+                if gain < 1e-4 || dx.amax() < 1e-6 {
+                    break;
+                }
+            } else {
+                if let Some(f) = self.frames.last_mut() {
+                    *f = saved;
+                }
+                lambda *= 10.0;
+                if lambda > 1e4 {
+                    break;
+                }
+            }
+        }
+        report.final_cost = cost;
+        report
+    }
+
     /// Levenberg-Marquardt on the whole window.
     pub(crate) fn optimize(&mut self, max_iterations: usize) -> SolveReport {
         let mut report = SolveReport {
@@ -552,13 +689,8 @@ impl Window {
 
     fn apply(&mut self, dx: &DVector<f64>) {
         for (k, f) in self.frames.iter_mut().enumerate() {
-            let d = dx.rows(k * STATE_DIM, STATE_DIM);
-            let dtheta = Vector3::new(d[0], d[1], d[2]);
-            f.nav.rotation *= nalgebra::UnitQuaternion::from_rotation_matrix(&so3_exp(&dtheta));
-            f.nav.position += Vector3::new(d[3], d[4], d[5]);
-            f.nav.velocity += Vector3::new(d[6], d[7], d[8]);
-            f.bias.gyro += Vector3::new(d[9], d[10], d[11]);
-            f.bias.accel += Vector3::new(d[12], d[13], d[14]);
+            let d = dx.fixed_rows::<STATE_DIM>(k * STATE_DIM).into_owned();
+            apply_state(f, &d);
         }
         for blk in &self.blocks {
             let mut num = blk.b_l;
@@ -678,6 +810,16 @@ impl Window {
         }
         self.landmarks.retain(|_, lm| lm.host != f.id);
     }
+}
+
+/// `x <- x [+] d` for one state.
+fn apply_state(f: &mut FrameState, d: &Vector15) {
+    let dtheta = Vector3::new(d[0], d[1], d[2]);
+    f.nav.rotation *= nalgebra::UnitQuaternion::from_rotation_matrix(&so3_exp(&dtheta));
+    f.nav.position += Vector3::new(d[3], d[4], d[5]);
+    f.nav.velocity += Vector3::new(d[6], d[7], d[8]);
+    f.bias.gyro += Vector3::new(d[9], d[10], d[11]);
+    f.bias.accel += Vector3::new(d[12], d[13], d[14]);
 }
 
 fn add_block<const R: usize, const C: usize>(

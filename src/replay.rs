@@ -305,6 +305,10 @@ pub struct AteMetrics {
     pub se3: Option<AteFigures>,
     /// After a position+yaw alignment (4 DoF, the usual one for VIO).
     pub posyaw: Option<AteFigures>,
+    /// Drift from the start, m: the position error at the last matched pose
+    /// when the estimate is aligned at its first matched pose only (what a robot
+    /// starting from a known pose sees at the end); `None` without two matches.
+    pub drift_from_start_m: Option<f64>,
     /// Why an alignment gave no figures.
     pub notes: Vec<String>,
 }
@@ -323,6 +327,7 @@ pub fn ate_metrics(gt: &Trajectory, est: &Trajectory) -> AteMetrics {
         matched_poses: associate(gt, est, max_dt_ns).len(),
         se3: None,
         posyaw: None,
+        drift_from_start_m: drift_from_start(gt, est, max_dt_ns),
         notes: Vec::new(),
     };
     if est.is_empty() {
@@ -354,6 +359,31 @@ pub fn ate_metrics(gt: &Trajectory, est: &Trajectory) -> AteMetrics {
         }
     }
     metrics
+}
+
+/// See [`AteMetrics::drift_from_start_m`].
+fn drift_from_start(gt: &Trajectory, est: &Trajectory, max_dt_ns: i64) -> Option<f64> {
+    let matches = associate(gt, est, max_dt_ns);
+    let (first, last) = (matches.first()?, matches.last()?);
+    if first.est_index == last.est_index {
+        return None;
+    }
+    let (g0, g1) = (
+        gt.world_from_body()[first.gt_index],
+        gt.world_from_body()[last.gt_index],
+    );
+    let (e0, e1) = (
+        est.world_from_body()[first.est_index],
+        est.world_from_body()[last.est_index],
+    );
+    // gt_world_from_est_world, from the first pair.
+    let align = g0 * e0.inverse();
+    Some(
+        (align * e1)
+            .translation
+            .vector
+            .metric_distance(&g1.translation.vector),
+    )
 }
 
 /// One frame of a pipeline replay.

@@ -113,7 +113,7 @@ fn run_full(
         None => println!("  ATE              no ground truth in the sequence"),
         Some(ate) => {
             let text = |f: &Option<AteFigures>| {
-                f.map_or_else(|| "-".to_string(), |f| format!("{:.3} m", f.rmse_m))
+                f.map_or_else(|| "-".to_string(), |f| format!("{:.4} m", f.rmse_m))
             };
             println!(
                 "  ATE (rmse)       se3 {}, posyaw {} over {} matched poses",
@@ -121,6 +121,9 @@ fn run_full(
                 text(&ate.posyaw),
                 ate.matched_poses
             );
+            if let Some(d) = ate.drift_from_start_m {
+                println!("  drift            {d:.4} m at the end, aligned at the first pose only");
+            }
             for note in &ate.notes {
                 println!("                   ({note})");
             }

@@ -1,9 +1,9 @@
 //! Initialization: gravity direction, gyro bias and velocity at the first
 //! keyframe.
 //!
-//! The back end watches the first frames. When the features move less than
-//! `still_max_flow_px` (median, between consecutive frames) for `init_still_s`
-//! seconds, the rig is still: the mean specific force over that time is gravity
+//! The back end watches the first frames. When the features stay within
+//! `still_max_flow_px` (median) of where they were for `init_still_s` seconds,
+//! the rig is still: the mean specific force over that time is gravity
 //! in body axes (roll and pitch to within the accelerometer bias over g, about
 //! 5 mrad for 0.05 m/s^2), the mean angular rate is the gyro bias, and the
 //! velocity is zero. When nothing is still after `init_timeout_s`, it starts in
@@ -142,29 +142,27 @@ impl Initializer {
     ) -> InitDecision {
         let t = tracks.t_ns;
         let first = *self.first_t.get_or_insert(t);
-        // Median image motion since the previous frame.
+        // Median image motion since the still run began (an anchor frame): a
+        // still camera's features stay within the tracker's noise of where they
+        // were, a slowly moving one's drift away however slow the motion.
         self.flows.clear();
         for f in &tracks.features {
             if let Ok(i) = self.previous.binary_search_by_key(&f.id, |p| p.0) {
                 self.flows.push((f.left - self.previous[i].1).norm());
             }
         }
-        let moving = if self.flows.len() >= MIN_STEREO_FEATURES {
+        let judged = self.flows.len() >= MIN_STEREO_FEATURES;
+        let moving = judged && {
             self.flows.sort_by(f64::total_cmp);
             self.flows[self.flows.len() / 2] > self.max_flow_px
-        } else {
-            // No judgement from a frame without enough tracks (the first one).
-            self.previous.is_empty()
         };
-        self.previous.clear();
-        self.previous
-            .extend(tracks.features.iter().map(|f| (f.id, f.left)));
-        self.previous.sort_by_key(|p| p.0);
-        if moving || self.still_since.is_none() {
-            self.still_since = if moving { None } else { Some(t) };
-            if !moving {
-                return InitDecision::Wait;
-            }
+        if moving || !judged || self.still_since.is_none() {
+            // (Re)start the still run at this frame.
+            self.previous.clear();
+            self.previous
+                .extend(tracks.features.iter().map(|f| (f.id, f.left)));
+            self.previous.sort_by_key(|p| p.0);
+            self.still_since = Some(t);
         }
         let stereo = tracks
             .features

@@ -9,8 +9,8 @@
 //!
 //! How a frame is processed:
 //! 1. **Initialization** ([`init`]): the first frames are watched until the
-//!    camera and the IMU have been still for `init_still_s` (features move less
-//!    than `still_max_flow_px` a frame): gravity is the mean specific force, the
+//!    camera has been still for `init_still_s` (features stay within
+//!    `still_max_flow_px` of where they were): gravity is the mean specific force, the
 //!    gyro bias the mean rate, the velocity zero. When the sequence starts in
 //!    motion, after `init_timeout_s` the mean specific force still gives roll and
 //!    pitch (with a loose prior) and the velocity starts at zero with a loose
@@ -19,14 +19,18 @@
 //!    last keyframe with the IMU preintegrated since ([`crate::preintegration`],
 //!    Forster et al., T-RO 2017). Its cam0 and cam1 bearings of known landmarks
 //!    become reprojection factors.
-//! 3. Levenberg-Marquardt over the window (keyframes + this frame) with the
-//!    landmarks eliminated by the Schur complement; observations far from their
-//!    prediction are dropped and the solve repeated once.
+//! 3. The frame is tracked alone (Levenberg-Marquardt on its 15-dim state,
+//!    keyframes and landmarks fixed); observations far from their prediction
+//!    are dropped and the solve repeated once. While the window is young (up to
+//!    `window_keyframes` keyframes after a start) the whole window is solved
+//!    instead, since its keyframes' velocities and biases are still settling.
 //! 4. **Keyframe selection**: the frame is kept as a keyframe when the
 //!    rotation-compensated parallax since the last keyframe exceeds
 //!    `keyframe_parallax_px`, when the share of features with a landmark falls
 //!    under `keyframe_min_tracked_ratio`, or when `keyframe_max_interval_s`
-//!    passed. A keyframe starts landmarks for its stereo features that have none
+//!    passed. A keyframe triggers Levenberg-Marquardt over the whole window
+//!    with the landmarks eliminated by the Schur complement ([`window`]),
+//!    starts landmarks for its stereo features that have none
 //!    (inverse depth from the stereo rays, hosted in it); when the window holds
 //!    more than `window_keyframes`, the oldest keyframe and the landmarks it
 //!    hosts are marginalized into a prior. A frame that is not a keyframe is
@@ -89,7 +93,8 @@ pub struct BackEndConfig {
     pub landmark_depth_range_m: (f64, f64),
     /// Stillness needed before a static initialization, s.
     pub init_still_s: f64,
-    /// Largest median feature motion between frames that counts as still, px.
+    /// Largest median feature motion from the start of a still run that still
+    /// counts as still, px.
     pub still_max_flow_px: f64,
     /// Time after which the back end initializes in motion, s.
     pub init_timeout_s: f64,
@@ -113,7 +118,7 @@ impl Default for BackEndConfig {
             keyframe_max_interval_s: 0.5,
             landmark_depth_range_m: (0.2, 40.0),
             init_still_s: 0.3,
-            still_max_flow_px: 0.5,
+            still_max_flow_px: 1.0,
             init_timeout_s: 1.0,
             min_tracked_landmarks: 8,
             max_speed_m_s: 20.0,
@@ -546,7 +551,12 @@ impl BackEnd {
             }
         }
         self.relinearize_imu();
-        let window_every_frame = self.config.optimize_window_every_frame;
+        // A young window (fewer keyframes than it holds, i.e. the first seconds
+        // after a start) is optimized at every frame: its keyframes' velocity
+        // and biases are not settled yet, and tracking a frame against them held
+        // fixed would carry their errors into the frame.
+        let window_every_frame = self.config.optimize_window_every_frame
+            || self.window.frames.len() <= self.config.window_keyframes;
         let solve = |w: &mut Window, iterations: usize| {
             if window_every_frame {
                 w.optimize(iterations)

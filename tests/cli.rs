@@ -144,8 +144,18 @@ fn demo_runs_and_can_run_again() {
             "{}",
             stdout(&out)
         );
+        // The whole VIO ran and tracked (the sequence is mostly hover).
+        assert!(
+            stdout(&out).contains("VIO (front end + back end)"),
+            "{}",
+            stdout(&out)
+        );
+        assert!(stdout(&out).contains("ATE (rmse)"), "{}", stdout(&out));
     }
     assert!(dir.path().join("scout-demo/summary.json").is_file());
+    let trajectory = std::fs::read_to_string(dir.path().join("scout-demo/vio/trajectory.tum"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(trajectory.lines().count() > 20, "{trajectory}");
     assert!(
         dir.path()
             .join("scout-demo/sequence/mav0/cam0/data.csv")

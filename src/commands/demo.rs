@@ -4,8 +4,10 @@
 //! ground truth, write it in the EuRoC layout, read it back through the same
 //! reader that replays real EuRoC data (checking every file), run the VIO front
 //! end over it (as `scout replay --frontend-only` would) and score its tracks
-//! against the exact correspondences of the synthetic world. Later stages (back
-//! end, map, planner, cost model) extend this command.
+//! against the exact correspondences of the synthetic world, then run the whole
+//! VIO (front end and back end, as `scout replay` does) and score its trajectory
+//! against the ground truth. Later stages (map, planner, cost model) extend this
+//! command.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +17,7 @@ use datasets::euroc::EurocDataset;
 use datasets::synth::{Difficulty, SynthConfig, SyntheticSequence};
 use scout::config::PipelineConfig;
 use scout::frontend_eval::{FlowEvaluator, TrackObservation};
+use scout::pipeline::PipelineMode;
 use scout::replay::replay_frontend;
 use scout::synthetic::write_synthetic_sequence;
 
@@ -148,6 +151,14 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     );
     println!("  against the true correspondences of the synthetic world:");
     println!("{accuracy}");
+    // The whole VIO (front end and back end on their threads), as `scout
+    // replay` runs it, scored against the sequence's ground truth.
+    println!();
+    println!("VIO (front end + back end) over the sequence:");
+    let vio_out = args.out.join("vio");
+    std::fs::create_dir_all(&vio_out).with_context(|| format!("creating {}", vio_out.display()))?;
+    let vio = super::replay::run_full(&ds, &config, PipelineMode::Deterministic, &vio_out)?;
+
     println!();
     println!("Wrote {}:", args.out.display());
     println!(
@@ -157,8 +168,18 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     println!("  summary.json        the sequence's figures");
     println!("  frontend_metrics.json   per-frame tracks, time and counted work of the front end");
     println!("  frontend_accuracy.json  track errors against the synthetic ground truth");
+    println!("  vio/trajectory.tum  the VIO's body trajectory (TUM), one row per tracked frame");
+    println!("  vio/metrics.json    stage times, latency, peak memory, ATE and drift");
+    if vio.frames_tracking == 0 {
+        anyhow::bail!("the VIO never reached the tracking status on the demo sequence");
+    }
     println!(
-        "Next: look at sequence/mav0/cam0/data/*.png, run `scout inspect {}`,",
+        "Next: `scout eval --gt {} --est {}` for ATE and RPE,",
+        sequence_dir.join("ground_truth.tum").display(),
+        vio_out.join("trajectory.tum").display()
+    );
+    println!(
+        "      look at sequence/mav0/cam0/data/*.png, run `scout inspect {}`,",
         sequence_dir.display()
     );
     println!(

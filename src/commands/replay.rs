@@ -4,7 +4,7 @@
 //! figures (and ATE when the sequence has ground truth) to `OUT/metrics.json`.
 //! With `--frontend-only`, the front end alone and its per-frame figures.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
@@ -12,7 +12,7 @@ use datasets::euroc::EurocDataset;
 use scout::config::PipelineConfig;
 use scout::eval::write_tum;
 use scout::pipeline::{PipelineMode, run_pipeline};
-use scout::replay::{AteFigures, pipeline_metrics, replay_frontend};
+use scout::replay::{AteFigures, PipelineMetrics, pipeline_metrics, replay_frontend};
 
 /// Arguments of `scout replay`.
 #[derive(Debug, Args)]
@@ -59,30 +59,31 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     if args.frontend_only {
         run_frontend_only(args, &ds, &config)
     } else {
-        run_full(args, &ds, &config, mode)
+        run_full(&ds, &config, mode, &args.out).map(|_| ())
     }
 }
 
-/// The whole pipeline: trajectory, metrics and a summary.
-fn run_full(
-    args: &ReplayArgs,
+/// The whole pipeline over `ds`: writes `out/trajectory.tum` and
+/// `out/metrics.json`, prints a summary, returns the metrics.
+pub(crate) fn run_full(
     ds: &EurocDataset,
     config: &PipelineConfig,
     mode: PipelineMode,
-) -> anyhow::Result<()> {
+    out: &Path,
+) -> anyhow::Result<PipelineMetrics> {
     let bar = super::progress(ds.stereo_entries().len() as u64, "pipeline");
     let run = run_pipeline(ds, config, mode, |record| {
         bar.set_position(record.index as u64 + 1);
     })
-    .with_context(|| format!("replaying {}", args.dir.display()))?;
+    .with_context(|| format!("replaying {}", ds.mav0().display()))?;
     bar.finish_and_clear();
     let trajectory = run
         .tracking_trajectory()
         .context("the back end's trajectory")?;
-    let tum = args.out.join("trajectory.tum");
+    let tum = out.join("trajectory.tum");
     write_tum(&tum, &trajectory)?;
     let metrics = pipeline_metrics(ds, config, &run, &trajectory)?;
-    let path = args.out.join("metrics.json");
+    let path = out.join("metrics.json");
     let json = serde_json::to_string_pretty(&metrics)?;
     std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
 
@@ -133,7 +134,7 @@ fn run_full(
         println!("  peak memory      {:.1} MB", bytes as f64 * 1e-6);
     }
     println!("wrote {} and {}", tum.display(), path.display());
-    Ok(())
+    Ok(metrics)
 }
 
 /// The front end alone, as before the back end existed.

@@ -31,7 +31,7 @@ use nalgebra::{DMatrix, DVector, Matrix3, SMatrix, SVector, Vector3};
 
 use super::reprojection::{Extrinsics, PoseRef, residual, residual_and_jacobians};
 use crate::preintegration::{NavState, Preintegrated, Vector9, imu_residual};
-use crate::so3::{so3_exp, so3_log};
+use crate::so3::{right_jacobian_inv, so3_exp, so3_log};
 
 /// Size of one state's error vector.
 pub(crate) const STATE_DIM: usize = 15;
@@ -354,25 +354,41 @@ impl Window {
                 self.b[jj_] += wk * rk;
             }
         }
-        // Prior.
+        // Prior. Its residual is linear in `dx = x [-] x_lin`, whose rotation part
+        // `Log(R_lin^T R)` has the Jacobian `Jr^-1(dtheta)` with respect to the
+        // state's perturbation: `H' = J^T H J`, `b' = J^T (b0 + H dx)`.
         if let Some(prior) = &self.prior {
             let dx = self.prior_dx(prior);
             let g = &prior.b + &prior.h * &dx;
+            let m = prior.ids.len();
+            let jr_inv: Vec<Matrix3<f64>> = (0..m)
+                .map(|k| {
+                    right_jacobian_inv(&Vector3::new(
+                        dx[k * STATE_DIM],
+                        dx[k * STATE_DIM + 1],
+                        dx[k * STATE_DIM + 2],
+                    ))
+                })
+                .collect();
             let pos: Vec<Option<usize>> = prior.ids.iter().map(|id| self.position(*id)).collect();
             for (a, pa) in pos.iter().enumerate() {
                 let Some(pa) = pa else { continue };
                 for (c, pc) in pos.iter().enumerate() {
                     let Some(pc) = pc else { continue };
-                    let blk = prior
+                    let mut blk: Matrix15 = prior
                         .h
-                        .view((a * STATE_DIM, c * STATE_DIM), (STATE_DIM, STATE_DIM));
-                    let mut hv = self
-                        .h
-                        .view_mut((pa * STATE_DIM, pc * STATE_DIM), (STATE_DIM, STATE_DIM));
-                    hv += blk;
+                        .fixed_view::<STATE_DIM, STATE_DIM>(a * STATE_DIM, c * STATE_DIM)
+                        .into_owned();
+                    let top = jr_inv[a].transpose() * blk.fixed_rows::<3>(0);
+                    blk.fixed_rows_mut::<3>(0).copy_from(&top);
+                    let left = blk.fixed_columns::<3>(0) * jr_inv[c];
+                    blk.fixed_columns_mut::<3>(0).copy_from(&left);
+                    add_block(&mut self.h, pa * STATE_DIM, pc * STATE_DIM, &blk);
                 }
-                let mut bv = self.b.rows_mut(pa * STATE_DIM, STATE_DIM);
-                bv += g.rows(a * STATE_DIM, STATE_DIM);
+                let mut ga: Vector15 = g.fixed_rows::<STATE_DIM>(a * STATE_DIM).into_owned();
+                let top = jr_inv[a].transpose() * ga.fixed_rows::<3>(0);
+                ga.fixed_rows_mut::<3>(0).copy_from(&top);
+                add_rows(&mut self.b, pa * STATE_DIM, &ga);
             }
         }
         // Landmarks, eliminated one by one.
@@ -843,4 +859,118 @@ fn add_rows<const R: usize>(b: &mut DVector<f64>, r0: usize, v: &SVector<f64, R>
 
 fn add_rows6(b: &mut DVector<f64>, r0: usize, v: &Vector6) {
     add_rows(b, r0, v);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::preintegration::ImuNoise;
+    use datasets::ImuSample;
+    use nalgebra::{Isometry3, Translation3, UnitQuaternion};
+
+    fn state(id: u64, t_ns: i64, angle: f64, x: f64) -> FrameState {
+        FrameState {
+            id,
+            t_ns,
+            nav: NavState {
+                rotation: UnitQuaternion::from_euler_angles(0.1 + angle, -0.2, 0.3 + angle),
+                position: Vector3::new(x, 0.2 * x, 1.0),
+                velocity: Vector3::new(0.5, -0.1 + x, 0.05),
+            },
+            bias: ImuBias {
+                gyro: Vector3::new(0.01, -0.02, 0.015 + 0.01 * x),
+                accel: Vector3::new(0.05, 0.02 - 0.03 * x, -0.04),
+            },
+            preint: None,
+        }
+    }
+
+    /// A window of three states joined by IMU factors (from made-up samples), a
+    /// dense prior on the last two away from its linearization point, no
+    /// landmarks: the built gradient must be the derivative of the cost.
+    #[test]
+    fn built_gradient_is_the_derivative_of_the_cost() {
+        let ext = Extrinsics::new(
+            &Isometry3::identity(),
+            &Isometry3::from_parts(Translation3::new(0.1, 0.0, 0.0), UnitQuaternion::identity()),
+        );
+        let weights = CostWeights {
+            obs_information: 1e5,
+            huber: 2.0,
+            gyro_random_walk: 1.9e-5,
+            accel_random_walk: 3e-3,
+        };
+        let mut w = Window::new(ext, weights);
+        let noise = ImuNoise {
+            gyro_noise_density: 1.7e-4,
+            accel_noise_density: 2e-3,
+            gyro_random_walk: 1.9e-5,
+            accel_random_walk: 3e-3,
+        };
+        let samples: Vec<ImuSample> = (0..=200)
+            .map(|k| {
+                let t = k as f64 * 0.005;
+                ImuSample {
+                    t_ns: k * 5_000_000,
+                    gyro: Vector3::new(0.3 * t.sin(), 0.2, -0.1 * t),
+                    accel: Vector3::new(0.5, 9.81 + 0.3 * t.cos(), -0.2),
+                }
+            })
+            .collect();
+        for (k, (angle, x)) in [(0.0, 0.0), (0.05, 0.3), (0.12, 0.7)].iter().enumerate() {
+            let mut f = state(k as u64, k as i64 * 400_000_000, *angle, *x);
+            if k > 0 {
+                let prev = &w.frames[k - 1];
+                let mut pre = Preintegrated::new(&prev.bias);
+                pre.integrate_samples(&samples, prev.t_ns, f.t_ns, &noise)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                f.preint = Some(pre);
+            }
+            w.frames.push(f);
+        }
+        let dim = 2 * STATE_DIM;
+        let h = DMatrix::from_fn(dim, dim, |i, j| {
+            let d = if i == j { 50.0 + i as f64 } else { 0.0 };
+            d + 1.0 / (1.0 + (i as f64 - j as f64).abs())
+        });
+        let lin: Vec<(NavState, ImuBias)> = w.frames[1..]
+            .iter()
+            .map(|f| {
+                let mut nav = f.nav;
+                nav.rotation *= UnitQuaternion::from_euler_angles(0.03, -0.02, 0.04);
+                nav.position += Vector3::new(0.01, 0.02, -0.01);
+                (nav, f.bias)
+            })
+            .collect();
+        w.prior = Some(Prior {
+            ids: vec![1, 2],
+            lin,
+            h,
+            b: DVector::from_fn(dim, |i, _| 0.1 * (i as f64 - 10.0)),
+        });
+        w.build(Selection::All, 0.0);
+        // Central differences of a cost of about 1e8 (the bias random walk's
+        // information is ~1e10): round-off is ~cost * 1e-16 / eps.
+        let eps = 1e-4;
+        let cost = w.cost();
+        let n = w.frames.len();
+        for k in 0..n * STATE_DIM {
+            let mut d = DVector::zeros(n * STATE_DIM);
+            d[k] = eps;
+            let saved = w.frames.clone();
+            w.apply(&d);
+            let plus = w.cost();
+            w.frames.clone_from(&saved);
+            w.apply(&(-&d));
+            let minus = w.cost();
+            w.frames.clone_from(&saved);
+            let fd = (plus - minus) / (2.0 * eps);
+            let tol = 1e-5 * (1.0 + fd.abs()) + 20.0 * cost * f64::EPSILON / eps;
+            assert!(
+                (fd - w.b[k]).abs() < tol,
+                "row {k}: finite difference {fd}, built {}",
+                w.b[k]
+            );
+        }
+    }
 }

@@ -424,8 +424,12 @@ pub struct PipelineMetrics {
     pub frames_tracking: usize,
     /// Pairs dropped because the front end's queue was full (real time only).
     pub drops: usize,
-    /// Times tracking was lost (frames with status `Lost`), each followed by a
-    /// re-initialization.
+    /// Frames with status `Lost` (tracking failed; the back end restarted from
+    /// the last good state propagated by the IMU, or re-initialized).
+    pub lost_frames: usize,
+    /// Re-initializations from scratch after the first, each in a new world
+    /// frame (`Estimate::session`); the ATE then scores the poses of the
+    /// first session only (see `ate.notes`).
     pub reinitializations: usize,
     /// Frames that became keyframes.
     pub keyframes: usize,
@@ -477,7 +481,32 @@ pub fn pipeline_metrics(
             gt.iter().map(|s| s.t_ns).collect(),
             gt.iter().map(|s| s.world_from_body).collect(),
         )?;
-        Some(ate_metrics(&gt, estimate))
+        let sessions = run
+            .records
+            .iter()
+            .map(|r| r.estimate.session)
+            .max()
+            .unwrap_or(0);
+        if sessions > 1 {
+            // Poses after a re-initialization are in another world frame: score
+            // the first session's.
+            let first = run.records.iter().filter(|r| {
+                r.estimate.session == 1 && r.estimate.status == TrackingStatus::Tracking
+            });
+            let first_session = Trajectory::new(
+                first.clone().map(|r| r.t_ns).collect(),
+                first.map(|r| r.estimate.world_from_body).collect(),
+            )?;
+            let mut m = ate_metrics(&gt, &first_session);
+            m.notes.push(format!(
+                "{} re-initializations in new world frames: only the first session's {} poses are scored",
+                sessions - 1,
+                first_session.len()
+            ));
+            Some(m)
+        } else {
+            Some(ate_metrics(&gt, estimate))
+        }
     };
     Ok(PipelineMetrics {
         sequence: ds.mav0().display().to_string(),
@@ -487,7 +516,14 @@ pub fn pipeline_metrics(
         frames: run.records.len(),
         frames_tracking: count(TrackingStatus::Tracking),
         drops: run.drops(),
-        reinitializations: count(TrackingStatus::Lost),
+        lost_frames: count(TrackingStatus::Lost),
+        reinitializations: run
+            .records
+            .iter()
+            .map(|r| r.estimate.session)
+            .max()
+            .unwrap_or(0)
+            .saturating_sub(1) as usize,
         keyframes: run.records.iter().filter(|r| r.estimate.keyframe).count(),
         imu_samples: run.imu_samples,
         wall_s: run.wall_ns as f64 * 1e-9,

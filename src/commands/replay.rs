@@ -97,8 +97,8 @@ pub(crate) fn run_full(
         m.sequence, m.frames, m.pairs, m.drops
     );
     println!(
-        "  tracking         {} frames, {} keyframes, {} re-initializations",
-        m.frames_tracking, m.keyframes, m.reinitializations
+        "  tracking         {} frames, {} keyframes, {} frames lost, {} re-initializations",
+        m.frames_tracking, m.keyframes, m.lost_frames, m.reinitializations
     );
     for (name, q) in [
         ("front end", &m.time_ms.frontend),

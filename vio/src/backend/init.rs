@@ -12,7 +12,13 @@
 //! and the velocity starts at zero with a loose prior; the visual-inertial window
 //! then finds both, stereo depth giving the metric scale. The world frame has z
 //! up, its origin at the first keyframe's body, and the body's yaw there is zero
-//! change from the gravity alignment (yaw is unobservable).
+//! change from the gravity alignment (yaw is unobservable). The averages use at
+//! most the last second of IMU samples (what the back end keeps while it
+//! initializes). This is the static initialization common to filter and
+//! optimization VIOs (e.g. OpenVINS, Geneva et al., ICRA 2020); the start in
+//! motion leans on stereo instead of the visual-inertial alignment of VINS-Mono
+//! (Qin et al., T-RO 2018), since stereo depth fixes the scale from the first
+//! keyframe.
 
 use datasets::{ImuBias, ImuSample};
 use nalgebra::Vector3;
@@ -173,13 +179,13 @@ impl Initializer {
             return InitDecision::Wait;
         }
         if let Some(since) = self.still_since
-            && (t - since) as f64 * 1e-9 >= self.still_s
+            && t.saturating_sub(since) as f64 * 1e-9 >= self.still_s
             && let Some((accel, gyro)) = mean_imu(samples, since, t)
         {
             return InitDecision::Start(start(&accel, gyro, gravity, PriorSigmas::still(), true));
         }
-        if (t - first) as f64 * 1e-9 >= self.timeout_s
-            && let Some((accel, _)) = mean_imu(samples, t - 500_000_000, t)
+        if t.saturating_sub(first) as f64 * 1e-9 >= self.timeout_s
+            && let Some((accel, _)) = mean_imu(samples, t.saturating_sub(500_000_000), t)
         {
             return InitDecision::Start(start(
                 &accel,

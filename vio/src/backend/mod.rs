@@ -21,9 +21,10 @@
 //!    become reprojection factors.
 //! 3. The frame is tracked alone (Levenberg-Marquardt on its 15-dim state,
 //!    keyframes and landmarks fixed); observations far from their prediction
-//!    are dropped and the solve repeated once. While the window is young (up to
-//!    `window_keyframes` keyframes after a start) the whole window is solved
-//!    instead, since its keyframes' velocities and biases are still settling.
+//!    are dropped and the solve repeated once. While the window is young (fewer
+//!    than `window_keyframes` keyframes since a start) the whole window is
+//!    solved instead, since its keyframes' velocities and biases are still
+//!    settling.
 //! 4. **Keyframe selection**: the frame is kept as a keyframe when the
 //!    rotation-compensated parallax since the last keyframe exceeds
 //!    `keyframe_parallax_px`, when the share of features with a landmark falls
@@ -38,7 +39,9 @@
 //!    accumulating).
 //! 5. **Failure detection**: a non-finite or implausible state (speed, biases),
 //!    or too few landmarks seen, marks the frame `Lost`; the window restarts from
-//!    the last good estimate propagated by the IMU, with a loose prior.
+//!    the last good estimate propagated by the IMU, with a loose prior, when
+//!    that estimate is at most `max_dead_reckoning_s` old; otherwise the back
+//!    end initializes afresh in a new world frame ([`Estimate::session`]).
 //!
 //! Landmarks are inverse depths in their host keyframe ([`reprojection`]): one
 //! parameter each, so the Schur complement is a scalar division per landmark;
@@ -63,7 +66,7 @@ use std::time::Instant;
 
 use datasets::model::GRAVITY;
 use datasets::{ImuBias, ImuSample, RigCalibration};
-use nalgebra::{Isometry3, Matrix3, Translation3, UnitQuaternion, Vector3};
+use nalgebra::{Isometry3, Matrix3, Translation3, Vector3};
 use serde::{Deserialize, Serialize};
 
 use crate::frontend::FrameTracks;
@@ -95,8 +98,8 @@ pub struct BackEndConfig {
     /// Rotation-compensated parallax since the last keyframe that makes a
     /// keyframe, px.
     pub keyframe_parallax_px: f64,
-    /// A frame is a keyframe when fewer than this share of its stereo features
-    /// have a landmark.
+    /// A frame is a keyframe when it sees fewer than this share of the
+    /// landmarks the last keyframe saw (including those it started).
     pub keyframe_min_tracked_ratio: f64,
     /// Longest time between keyframes, s.
     pub keyframe_max_interval_s: f64,
@@ -113,6 +116,10 @@ pub struct BackEndConfig {
     pub min_tracked_landmarks: usize,
     /// Largest plausible speed, m/s.
     pub max_speed_m_s: f64,
+    /// Longest time after the last good estimate that a restart may bridge by
+    /// IMU propagation, s; after a longer loss the back end initializes afresh
+    /// in a new world frame (a new [`Estimate::session`]).
+    pub max_dead_reckoning_s: f64,
 }
 
 impl Default for BackEndConfig {
@@ -133,6 +140,7 @@ impl Default for BackEndConfig {
             init_timeout_s: 1.0,
             min_tracked_landmarks: 8,
             max_speed_m_s: 20.0,
+            max_dead_reckoning_s: 2.0,
         }
     }
 }
@@ -160,6 +168,7 @@ impl BackEndConfig {
             ("still_max_flow_px", self.still_max_flow_px),
             ("init_timeout_s", self.init_timeout_s),
             ("max_speed_m_s", self.max_speed_m_s),
+            ("max_dead_reckoning_s", self.max_dead_reckoning_s),
         ];
         for (name, v) in positive {
             if !(v.is_finite() && v > 0.0) {
@@ -207,6 +216,10 @@ pub struct Estimate {
     pub keyframe: bool,
     /// Landmarks observed in this frame (inliers after the solve).
     pub tracked_landmarks: usize,
+    /// The world frame's number: 1 after the first initialization, one more
+    /// after each re-initialization from scratch (poses of different sessions
+    /// are in different world frames; a restart after a short loss keeps it).
+    pub session: u32,
     /// Solver iterations run for this frame.
     pub iterations: usize,
     /// Wall time spent in the back end for this frame, ns.
@@ -220,8 +233,10 @@ pub struct BackEndStats {
     pub frames: u64,
     /// Keyframes made.
     pub keyframes: u64,
-    /// Times tracking was lost.
+    /// Frames with status `Lost`.
     pub lost: u64,
+    /// Re-initializations from scratch (new world frames) after the first.
+    pub reinitializations: u64,
     /// Landmarks created.
     pub landmarks_created: u64,
     /// Observations dropped as outliers.
@@ -252,6 +267,10 @@ pub struct BackEnd {
     last: Option<Estimate>,
     /// Last estimate that was tracking.
     last_good: Option<Estimate>,
+    /// The current world frame's number (0 before the first initialization).
+    session: u32,
+    /// Landmarks the last keyframe saw in cam0 or started.
+    tracked_at_keyframe: usize,
     stats: BackEndStats,
 }
 
@@ -303,6 +322,8 @@ impl BackEnd {
             next_id: 0,
             last: None,
             last_good: None,
+            session: 0,
+            tracked_at_keyframe: 0,
             stats: BackEndStats::default(),
             config,
         })
@@ -410,7 +431,8 @@ impl BackEnd {
         })
     }
 
-    /// Forgets everything (a new sequence).
+    /// Forgets the sequence: IMU, window, initialization and last estimates
+    /// (the counters of [`BackEnd::stats`] and the session number continue).
     pub fn reset(&mut self) {
         self.imu.clear();
         self.initializer = Initializer::new(&self.config);
@@ -422,13 +444,20 @@ impl BackEnd {
 
     fn trim_imu(&mut self, t_ns: i64) {
         // Keep the samples from the oldest state of the window on (the IMU
-        // factors are re-integrated when their bias estimate moves), and a
-        // second of history for the initializer's averages.
-        let oldest = self
-            .window
-            .frames
-            .first()
-            .map_or(t_ns - 1_000_000_000, |f| f.t_ns.min(t_ns - 1_000_000_000));
+        // factors are re-integrated when their bias estimate moves), from the
+        // last good estimate on within the dead-reckoning horizon (a restart
+        // after a loss propagates it), and a second of history for the
+        // initializer's averages.
+        let horizon_ns = (self.config.max_dead_reckoning_s * 1e9) as i64;
+        let mut oldest = t_ns.saturating_sub(1_000_000_000);
+        if let Some(f) = self.window.frames.first() {
+            oldest = oldest.min(f.t_ns);
+        }
+        if let Some(good) = &self.last_good
+            && t_ns.saturating_sub(good.t_ns) <= horizon_ns
+        {
+            oldest = oldest.min(good.t_ns);
+        }
         let keep_from = self
             .imu
             .partition_point(|s| s.t_ns <= oldest)
@@ -473,6 +502,7 @@ impl BackEnd {
             bias: base.map_or(ZERO_BIAS, |e| e.bias),
             keyframe: false,
             tracked_landmarks: 0,
+            session: self.session,
             iterations: 0,
             time_ns: 0,
         }
@@ -482,6 +512,10 @@ impl BackEnd {
         match self.initializer.observe(tracks, &self.imu, &self.gravity) {
             InitDecision::Wait => self.placeholder(tracks.t_ns, TrackingStatus::Initializing),
             InitDecision::Start(start) => {
+                self.session += 1;
+                if self.session > 1 {
+                    self.stats.reinitializations += 1;
+                }
                 tracing::info!(
                     "initialized at t = {} ns ({}): gravity from {} IMU samples, gyro bias [{:.4} {:.4} {:.4}] rad/s",
                     tracks.t_ns,
@@ -604,6 +638,7 @@ impl BackEnd {
                 let full = self.window.optimize(self.config.max_iterations);
                 report.iterations += full.iterations;
             }
+            self.remove_window_outliers();
             self.add_landmarks(id, tracks);
             while self.window.frames.len() > self.config.window_keyframes {
                 self.window.marginalize_oldest();
@@ -621,20 +656,32 @@ impl BackEnd {
     /// Restarts from the last good estimate propagated to this frame.
     fn lose(&mut self, id: u64, tracks: &FrameTracks) -> Estimate {
         self.stats.lost += 1;
-        let restart = self.last_good.as_ref().and_then(|good| {
-            let mut pre = Preintegrated::new(&good.bias);
-            pre.integrate_samples(&self.imu, good.t_ns, tracks.t_ns, &self.noise)
-                .ok()?;
-            Some((pre.predict(&nav_of(good), &good.bias), good.bias))
-        });
+        let horizon_ns = (self.config.max_dead_reckoning_s * 1e9) as i64;
+        let restart = self
+            .last_good
+            .as_ref()
+            .filter(|good| tracks.t_ns.saturating_sub(good.t_ns) <= horizon_ns)
+            .and_then(|good| {
+                let mut pre = Preintegrated::new(&good.bias);
+                pre.integrate_samples(&self.imu, good.t_ns, tracks.t_ns, &self.noise)
+                    .ok()?;
+                Some((pre.predict(&nav_of(good), &good.bias), good.bias))
+            });
         let est = self.placeholder(tracks.t_ns, TrackingStatus::Lost);
         match restart {
             Some((nav, bias)) if nav.position.iter().all(|v| v.is_finite()) => {
                 self.start_window(id, tracks, nav, bias, &init::PriorSigmas::restart());
             }
             _ => {
+                // Too long without a good state: initialize afresh, in a new
+                // world frame (a new session).
+                tracing::warn!(
+                    "no good state within {} s: re-initializing in a new world frame",
+                    self.config.max_dead_reckoning_s
+                );
                 self.window.clear();
                 self.initializer = Initializer::new(&self.config);
+                self.last_good = None;
             }
         }
         est
@@ -650,6 +697,7 @@ impl BackEnd {
                 bias: f.bias,
                 keyframe: false,
                 tracked_landmarks: tracked,
+                session: self.session,
                 iterations: 0,
                 time_ns: 0,
             },
@@ -658,7 +706,8 @@ impl BackEnd {
     }
 
     /// Drops the newest frame's observations that are far from their
-    /// prediction, and landmarks that went behind their host; returns how many.
+    /// prediction, and landmarks whose inverse depth is no longer positive and
+    /// finite (behind the host, or beyond 10 km); returns how many.
     fn remove_outliers(&mut self, id: u64) -> usize {
         let limit =
             (self.config.outlier_px / self.focal_px).powi(2) * self.window.weights.obs_information;
@@ -692,7 +741,13 @@ impl BackEnd {
         self.window
             .landmarks
             .values()
-            .filter(|lm| lm.obs.iter().any(|o| o.frame == id && o.cam == 0))
+            .filter(|lm| {
+                lm.obs
+                    .iter()
+                    .rev()
+                    .take_while(|o| o.frame == id)
+                    .any(|o| o.cam == 0)
+            })
             .count()
     }
 
@@ -702,7 +757,7 @@ impl BackEnd {
             return true;
         }
         let (kf, cur) = (&self.window.frames[n - 2], &self.window.frames[n - 1]);
-        if (cur.t_ns - kf.t_ns) as f64 * 1e-9 >= self.config.keyframe_max_interval_s {
+        if cur.t_ns.saturating_sub(kf.t_ns) as f64 * 1e-9 >= self.config.keyframe_max_interval_s {
             return true;
         }
         // cam0 of the keyframe to cam0 of this frame.
@@ -777,6 +832,46 @@ impl BackEnd {
             );
             self.stats.landmarks_created += 1;
         }
+        self.tracked_at_keyframe = self
+            .window
+            .landmarks
+            .values()
+            .filter(|lm| lm.host == id || lm.obs.iter().rev().any(|o| o.frame == id && o.cam == 0))
+            .count();
+    }
+
+    /// After a keyframe's window solve: drops every observation (the host's
+    /// cam1 view included) far from its prediction, and the landmarks that keep
+    /// fewer than half their views, so that a landmark born from a stereo
+    /// mismatch is started again rather than rejecting every later view.
+    fn remove_window_outliers(&mut self) {
+        let limit =
+            (self.config.outlier_px / self.focal_px).powi(2) * self.window.weights.obs_information;
+        let mut dead: Vec<u64> = Vec::new();
+        let mut bad: Vec<(u64, usize)> = Vec::new();
+        for (&key, lm) in &self.window.landmarks {
+            let before = bad.len();
+            for (k, ob) in lm.obs.iter().enumerate() {
+                match self.window.observation_error(lm, ob) {
+                    Some(e2) if e2 <= limit => {}
+                    _ => bad.push((key, k)),
+                }
+            }
+            let dropped = bad.len() - before;
+            if dropped > 0 && 2 * dropped >= lm.obs.len() {
+                bad.truncate(before);
+                dead.push(key);
+            }
+        }
+        self.stats.outliers += bad.len() as u64;
+        for (key, k) in bad.iter().rev() {
+            if let Some(lm) = self.window.landmarks.get_mut(key) {
+                lm.obs.remove(*k);
+            }
+        }
+        for key in &dead {
+            self.window.landmarks.remove(key);
+        }
     }
 }
 
@@ -826,14 +921,4 @@ fn initial_prior(id: u64, nav: &NavState, bias: &ImuBias, s: &init::PriorSigmas)
         h,
         b: nalgebra::DVector::zeros(window::STATE_DIM),
     }
-}
-
-/// Rotation that maps the body's measured "up" (the mean specific force) onto the
-/// world's z axis, with zero yaw change of the body's x axis where possible.
-#[must_use]
-pub fn gravity_aligned_rotation(mean_specific_force: &Vector3<f64>) -> UnitQuaternion<f64> {
-    let up_body = mean_specific_force.normalize();
-    UnitQuaternion::rotation_between(&up_body, &Vector3::z()).unwrap_or_else(|| {
-        UnitQuaternion::from_axis_angle(&Vector3::x_axis(), std::f64::consts::PI)
-    })
 }

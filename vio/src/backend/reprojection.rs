@@ -79,8 +79,8 @@ pub struct PoseRef<'a> {
 /// grazing; the factor refuses them.
 const MIN_COS: f64 = 1e-3;
 
-/// The scaled point `q` in camera `cam` of the target and the residual, without
-/// Jacobians. `None` when the point is behind the camera.
+/// The residual alone, without Jacobians. `None` when the point is behind the
+/// camera.
 #[must_use]
 pub fn residual(
     ext: &Extrinsics,
@@ -177,14 +177,14 @@ pub fn stereo_inverse_depth(
     let b = -rf0.dot(f1);
     let c = f1.dot(f1);
     let det = a * c - b * b;
-    if det < 1e-12 {
+    if det.is_nan() || det < 1e-12 {
         return None;
     }
     let rhs0 = -rf0.dot(&t);
     let rhs1 = f1.dot(&t);
     let d0 = (rhs0 * c - b * rhs1) / det;
     let d1 = (a * rhs1 - b * rhs0) / det;
-    if d0 <= 0.0 || d1 <= 0.0 {
+    if !(d0 > 0.0 && d1 > 0.0 && d0.is_finite()) {
         return None;
     }
     Some(1.0 / d0)

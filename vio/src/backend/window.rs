@@ -12,17 +12,19 @@
 //!   + 1/2 sum_obs huber(|r_obs|^2 (f / sigma_px)^2) + prior(x)
 //! ```
 //!
-//! The normal equations `H dx = -b` have a dense pose part (at most 15 x 11 rows)
-//! and a diagonal landmark part; each landmark is eliminated on the fly (its
+//! The normal equations `H dx = -b` have a dense pose part (15 rows per state:
+//! 135 with the default 8 keyframes and the newest frame) and a diagonal
+//! landmark part; each landmark is eliminated on the fly (its
 //! 1 x 1 block is a scalar), leaving the reduced system `S = H_pp - H_pl H_ll^-1
 //! H_lp` that a dense Cholesky solves. Marginalizing the oldest keyframe applies
 //! the same elimination to the factors that touch it (its IMU and bias factors,
 //! the old prior, and every observation of the landmarks it hosts, which are
 //! marginalized with it) and keeps the result as a linear prior on the remaining
-//! states, linearized at their estimates of that moment (first-estimate
-//! Jacobians for the prior; the other factors are relinearized), as in Leutenegger
-//! et al., "Keyframe-based visual-inertial odometry using nonlinear
-//! optimization", IJRR 2015, and Qin et al., VINS-Mono, T-RO 2018.
+//! states, linearized at their estimates of that moment. Only the prior stays
+//! at that point; the IMU and visual factors on the same states are
+//! relinearized at every iteration, as in VINS-Mono (Qin et al., T-RO 2018):
+//! not first-estimate Jacobians in the consistency sense of Leutenegger et al.
+//! (OKVIS, IJRR 2015) or Huang et al.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +34,13 @@ use nalgebra::{DMatrix, DVector, Matrix3, SMatrix, SVector, Vector3};
 use super::reprojection::{Extrinsics, PoseRef, residual, residual_and_jacobians};
 use crate::preintegration::{NavState, Preintegrated, Vector9, imu_residual};
 use crate::so3::{right_jacobian_inv, so3_exp, so3_log};
+
+/// Smallest cost decrease worth another iteration.
+const MIN_DECREASE: f64 = 1e-3;
+
+/// Whitened squared error charged for a view whose projection is refused
+/// (100 sigmas).
+const REJECTED_E2: f64 = 1e4;
 
 /// Size of one state's error vector.
 pub(crate) const STATE_DIM: usize = 15;
@@ -275,9 +284,11 @@ impl Window {
         }
         for lm in self.landmarks.values() {
             for ob in &lm.obs {
-                if let Some(e2) = self.observation_error(lm, ob) {
-                    cost += 0.5 * self.huber(e2).0;
-                }
+                // A view the projection refuses (behind the camera) is charged
+                // as a gross outlier, so a step cannot lower the cost by pushing
+                // points behind cameras.
+                let e2 = self.observation_error(lm, ob).unwrap_or(REJECTED_E2);
+                cost += 0.5 * self.huber(e2).0;
             }
         }
         cost
@@ -624,10 +635,13 @@ impl Window {
             }
             let (_, _, new_cost) = self.newest_system(false);
             if new_cost.is_finite() && new_cost <= cost {
-                let gain = (cost - new_cost) / cost.max(1e-12);
+                let decrease = cost - new_cost;
                 cost = new_cost;
                 lambda = (lambda * 0.3).max(1e-7);
-                if gain < 1e-4 || dx.amax() < 1e-6 {
+                // The cost is half a sum of whitened squared errors (plus the
+                // prior, which has no constant): a decrease below 1e-3 changes
+                // nothing that matters.
+                if decrease < MIN_DECREASE || dx.amax() < 1e-6 {
                     break;
                 }
             } else {
@@ -669,10 +683,13 @@ impl Window {
             self.apply(&dx);
             let new_cost = self.cost();
             if new_cost.is_finite() && new_cost <= cost {
-                let gain = (cost - new_cost) / cost.max(1e-12);
+                let decrease = cost - new_cost;
                 cost = new_cost;
                 lambda = (lambda * 0.3).max(1e-7);
-                if gain < 1e-4 || dx.amax() < 1e-6 {
+                // The cost is half a sum of whitened squared errors (plus the
+                // prior, which has no constant): a decrease below 1e-3 changes
+                // nothing that matters.
+                if decrease < MIN_DECREASE || dx.amax() < 1e-6 {
                     break;
                 }
             } else {
@@ -746,7 +763,19 @@ impl Window {
         let bm = self.b.rows(0, STATE_DIM).into_owned();
         let bk = self.b.rows(STATE_DIM, keep).into_owned();
         let hmm_sym = Matrix15::from_fn(|i, j| 0.5 * (hmm[(i, j)] + hmm[(j, i)]));
-        let eig = hmm_sym.symmetric_eigen();
+        let finite = self.h.iter().chain(self.b.iter()).all(|v| v.is_finite());
+        let eig = if finite {
+            hmm_sym.try_symmetric_eigen(1e-14, 1000)
+        } else {
+            None
+        };
+        let Some(eig) = eig else {
+            // Nothing sound to keep: drop the oldest state and the old prior.
+            tracing::warn!("marginalization failed (non-finite or no convergence): prior dropped");
+            self.prior = None;
+            self.drop_oldest_unmarginalized();
+            return;
+        };
         let max_ev = eig.eigenvalues.amax().max(1e-300);
         let inv_ev = eig
             .eigenvalues
@@ -767,6 +796,19 @@ impl Window {
             b: bp,
         });
         self.frames.remove(0);
+        if let Some(f) = self.frames.first_mut() {
+            f.preint = None;
+        }
+        self.landmarks.retain(|_, lm| lm.host != oldest);
+        for lm in self.landmarks.values_mut() {
+            lm.obs.retain(|o| o.frame != oldest);
+        }
+    }
+
+    /// Removes the oldest state and what it hosts without keeping their
+    /// information.
+    fn drop_oldest_unmarginalized(&mut self) {
+        let oldest = self.frames.remove(0).id;
         if let Some(f) = self.frames.first_mut() {
             f.preint = None;
         }

@@ -1057,6 +1057,39 @@ fn feature_gap_loses_then_recovers() {
     assert!(m.drift_m < 0.025, "final drift {:.4} m", m.drift_m);
 }
 
+/// A loss longer than the dead-reckoning horizon (3 s of blank frames against
+/// 2 s): the back end re-initializes from scratch in a new world frame, says so
+/// through the session number and its counters, and tracks again.
+#[test]
+fn long_loss_reinitializes_in_a_new_session() {
+    let seq = Sequence::medium(2, 14.0);
+    let gap = 100..160; // 5 s in, 3 s without a feature
+    let cfg = TrackConfig {
+        blank_frames: gap.clone(),
+        ..tracks_for(2)
+    };
+    let (frames, _) = TrackGenerator::new(&seq, cfg).all_from(0);
+    let run = run(&seq, &frames, 0, BackEndConfig::default(), None);
+    let session_at = |i: usize| run.outputs[i].estimate.session;
+    let status_at = |i: usize| run.outputs[i].estimate.status;
+    assert_eq!(session_at(gap.start - 1), 1);
+    assert_eq!(status_at(gap.start - 1), TrackingStatus::Tracking);
+    let last = run.outputs.len() - 1;
+    assert_eq!(
+        status_at(last),
+        TrackingStatus::Tracking,
+        "not tracking at the end"
+    );
+    assert_eq!(session_at(last), 2, "no new session after the long loss");
+    assert_eq!(run.stats.reinitializations, 1, "stats {:?}", run.stats);
+    // Tracking again within 2 s of the features' return (the motion start
+    // waits 1 s for stillness that does not come).
+    let back = (gap.end..=last)
+        .find(|&i| status_at(i) == TrackingStatus::Tracking)
+        .unwrap_or(usize::MAX);
+    assert!(back < gap.end + 40, "tracking again only at frame {back}");
+}
+
 /// The same tracks and IMU twice through two back ends: bit-identical output.
 #[test]
 fn same_input_gives_bit_identical_estimates() {

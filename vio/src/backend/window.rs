@@ -156,6 +156,8 @@ pub(crate) struct Window {
     // Scratch, reused.
     h: DMatrix<f64>,
     b: DVector<f64>,
+    /// The damped reduced matrix, factorized in place.
+    damped: DMatrix<f64>,
     blocks: Vec<LandmarkBlock>,
     block_entries: Vec<(usize, Vector6)>,
     acc: Vec<Option<Vector6>>,
@@ -176,6 +178,7 @@ impl Window {
             weights,
             h: DMatrix::zeros(0, 0),
             b: DVector::zeros(0),
+            damped: DMatrix::zeros(0, 0),
             blocks: Vec::new(),
             block_entries: Vec::new(),
             acc: Vec::new(),
@@ -282,12 +285,39 @@ impl Window {
         if let Some(prior) = &self.prior {
             cost += self.prior_cost(prior);
         }
+        let rotations: Vec<Matrix3<f64>> = self
+            .frames
+            .iter()
+            .map(|f| f.nav.rotation.to_rotation_matrix().into_inner())
+            .collect();
         for lm in self.landmarks.values() {
+            let hp = self.position(lm.host);
             for ob in &lm.obs {
                 // A view the projection refuses (behind the camera) is charged
                 // as a gross outlier, so a step cannot lower the cost by pushing
                 // points behind cameras.
-                let e2 = self.observation_error(lm, ob).unwrap_or(REJECTED_E2);
+                let e2 = hp
+                    .zip(self.position(ob.frame))
+                    .and_then(|(hp, tp)| {
+                        residual(
+                            &self.ext,
+                            PoseRef {
+                                r: &rotations[hp],
+                                p: &self.frames[hp].nav.position,
+                            },
+                            PoseRef {
+                                r: &rotations[tp],
+                                p: &self.frames[tp].nav.position,
+                            },
+                            &lm.bearing,
+                            lm.rho,
+                            usize::from(ob.cam),
+                            &ob.z,
+                        )
+                    })
+                    .map_or(REJECTED_E2, |r| {
+                        r.norm_squared() * self.weights.obs_information
+                    });
                 cost += 0.5 * self.huber(e2).0;
             }
         }
@@ -670,7 +700,12 @@ impl Window {
             report.iterations += 1;
             self.build(Selection::All, lambda);
             let dim = self.h.nrows();
-            let mut s = self.h.clone();
+            let mut s = std::mem::replace(&mut self.damped, DMatrix::zeros(0, 0));
+            if s.shape() == self.h.shape() {
+                s.copy_from(&self.h);
+            } else {
+                s = self.h.clone();
+            }
             for i in 0..dim {
                 s[(i, i)] += lambda * s[(i, i)].max(1e-6);
             }
@@ -679,6 +714,8 @@ impl Window {
                 continue;
             };
             let dx = chol.solve(&(-&self.b));
+            // Keep the buffer for the next iteration.
+            self.damped = chol.unpack();
             self.backup();
             self.apply(&dx);
             let new_cost = self.cost();

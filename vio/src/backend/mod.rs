@@ -849,19 +849,27 @@ impl BackEnd {
             (self.config.outlier_px / self.focal_px).powi(2) * self.window.weights.obs_information;
         let mut dead: Vec<u64> = Vec::new();
         let mut bad: Vec<(u64, usize)> = Vec::new();
-        for (&key, lm) in &self.window.landmarks {
-            let before = bad.len();
-            for (k, ob) in lm.obs.iter().enumerate() {
-                match self.window.observation_error(lm, ob) {
-                    Some(e2) if e2 <= limit => {}
-                    _ => bad.push((key, k)),
-                }
-            }
-            let dropped = bad.len() - before;
-            if dropped > 0 && 2 * dropped >= lm.obs.len() {
-                bad.truncate(before);
+        let mut views: Vec<(u64, bool)> = Vec::new();
+        self.window.for_each_view_error(|key, _, e2| {
+            views.push((key, e2.is_some_and(|e2| e2 <= limit)));
+        });
+        let mut start = 0;
+        while start < views.len() {
+            let key = views[start].0;
+            let end = start + views[start..].iter().take_while(|v| v.0 == key).count();
+            let dropped = views[start..end].iter().filter(|v| !v.1).count();
+            if dropped > 0 && 2 * dropped >= end - start {
                 dead.push(key);
+            } else {
+                bad.extend(
+                    views[start..end]
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, v)| !v.1)
+                        .map(|(k, _)| (key, k)),
+                );
             }
+            start = end;
         }
         self.stats.outliers += bad.len() as u64;
         for (key, k) in bad.iter().rev() {

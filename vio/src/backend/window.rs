@@ -216,6 +216,41 @@ impl Window {
         d
     }
 
+    /// Every view's whitened squared reprojection error (`None` when the point
+    /// is behind the camera), landmark by landmark in key order, views in
+    /// order: `f(key, view index, error)`.
+    pub(crate) fn for_each_view_error(&self, mut f: impl FnMut(u64, usize, Option<f64>)) {
+        let rotations: Vec<Matrix3<f64>> = self
+            .frames
+            .iter()
+            .map(|f| f.nav.rotation.to_rotation_matrix().into_inner())
+            .collect();
+        for (&key, lm) in &self.landmarks {
+            let hp = self.position(lm.host);
+            for (k, ob) in lm.obs.iter().enumerate() {
+                let e2 = hp.zip(self.position(ob.frame)).and_then(|(hp, tp)| {
+                    residual(
+                        &self.ext,
+                        PoseRef {
+                            r: &rotations[hp],
+                            p: &self.frames[hp].nav.position,
+                        },
+                        PoseRef {
+                            r: &rotations[tp],
+                            p: &self.frames[tp].nav.position,
+                        },
+                        &lm.bearing,
+                        lm.rho,
+                        usize::from(ob.cam),
+                        &ob.z,
+                    )
+                    .map(|r| r.norm_squared() * self.weights.obs_information)
+                });
+                f(key, k, e2);
+            }
+        }
+    }
+
     /// The whitened squared reprojection error of one observation, `None` when
     /// the point is behind the camera or a frame is missing.
     pub(crate) fn observation_error(&self, lm: &Landmark, ob: &Observation) -> Option<f64> {
@@ -285,42 +320,12 @@ impl Window {
         if let Some(prior) = &self.prior {
             cost += self.prior_cost(prior);
         }
-        let rotations: Vec<Matrix3<f64>> = self
-            .frames
-            .iter()
-            .map(|f| f.nav.rotation.to_rotation_matrix().into_inner())
-            .collect();
-        for lm in self.landmarks.values() {
-            let hp = self.position(lm.host);
-            for ob in &lm.obs {
-                // A view the projection refuses (behind the camera) is charged
-                // as a gross outlier, so a step cannot lower the cost by pushing
-                // points behind cameras.
-                let e2 = hp
-                    .zip(self.position(ob.frame))
-                    .and_then(|(hp, tp)| {
-                        residual(
-                            &self.ext,
-                            PoseRef {
-                                r: &rotations[hp],
-                                p: &self.frames[hp].nav.position,
-                            },
-                            PoseRef {
-                                r: &rotations[tp],
-                                p: &self.frames[tp].nav.position,
-                            },
-                            &lm.bearing,
-                            lm.rho,
-                            usize::from(ob.cam),
-                            &ob.z,
-                        )
-                    })
-                    .map_or(REJECTED_E2, |r| {
-                        r.norm_squared() * self.weights.obs_information
-                    });
-                cost += 0.5 * self.huber(e2).0;
-            }
-        }
+        // A view the projection refuses (behind the camera) is charged as a
+        // gross outlier, so a step cannot lower the cost by pushing points
+        // behind cameras.
+        self.for_each_view_error(|_, _, e2| {
+            cost += 0.5 * self.huber(e2.unwrap_or(REJECTED_E2)).0;
+        });
         cost
     }
 

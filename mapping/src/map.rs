@@ -1,0 +1,418 @@
+//! The occupancy map: cells in bricks of 8 x 8 x 8 in a hash map keyed by brick
+//! coordinate, generic over the cell type so the int8 map and its float
+//! reference share every line of logic.
+//!
+//! Frames and units: world frame, metres. Cell `(i, j, k)` covers
+//! `[i r, (i + 1) r) x [j r, ...) x [k r, ...)` for resolution `r`. A brick
+//! holds the 512 cells whose keys agree above the low 3 bits, x fastest, so a
+//! ray stepping along x reads consecutive bytes and a brick is 512 bytes (eight
+//! cache lines) in the int8 map. Memory grows with observed space only: a brick
+//! is allocated when a ray first touches it.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use nalgebra::Vector3;
+
+use crate::MappingError;
+use crate::logodds::{OccupancyParams, QuantizedModel, UNKNOWN_I8, logit};
+
+/// Brick side, cells.
+pub const BRICK_SIDE: i32 = 8;
+const BRICK_SHIFT: i32 = 3;
+const BRICK_MASK: i32 = BRICK_SIDE - 1;
+/// Cells per brick.
+pub const BRICK_CELLS: usize = 512;
+
+/// Integer coordinates of a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CellKey {
+    /// x index.
+    pub x: i32,
+    /// y index.
+    pub y: i32,
+    /// z index.
+    pub z: i32,
+}
+
+impl CellKey {
+    /// The brick holding the cell.
+    #[inline]
+    #[must_use]
+    pub fn brick(self) -> BrickKey {
+        BrickKey {
+            x: self.x >> BRICK_SHIFT,
+            y: self.y >> BRICK_SHIFT,
+            z: self.z >> BRICK_SHIFT,
+        }
+    }
+
+    /// Index of the cell inside its brick (x fastest).
+    #[inline]
+    #[must_use]
+    pub fn index_in_brick(self) -> usize {
+        ((self.x & BRICK_MASK)
+            | ((self.y & BRICK_MASK) << BRICK_SHIFT)
+            | ((self.z & BRICK_MASK) << (2 * BRICK_SHIFT))) as usize
+    }
+}
+
+/// Integer coordinates of a brick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BrickKey {
+    /// x index.
+    pub x: i32,
+    /// y index.
+    pub y: i32,
+    /// z index.
+    pub z: i32,
+}
+
+/// A small multiplicative hasher for integer keys (deterministic, unlike the
+/// standard library's randomly seeded one, and several times cheaper).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    #[inline]
+    fn write_i32(&mut self, v: i32) {
+        self.write_u64(u64::from(v as u32));
+    }
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type KeyMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
+
+/// What a cell says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Occupancy {
+    /// Never observed.
+    Unknown,
+    /// Observed, at or below the threshold.
+    Free,
+    /// Observed, above the threshold.
+    Occupied,
+}
+
+/// A cell representation: the int8 fixed-point one or the f32 reference.
+pub trait CellModel: Copy + std::fmt::Debug {
+    /// The cell type.
+    type Cell: Copy + PartialEq + std::fmt::Debug;
+    /// A never-observed cell.
+    fn unknown(&self) -> Self::Cell;
+    /// The cell after a hit or a miss.
+    fn update(&self, cell: Self::Cell, hit: bool) -> Self::Cell;
+    /// What the cell says.
+    fn occupancy(&self, cell: Self::Cell) -> Occupancy;
+    /// Its log-odds (`None` when unknown).
+    fn log_odds(&self, cell: Self::Cell) -> Option<f64>;
+}
+
+impl CellModel for QuantizedModel {
+    type Cell = i8;
+    #[inline]
+    fn unknown(&self) -> i8 {
+        UNKNOWN_I8
+    }
+    #[inline]
+    fn update(&self, cell: i8, hit: bool) -> i8 {
+        QuantizedModel::update(self, cell, hit)
+    }
+    #[inline]
+    fn occupancy(&self, cell: i8) -> Occupancy {
+        if cell == UNKNOWN_I8 {
+            Occupancy::Unknown
+        } else if cell > self.threshold {
+            Occupancy::Occupied
+        } else {
+            Occupancy::Free
+        }
+    }
+    fn log_odds(&self, cell: i8) -> Option<f64> {
+        (cell != UNKNOWN_I8).then(|| f64::from(cell) * self.step)
+    }
+}
+
+/// The f32 log-odds model (the reference the int8 map is tested against, and
+/// the baseline of the benchmarks); NaN marks unknown.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FloatModel {
+    hit: f32,
+    miss: f32,
+    min: f32,
+    max: f32,
+    threshold: f32,
+}
+
+impl FloatModel {
+    /// From validated parameters.
+    ///
+    /// # Errors
+    /// If the parameters are out of range.
+    pub fn new(p: &OccupancyParams) -> Result<Self, MappingError> {
+        p.validate()?;
+        Ok(Self {
+            hit: logit(p.hit) as f32,
+            miss: logit(p.miss) as f32,
+            min: logit(p.clamp_min) as f32,
+            max: logit(p.clamp_max) as f32,
+            threshold: logit(p.threshold) as f32,
+        })
+    }
+}
+
+impl CellModel for FloatModel {
+    type Cell = f32;
+    #[inline]
+    fn unknown(&self) -> f32 {
+        f32::NAN
+    }
+    #[inline]
+    fn update(&self, cell: f32, hit: bool) -> f32 {
+        let base = if cell.is_nan() { 0.0 } else { cell };
+        (base + if hit { self.hit } else { self.miss }).clamp(self.min, self.max)
+    }
+    #[inline]
+    fn occupancy(&self, cell: f32) -> Occupancy {
+        if cell.is_nan() {
+            Occupancy::Unknown
+        } else if cell > self.threshold {
+            Occupancy::Occupied
+        } else {
+            Occupancy::Free
+        }
+    }
+    fn log_odds(&self, cell: f32) -> Option<f64> {
+        (!cell.is_nan()).then_some(f64::from(cell))
+    }
+}
+
+/// An occupancy map; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct OccupancyMap<M: CellModel> {
+    resolution: f64,
+    model: M,
+    bricks: KeyMap<BrickKey, Box<[M::Cell; BRICK_CELLS]>>,
+}
+
+/// The int8 map.
+pub type FixedMap = OccupancyMap<QuantizedModel>;
+/// The f32 reference map.
+pub type FloatMap = OccupancyMap<FloatModel>;
+
+impl FixedMap {
+    /// An empty int8 map.
+    ///
+    /// # Errors
+    /// If the resolution is not positive and finite or the parameters are out of range.
+    pub fn fixed(resolution: f64, params: &OccupancyParams) -> Result<Self, MappingError> {
+        Self::with_model(resolution, QuantizedModel::new(params)?)
+    }
+}
+
+impl FloatMap {
+    /// An empty f32 map.
+    ///
+    /// # Errors
+    /// If the resolution is not positive and finite or the parameters are out of range.
+    pub fn float(resolution: f64, params: &OccupancyParams) -> Result<Self, MappingError> {
+        Self::with_model(resolution, FloatModel::new(params)?)
+    }
+}
+
+impl<M: CellModel> OccupancyMap<M> {
+    /// An empty map with a cell model.
+    ///
+    /// # Errors
+    /// If the resolution is not positive and finite.
+    pub fn with_model(resolution: f64, model: M) -> Result<Self, MappingError> {
+        if !(resolution.is_finite() && resolution > 1e-4) {
+            return Err(MappingError::Config(format!(
+                "resolution must be finite and > 1e-4 m, got {resolution}"
+            )));
+        }
+        Ok(Self {
+            resolution,
+            model,
+            bricks: KeyMap::default(),
+        })
+    }
+
+    /// Cell side, m.
+    #[must_use]
+    pub fn resolution(&self) -> f64 {
+        self.resolution
+    }
+
+    /// The cell model.
+    #[must_use]
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The cell holding a point (`None` outside the representable range).
+    #[must_use]
+    pub fn key(&self, p: &Vector3<f64>) -> Option<CellKey> {
+        let f = |v: f64| {
+            let c = (v / self.resolution).floor();
+            (c.is_finite() && c.abs() < f64::from(i32::MAX / 2)).then_some(c as i32)
+        };
+        Some(CellKey {
+            x: f(p.x)?,
+            y: f(p.y)?,
+            z: f(p.z)?,
+        })
+    }
+
+    /// Centre of a cell, m.
+    #[must_use]
+    pub fn center(&self, k: CellKey) -> Vector3<f64> {
+        Vector3::new(
+            (f64::from(k.x) + 0.5) * self.resolution,
+            (f64::from(k.y) + 0.5) * self.resolution,
+            (f64::from(k.z) + 0.5) * self.resolution,
+        )
+    }
+
+    /// The cell's value (unknown when its brick does not exist).
+    #[must_use]
+    pub fn cell(&self, k: CellKey) -> M::Cell {
+        self.bricks
+            .get(&k.brick())
+            .map_or_else(|| self.model.unknown(), |b| b[k.index_in_brick()])
+    }
+
+    /// What the cell says.
+    #[must_use]
+    pub fn occupancy(&self, k: CellKey) -> Occupancy {
+        self.model.occupancy(self.cell(k))
+    }
+
+    /// Applies a hit or a miss to one cell.
+    pub fn update_cell(&mut self, k: CellKey, hit: bool) {
+        let unknown = self.model.unknown();
+        let brick = self
+            .bricks
+            .entry(k.brick())
+            .or_insert_with(|| Box::new([unknown; BRICK_CELLS]));
+        let i = k.index_in_brick();
+        brick[i] = self.model.update(brick[i], hit);
+    }
+
+    /// Applies a run of updates that all fall in one brick (one lookup).
+    pub fn update_brick(
+        &mut self,
+        brick: BrickKey,
+        updates: impl IntoIterator<Item = (usize, bool)>,
+    ) {
+        let unknown = self.model.unknown();
+        let cells = self
+            .bricks
+            .entry(brick)
+            .or_insert_with(|| Box::new([unknown; BRICK_CELLS]));
+        for (i, hit) in updates {
+            if let Some(c) = cells.get_mut(i) {
+                *c = self.model.update(*c, hit);
+            }
+        }
+    }
+
+    /// Bricks allocated.
+    #[must_use]
+    pub fn brick_count(&self) -> usize {
+        self.bricks.len()
+    }
+
+    /// Cells allocated (observed or sharing a brick with an observed one).
+    #[must_use]
+    pub fn allocated_cells(&self) -> usize {
+        self.bricks.len() * BRICK_CELLS
+    }
+
+    /// Bytes the map holds on the heap: the cells, and the hash table's slots
+    /// (key, pointer, control byte) at its current capacity.
+    #[must_use]
+    pub fn memory_bytes(&self) -> usize {
+        let cells = self.bricks.len() * BRICK_CELLS * std::mem::size_of::<M::Cell>();
+        let slot = std::mem::size_of::<BrickKey>() + std::mem::size_of::<usize>() + 1;
+        cells + self.bricks.capacity() * slot
+    }
+
+    /// Every allocated brick with its cells (in no particular order).
+    pub fn bricks(&self) -> impl Iterator<Item = (BrickKey, &[M::Cell; BRICK_CELLS])> {
+        self.bricks.iter().map(|(k, b)| (*k, &**b))
+    }
+
+    /// The key of cell `i` of brick `b`.
+    #[must_use]
+    pub fn key_in_brick(b: BrickKey, i: usize) -> CellKey {
+        let i = i as i32;
+        CellKey {
+            x: (b.x << BRICK_SHIFT) | (i & BRICK_MASK),
+            y: (b.y << BRICK_SHIFT) | ((i >> BRICK_SHIFT) & BRICK_MASK),
+            z: (b.z << BRICK_SHIFT) | ((i >> (2 * BRICK_SHIFT)) & BRICK_MASK),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_bricks_and_indices_round_trip_including_negative_coordinates() {
+        for &(x, y, z) in &[
+            (0, 0, 0),
+            (7, 7, 7),
+            (8, 0, -1),
+            (-1, -8, -9),
+            (123, -456, 789),
+        ] {
+            let k = CellKey { x, y, z };
+            let back = FixedMap::key_in_brick(k.brick(), k.index_in_brick());
+            assert_eq!(back, k);
+            assert!(k.index_in_brick() < BRICK_CELLS);
+        }
+        let map =
+            FixedMap::fixed(0.1, &OccupancyParams::default()).unwrap_or_else(|e| panic!("{e}"));
+        let k = map
+            .key(&Vector3::new(-0.05, 0.15, 0.0))
+            .unwrap_or_else(|| panic!("in range"));
+        assert_eq!(k, CellKey { x: -1, y: 1, z: 0 });
+        assert!((map.center(k) - Vector3::new(-0.05, 0.15, 0.05)).norm() < 1e-12);
+        assert!(map.key(&Vector3::new(f64::NAN, 0.0, 0.0)).is_none());
+        assert!(map.key(&Vector3::new(1e300, 0.0, 0.0)).is_none());
+    }
+
+    #[test]
+    fn unknown_is_distinct_and_a_brick_is_allocated_on_first_touch() {
+        let mut map =
+            FixedMap::fixed(0.1, &OccupancyParams::default()).unwrap_or_else(|e| panic!("{e}"));
+        let k = CellKey { x: 3, y: -2, z: 9 };
+        assert_eq!(map.occupancy(k), Occupancy::Unknown);
+        map.update_cell(k, false);
+        assert_eq!(map.occupancy(k), Occupancy::Free);
+        assert_eq!(
+            map.occupancy(CellKey { x: 4, y: -2, z: 9 }),
+            Occupancy::Unknown
+        );
+        map.update_cell(k, true);
+        map.update_cell(k, true);
+        assert_eq!(map.occupancy(k), Occupancy::Occupied);
+        assert_eq!(map.brick_count(), 1);
+        assert_eq!(map.allocated_cells(), 512);
+    }
+}

@@ -12,7 +12,7 @@
 
 use nalgebra::Vector3;
 
-use crate::map::{BrickKey, CellKey, CellModel, OccupancyMap};
+use crate::map::{BRICK_CELLS, BrickKey, CellKey, CellModel, KeyMap, OccupancyMap};
 
 /// Calls `visit` for every cell a segment passes through, from the cell of
 /// `from` up to but excluding the cell of `to` (both given as cell keys with
@@ -100,12 +100,52 @@ impl ScanStats {
     }
 }
 
+/// A scan's marks: per touched brick, a byte per cell (0 untouched, 1 miss,
+/// 2 hit), reused from scan to scan.
+#[derive(Debug, Default)]
+struct Marks {
+    slots: KeyMap<BrickKey, u32>,
+    bricks: Vec<BrickKey>,
+    marks: Vec<[u8; BRICK_CELLS]>,
+    last: Option<(BrickKey, u32)>,
+}
+
+impl Marks {
+    #[inline]
+    fn mark(&mut self, k: CellKey, value: u8) {
+        let b = k.brick();
+        let slot = match self.last {
+            Some((lb, s)) if lb == b => s,
+            _ => {
+                let next = self.bricks.len() as u32;
+                let s = *self.slots.entry(b).or_insert(next);
+                if s == next {
+                    self.bricks.push(b);
+                    if self.marks.len() < self.bricks.len() {
+                        self.marks.push([0; BRICK_CELLS]);
+                    }
+                }
+                self.last = Some((b, s));
+                s
+            }
+        };
+        let cell = &mut self.marks[slot as usize][k.index_in_brick()];
+        *cell = (*cell).max(value);
+    }
+
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.bricks.clear();
+        self.last = None;
+    }
+}
+
 /// Inserts scans into a map, reusing its buffers from scan to scan.
 #[derive(Debug, Default)]
 pub struct ScanInserter {
-    free: Vec<CellKey>,
+    marks: Marks,
     hits: Vec<CellKey>,
-    updates: Vec<(BrickKey, u16, bool)>,
+    order: Vec<u32>,
 }
 
 impl ScanInserter {
@@ -125,15 +165,14 @@ impl ScanInserter {
         max_range: f64,
     ) -> ScanStats {
         let mut stats = ScanStats::default();
-        self.free.clear();
-        self.hits.clear();
-        self.updates.clear();
+        self.marks.clear();
         let res = map.resolution();
         let Some(start) = map.key(origin) else {
             stats.refused = points.len();
             return stats;
         };
         let from = origin / res;
+        self.hits.clear();
         for p in points {
             stats.rays += 1;
             let ray = p - origin;
@@ -152,60 +191,29 @@ impl ScanInserter {
                 stats.refused += 1;
                 continue;
             };
-            let free = &mut self.free;
+            let marks = &mut self.marks;
             stats.cells_traversed += traverse(&from, &(end_point / res), start, end, |k| {
-                free.push(k);
+                marks.mark(k, 1);
             });
             if hit {
                 self.hits.push(end);
             }
         }
-        // Each cell once; a hit wins over a miss.
-        let order = |k: &CellKey| (k.brick(), k.index_in_brick());
-        self.hits.sort_unstable_by_key(order);
-        self.hits.dedup();
-        self.free.sort_unstable_by_key(order);
-        self.free.dedup();
-        let (mut i, mut j) = (0, 0);
-        while i < self.free.len() || j < self.hits.len() {
-            let take_hit = match (self.free.get(i), self.hits.get(j)) {
-                (Some(f), Some(h)) => {
-                    let (of, oh) = (order(f), order(h));
-                    if of == oh {
-                        i += 1;
-                        true
-                    } else {
-                        oh < of
-                    }
-                }
-                (None, Some(_)) => true,
-                _ => false,
-            };
-            let k = if take_hit {
-                j += 1;
-                self.hits[j - 1]
-            } else {
-                i += 1;
-                self.free[i - 1]
-            };
-            self.updates
-                .push((k.brick(), k.index_in_brick() as u16, take_hit));
+        // Hits after the misses: a cell both passed through and hit is a hit.
+        for &k in &self.hits {
+            self.marks.mark(k, 2);
         }
-        stats.occupied_updates = self.hits.len();
-        stats.free_updates = self.updates.len() - self.hits.len();
-        let mut s = 0;
-        while s < self.updates.len() {
-            let brick = self.updates[s].0;
-            let e = s + self.updates[s..]
-                .iter()
-                .take_while(|u| u.0 == brick)
-                .count();
-            map.update_brick(
-                brick,
-                self.updates[s..e].iter().map(|u| (usize::from(u.1), u.2)),
-            );
+        // Brick by brick, in key order (deterministic whatever the hashing).
+        self.order.clear();
+        self.order.extend(0..self.marks.bricks.len() as u32);
+        let bricks = &self.marks.bricks;
+        self.order.sort_unstable_by_key(|&s| bricks[s as usize]);
+        for &s in &self.order {
+            let brick = self.marks.bricks[s as usize];
+            let (misses, hits) = map.apply_marks(brick, &mut self.marks.marks[s as usize]);
+            stats.free_updates += misses;
+            stats.occupied_updates += hits;
             stats.bricks_touched += 1;
-            s = e;
         }
         stats
     }

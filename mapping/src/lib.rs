@@ -10,6 +10,14 @@
 //! Coordinates are in the world frame, in metres. To come (issue 5): depth from
 //! stereo, the planner's queries (2D slice, entropy, rays), persistence, counted
 //! cost and `scout map-bench`.
+//!
+//! # Measured so far
+//! `cargo bench -p mapping --bench map_insert -- report-only` (60 noise-free
+//! 320 x 240 depth scans of a synthetic room, 5 cm cells, 5 m range, one core):
+//! 393 M cells traversed by the rays at 49 M/s, deduplicated into 10.5 M cell
+//! updates (1.3 M/s); the f32 map takes the same time (the traversal and the
+//! per-scan marks dominate, not the cells); 1.045 bytes per allocated cell
+//! (target 1.25).
 
 pub mod insert;
 pub mod logodds;

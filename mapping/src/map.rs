@@ -94,7 +94,8 @@ impl Hasher for KeyHasher {
     }
 }
 
-type KeyMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
+/// A hash map with [`KeyHasher`].
+pub(crate) type KeyMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 
 /// What a cell says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,6 +329,34 @@ impl<M: CellModel> OccupancyMap<M> {
                 *c = self.model.update(*c, hit);
             }
         }
+    }
+
+    /// Applies one scan's marks to a brick: for each cell, 0 leaves it, 1 is a
+    /// miss, 2 a hit; the marks are cleared. Returns (misses, hits) applied.
+    pub fn apply_marks(
+        &mut self,
+        brick: BrickKey,
+        marks: &mut [u8; BRICK_CELLS],
+    ) -> (usize, usize) {
+        let unknown = self.model.unknown();
+        let cells = self
+            .bricks
+            .entry(brick)
+            .or_insert_with(|| Box::new([unknown; BRICK_CELLS]));
+        let (mut misses, mut hits) = (0, 0);
+        for (c, m) in cells.iter_mut().zip(marks.iter_mut()) {
+            if *m != 0 {
+                let hit = *m == 2;
+                *c = self.model.update(*c, hit);
+                if hit {
+                    hits += 1;
+                } else {
+                    misses += 1;
+                }
+                *m = 0;
+            }
+        }
+        (misses, hits)
     }
 
     /// Bricks allocated.

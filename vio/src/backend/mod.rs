@@ -98,8 +98,8 @@ pub struct BackEndConfig {
     /// Rotation-compensated parallax since the last keyframe that makes a
     /// keyframe, px.
     pub keyframe_parallax_px: f64,
-    /// A frame is a keyframe when it sees fewer than this share of the
-    /// landmarks the last keyframe saw (including those it started).
+    /// A frame is a keyframe when the landmarks it sees in cam0 are fewer than
+    /// this share of its stereo features.
     pub keyframe_min_tracked_ratio: f64,
     /// Longest time between keyframes, s.
     pub keyframe_max_interval_s: f64,
@@ -269,8 +269,6 @@ pub struct BackEnd {
     last_good: Option<Estimate>,
     /// The current world frame's number (0 before the first initialization).
     session: u32,
-    /// Landmarks the last keyframe saw in cam0 or started.
-    tracked_at_keyframe: usize,
     stats: BackEndStats,
 }
 
@@ -323,7 +321,6 @@ impl BackEnd {
             last: None,
             last_good: None,
             session: 0,
-            tracked_at_keyframe: 0,
             stats: BackEndStats::default(),
             config,
         })
@@ -832,12 +829,6 @@ impl BackEnd {
             );
             self.stats.landmarks_created += 1;
         }
-        self.tracked_at_keyframe = self
-            .window
-            .landmarks
-            .values()
-            .filter(|lm| lm.host == id || lm.obs.iter().rev().any(|o| o.frame == id && o.cam == 0))
-            .count();
     }
 
     /// After a keyframe's window solve: drops every observation (the host's

@@ -454,7 +454,7 @@ impl Window {
             if selection == Selection::Oldest && Some(lm.host) != oldest {
                 continue;
             }
-            let Some(hp) = self.frames.iter().position(|f| f.id == lm.host) else {
+            let Some(hp) = self.position(lm.host) else {
                 continue;
             };
             let mut h_ll = 0.0;
@@ -463,7 +463,7 @@ impl Window {
                 *a = None;
             }
             for ob in &lm.obs {
-                let Some(tp) = self.frames.iter().position(|f| f.id == ob.frame) else {
+                let Some(tp) = self.position(ob.frame) else {
                     continue;
                 };
                 let Some((r, j)) = residual_and_jacobians(
@@ -484,14 +484,7 @@ impl Window {
                     continue;
                 };
                 let e2 = r.norm_squared() * self.weights.obs_information;
-                let (_, robust) = {
-                    let k = self.weights.huber;
-                    if e2 <= k * k {
-                        (e2, 1.0)
-                    } else {
-                        (0.0, k / e2.sqrt())
-                    }
-                };
+                let (_, robust) = self.huber(e2);
                 let w = robust * self.weights.obs_information;
                 h_ll += w * j.rho.norm_squared();
                 b_l += w * j.rho.dot(&r);

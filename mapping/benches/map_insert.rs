@@ -19,7 +19,7 @@ use datasets::synth::rng::Rng;
 use datasets::synth::trajectory::Trajectory;
 use datasets::synth::world::World;
 use mapping::map::CellModel;
-use mapping::{FixedMap, FloatMap, OccupancyMap, OccupancyParams, ScanInserter};
+use mapping::{FixedMap, FloatMap, FreeSpace, OccupancyMap, OccupancyParams, ScanInserter};
 use nalgebra::Vector3;
 
 const RESOLUTION: f64 = 0.05;
@@ -77,8 +77,12 @@ fn scans() -> Result<Vec<Scan>, Box<dyn std::error::Error>> {
 }
 
 /// Inserts every scan; returns (cell updates applied, cells traversed).
-fn insert_all<M: CellModel>(map: &mut OccupancyMap<M>, scans: &[Scan]) -> (usize, usize) {
-    let mut ins = ScanInserter::new();
+fn insert_all<M: CellModel>(
+    map: &mut OccupancyMap<M>,
+    scans: &[Scan],
+    mode: FreeSpace,
+) -> (usize, usize) {
+    let mut ins = ScanInserter::with_mode(mode);
     scans.iter().fold((0, 0), |(u, t), (o, p)| {
         let s = ins.insert(map, o, p, MAX_RANGE);
         (u + s.updates(), t + s.cells_traversed)
@@ -92,35 +96,45 @@ fn report(scans: &[Scan]) -> Result<(), Box<dyn std::error::Error>> {
         "\n{} scans, {points} rays, {RESOLUTION} m cells, {MAX_RANGE} m maximum range",
         scans.len()
     );
-    let mut best = [Duration::MAX; 2];
-    let mut updates = (0, 0);
-    let mut fixed_bytes = (0, 0);
-    for _ in 0..3 {
-        let mut fixed = FixedMap::fixed(RESOLUTION, &params)?;
-        let start = Instant::now();
-        updates = insert_all(&mut fixed, scans);
-        best[0] = best[0].min(start.elapsed());
-        fixed_bytes = (fixed.memory_bytes(), fixed.allocated_cells());
-        let mut float = FloatMap::float(RESOLUTION, &params)?;
-        let start = Instant::now();
-        insert_all(&mut float, scans);
-        best[1] = best[1].min(start.elapsed());
-    }
     let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64() * 1e-6;
-    for (name, d) in [("int8 map", best[0]), ("f32 map ", best[1])] {
+    let mut fixed_bytes = (0, 0);
+    let mut exact_updates = 0;
+    for mode in [FreeSpace::Exact, FreeSpace::Discretized] {
+        let mut best = [Duration::MAX; 2];
+        let mut updates = (0, 0);
+        for _ in 0..3 {
+            let mut fixed = FixedMap::fixed(RESOLUTION, &params)?;
+            let start = Instant::now();
+            updates = insert_all(&mut fixed, scans, mode);
+            best[0] = best[0].min(start.elapsed());
+            fixed_bytes = (fixed.memory_bytes(), fixed.allocated_cells());
+            let mut float = FloatMap::float(RESOLUTION, &params)?;
+            let start = Instant::now();
+            insert_all(&mut float, scans, mode);
+            best[1] = best[1].min(start.elapsed());
+        }
+        if mode == FreeSpace::Exact {
+            exact_updates = updates.0;
+        }
         println!(
-            "  {name}   {:.1} M cell updates/s, {:.1} M cells traversed/s ({} updates, {} traversed, {:.1} ms)",
-            rate(updates.0, d),
-            rate(updates.1, d),
-            updates.0,
-            updates.1,
-            d.as_secs_f64() * 1e3
+            "  {mode:?}: {:.4} of the exact mode's cell updates",
+            updates.0 as f64 / exact_updates.max(1) as f64
+        );
+        for (name, d) in [("int8 map", best[0]), ("f32 map ", best[1])] {
+            println!(
+                "    {name}   {:.1} M cell updates/s, {:.1} M cells traversed/s ({} updates, {} traversed, {:.1} ms)",
+                rate(updates.0, d),
+                rate(updates.1, d),
+                updates.0,
+                updates.1,
+                d.as_secs_f64() * 1e3
+            );
+        }
+        println!(
+            "    ratio      int8 / f32 throughput {:.2}",
+            best[1].as_secs_f64() / best[0].as_secs_f64()
         );
     }
-    println!(
-        "  ratio      int8 / f32 throughput {:.2}",
-        best[1].as_secs_f64() / best[0].as_secs_f64()
-    );
     println!(
         "  memory     {:.3} bytes per allocated cell ({} cells, {:.1} MB)",
         fixed_bytes.0 as f64 / fixed_bytes.1.max(1) as f64,
@@ -147,14 +161,14 @@ fn map_insert(c: &mut Criterion) {
     group.bench_function("int8", |b| {
         b.iter(|| {
             FixedMap::fixed(RESOLUTION, &params)
-                .map(|mut m| insert_all(&mut m, black_box(&scans)).0)
+                .map(|mut m| insert_all(&mut m, black_box(&scans), FreeSpace::Exact).0)
                 .unwrap_or(0)
         });
     });
     group.bench_function("f32", |b| {
         b.iter(|| {
             FloatMap::float(RESOLUTION, &params)
-                .map(|mut m| insert_all(&mut m, black_box(&scans)).0)
+                .map(|mut m| insert_all(&mut m, black_box(&scans), FreeSpace::Exact).0)
                 .unwrap_or(0)
         });
     });

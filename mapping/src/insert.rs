@@ -10,13 +10,16 @@
 //! once per scan. The traversal is Amanatides and Woo, "A Fast Voxel Traversal
 //! Algorithm for Ray Tracing", Eurographics 1987.
 
+use cost::{CostLedger, OpCounts, Residence};
 use nalgebra::Vector3;
+use serde::{Deserialize, Serialize};
 
-use crate::map::{BRICK_CELLS, BrickKey, CellKey, CellModel, KeyMap, OccupancyMap};
+use crate::map::{BRICK_CELLS, BRICK_SIDE, BrickKey, CellKey, CellModel, KeyMap, OccupancyMap};
 
 /// Calls `visit` for every cell a segment passes through, from the cell of
 /// `from` up to but excluding the cell of `to` (both given as cell keys with
-/// the exact points in cell units, i.e. metres divided by the resolution).
+/// the exact points in cell units, i.e. metres divided by the resolution):
+/// exactly one cell per unit of Manhattan distance between the two keys.
 /// Returns the number of cells visited.
 pub fn traverse(
     from: &Vector3<f64>,
@@ -25,52 +28,78 @@ pub fn traverse(
     end: CellKey,
     mut visit: impl FnMut(CellKey),
 ) -> usize {
-    let d = to - from;
-    let mut key = [start.x, start.y, start.z];
-    let target = [end.x, end.y, end.z];
-    let mut step = [0i32; 3];
-    let mut t_max = [f64::INFINITY; 3];
-    let mut t_delta = [f64::INFINITY; 3];
-    for a in 0..3 {
-        if d[a] > 0.0 {
-            step[a] = 1;
-            t_max[a] = (f64::from(key[a]) + 1.0 - from[a]) / d[a];
-            t_delta[a] = 1.0 / d[a];
-        } else if d[a] < 0.0 {
-            step[a] = -1;
-            t_max[a] = (f64::from(key[a]) - from[a]) / d[a];
-            t_delta[a] = -1.0 / d[a];
-        }
-    }
-    // Never more steps than the Manhattan distance between the end cells.
-    let limit = (0..3)
-        .map(|a| (i64::from(target[a]) - i64::from(key[a])).unsigned_abs())
-        .sum::<u64>();
-    let mut visited = 0;
-    for _ in 0..=limit {
-        if key == target {
-            break;
-        }
+    let mut w = Walk::new(from, to, start, end);
+    for _ in 0..w.cells {
         visit(CellKey {
-            x: key[0],
-            y: key[1],
-            z: key[2],
+            x: w.key[0],
+            y: w.key[1],
+            z: w.key[2],
         });
-        visited += 1;
-        let a = if t_max[0] < t_max[1] {
-            if t_max[0] < t_max[2] { 0 } else { 2 }
-        } else if t_max[1] < t_max[2] {
-            1
-        } else {
-            2
-        };
-        if step[a] == 0 {
-            break;
-        }
-        key[a] += step[a];
-        t_max[a] += t_delta[a];
+        w.advance();
     }
-    visited
+    w.cells
+}
+
+/// The state of an Amanatides-Woo walk.
+#[derive(Debug, Clone, Copy)]
+struct Walk {
+    /// The current cell.
+    key: [i32; 3],
+    /// Direction of the steps along each axis (0 if the ray is parallel to it).
+    step: [i32; 3],
+    /// Ray parameter at the next boundary along each axis.
+    t_max: [f64; 3],
+    /// Ray parameter between boundaries along each axis.
+    t_delta: [f64; 3],
+    /// Cells to visit: the Manhattan distance between the end cells.
+    cells: usize,
+}
+
+impl Walk {
+    fn new(from: &Vector3<f64>, to: &Vector3<f64>, start: CellKey, end: CellKey) -> Self {
+        let d = to - from;
+        let key = [start.x, start.y, start.z];
+        let target = [end.x, end.y, end.z];
+        let mut w = Self {
+            key,
+            step: [0; 3],
+            t_max: [f64::INFINITY; 3],
+            t_delta: [f64::INFINITY; 3],
+            cells: 0,
+        };
+        for a in 0..3 {
+            if d[a] > 0.0 {
+                w.step[a] = 1;
+                w.t_max[a] = (f64::from(key[a]) + 1.0 - from[a]) / d[a];
+                w.t_delta[a] = 1.0 / d[a];
+            } else if d[a] < 0.0 {
+                w.step[a] = -1;
+                w.t_max[a] = (f64::from(key[a]) - from[a]) / d[a];
+                w.t_delta[a] = -1.0 / d[a];
+            }
+            w.cells += (i64::from(target[a]) - i64::from(key[a])).unsigned_abs() as usize;
+        }
+        w
+    }
+
+    /// Steps into the next cell; returns the axis crossed.
+    #[inline]
+    fn advance(&mut self) -> usize {
+        let a = first_boundary(&self.t_max);
+        self.key[a] += self.step[a];
+        self.t_max[a] += self.t_delta[a];
+        a
+    }
+}
+
+/// The axis whose next cell boundary a ray meets first (z on ties), computed
+/// without a branch: the choice is unpredictable along a ray, and a
+/// mispredicted branch costs more than the whole step.
+#[inline]
+fn first_boundary(t_max: &[f64; 3]) -> usize {
+    let x_first = (t_max[0] < t_max[1]) & (t_max[0] < t_max[2]);
+    let y_first = (t_max[0] >= t_max[1]) & (t_max[1] < t_max[2]);
+    usize::from(y_first) + 2 * usize::from(!x_first & !y_first)
 }
 
 /// What one scan did.
@@ -90,6 +119,10 @@ pub struct ScanStats {
     pub occupied_updates: usize,
     /// Bricks touched.
     pub bricks_touched: usize,
+    /// Bricks the scan allocated (first observation of their space).
+    pub bricks_allocated: usize,
+    /// Lookups of a brick's mark buffer (one per brick a walk enters).
+    pub brick_lookups: usize,
 }
 
 impl ScanStats {
@@ -100,59 +133,204 @@ impl ScanStats {
     }
 }
 
-/// A scan's marks: per touched brick, a byte per cell (0 untouched, 1 miss,
-/// 2 hit), reused from scan to scan.
+/// Mark bits: a ray passed through the cell, a ray ended in it.
+const MISS: u8 = 1;
+const HIT: u8 = 2;
+/// A ray of the scan ended in the cell (scratch for [`FreeSpace::Discretized`]).
+const END: u8 = 4;
+/// No slot yet for a brick.
+const NO_SLOT: u32 = u32::MAX;
+/// The largest dense brick grid over a scan's bounding box (4 MB of slots);
+/// larger scans (long-range sensors, coarse maps) look bricks up in a hash map.
+const MAX_GRID_BRICKS: usize = 1 << 20;
+
+/// A scan's marks: per touched brick, a byte per cell (see [`MISS`], [`HIT`]),
+/// the buffers reused from scan to scan. A brick's slot is found through a
+/// dense grid over the scan's bounding box in bricks (one indexed load), or a
+/// hash map when that box is too large.
 #[derive(Debug, Default)]
 struct Marks {
+    grid: Vec<u32>,
+    grid_min: [i32; 3],
+    grid_dims: [i32; 3],
+    use_grid: bool,
     slots: KeyMap<BrickKey, u32>,
     bricks: Vec<BrickKey>,
     marks: Vec<[u8; BRICK_CELLS]>,
-    last: Option<(BrickKey, u32)>,
+    lookups: usize,
 }
 
 impl Marks {
-    #[inline]
-    fn mark(&mut self, k: CellKey, value: u8) {
-        let b = k.brick();
-        let slot = match self.last {
-            Some((lb, s)) if lb == b => s,
-            _ => {
-                let next = self.bricks.len() as u32;
-                let s = *self.slots.entry(b).or_insert(next);
-                if s == next {
-                    self.bricks.push(b);
-                    if self.marks.len() < self.bricks.len() {
-                        self.marks.push([0; BRICK_CELLS]);
-                    }
-                }
-                self.last = Some((b, s));
-                s
+    /// Prepares for a scan whose cells lie in `[lo, hi]` (cell keys).
+    fn begin(&mut self, lo: CellKey, hi: CellKey) {
+        let (blo, bhi) = (lo.brick(), hi.brick());
+        let dims = [bhi.x - blo.x + 1, bhi.y - blo.y + 1, bhi.z - blo.z + 1];
+        let volume = dims.iter().map(|&d| d.max(0) as usize).product::<usize>();
+        self.use_grid = volume <= MAX_GRID_BRICKS;
+        if self.use_grid {
+            self.grid_min = [blo.x, blo.y, blo.z];
+            self.grid_dims = dims;
+            if self.grid.len() < volume {
+                self.grid.resize(volume, NO_SLOT);
             }
-        };
-        let cell = &mut self.marks[slot as usize][k.index_in_brick()];
-        *cell = (*cell).max(value);
+        }
     }
 
-    fn clear(&mut self) {
+    #[inline]
+    fn grid_index(&self, b: BrickKey) -> Option<usize> {
+        let (d, m) = (self.grid_dims, self.grid_min);
+        let (x, y, z) = (b.x - m[0], b.y - m[1], b.z - m[2]);
+        (x >= 0 && y >= 0 && z >= 0 && x < d[0] && y < d[1] && z < d[2])
+            .then(|| (x + d[0] * (y + d[1] * z)) as usize)
+    }
+
+    /// The slot of a brick, made on first use.
+    #[inline]
+    fn slot(&mut self, b: BrickKey) -> usize {
+        self.lookups += 1;
+        let next = self.bricks.len() as u32;
+        let slot = match self.grid_index(b).filter(|_| self.use_grid) {
+            Some(g) => {
+                let s = &mut self.grid[g];
+                if *s == NO_SLOT {
+                    *s = next;
+                }
+                *s
+            }
+            None => *self.slots.entry(b).or_insert(next),
+        };
+        if slot == next {
+            self.bricks.push(b);
+            if self.marks.len() < self.bricks.len() {
+                self.marks.push([0; BRICK_CELLS]);
+            }
+        }
+        slot as usize
+    }
+
+    #[inline]
+    fn mark(&mut self, k: CellKey, bits: u8) {
+        self.test_and_set(k, bits);
+    }
+
+    /// Sets bits of a cell's mark; returns whether they were all set already.
+    #[inline]
+    fn test_and_set(&mut self, k: CellKey, bits: u8) -> bool {
+        let s = self.slot(k.brick());
+        let m = &mut self.marks[s][k.index_in_brick()];
+        let was = *m & bits == bits;
+        *m |= bits;
+        was
+    }
+
+    /// Forgets the scan's bricks (their marks were cleared when applied).
+    fn end(&mut self) {
+        if self.use_grid {
+            for i in 0..self.bricks.len() {
+                if let Some(g) = self.grid_index(self.bricks[i]) {
+                    self.grid[g] = NO_SLOT;
+                }
+            }
+        }
         self.slots.clear();
         self.bricks.clear();
-        self.last = None;
+        self.lookups = 0;
     }
+}
+
+/// Marks the cells of a walk as misses: the cells of [`traverse`] in the same
+/// order, with the walk's state in registers, the axis chosen without a
+/// branch, and the brick's slot looked up only when the walk crosses into
+/// another brick. Returns the cells marked.
+fn mark_walk(marks: &mut Marks, w: &Walk) -> usize {
+    const LOW: i32 = BRICK_SIDE - 1;
+    let [mut kx, mut ky, mut kz] = w.key;
+    let [sx, sy, sz] = w.step;
+    let [mut tx, mut ty, mut tz] = w.t_max;
+    let [dx, dy, dz] = w.t_delta;
+    // Index steps inside a brick (x fastest), and the low bits of the key at
+    // which a step leaves the brick.
+    let (ix, iy, iz) = (sx, sy * BRICK_SIDE, sz * BRICK_SIDE * BRICK_SIDE);
+    let exit = |s: i32| if s > 0 { LOW } else { 0 };
+    let (ex, ey, ez) = (exit(sx), exit(sy), exit(sz));
+    let key = |x, y, z| CellKey { x, y, z };
+    let mut slot = marks.slot(key(kx, ky, kz).brick());
+    let mut index = key(kx, ky, kz).index_in_brick() as i32;
+    for n in 0..w.cells {
+        marks.marks[slot][(index as usize) & (BRICK_CELLS - 1)] |= MISS;
+        if n + 1 == w.cells {
+            break;
+        }
+        let x_first = (tx < ty) & (tx < tz);
+        let y_first = (tx >= ty) & (ty < tz);
+        let z_first = !x_first & !y_first;
+        let leaves = (x_first & ((kx & LOW) == ex))
+            | (y_first & ((ky & LOW) == ey))
+            | (z_first & ((kz & LOW) == ez));
+        let (bx, by, bz) = (i32::from(x_first), i32::from(y_first), i32::from(z_first));
+        kx += bx * sx;
+        ky += by * sy;
+        kz += bz * sz;
+        tx += if x_first { dx } else { 0.0 };
+        ty += if y_first { dy } else { 0.0 };
+        tz += if z_first { dz } else { 0.0 };
+        index += bx * ix + by * iy + bz * iz;
+        if leaves {
+            let k = key(kx, ky, kz);
+            slot = marks.slot(k.brick());
+            index = k.index_in_brick() as i32;
+        }
+    }
+    w.cells
+}
+
+/// One ray of a scan, ready to walk (points in cell units).
+#[derive(Debug, Clone, Copy)]
+struct Ray {
+    to: Vector3<f64>,
+    end: CellKey,
+    hit: bool,
+}
+
+/// How a scan's free space is marked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FreeSpace {
+    /// Every cell of every ray, as OctoMap's `computeUpdate`.
+    #[default]
+    Exact,
+    /// One ray per distinct end cell, to the cell's centre, as OctoMap's
+    /// `discretize` option: a depth image puts several rays in each end cell
+    /// (more the nearer the surface), and their walks are nearly the same.
+    /// The hits are those of [`FreeSpace::Exact`]; the free cells differ at
+    /// the edges of the rays' bundles (see the module documentation for how
+    /// much).
+    Discretized,
 }
 
 /// Inserts scans into a map, reusing its buffers from scan to scan.
 #[derive(Debug, Default)]
 pub struct ScanInserter {
+    mode: FreeSpace,
     marks: Marks,
-    hits: Vec<CellKey>,
-    order: Vec<u32>,
+    rays: Vec<Ray>,
+    cost: CostLedger,
 }
 
 impl ScanInserter {
-    /// A new inserter.
+    /// A new inserter with the default free-space marking.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A new inserter marking free space as `mode` says.
+    #[must_use]
+    pub fn with_mode(mode: FreeSpace) -> Self {
+        Self {
+            mode,
+            ..Self::default()
+        }
     }
 
     /// Inserts one scan (`origin` and end points, world frame, m; rays longer
@@ -164,17 +342,20 @@ impl ScanInserter {
         points: &[Vector3<f64>],
         max_range: f64,
     ) -> ScanStats {
-        let mut stats = ScanStats::default();
-        self.marks.clear();
+        let mut stats = ScanStats {
+            rays: points.len(),
+            ..ScanStats::default()
+        };
         let res = map.resolution();
         let Some(start) = map.key(origin) else {
             stats.refused = points.len();
             return stats;
         };
         let from = origin / res;
-        self.hits.clear();
+        // Pass 1: cut, key and bound the rays.
+        self.rays.clear();
+        let (mut lo, mut hi) = (start, start);
         for p in points {
-            stats.rays += 1;
             let ray = p - origin;
             let length = ray.norm();
             if !length.is_finite() {
@@ -191,31 +372,136 @@ impl ScanInserter {
                 stats.refused += 1;
                 continue;
             };
-            let marks = &mut self.marks;
-            stats.cells_traversed += traverse(&from, &(end_point / res), start, end, |k| {
-                marks.mark(k, 1);
+            lo = CellKey {
+                x: lo.x.min(end.x),
+                y: lo.y.min(end.y),
+                z: lo.z.min(end.z),
+            };
+            hi = CellKey {
+                x: hi.x.max(end.x),
+                y: hi.y.max(end.y),
+                z: hi.z.max(end.z),
+            };
+            self.rays.push(Ray {
+                to: end_point / res,
+                end,
+                hit,
             });
-            if hit {
-                self.hits.push(end);
+        }
+        // Pass 2: misses along the rays, then the hits (a cell both passed
+        // through and hit by the scan is a hit).
+        self.marks.begin(lo, hi);
+        let discretized = self.mode == FreeSpace::Discretized;
+        for r in &self.rays {
+            let to = if discretized {
+                if self.marks.test_and_set(r.end, END) {
+                    continue;
+                }
+                Vector3::new(
+                    f64::from(r.end.x) + 0.5,
+                    f64::from(r.end.y) + 0.5,
+                    f64::from(r.end.z) + 0.5,
+                )
+            } else {
+                r.to
+            };
+            let walk = Walk::new(&from, &to, start, r.end);
+            if walk.cells > 0 {
+                stats.cells_traversed += mark_walk(&mut self.marks, &walk);
             }
         }
-        // Hits after the misses: a cell both passed through and hit is a hit.
-        for &k in &self.hits {
-            self.marks.mark(k, 2);
+        for r in &self.rays {
+            if r.hit {
+                self.marks.mark(r.end, HIT);
+            }
         }
-        // Brick by brick, in key order (deterministic whatever the hashing).
-        self.order.clear();
-        self.order.extend(0..self.marks.bricks.len() as u32);
-        let bricks = &self.marks.bricks;
-        self.order.sort_unstable_by_key(|&s| bricks[s as usize]);
-        for &s in &self.order {
-            let brick = self.marks.bricks[s as usize];
-            let (misses, hits) = map.apply_marks(brick, &mut self.marks.marks[s as usize]);
+        // Pass 3: brick by brick, one map lookup each.
+        let bricks_before = map.brick_count();
+        for (s, &brick) in self.marks.bricks.iter().enumerate() {
+            let (misses, hits) = map.apply_marks(brick, &mut self.marks.marks[s]);
             stats.free_updates += misses;
             stats.occupied_updates += hits;
-            stats.bricks_touched += 1;
         }
+        stats.bricks_touched = self.marks.bricks.len();
+        stats.bricks_allocated = map.brick_count() - bricks_before;
+        stats.brick_lookups = self.marks.lookups;
+        self.marks.end();
+        self.count_cost(&stats, map.model());
         stats
+    }
+
+    /// The work of the last scan, by kernel: `map_rays` (cut and key the
+    /// rays), `map_traverse` (walk them, marking cells in the scan's buffers),
+    /// `map_update` (apply the marks to the map's bricks).
+    #[must_use]
+    pub fn cost(&self) -> &CostLedger {
+        &self.cost
+    }
+
+    /// Counts the last scan's work from its statistics (loop bounds): the
+    /// rays are read from main memory; the marks are the scan's working set
+    /// (buffer); the map's bricks live in main memory, read and written once
+    /// per scan each.
+    fn count_cost<M: CellModel>(&mut self, s: &ScanStats, model: &M) {
+        self.cost.clear();
+        let rays = s.rays as u64;
+        let rays_kept = self.rays.len() as u64;
+        let k = self.cost.kernel("map_rays");
+        // Difference, norm, cut, three floors and divisions, bounds.
+        k.add_ops(
+            OpCounts {
+                f64_ops: 20,
+                int32_add: 6,
+                ..OpCounts::default()
+            } * rays,
+        );
+        k.read(Residence::Main, 24 * rays);
+        k.write(
+            Residence::Buffer,
+            std::mem::size_of::<Ray>() as u64 * rays_kept,
+        );
+        let cells = s.cells_traversed as u64;
+        let lookups = s.brick_lookups as u64;
+        let k = self.cost.kernel("map_traverse");
+        // Per walk: set-up of steps and boundaries; per cell: three compares
+        // and an add of the boundary times, the key, index and brick-exit
+        // arithmetic, the mark; per brick entered: the slot's grid lookup.
+        k.add_ops(
+            OpCounts {
+                f64_ops: 24,
+                int32_add: 12,
+                ..OpCounts::default()
+            } * rays_kept,
+        );
+        k.add_ops(
+            OpCounts {
+                f64_ops: 4,
+                int32_add: 12,
+                int8_add: 1,
+                ..OpCounts::default()
+            } * cells,
+        );
+        k.add_ops(
+            OpCounts {
+                int32_add: 10,
+                int32_mul: 2,
+                ..OpCounts::default()
+            } * lookups,
+        );
+        k.read(
+            Residence::Buffer,
+            std::mem::size_of::<Ray>() as u64 * rays_kept,
+        );
+        k.read(Residence::Buffer, cells + 4 * lookups);
+        k.write(Residence::Buffer, cells);
+        let bricks = s.bricks_touched as u64;
+        let cell_bytes = std::mem::size_of::<M::Cell>() as u64;
+        let k = self.cost.kernel("map_update");
+        k.add_ops(model.apply_ops() * (bricks * BRICK_CELLS as u64));
+        k.read(Residence::Buffer, bricks * BRICK_CELLS as u64);
+        k.write(Residence::Buffer, bricks * BRICK_CELLS as u64);
+        k.read(Residence::Main, bricks * BRICK_CELLS as u64 * cell_bytes);
+        k.write(Residence::Main, bricks * BRICK_CELLS as u64 * cell_bytes);
     }
 }
 
@@ -223,6 +509,8 @@ impl ScanInserter {
 mod tests {
     use super::*;
     use crate::logodds::OccupancyParams;
+    use std::collections::BTreeSet;
+
     use crate::map::{FixedMap, FloatMap, Occupancy};
 
     fn key(x: i32, y: i32, z: i32) -> CellKey {
@@ -319,6 +607,158 @@ mod tests {
         assert_eq!(s.refused, 1);
     }
 
+    /// Uniform numbers in [0, 1) from a xorshift generator.
+    fn xorshift(mut state: u64) -> impl FnMut() -> f64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// End points of `n` rays in random directions from `origin` to the walls
+    /// of a box room 4 x 4 x 2.5 m (x, y in [-1, 3], z in [0, 2.5]).
+    fn box_room_scan(
+        origin: &Vector3<f64>,
+        n: usize,
+        rand: &mut impl FnMut() -> f64,
+    ) -> Vec<Vector3<f64>> {
+        (0..n)
+            .map(|_| {
+                let dir = Vector3::new(rand() - 0.5, rand() - 0.5, rand() - 0.5).normalize();
+                let mut t = f64::INFINITY;
+                for a in 0..3 {
+                    let (lo, hi) = if a == 2 { (0.0, 2.5) } else { (-1.0, 3.0) };
+                    if dir[a] > 0.0 {
+                        t = t.min((hi - origin[a]) / dir[a]);
+                    } else if dir[a] < 0.0 {
+                        t = t.min((lo - origin[a]) / dir[a]);
+                    }
+                }
+                origin + dir * (t - 1e-3)
+            })
+            .collect()
+    }
+
+    /// One scan into an empty map, the cells it marked free and occupied.
+    fn scan_sets(
+        mode: FreeSpace,
+        origin: &Vector3<f64>,
+        points: &[Vector3<f64>],
+        max_range: f64,
+    ) -> (BTreeSet<CellKey>, BTreeSet<CellKey>, ScanStats) {
+        let mut map =
+            FixedMap::fixed(0.05, &OccupancyParams::default()).unwrap_or_else(|e| panic!("{e}"));
+        let stats = ScanInserter::with_mode(mode).insert(&mut map, origin, points, max_range);
+        let (mut free, mut occupied) = (BTreeSet::new(), BTreeSet::new());
+        for (brick, cells) in map.bricks() {
+            for (i, _) in cells.iter().enumerate() {
+                let k = FixedMap::key_in_brick(brick, i);
+                match map.occupancy(k) {
+                    Occupancy::Free => free.insert(k),
+                    Occupancy::Occupied => occupied.insert(k),
+                    Occupancy::Unknown => false,
+                };
+            }
+        }
+        (free, occupied, stats)
+    }
+
+    /// The exact mode against a direct transcription of OctoMap's
+    /// `computeUpdate`: the set of cells the rays traverse, minus the cells
+    /// they end in, as misses; the end cells as hits. The discretized mode
+    /// gives the same hits and nearly the same free cells.
+    #[test]
+    fn exact_marking_equals_the_set_of_traversed_cells_and_discretized_nearly() {
+        let mut rand = xorshift(0x2545_f491_4f6c_dd1d);
+        let res = 0.05;
+        let (mut exact_total, mut discretized_total) = (0, 0);
+        for scan in 0..6 {
+            let origin = Vector3::new(rand() * 2.0, rand() * 2.0, 0.5 + rand() * 1.5);
+            let points = box_room_scan(&origin, 4000, &mut rand);
+            let max_range = if scan % 2 == 0 { 3.0 } else { 10.0 };
+            let (mut free, mut occupied) = (BTreeSet::new(), BTreeSet::new());
+            let k = |p: &Vector3<f64>| {
+                let c = p / res;
+                key(c.x.floor() as i32, c.y.floor() as i32, c.z.floor() as i32)
+            };
+            for p in &points {
+                let length = (p - origin).norm();
+                let end = if length > max_range {
+                    origin + (p - origin) * (max_range / length)
+                } else {
+                    occupied.insert(k(p));
+                    *p
+                };
+                traverse(&(origin / res), &(end / res), k(&origin), k(&end), |c| {
+                    free.insert(c);
+                });
+            }
+            let free: BTreeSet<CellKey> = free.difference(&occupied).copied().collect();
+            let (ef, eo, stats) = scan_sets(FreeSpace::Exact, &origin, &points, max_range);
+            assert_eq!(eo, occupied, "scan {scan}");
+            assert_eq!(ef, free, "scan {scan}");
+            assert_eq!(stats.updates(), free.len() + occupied.len());
+            let (df, dof, discretized) =
+                scan_sets(FreeSpace::Discretized, &origin, &points, max_range);
+            assert_eq!(dof, occupied, "scan {scan}");
+            assert!(discretized.cells_traversed <= stats.cells_traversed);
+            // Rays moved to the end cells' centres pass within a cell of the
+            // exact ones.
+            for c in df.difference(&free) {
+                let near = (-1..=1).any(|dx| {
+                    (-1..=1).any(|dy| {
+                        (-1..=1).any(|dz| {
+                            let n = key(c.x + dx, c.y + dy, c.z + dz);
+                            free.contains(&n) || occupied.contains(&n)
+                        })
+                    })
+                });
+                assert!(
+                    near,
+                    "scan {scan}: {c:?} is not next to the exact free space"
+                );
+            }
+            exact_total += free.len();
+            discretized_total += df.len();
+        }
+        let ratio = discretized_total as f64 / exact_total as f64;
+        println!("discretized / exact free cells: {ratio:.4}");
+        assert!((ratio - 1.0).abs() < 0.05, "{ratio}");
+    }
+
+    /// The counted work follows the scan's statistics, and the f32 map moves
+    /// four times the int8 map's bytes in main memory for the same updates.
+    #[test]
+    fn counted_cost_follows_the_scan_and_the_cell_width() {
+        let mut rand = xorshift(7);
+        let origin = Vector3::new(1.0, 1.0, 1.2);
+        let points = box_room_scan(&origin, 2000, &mut rand);
+        let params = OccupancyParams::default();
+        let mut fixed = FixedMap::fixed(0.05, &params).unwrap_or_else(|e| panic!("{e}"));
+        let mut float = FloatMap::float(0.05, &params).unwrap_or_else(|e| panic!("{e}"));
+        let mut ins = ScanInserter::new();
+        let s = ins.insert(&mut fixed, &origin, &points, 4.0);
+        let main = |ins: &ScanInserter| {
+            ins.cost()
+                .get("map_update")
+                .map(|k| k.traffic(cost::Residence::Main).total())
+                .unwrap_or(0)
+        };
+        let fixed_main = main(&ins);
+        assert_eq!(fixed_main, 2 * 512 * s.bricks_touched as u64);
+        let traverse = ins.cost().get("map_traverse").copied().unwrap_or_default();
+        assert_eq!(
+            traverse.traffic(cost::Residence::Buffer).written,
+            s.cells_traversed as u64
+        );
+        assert!(s.brick_lookups >= s.bricks_touched && s.brick_lookups < s.cells_traversed);
+        let t = ins.insert(&mut float, &origin, &points, 4.0);
+        assert_eq!(t, s);
+        assert_eq!(main(&ins), 4 * fixed_main);
+    }
+
     /// Random scans into the int8 map and the f32 reference: every cell's
     /// decision is the same, except where the float log-odds is within the
     /// int8 map's accumulated rounding of the threshold.
@@ -328,31 +768,10 @@ mod tests {
         let mut fixed = FixedMap::fixed(0.1, &params).unwrap_or_else(|e| panic!("{e}"));
         let mut float = FloatMap::float(0.1, &params).unwrap_or_else(|e| panic!("{e}"));
         let mut ins = ScanInserter::new();
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut rand = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rand = xorshift(0x9e37_79b9_7f4a_7c15);
         for _ in 0..40 {
             let origin = Vector3::new(rand() * 2.0, rand() * 2.0, 1.0 + rand() * 0.5);
-            let points: Vec<Vector3<f64>> = (0..300)
-                .map(|_| {
-                    // A box room 4 x 4 x 2.5 m: walls at x, y in {-1, 3}, floor, ceiling.
-                    let dir = Vector3::new(rand() - 0.5, rand() - 0.5, rand() - 0.5).normalize();
-                    let mut t = f64::INFINITY;
-                    for a in 0..3 {
-                        let (lo, hi) = if a == 2 { (0.0, 2.5) } else { (-1.0, 3.0) };
-                        if dir[a] > 0.0 {
-                            t = t.min((hi - origin[a]) / dir[a]);
-                        } else if dir[a] < 0.0 {
-                            t = t.min((lo - origin[a]) / dir[a]);
-                        }
-                    }
-                    origin + dir * (t - 1e-3)
-                })
-                .collect();
+            let points = box_room_scan(&origin, 300, &mut rand);
             let a = ins.insert(&mut fixed, &origin, &points, 3.0);
             let b = ins.insert(&mut float, &origin, &points, 3.0);
             assert_eq!(a, b);

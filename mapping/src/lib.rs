@@ -5,23 +5,20 @@
 //! - [`map`]: the map, cells in 8^3 bricks in a hash map keyed by brick
 //!   coordinate, generic over the cell type (int8, or the f32 reference).
 //! - [`insert`]: Amanatides-Woo ray traversal and per-scan insertion (each cell
-//!   updated once per scan, hits over misses, brick by brick).
+//!   updated once per scan, hits over misses, brick by brick), exact or with
+//!   one ray per end cell; its work counted per scan through `cost`.
+//! - [`query`]: what the planner asks: 2D slices and height bands, entropy,
+//!   beams through the map.
+//! - [`io`]: a versioned, checksummed binary format; PLY and PNG export.
 //!
-//! Coordinates are in the world frame, in metres. To come (issue 5): depth from
-//! stereo, the planner's queries (2D slice, entropy, rays), persistence, counted
-//! cost and `scout map-bench`.
-//!
-//! # Measured so far
-//! `cargo bench -p mapping --bench map_insert -- report-only` (60 noise-free
-//! 320 x 240 depth scans of a synthetic room, 5 cm cells, 5 m range, one core):
-//! 393 M cells traversed by the rays at 49 M/s, deduplicated into 10.5 M cell
-//! updates (1.3 M/s); the f32 map takes the same time (the traversal and the
-//! per-scan marks dominate, not the cells); 1.045 bytes per allocated cell
-//! (target 1.25).
+//! Coordinates are in the world frame, in metres. Measured figures are in
+//! `docs/mapping.md`.
 
 pub mod insert;
+pub mod io;
 pub mod logodds;
 pub mod map;
+pub mod query;
 
 /// What went wrong in the map.
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +26,25 @@ pub enum MappingError {
     /// A configuration value is out of range; the message names it.
     #[error("invalid map configuration: {0}")]
     Config(String),
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// A file is malformed, truncated or corrupted; the message says where.
+    #[error("{path}: {message}")]
+    Format {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, and at which byte offset.
+        message: String,
+    },
 }
 
-pub use insert::{ScanInserter, ScanStats};
+pub use insert::{FreeSpace, ScanInserter, ScanStats};
 pub use logodds::{OccupancyParams, QuantizedModel};
-pub use map::{CellKey, FixedMap, FloatMap, Occupancy, OccupancyMap};
+pub use map::{BrickKey, CellKey, FixedMap, FloatMap, Occupancy, OccupancyMap};
+pub use query::{MapEntropy, RayOutcome, RaySample, Slice2D};

@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use cost::OpCounts;
 use nalgebra::Vector3;
 
 use crate::MappingError;
@@ -116,10 +117,16 @@ pub trait CellModel: Copy + std::fmt::Debug {
     fn unknown(&self) -> Self::Cell;
     /// The cell after a hit or a miss.
     fn update(&self, cell: Self::Cell, hit: bool) -> Self::Cell;
+    /// The cell after a scan's mark: bit 0 a miss, bit 1 a hit (the hit
+    /// wins), neither: unchanged; written without branches so a brick's cells
+    /// vectorize.
+    fn apply(&self, cell: Self::Cell, mark: u8) -> Self::Cell;
     /// What the cell says.
     fn occupancy(&self, cell: Self::Cell) -> Occupancy;
     /// Its log-odds (`None` when unknown).
     fn log_odds(&self, cell: Self::Cell) -> Option<f64>;
+    /// Operations of one [`CellModel::apply`] (for the cost ledger).
+    fn apply_ops(&self) -> OpCounts;
 }
 
 impl CellModel for QuantizedModel {
@@ -133,6 +140,13 @@ impl CellModel for QuantizedModel {
         QuantizedModel::update(self, cell, hit)
     }
     #[inline]
+    fn apply(&self, cell: i8, mark: u8) -> i8 {
+        let base = if cell == UNKNOWN_I8 { 0 } else { cell };
+        let delta = if mark & 2 != 0 { self.hit } else { self.miss };
+        let new = base.saturating_add(delta).clamp(self.min, self.max);
+        if mark & 3 == 0 { cell } else { new }
+    }
+    #[inline]
     fn occupancy(&self, cell: i8) -> Occupancy {
         if cell == UNKNOWN_I8 {
             Occupancy::Unknown
@@ -144,6 +158,13 @@ impl CellModel for QuantizedModel {
     }
     fn log_odds(&self, cell: i8) -> Option<f64> {
         (cell != UNKNOWN_I8).then(|| f64::from(cell) * self.step)
+    }
+    fn apply_ops(&self) -> OpCounts {
+        // Unknown test, mark tests, saturating add, two clamps, select.
+        OpCounts {
+            int8_add: 7,
+            ..OpCounts::default()
+        }
     }
 }
 
@@ -187,6 +208,13 @@ impl CellModel for FloatModel {
         (base + if hit { self.hit } else { self.miss }).clamp(self.min, self.max)
     }
     #[inline]
+    fn apply(&self, cell: f32, mark: u8) -> f32 {
+        let base = if cell.is_nan() { 0.0 } else { cell };
+        let delta = if mark & 2 != 0 { self.hit } else { self.miss };
+        let new = (base + delta).clamp(self.min, self.max);
+        if mark & 3 == 0 { cell } else { new }
+    }
+    #[inline]
     fn occupancy(&self, cell: f32) -> Occupancy {
         if cell.is_nan() {
             Occupancy::Unknown
@@ -198,6 +226,14 @@ impl CellModel for FloatModel {
     }
     fn log_odds(&self, cell: f32) -> Option<f64> {
         (!cell.is_nan()).then_some(f64::from(cell))
+    }
+    fn apply_ops(&self) -> OpCounts {
+        // Unknown test, add, two clamps, select; the mark tests in int8.
+        OpCounts {
+            f32_add: 5,
+            int8_add: 2,
+            ..OpCounts::default()
+        }
     }
 }
 
@@ -331,32 +367,43 @@ impl<M: CellModel> OccupancyMap<M> {
         }
     }
 
-    /// Applies one scan's marks to a brick: for each cell, 0 leaves it, 1 is a
-    /// miss, 2 a hit; the marks are cleared. Returns (misses, hits) applied.
+    /// Applies one scan's marks to a brick: for each cell, bit 0 is a miss,
+    /// bit 1 a hit (a hit wins over a miss), other bits are ignored; the marks
+    /// are cleared.
+    /// Branch-free over the 512 cells, so it runs in SIMD lanes: 16 int8
+    /// cells per 128-bit operation, 4 f32 ones. Returns (misses, hits) applied.
     pub fn apply_marks(
         &mut self,
         brick: BrickKey,
         marks: &mut [u8; BRICK_CELLS],
     ) -> (usize, usize) {
         let unknown = self.model.unknown();
+        let model = self.model;
         let cells = self
             .bricks
             .entry(brick)
             .or_insert_with(|| Box::new([unknown; BRICK_CELLS]));
-        let (mut misses, mut hits) = (0, 0);
+        let (mut misses, mut hits) = (0u16, 0u16);
         for (c, m) in cells.iter_mut().zip(marks.iter_mut()) {
-            if *m != 0 {
-                let hit = *m == 2;
-                *c = self.model.update(*c, hit);
-                if hit {
-                    hits += 1;
-                } else {
-                    misses += 1;
-                }
-                *m = 0;
-            }
+            let v = *m;
+            hits += u16::from((v >> 1) & 1);
+            misses += u16::from(v & 3 == 1);
+            *c = model.apply(*c, v);
+            *m = 0;
         }
-        (misses, hits)
+        (usize::from(misses), usize::from(hits))
+    }
+
+    /// Puts a whole brick in the map, replacing any brick at that key (for
+    /// loading a saved map).
+    pub fn insert_brick(&mut self, key: BrickKey, cells: Box<[M::Cell; BRICK_CELLS]>) {
+        self.bricks.insert(key, cells);
+    }
+
+    /// A brick's cells, if allocated.
+    #[must_use]
+    pub fn brick(&self, key: BrickKey) -> Option<&[M::Cell; BRICK_CELLS]> {
+        self.bricks.get(&key).map(|b| &**b)
     }
 
     /// Bricks allocated.

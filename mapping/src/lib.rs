@@ -7,6 +7,7 @@
 //! - [`insert`]: Amanatides-Woo ray traversal and per-scan insertion (each cell
 //!   updated once per scan, hits over misses, brick by brick), exact or with
 //!   one ray per end cell; its work counted per scan through `cost`.
+//! - [`stereo`]: dense depth from a rectified stereo pair, for keyframes.
 //! - [`query`]: what the planner asks: 2D slices and height bands, entropy,
 //!   beams through the map.
 //! - [`io`]: a versioned, checksummed binary format; PLY and PNG export.
@@ -19,6 +20,7 @@ pub mod io;
 pub mod logodds;
 pub mod map;
 pub mod query;
+pub mod stereo;
 
 /// What went wrong in the map.
 #[derive(Debug, thiserror::Error)]
@@ -48,3 +50,4 @@ pub use insert::{FreeSpace, ScanInserter, ScanStats};
 pub use logodds::{OccupancyParams, QuantizedModel};
 pub use map::{BrickKey, CellKey, FixedMap, FloatMap, Occupancy, OccupancyMap};
 pub use query::{MapEntropy, RayOutcome, RaySample, Slice2D};
+pub use stereo::{DisparityImage, StereoConfig, StereoDepth, StereoRectification};

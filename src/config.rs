@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use vio::backend::BackEndConfig;
 use vio::frontend::FrontEndConfig;
 
+use crate::mapper::MapConfig;
 use crate::pipeline::StreamConfig;
 
 /// Configuration of every stage.
@@ -30,6 +31,8 @@ pub struct PipelineConfig {
     /// How the stages are wired: queue capacities, IMU lead
     /// ([`crate::pipeline`]).
     pub pipeline: StreamConfig,
+    /// The occupancy map built on keyframes ([`crate::mapper`]).
+    pub map: MapConfig,
 }
 
 impl PipelineConfig {

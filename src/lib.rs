@@ -4,6 +4,7 @@
 pub mod config;
 pub mod eval;
 pub mod frontend_eval;
+pub mod mapper;
 #[cfg(feature = "opencv")]
 pub mod opencv_baseline;
 pub mod pipeline;

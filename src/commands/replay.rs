@@ -11,6 +11,7 @@ use clap::Args;
 use datasets::euroc::EurocDataset;
 use scout::config::PipelineConfig;
 use scout::eval::write_tum;
+use scout::mapper::build_map;
 use scout::pipeline::{PipelineMode, run_pipeline};
 use scout::replay::{AteFigures, PipelineMetrics, pipeline_metrics, replay_frontend};
 
@@ -134,6 +135,30 @@ pub(crate) fn run_full(
         println!("  peak memory      {:.1} MB", bytes as f64 * 1e-6);
     }
     println!("wrote {} and {}", tum.display(), path.display());
+    if config.map.enabled {
+        let s = build_map(ds, &run, &config.map, out).context("building the map")?;
+        println!(
+            "  map              {} keyframes ({} skipped), {} points, {} cell updates; stereo {:.1} ms, insertion {:.1} ms per keyframe (median)",
+            s.keyframes,
+            s.keyframes_skipped,
+            s.points,
+            s.cell_updates,
+            s.stereo_ms_median,
+            s.insert_ms_median
+        );
+        println!(
+            "                   {} occupied and {} free cells, {:.3} bytes per allocated cell, {:.1} kB on disk",
+            s.occupied_cells,
+            s.free_cells,
+            s.bytes_per_cell,
+            s.file_bytes as f64 * 1e-3
+        );
+        println!(
+            "wrote {}/map.bin, map.png (slice at z = {:.2} m), map.ply and map.json",
+            out.display(),
+            s.slice_height_m
+        );
+    }
     Ok(metrics)
 }
 

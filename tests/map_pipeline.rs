@@ -1,0 +1,148 @@
+//! The map of a replayed sequence against the synthetic world it was rendered
+//! from: dense stereo on keyframes into the int8 map, first with the exact
+//! poses (the depth and the map alone), then with the VIO's poses through the
+//! whole pipeline (aligned to the ground truth as the ATE is).
+
+use datasets::euroc::EurocDataset;
+use datasets::synth::world::World;
+use datasets::synth::{Difficulty, SynthConfig, SyntheticSequence};
+use mapping::map::Occupancy;
+use mapping::{FixedMap, io};
+use nalgebra::{Point3, Vector3};
+use scout::config::PipelineConfig;
+use scout::eval::align::{Alignment, align};
+use scout::mapper::{KeyframeMapper, MapConfig, build_map};
+use scout::pipeline::run_sequential;
+use scout::synthetic::write_synthetic_sequence;
+use vio::backend::TrackingStatus;
+
+fn config() -> SynthConfig {
+    SynthConfig {
+        seed: 5,
+        duration_s: 3.0,
+        difficulty: Difficulty::Medium,
+        ..SynthConfig::default()
+    }
+}
+
+/// How the map's observed cells agree with the world.
+#[derive(Debug)]
+struct Agreement {
+    occupied: usize,
+    /// Occupied cells within `tolerance` of a surface.
+    occupied_on_surface: usize,
+    free: usize,
+    /// Free cells wholly inside an obstacle or a wall.
+    free_inside: usize,
+}
+
+/// Compares every observed cell's centre, carried into the world's frame by
+/// `world_from_map`, with the world's signed distance.
+fn agreement(
+    map: &FixedMap,
+    world: &World,
+    world_from_map: &dyn Fn(&Vector3<f64>) -> Vector3<f64>,
+    tolerance: f64,
+) -> Agreement {
+    let half_diagonal = map.resolution() * 3f64.sqrt() / 2.0;
+    let mut a = Agreement {
+        occupied: 0,
+        occupied_on_surface: 0,
+        free: 0,
+        free_inside: 0,
+    };
+    for (brick, cells) in map.bricks() {
+        for i in 0..cells.len() {
+            let k = FixedMap::key_in_brick(brick, i);
+            let d = world.signed_distance(&world_from_map(&map.center(k)));
+            match map.occupancy(k) {
+                Occupancy::Occupied => {
+                    a.occupied += 1;
+                    a.occupied_on_surface += usize::from(d.abs() <= tolerance);
+                }
+                Occupancy::Free => {
+                    a.free += 1;
+                    a.free_inside += usize::from(d < -half_diagonal);
+                }
+                Occupancy::Unknown => {}
+            }
+        }
+    }
+    a
+}
+
+#[test]
+fn stereo_map_with_exact_poses_lies_on_the_world_surfaces() {
+    let seq = SyntheticSequence::generate(&config()).unwrap_or_else(|e| panic!("{e}"));
+    let mut mapper = KeyframeMapper::new(&MapConfig::default(), &seq.calibration)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    // A keyframe every 0.25 s.
+    let mut frame = seq.new_frame();
+    for i in (0..seq.frame_count()).step_by(5) {
+        seq.render_stereo(i, &mut frame)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let pose = seq.pose_at(frame.t_ns);
+        mapper
+            .integrate(&frame, &pose)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+    }
+    let a = agreement(mapper.map(), &seq.world, &|p| *p, 0.1);
+    println!("exact poses: {a:?}");
+    let on_surface = a.occupied_on_surface as f64 / a.occupied as f64;
+    let inside = a.free_inside as f64 / a.free as f64;
+    println!("occupied within 10 cm of a surface {on_surface:.4}, free inside {inside:.5}");
+    assert!(a.occupied > 1000 && a.free > 100_000, "{a:?}");
+    // Measured 0.894 and 0.0029: half-resolution stereo's depth error grows
+    // as z^2 (about 10 cm at the 4 m range).
+    assert!(on_surface > 0.87, "{a:?}");
+    assert!(inside < 0.004, "{a:?}");
+}
+
+#[test]
+fn replayed_map_with_vio_poses_lies_on_the_world_surfaces() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tmp.path().join("seq");
+    write_synthetic_sequence(&config(), &dir, 2, |_, _| {}).unwrap_or_else(|e| panic!("{e:#}"));
+    let ds = EurocDataset::open(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let run = run_sequential(&ds, &PipelineConfig::default(), |_| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("{e}"));
+    let summary = build_map(&ds, &run, &MapConfig::default(), &out)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(summary.keyframes >= 5, "{summary:?}");
+    for f in ["map.bin", "map.png", "map.ply", "map.json"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let map = io::load(out.join("map.bin")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(map.brick_count(), summary.bricks);
+
+    // The VIO's world frame onto the synthetic one, from the tracked poses.
+    let seq = SyntheticSequence::generate(&config()).unwrap_or_else(|e| panic!("{e}"));
+    let (est, gt): (Vec<Point3<f64>>, Vec<Point3<f64>>) = run
+        .records
+        .iter()
+        .filter(|r| r.estimate.status == TrackingStatus::Tracking && r.estimate.session == 1)
+        .map(|r| {
+            (
+                Point3::from(r.estimate.world_from_body.translation.vector),
+                Point3::from(seq.pose_at(r.t_ns).translation.vector),
+            )
+        })
+        .unzip();
+    let t = align(Alignment::PosYaw, &est, &gt).unwrap_or_else(|e| panic!("{e}"));
+    let a = agreement(
+        &map,
+        &seq.world,
+        &|p| t.transform_point(&Point3::from(*p)).coords,
+        0.1,
+    );
+    println!("VIO poses: {a:?}");
+    let on_surface = a.occupied_on_surface as f64 / a.occupied as f64;
+    let inside = a.free_inside as f64 / a.free as f64;
+    println!("occupied within 10 cm of a surface {on_surface:.4}, free inside {inside:.5}");
+    // Measured 0.867 and 0.0043.
+    assert!(on_surface > 0.84, "{a:?}");
+    assert!(inside < 0.006, "{a:?}");
+}
+

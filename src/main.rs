@@ -38,6 +38,8 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Run the VIO pipeline over an EuRoC/ASL sequence: trajectory and metrics.
     Replay(commands::replay::ReplayArgs),
+    /// Time the occupancy map alone on range scans from a file (or write simulated ones).
+    MapBench(commands::map_bench::MapBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
         Command::Replay(args) => commands::replay::run(&args),
+        Command::MapBench(args) => commands::map_bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

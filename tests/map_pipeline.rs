@@ -104,12 +104,12 @@ fn replayed_map_with_vio_poses_lies_on_the_world_surfaces() {
     let dir = tmp.path().join("seq");
     write_synthetic_sequence(&config(), &dir, 2, |_, _| {}).unwrap_or_else(|e| panic!("{e:#}"));
     let ds = EurocDataset::open(&dir).unwrap_or_else(|e| panic!("{e}"));
-    let run = run_sequential(&ds, &PipelineConfig::default(), |_| {})
-        .unwrap_or_else(|e| panic!("{e}"));
+    let run =
+        run_sequential(&ds, &PipelineConfig::default(), |_| {}).unwrap_or_else(|e| panic!("{e}"));
     let out = tmp.path().join("out");
     std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("{e}"));
-    let summary = build_map(&ds, &run, &MapConfig::default(), &out)
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let summary =
+        build_map(&ds, &run, &MapConfig::default(), &out).unwrap_or_else(|e| panic!("{e:#}"));
     assert!(summary.keyframes >= 5, "{summary:?}");
     for f in ["map.bin", "map.png", "map.ply", "map.json"] {
         assert!(out.join(f).is_file(), "{f} missing");
@@ -145,4 +145,3 @@ fn replayed_map_with_vio_poses_lies_on_the_world_surfaces() {
     assert!(on_surface > 0.84, "{a:?}");
     assert!(inside < 0.006, "{a:?}");
 }
-

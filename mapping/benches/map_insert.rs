@@ -5,76 +5,20 @@
 //! `cargo bench -p mapping --bench map_insert` (`-- report-only` for the report
 //! alone). Scans: a 320 x 240 depth camera (87 degrees, 6 m, noise-free) looking
 //! forward from the body of a synthetic medium flight (seed 1), one scan every
-//! half second, into a 5 cm map with a 5 m maximum range. The machine is shared:
-//! compare the two maps within a run.
+//! half second (`mapping::scans::SimulatedScans::default()`, the scans
+//! `scout map-bench --simulate` writes), into a 5 cm map with a 5 m maximum
+//! range. The machine is shared: compare the two maps within a run.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
-use datasets::CameraCalibration;
-use datasets::synth::SynthConfig;
-use datasets::synth::range::{DepthCamera, DepthCameraConfig, DepthImage};
-use datasets::synth::rng::Rng;
-use datasets::synth::trajectory::Trajectory;
-use datasets::synth::world::World;
 use mapping::map::CellModel;
+use mapping::scans::{Scan, SimulatedScans, simulate_depth_scans};
 use mapping::{FixedMap, FloatMap, FreeSpace, OccupancyMap, OccupancyParams, ScanInserter};
-use nalgebra::Vector3;
 
 const RESOLUTION: f64 = 0.05;
 const MAX_RANGE: f64 = 5.0;
-
-type Scan = (Vector3<f64>, Vec<Vector3<f64>>);
-
-fn scans() -> Result<Vec<Scan>, Box<dyn std::error::Error>> {
-    let cfg = SynthConfig {
-        seed: 1,
-        duration_s: 30.0,
-        ..SynthConfig::default()
-    };
-    let world = World::generate(&cfg.world_config(), cfg.seed)?;
-    let trajectory = Trajectory::generate(&world, &cfg.trajectory_config(), cfg.seed)?;
-    let camera_cfg = DepthCameraConfig {
-        width: 320,
-        height: 240,
-        ..DepthCameraConfig::default()
-    }
-    .noise_free();
-    let camera = DepthCamera::new(&camera_cfg)?;
-    let k = camera.intrinsics();
-    let body_from_cam = CameraCalibration::euroc_cam0().body_from_cam;
-    let mut rng = Rng::from_seed(1);
-    let mut image = DepthImage::default();
-    let mut out = Vec::new();
-    let mut t = 0.0;
-    while t < trajectory.duration_s() {
-        let world_from_cam = trajectory.state(t).world_from_body * body_from_cam;
-        camera.capture(&world, &world_from_cam, &mut rng, &mut image);
-        let mut points = Vec::with_capacity(image.depth_m.len());
-        for y in 0..image.height {
-            for x in 0..image.width {
-                let d = image.depth_m[y * image.width + x];
-                let bearing = Vector3::new((x as f64 - k.cx) / k.fx, (y as f64 - k.cy) / k.fy, 1.0);
-                let p_cam = if d.is_finite() {
-                    bearing * f64::from(d)
-                } else if d.is_infinite() {
-                    // Nothing within range: a free ray to beyond the maximum.
-                    bearing * (2.0 * camera_cfg.max_range_m)
-                } else {
-                    continue;
-                };
-                points.push(world_from_cam * nalgebra::Point3::from(p_cam));
-            }
-        }
-        out.push((
-            world_from_cam.translation.vector,
-            points.into_iter().map(|p| p.coords).collect(),
-        ));
-        t += 0.5;
-    }
-    Ok(out)
-}
 
 /// Inserts every scan; returns (cell updates applied, cells traversed).
 fn insert_all<M: CellModel>(
@@ -83,15 +27,15 @@ fn insert_all<M: CellModel>(
     mode: FreeSpace,
 ) -> (usize, usize) {
     let mut ins = ScanInserter::with_mode(mode);
-    scans.iter().fold((0, 0), |(u, t), (o, p)| {
-        let s = ins.insert(map, o, p, MAX_RANGE);
+    scans.iter().fold((0, 0), |(u, t), scan| {
+        let s = ins.insert(map, &scan.origin, &scan.points, MAX_RANGE);
         (u + s.updates(), t + s.cells_traversed)
     })
 }
 
 fn report(scans: &[Scan]) -> Result<(), Box<dyn std::error::Error>> {
     let params = OccupancyParams::default();
-    let points: usize = scans.iter().map(|s| s.1.len()).sum();
+    let points: usize = scans.iter().map(|s| s.points.len()).sum();
     println!(
         "\n{} scans, {points} rays, {RESOLUTION} m cells, {MAX_RANGE} m maximum range",
         scans.len()
@@ -145,7 +89,7 @@ fn report(scans: &[Scan]) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn map_insert(c: &mut Criterion) {
-    let scans = match scans() {
+    let scans = match simulate_depth_scans(&SimulatedScans::default()) {
         Ok(s) => s,
         Err(e) => {
             println!("could not simulate the scans: {e}");

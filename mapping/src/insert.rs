@@ -408,6 +408,7 @@ pub enum FreeSpace {
 #[derive(Debug, Default)]
 pub struct ScanInserter {
     mode: FreeSpace,
+    surface_margin_m: f64,
     marks: Marks,
     rays: Vec<Ray>,
     cost: CostLedger,
@@ -427,6 +428,23 @@ impl ScanInserter {
             mode,
             ..Self::default()
         }
+    }
+
+    /// Ends the free space of each ray that meets a surface `margin_m` short
+    /// of its end point (0, OctoMap's rule, by default; negative or non-finite
+    /// values count as 0). A ray meeting a surface at a shallow angle crosses
+    /// the free part of the surface's cells before the one it ends in, and
+    /// the neighbouring rays end farther along, so without a margin those
+    /// surface cells are only ever crossed and read free (see
+    /// `tests/room_accuracy.rs` for how many).
+    #[must_use]
+    pub fn with_surface_margin(mut self, margin_m: f64) -> Self {
+        self.surface_margin_m = if margin_m.is_finite() {
+            margin_m.max(0.0)
+        } else {
+            0.0
+        };
+        self
     }
 
     /// Inserts one scan (`origin` and end points, world frame, m; rays longer
@@ -488,6 +506,7 @@ impl ScanInserter {
         // through and hit by the scan is a hit).
         self.marks.begin(lo, hi);
         let discretized = self.mode == FreeSpace::Discretized;
+        let margin = self.surface_margin_m / res;
         for r in &self.rays {
             let to = if discretized {
                 if self.marks.test_and_set(r.end, END) {
@@ -501,7 +520,24 @@ impl ScanInserter {
             } else {
                 r.to
             };
-            stats.cells_traversed += mark_segment(&mut self.marks, &from, &to, start, r.end);
+            if r.hit && margin > 0.0 {
+                // Free space ends `margin` short of the surface.
+                let d = to - from;
+                let length = d.norm();
+                if length <= margin {
+                    continue;
+                }
+                let free_to = to - d * (margin / length);
+                let free_end = CellKey {
+                    x: free_to.x.floor() as i32,
+                    y: free_to.y.floor() as i32,
+                    z: free_to.z.floor() as i32,
+                };
+                stats.cells_traversed +=
+                    mark_segment(&mut self.marks, &from, &free_to, start, free_end);
+            } else {
+                stats.cells_traversed += mark_segment(&mut self.marks, &from, &to, start, r.end);
+            }
         }
         for r in &self.rays {
             if r.hit {

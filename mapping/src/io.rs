@@ -308,9 +308,9 @@ pub fn save(map: &FixedMap, path: impl AsRef<Path>) -> Result<SaveReport, Mappin
 /// naming the file and the byte offset if it is not a valid map file.
 pub fn load(path: impl AsRef<Path>) -> Result<FixedMap, MappingError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| MappingError::Io {
+    let bytes = std::fs::read(path).map_err(|error| MappingError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     decode(&bytes, path)
 }
@@ -324,9 +324,9 @@ pub fn read_from(r: &mut impl Read, path: impl AsRef<Path>) -> Result<FixedMap, 
     let path = path.as_ref();
     let mut bytes = Vec::new();
     r.read_to_end(&mut bytes)
-        .map_err(|source| MappingError::Io {
+        .map_err(|error| MappingError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
     decode(&bytes, path)
 }
@@ -659,9 +659,9 @@ fn write_atomically<T>(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<T>,
 ) -> Result<T, MappingError> {
-    let io = |source: std::io::Error| MappingError::Io {
+    let io = |error: std::io::Error| MappingError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let Some(name) = path.file_name() else {
         return Err(io(std::io::Error::new(

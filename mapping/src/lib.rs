@@ -11,6 +11,7 @@
 //! - [`query`]: what the planner asks: 2D slices and height bands, entropy,
 //!   beams through the map.
 //! - [`io`]: a versioned, checksummed binary format; PLY and PNG export.
+//! - [`scans`]: range scans in a plain binary file, and simulated depth scans.
 //!
 //! Coordinates are in the world frame, in metres. Measured figures are in
 //! `docs/mapping.md`.
@@ -20,6 +21,7 @@ pub mod io;
 pub mod logodds;
 pub mod map;
 pub mod query;
+pub mod scans;
 pub mod stereo;
 
 /// What went wrong in the map.
@@ -29,12 +31,13 @@ pub enum MappingError {
     #[error("invalid map configuration: {0}")]
     Config(String),
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: std::path::PathBuf,
-        /// What the system said.
-        source: std::io::Error,
+        /// What the system said (in the message, so not also an error source
+        /// that a chain would print twice).
+        error: std::io::Error,
     },
     /// A file is malformed, truncated or corrupted; the message says where.
     #[error("{path}: {message}")]

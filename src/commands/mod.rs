@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod eval;
 pub mod inspect;
+pub mod map_bench;
 pub mod replay;
 pub mod synth;
 

@@ -4,17 +4,17 @@
 //!   unknown kept distinct from free.
 //! - [`map`]: the map, cells in 8^3 bricks in a hash map keyed by brick
 //!   coordinate, generic over the cell type (int8, or the f32 reference).
-//! - [`insert`]: Amanatides-Woo ray traversal and per-scan insertion (each cell
-//!   updated once per scan, hits over misses, brick by brick), exact or with
-//!   one ray per end cell; its work counted per scan through `cost`.
+//! - [`insert`]: per-scan insertion (each cell updated once per scan, hits
+//!   over misses, brick by brick), every ray or one per end cell, an optional
+//!   surface margin; its work counted per scan through `cost`.
 //! - [`stereo`]: dense depth from a rectified stereo pair, for keyframes.
 //! - [`query`]: what the planner asks: 2D slices and height bands, entropy,
 //!   beams through the map.
 //! - [`io`]: a versioned, checksummed binary format; PLY and PNG export.
 //! - [`scans`]: range scans in a plain binary file, and simulated depth scans.
 //!
-//! Coordinates are in the world frame, in metres. Measured figures are in
-//! `docs/mapping.md`.
+//! Coordinates are in the world frame, in metres. The design and the measured
+//! figures are in `docs/architecture.md`, "Occupancy map".
 
 pub mod insert;
 pub mod io;

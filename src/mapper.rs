@@ -58,6 +58,30 @@ pub struct MapConfig {
     pub stereo: StereoConfig,
 }
 
+impl MapConfig {
+    /// Checks the values the map's own types do not (the occupancy model and
+    /// the matcher check theirs).
+    ///
+    /// # Errors
+    /// Names the first value out of range.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (name, v) in [
+            ("max_range_m", self.max_range_m),
+            ("max_depth_m", self.max_depth_m),
+        ] {
+            anyhow::ensure!(
+                v.is_finite() && v > 0.0,
+                "[map] {name} must be finite and > 0, got {v}"
+            );
+        }
+        anyhow::ensure!(
+            self.pixel_stride >= 1,
+            "[map] pixel_stride must be at least 1"
+        );
+        Ok(())
+    }
+}
+
 impl Default for MapConfig {
     fn default() -> Self {
         Self {
@@ -90,7 +114,7 @@ pub struct MapSummary {
     pub stereo_ms_median: f64,
     /// Median wall time of the insertion per keyframe, ms.
     pub insert_ms_median: f64,
-    /// Bricks and cells allocated.
+    /// Bricks allocated.
     pub bricks: usize,
     /// Cells allocated.
     pub allocated_cells: usize,
@@ -131,6 +155,7 @@ impl KeyframeMapper {
     /// # Errors
     /// If the configuration is out of range or does not fit the rig.
     pub fn new(config: &MapConfig, rig: &RigCalibration) -> anyhow::Result<Self> {
+        config.validate()?;
         let map = FixedMap::fixed(config.resolution_m, &config.occupancy)
             .context("the [map] configuration")?;
         let depth = StereoDepth::new(config.stereo.clone(), rig)
@@ -229,8 +254,14 @@ impl KeyframeMapper {
         };
         s.file_bytes = save(map, out.join("map.bin"))?.bytes;
         if map.brick_count() > 0 {
-            let slice = slice_at(map, s.slice_height_m, None).context("the map's slice")?;
-            export_png(&slice, out.join("map.png"))?;
+            // A map too wide for one image (poses gone astray) still has its
+            // other files.
+            match slice_at(map, s.slice_height_m, None) {
+                Ok(slice) => {
+                    export_png(&slice, out.join("map.png"))?;
+                }
+                Err(e) => tracing::warn!("no map.png: {e}"),
+            }
             export_ply(map, out.join("map.ply"))?;
         }
         let json = out.join("map.json");
@@ -286,4 +317,46 @@ fn median(v: &mut [f64]) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_range_values_are_refused_by_name() {
+        assert!(MapConfig::default().validate().is_ok());
+        for (config, name) in [
+            (
+                MapConfig {
+                    max_range_m: -1.0,
+                    ..MapConfig::default()
+                },
+                "max_range_m",
+            ),
+            (
+                MapConfig {
+                    max_depth_m: f64::NAN,
+                    ..MapConfig::default()
+                },
+                "max_depth_m",
+            ),
+            (
+                MapConfig {
+                    pixel_stride: 0,
+                    ..MapConfig::default()
+                },
+                "pixel_stride",
+            ),
+        ] {
+            let e = config
+                .validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains(name), "{e}");
+        }
+        let typo = toml::from_str::<MapConfig>("max_rnge_m = 3.0");
+        assert!(typo.is_err());
+    }
 }

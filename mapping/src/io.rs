@@ -95,8 +95,10 @@ const ENCODING_RAW: u8 = 0;
 const ENCODING_RUNS: u8 = 1;
 /// Key (12) + encoding (1) + run count (2) + one run (2).
 const MIN_BRICK_RECORD: u64 = 17;
-/// Largest |brick key| that keeps every cell key within the map's range.
+/// The brick keys of the cells `OccupancyMap::key` can give (cell keys within
+/// `|k| < i32::MAX / 2`; bricks round down, so the range is one wider below).
 const MAX_BRICK_COORD: i32 = (i32::MAX / 2) >> 3;
+const MIN_BRICK_COORD: i32 = -MAX_BRICK_COORD - 1;
 
 /// What [`save`] or [`write_to`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -546,11 +548,14 @@ fn parse_body(r: &mut Reader<'_>, body_end: u64) -> Result<FixedMap, MappingErro
         };
         if [key.x, key.y, key.z]
             .iter()
-            .any(|v| v.unsigned_abs() > MAX_BRICK_COORD as u32)
+            .any(|v| !(MIN_BRICK_COORD..=MAX_BRICK_COORD).contains(v))
         {
             return Err(r.error(
                 at,
-                format!("brick {b} key {key:?} is outside the map's range (|coordinate| <= {MAX_BRICK_COORD})"),
+                format!(
+                    "brick {b} key {key:?} is outside the map's range \
+                     ({MIN_BRICK_COORD} ..= {MAX_BRICK_COORD} per coordinate)"
+                ),
             ));
         }
         if let Some(p) = previous {
@@ -655,7 +660,7 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Writes a file through `write` into a temporary file beside `path`, syncs
 /// it, and renames it over `path`.
-fn write_atomically<T>(
+pub(crate) fn write_atomically<T>(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<T>,
 ) -> Result<T, MappingError> {

@@ -10,9 +10,10 @@
 //! Fixed point: `L = q * step` with `q` a saturating `i8` in `[-127, 127]`;
 //! `-128` is reserved for "unknown" (never observed), so unknown stays distinct
 //! from free. `step` is chosen so the clamping range fills the int8 range
-//! (`max(|logit(clamp_min)|, |logit(clamp_max)|) / 127`, 0.0274 with OctoMap's
-//! defaults); the hit and miss increments are rounded to whole steps (31 and
-//! -15 steps for 0.847 and -0.405 by default, 0.5 % and 1.6 % off).
+//! (`max(|logit(clamp_min)|, |logit(clamp_max)|) / 127`, 0.02765 with
+//! OctoMap's defaults); the hit and miss increments are rounded to whole steps
+//! (31 and -15 steps, 0.857 and -0.415, for 0.847 and -0.405 by default: 1.1 %
+//! and 2.3 % off), and the clamps to -72 and 127 steps.
 
 use serde::{Deserialize, Serialize};
 

@@ -369,7 +369,7 @@ impl<M: CellModel> OccupancyMap<M> {
 
     /// Applies one scan's marks to a brick: for each cell, bit 0 is a miss,
     /// bit 1 a hit (a hit wins over a miss), other bits are ignored; the marks
-    /// are cleared.
+    /// are cleared. A brick is allocated only if some cell of it is updated.
     /// Branch-free over the 512 cells, so it runs in SIMD lanes: 16 int8
     /// cells per 128-bit operation, 4 f32 ones. Returns (misses, hits) applied.
     pub fn apply_marks(
@@ -379,6 +379,10 @@ impl<M: CellModel> OccupancyMap<M> {
     ) -> (usize, usize) {
         let unknown = self.model.unknown();
         let model = self.model;
+        if marks.iter().all(|&m| m & 3 == 0) {
+            marks.fill(0);
+            return (0, 0);
+        }
         let cells = self
             .bricks
             .entry(brick)

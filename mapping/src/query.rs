@@ -26,8 +26,8 @@
 //!   [`RaySample`] holds the cell's occupancy probability `o` (0.5 unknown),
 //!   its log-odds, and its entry and exit distances. The cells are those of
 //!   [`insert::traverse`](crate::insert::traverse) (the same Amanatides-Woo
-//!   steps in the same arithmetic), so a query sees exactly the cells an
-//!   insertion along the same ray would update.
+//!   steps in the same arithmetic, tested), which as a set are the cells an
+//!   exact-mode insertion without a surface margin marks along the same ray.
 
 use std::ops::ControlFlow;
 

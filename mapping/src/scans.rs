@@ -43,10 +43,8 @@
 //! figures, shift the scans by a fraction of a cell (as
 //! `mapping/tests/room_accuracy.rs` does).
 
-use std::fs::File;
-use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::{Read, Write};
+use std::path::Path;
 
 use datasets::CameraCalibration;
 use datasets::synth::SynthConfig;
@@ -139,7 +137,7 @@ pub fn write_to(w: &mut impl Write, scans: &[Scan]) -> std::io::Result<u64> {
 /// scans cannot be stored (see [`write_to`]); nothing is left at `path` but
 /// the previous file, if any.
 pub fn write_scans(path: impl AsRef<Path>, scans: &[Scan]) -> Result<u64, MappingError> {
-    write_atomically(path.as_ref(), |w| write_to(w, scans))
+    crate::io::write_atomically(path.as_ref(), |w| write_to(w, scans))
 }
 
 /// Reads the scans of a file written by [`write_scans`] (or by anything that
@@ -278,56 +276,6 @@ fn decode(bytes: &[u8], path: &Path) -> Result<Vec<Scan>, MappingError> {
         ));
     }
     Ok(scans)
-}
-
-/// A counter that keeps this process's temporary file names apart.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Writes through `write` into a temporary file next to `path`, syncs it and
-/// renames it over `path`; removes the temporary file on failure.
-fn write_atomically<T>(
-    path: &Path,
-    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<T>,
-) -> Result<T, MappingError> {
-    let io = |error: std::io::Error| MappingError::Io {
-        path: path.to_path_buf(),
-        error,
-    };
-    let Some(name) = path.file_name() else {
-        return Err(io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a file path",
-        )));
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let temp = dir.join(format!(
-        ".{}.{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)?;
-        let mut w = BufWriter::new(file);
-        let value = write(&mut w)?;
-        let file = w
-            .into_inner()
-            .map_err(std::io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&temp, path)?;
-        Ok(value)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result.map_err(io)
 }
 
 /// The most scans [`simulate_depth_scans`] makes in one call.

@@ -306,6 +306,17 @@ impl Setting {
             let mut float = FloatMap::float(RESOLUTION, &params).unwrap_or_else(|e| panic!("{e}"));
             self.insert(&mut float, mode);
             out.push((format!("{mode:?} f32"), self.score(&float)));
+            // The two maps' decisions, cell for cell.
+            assert_eq!(fixed.brick_count(), float.brick_count());
+            let differ = fixed
+                .bricks()
+                .flat_map(|(b, cells)| (0..cells.len()).map(move |i| FixedMap::key_in_brick(b, i)))
+                .filter(|&k| fixed.occupancy(k) != float.occupancy(k))
+                .count();
+            assert_eq!(
+                differ, 0,
+                "{mode:?}: the int8 and f32 maps differ in {differ} cells"
+            );
         }
         for (label, f) in &out {
             println!(

@@ -170,6 +170,16 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     println!("  frontend_accuracy.json  track errors against the synthetic ground truth");
     println!("  vio/trajectory.tum  the VIO's body trajectory (TUM), one row per tracked frame");
     println!("  vio/metrics.json    stage times, latency, peak memory, ATE and drift");
+    if config.map.enabled {
+        println!(
+            "  vio/map.bin         the occupancy map of the keyframes (stereo depth; mapping::io::load)"
+        );
+        println!(
+            "  vio/map.png         its layer at flight height: black occupied, white free, grey unknown"
+        );
+        println!("  vio/map.ply         occupied cells as points, coloured by height");
+        println!("  vio/map.json        the map's figures and counted work");
+    }
     if vio.frames_tracking == 0 {
         anyhow::bail!("the VIO never reached the tracking status on the demo sequence");
     }

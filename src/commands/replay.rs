@@ -65,7 +65,9 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
 }
 
 /// The whole pipeline over `ds`: writes `out/trajectory.tum` and
-/// `out/metrics.json`, prints a summary, returns the metrics.
+/// `out/metrics.json`, then (unless `[map] enabled = false`) the keyframes'
+/// map (`out/map.bin`, `map.png`, `map.ply`, `map.json`); prints a summary,
+/// returns the metrics.
 pub(crate) fn run_full(
     ds: &EurocDataset,
     config: &PipelineConfig,
@@ -153,11 +155,15 @@ pub(crate) fn run_full(
             s.bytes_per_cell,
             s.file_bytes as f64 * 1e-3
         );
-        println!(
-            "wrote {}/map.bin, map.png (slice at z = {:.2} m), map.ply and map.json",
-            out.display(),
-            s.slice_height_m
-        );
+        if s.bricks > 0 {
+            println!(
+                "wrote {}/map.bin, map.png (slice at z = {:.2} m), map.ply and map.json",
+                out.display(),
+                s.slice_height_m
+            );
+        } else {
+            println!("wrote {}/map.bin (empty) and map.json", out.display());
+        }
     }
     Ok(metrics)
 }

@@ -640,7 +640,7 @@ fn select_row(
             .get(k + 2..)
             .map_or(u16::MAX, |s| s.iter().copied().min().unwrap_or(u16::MAX));
         let second = below.min(above);
-        let unique = u32::from(best) * 100 <= u32::from(second) * keep;
+        let unique = u32::from(best) * 100 < u32::from(second) * keep;
         // The minimum must be inside the searched range (not at its ends),
         // which also gives both neighbours for the fit.
         let inside = k >= 1 && k < k_max;

@@ -22,7 +22,8 @@
 //! # Algorithm
 //! 1. Rectification (Bouguet's split of the relative rotation, as OpenCV's
 //!    `stereoRectify`), `s x s` box reduction (`downscale`, default 2: EuRoC's
-//!    752x480 becomes 376x240, f = 228.6 px) and a precomputed bilinear remap
+//!    752x480 becomes 376x240, f = 228.07 px, the smaller of the two cameras'
+//!    focal lengths) and a precomputed bilinear remap
 //!    through the lens model ([`StereoRectification`]).
 //! 2. Census transform over 5x5 (Zabih and Woodfill, ECCV 1994): robust to
 //!    the gain and offset differences between the two cameras.

@@ -26,8 +26,9 @@
 //! ([`CameraCalibration::project`]), stored as the index of the top-left of
 //! its 2x2 neighbourhood and two 7-bit fractions; the per-frame resampling is
 //! integer arithmetic only. Pixels whose ray leaves the raw image (or the
-//! lens model's domain) are marked invalid and filled from the nearest border
-//! pixel.
+//! lens model's domain) are marked invalid; they are filled from the nearest
+//! border pixel (or the principal point, outside the lens model's domain) only
+//! so that the matcher's windows stay defined.
 
 use cost::{KernelCost, OpCounts, Residence};
 use datasets::{CameraCalibration, GrayImage};

@@ -55,23 +55,32 @@ pub fn traverse(
     w.cells
 }
 
-/// The state of an Amanatides-Woo walk.
+/// The state of an Amanatides-Woo walk (shared with the planner's beam
+/// queries, so both visit the same cells in the same arithmetic).
 #[derive(Debug, Clone, Copy)]
-struct Walk {
+pub(crate) struct Walk {
     /// The current cell.
-    key: [i32; 3],
+    pub(crate) key: [i32; 3],
     /// Direction of the steps along each axis (0 if the ray is parallel to it).
     step: [i32; 3],
-    /// Ray parameter at the next boundary along each axis.
-    t_max: [f64; 3],
+    /// Ray parameter (0 at `from`, 1 at `to`) at the next boundary along
+    /// each axis.
+    pub(crate) t_max: [f64; 3],
     /// Ray parameter between boundaries along each axis.
     t_delta: [f64; 3],
     /// Cells to visit: the Manhattan distance between the end cells.
-    cells: usize,
+    pub(crate) cells: usize,
 }
 
 impl Walk {
-    fn new(from: &Vector3<f64>, to: &Vector3<f64>, start: CellKey, end: CellKey) -> Self {
+    /// A walk from `from` (in cell `start`) to `to` (in cell `end`), points in
+    /// cell units.
+    pub(crate) fn new(
+        from: &Vector3<f64>,
+        to: &Vector3<f64>,
+        start: CellKey,
+        end: CellKey,
+    ) -> Self {
         let d = to - from;
         let key = [start.x, start.y, start.z];
         let target = [end.x, end.y, end.z];
@@ -97,22 +106,23 @@ impl Walk {
         w
     }
 
+    /// The axis whose next cell boundary the walk meets first (z on ties).
+    #[inline]
+    pub(crate) fn next_axis(&self) -> usize {
+        let t = &self.t_max;
+        let x_first = (t[0] < t[1]) & (t[0] < t[2]);
+        let y_first = (t[0] >= t[1]) & (t[1] < t[2]);
+        usize::from(y_first) + 2 * usize::from(!x_first & !y_first)
+    }
+
     /// Steps into the next cell; returns the axis crossed.
     #[inline]
-    fn advance(&mut self) -> usize {
-        let a = first_boundary(&self.t_max);
+    pub(crate) fn advance(&mut self) -> usize {
+        let a = self.next_axis();
         self.key[a] += self.step[a];
         self.t_max[a] += self.t_delta[a];
         a
     }
-}
-
-/// The axis whose next cell boundary a ray meets first (z on ties).
-#[inline]
-fn first_boundary(t_max: &[f64; 3]) -> usize {
-    let x_first = (t_max[0] < t_max[1]) & (t_max[0] < t_max[2]);
-    let y_first = (t_max[0] >= t_max[1]) & (t_max[1] < t_max[2]);
-    usize::from(y_first) + 2 * usize::from(!x_first & !y_first)
 }
 
 /// What one scan did.

@@ -20,20 +20,21 @@
 //!   distances where it enters and leaves each, as the mutual-information
 //!   planner needs them. FSMI (Zhang, Henderson, Karaman, Sze, "FSMI: Fast
 //!   computation of Shannon mutual information for information-theoretic
-//!   mapping", ICRA 2019; IJRR 2020) evaluates, per beam, the probability that the beam's measurement ends in
-//!   each cell, `P(e_j) = o_j prod_{l < j} (1 - o_l)`, and integrates the range
+//!   mapping", ICRA 2019; IJRR 2020) evaluates, per beam, the probability
+//!   that the beam's measurement ends in each cell, `P(e_j) = o_j prod_{l < j} (1 - o_l)`, and integrates the range
 //!   sensor's noise over each cell's extent along the beam: so each
 //!   [`RaySample`] holds the cell's occupancy probability `o` (0.5 unknown),
 //!   its log-odds, and its entry and exit distances. The cells are those of
 //!   [`insert::traverse`](crate::insert::traverse) (the same Amanatides-Woo
-//!   steps in the same arithmetic, tested), which as a set are the cells an
-//!   exact-mode insertion without a surface margin marks along the same ray.
+//!   walk, shared code), which as a set are the cells an exact-mode
+//!   insertion without a surface margin marks along the same ray.
 
 use std::ops::ControlFlow;
 
 use nalgebra::Vector3;
 
 use crate::MappingError;
+use crate::insert::Walk;
 use crate::logodds::QuantizedModel;
 use crate::map::{
     BRICK_CELLS, BRICK_SIDE, BrickKey, CellKey, CellModel, FloatModel, Occupancy, OccupancyMap,
@@ -486,31 +487,13 @@ fn walk<M: CellModel>(
     };
     let res = map.resolution();
     let (from, to) = (origin / res, end_point / res);
-    let d = to - from;
-    let mut key = [start.x, start.y, start.z];
-    let target = [end.x, end.y, end.z];
-    let mut step = [0i32; 3];
-    let mut t_max = [f64::INFINITY; 3];
-    let mut t_delta = [f64::INFINITY; 3];
-    for a in 0..3 {
-        if d[a] > 0.0 {
-            step[a] = 1;
-            t_max[a] = (f64::from(key[a]) + 1.0 - from[a]) / d[a];
-            t_delta[a] = 1.0 / d[a];
-        } else if d[a] < 0.0 {
-            step[a] = -1;
-            t_max[a] = (f64::from(key[a]) - from[a]) / d[a];
-            t_delta[a] = -1.0 / d[a];
-        }
-    }
     // As `traverse`: exactly one cell per unit of Manhattan distance between
     // the end cells, then the cell the walk ends in (the end point's).
-    let cells = (0..3)
-        .map(|a| (i64::from(target[a]) - i64::from(key[a])).unsigned_abs())
-        .sum::<u64>();
-    if cells > MAX_RAY_CELLS {
+    let mut w = Walk::new(&from, &to, start, end);
+    if w.cells as u64 > MAX_RAY_CELLS {
         return Err(MappingError::Config(format!(
-            "a ray of {max_range} m crosses {cells} cells, more than {MAX_RAY_CELLS}"
+            "a ray of {max_range} m crosses {} cells, more than {MAX_RAY_CELLS}",
+            w.cells
         )));
     }
     let as_key = |k: [i32; 3]| CellKey {
@@ -520,31 +503,16 @@ fn walk<M: CellModel>(
     };
     // Parameter along the segment, 0 at the origin and 1 at the maximum range.
     let mut t_enter = 0.0f64;
-    for _ in 0..cells {
-        let a = first_boundary(&t_max);
-        let t_exit = t_max[a].clamp(t_enter, 1.0);
-        if visit(as_key(key), t_enter * max_range, t_exit * max_range).is_break() {
+    for _ in 0..w.cells {
+        let t_exit = w.t_max[w.next_axis()].clamp(t_enter, 1.0);
+        if visit(as_key(w.key), t_enter * max_range, t_exit * max_range).is_break() {
             return Ok(());
         }
-        key[a] += step[a];
-        t_max[a] += t_delta[a];
+        w.advance();
         t_enter = t_exit;
     }
-    let _ = visit(as_key(key), t_enter * max_range, max_range);
+    let _ = visit(as_key(w.key), t_enter * max_range, max_range);
     Ok(())
-}
-
-/// The axis whose next cell boundary the ray meets first, z on ties (the
-/// choice `traverse` makes).
-#[inline]
-fn first_boundary(t_max: &[f64; 3]) -> usize {
-    if t_max[0] < t_max[1] {
-        if t_max[0] < t_max[2] { 0 } else { 2 }
-    } else if t_max[1] < t_max[2] {
-        1
-    } else {
-        2
-    }
 }
 
 /// The cells a beam from `origin` (m) along `dir` (normalized here) crosses up

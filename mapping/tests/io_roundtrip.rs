@@ -570,67 +570,24 @@ fn png_pixels_are_the_slice_with_x_right_and_y_up() {
 /// camera, fewer and smaller scans): on-disk size with runs against raw.
 #[test]
 fn compression_on_a_simulated_flight() {
-    use datasets::CameraCalibration;
-    use datasets::synth::SynthConfig;
-    use datasets::synth::range::{DepthCamera, DepthCameraConfig, DepthImage};
-    use datasets::synth::rng::Rng;
-    use datasets::synth::trajectory::Trajectory;
-    use datasets::synth::world::World;
+    use mapping::scans::{SimulatedScans, simulate_depth_scans};
 
-    let cfg = SynthConfig {
-        seed: 1,
-        duration_s: 30.0,
-        ..SynthConfig::default()
+    // `SCOUT_IO_FULL=1`: the bench's own scans (320 x 240 every 0.5 s).
+    let full = std::env::var("SCOUT_IO_FULL").is_ok();
+    let cfg = SimulatedScans {
+        width: if full { 320 } else { 160 },
+        height: if full { 240 } else { 120 },
+        period_s: if full { 0.5 } else { 1.5 },
+        ..SimulatedScans::default()
     };
-    let world = World::generate(&cfg.world_config(), cfg.seed).unwrap_or_else(|e| panic!("{e}"));
-    let trajectory = Trajectory::generate(&world, &cfg.trajectory_config(), cfg.seed)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (width, height) = std::env::var("SCOUT_IO_FULL")
-        .map(|_| (320, 240))
-        .unwrap_or((160, 120));
-    let step_s = if std::env::var("SCOUT_IO_FULL").is_ok() {
-        0.5
-    } else {
-        1.5
-    };
-    let camera_cfg = DepthCameraConfig {
-        width,
-        height,
-        ..DepthCameraConfig::default()
-    }
-    .noise_free();
-    let camera = DepthCamera::new(&camera_cfg).unwrap_or_else(|e| panic!("{e}"));
-    let k = camera.intrinsics();
-    let body_from_cam = CameraCalibration::euroc_cam0().body_from_cam;
-    let mut rng = Rng::from_seed(1);
-    let mut image = DepthImage::default();
+    let simulated = simulate_depth_scans(&cfg).unwrap_or_else(|e| panic!("{e}"));
     let mut map =
         FixedMap::fixed(0.05, &OccupancyParams::default()).unwrap_or_else(|e| panic!("{e}"));
     let mut ins = ScanInserter::new();
-    let mut t = 0.0;
-    let mut scans = 0;
-    while t < trajectory.duration_s() {
-        let world_from_cam = trajectory.state(t).world_from_body * body_from_cam;
-        camera.capture(&world, &world_from_cam, &mut rng, &mut image);
-        let mut points = Vec::with_capacity(image.depth_m.len());
-        for y in 0..image.height {
-            for x in 0..image.width {
-                let d = image.depth_m[y * image.width + x];
-                let bearing = Vector3::new((x as f64 - k.cx) / k.fx, (y as f64 - k.cy) / k.fy, 1.0);
-                let p_cam = if d.is_finite() {
-                    bearing * f64::from(d)
-                } else if d.is_infinite() {
-                    bearing * (2.0 * camera_cfg.max_range_m)
-                } else {
-                    continue;
-                };
-                points.push((world_from_cam * nalgebra::Point3::from(p_cam)).coords);
-            }
-        }
-        ins.insert(&mut map, &world_from_cam.translation.vector, &points, 5.0);
-        scans += 1;
-        t += step_s;
+    for scan in &simulated {
+        ins.insert(&mut map, &scan.origin, &scan.points, 5.0);
     }
+    let (scans, width, height) = (simulated.len(), cfg.width, cfg.height);
     let mut bytes = Vec::new();
     let report = io::write_to(&map, &mut bytes).unwrap_or_else(|e| panic!("{e}"));
     let cells = (report.bricks * 512) as f64;

@@ -21,7 +21,7 @@ use datasets::GrayImage;
 use datasets::euroc::EurocDataset;
 use datasets::model::{RigCalibration, StereoFrame};
 use mapping::io::{export_ply, export_png, save};
-use mapping::query::{entropy_bits, slice_at};
+use mapping::query::{BandRule, entropy_bits, project_band_with};
 use mapping::stereo::{StereoConfig, StereoDepth};
 use mapping::{FixedMap, FreeSpace, OccupancyParams, ScanInserter, ScanStats};
 use nalgebra::{Isometry3, Vector3};
@@ -56,6 +56,11 @@ pub struct MapConfig {
     pub occupancy: OccupancyParams,
     /// The stereo matcher.
     pub stereo: StereoConfig,
+    /// Height of the band `map.png` shows, centred on the keyframes' mean
+    /// height, m: a column is black if any of its cells is occupied, white if
+    /// any is observed free, grey if none is observed. One layer alone is
+    /// crossed by few rays at a shallow angle and shows stripes of unknown.
+    pub png_band_m: f64,
 }
 
 impl MapConfig {
@@ -68,6 +73,7 @@ impl MapConfig {
         for (name, v) in [
             ("max_range_m", self.max_range_m),
             ("max_depth_m", self.max_depth_m),
+            ("png_band_m", self.png_band_m),
         ] {
             anyhow::ensure!(
                 v.is_finite() && v > 0.0,
@@ -93,6 +99,7 @@ impl Default for MapConfig {
             free_space: FreeSpace::Discretized,
             occupancy: OccupancyParams::default(),
             stereo: StereoConfig::default(),
+            png_band_m: 0.5,
         }
     }
 }
@@ -126,7 +133,7 @@ pub struct MapSummary {
     pub free_cells: u64,
     /// Entropy of the allocated cells, bits.
     pub entropy_bits: f64,
-    /// Height of the PNG slice (the keyframes' mean height), m.
+    /// Height of the middle of the PNG's band (the keyframes' mean height), m.
     pub slice_height_m: f64,
     /// Saved map file, bytes.
     pub file_bytes: u64,
@@ -229,9 +236,9 @@ impl KeyframeMapper {
         &self.summary
     }
 
-    /// Writes `OUT/map.bin`, `OUT/map.png` (the slice at the keyframes' mean
-    /// height), `OUT/map.ply` (occupied cells) and `OUT/map.json` (the
-    /// summary). Returns the summary.
+    /// Writes `OUT/map.bin`, `OUT/map.png` (the band around the keyframes'
+    /// mean height, see [`MapConfig::png_band_m`]), `OUT/map.ply` (occupied
+    /// cells) and `OUT/map.json` (the summary). Returns the summary.
     ///
     /// # Errors
     /// If a file cannot be written.
@@ -256,7 +263,9 @@ impl KeyframeMapper {
         if map.brick_count() > 0 {
             // A map too wide for one image (poses gone astray) still has its
             // other files.
-            match slice_at(map, s.slice_height_m, None) {
+            let half = 0.5 * self.config.png_band_m;
+            let (z, rule) = (s.slice_height_m, BandRule::Observed);
+            match project_band_with(map, z - half, z + half, None, rule) {
                 Ok(slice) => {
                     export_png(&slice, out.join("map.png"))?;
                 }

@@ -147,22 +147,48 @@ pub fn slice_at<M: CellModel>(
     project_band(map, z_m, z_m, area)
 }
 
+/// How [`project_band_with`] folds a column of cells into one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BandRule {
+    /// Occupied if any cell is occupied, free only if every cell has been
+    /// observed free, unknown otherwise: what a robot as tall as the band may
+    /// cross.
+    Conservative,
+    /// Occupied if any cell is occupied, free if any has been observed free
+    /// (and none is occupied), unknown if none has been observed: what the
+    /// sensor has seen of the band, for a picture or a frontier search.
+    Observed,
+}
+
 /// The cells with heights from `z_min_m` to `z_max_m` (m; the layers
-/// containing both ends, inclusive) projected down, over `area` or the extent
-/// of the allocated bricks (all heights, so slices at different heights share
-/// one grid). The rule is conservative: a column is occupied if any of its
-/// cells in the band is occupied, free only if every one of them has been
-/// observed free, and unknown otherwise; cells in unallocated bricks are
-/// unknown.
+/// containing both ends, inclusive) projected down by the conservative rule
+/// ([`BandRule::Conservative`]); see [`project_band_with`].
 ///
 /// # Errors
-/// If the heights are not finite, out of order or outside the map's range, or
-/// the slice would hold more than [`MAX_SLICE_CELLS`] cells.
+/// As [`project_band_with`].
 pub fn project_band<M: CellModel>(
     map: &OccupancyMap<M>,
     z_min_m: f64,
     z_max_m: f64,
     area: Option<CellRect>,
+) -> Result<Slice2D, MappingError> {
+    project_band_with(map, z_min_m, z_max_m, area, BandRule::Conservative)
+}
+
+/// The cells with heights from `z_min_m` to `z_max_m` (m; the layers
+/// containing both ends, inclusive) projected down by `rule`, over `area` or
+/// the extent of the allocated bricks (all heights, so slices at different
+/// heights share one grid); cells in unallocated bricks are unknown.
+///
+/// # Errors
+/// If the heights are not finite, out of order or outside the map's range, or
+/// the slice would hold more than [`MAX_SLICE_CELLS`] cells.
+pub fn project_band_with<M: CellModel>(
+    map: &OccupancyMap<M>,
+    z_min_m: f64,
+    z_max_m: f64,
+    area: Option<CellRect>,
+    rule: BandRule,
 ) -> Result<Slice2D, MappingError> {
     if !(z_min_m.is_finite() && z_max_m.is_finite()) || z_min_m > z_max_m {
         return Err(MappingError::Config(format!(
@@ -241,8 +267,12 @@ pub fn project_band<M: CellModel>(
             }
         }
     }
+    let needed = match rule {
+        BandRule::Conservative => layers,
+        BandRule::Observed => 1,
+    };
     for (c, &f) in cells.iter_mut().zip(&free) {
-        if *c != Occupancy::Occupied && u64::from(f) == layers {
+        if *c != Occupancy::Occupied && u64::from(f) >= needed {
             *c = Occupancy::Free;
         }
     }

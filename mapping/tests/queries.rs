@@ -129,6 +129,31 @@ fn a_band_is_free_only_where_every_cell_of_it_is_observed_free() {
     assert_eq!(tall.get(3, 2), Some(Occupancy::Occupied));
 }
 
+#[test]
+fn the_observed_rule_frees_a_column_with_any_free_cell_and_no_occupied_one() {
+    let map = hand_built();
+    let s = query::project_band_with(&map, 0.05, 0.25, None, query::BandRule::Observed)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for row in 0..s.height {
+        for col in 0..s.width {
+            let states: Vec<Occupancy> = (0..=2)
+                .map(|z| map.occupancy(key(col as i32, row as i32 - 8, z)))
+                .collect();
+            let expected = if states.contains(&Occupancy::Occupied) {
+                Occupancy::Occupied
+            } else if states.contains(&Occupancy::Free) {
+                Occupancy::Free
+            } else {
+                Occupancy::Unknown
+            };
+            assert_eq!(s.get(col, row), Some(expected), "column ({col}, {row})");
+        }
+    }
+    // Free in one layer of three: free here, unknown by the conservative rule.
+    assert_eq!(s.get(9, 8 + 1), Some(Occupancy::Free));
+    assert_eq!(s.get(2, 8 + 3), Some(Occupancy::Occupied));
+}
+
 /// Binary entropy of a probability, bits.
 fn h(p: f64) -> f64 {
     -(p * p.log2() + (1.0 - p) * (1.0 - p).log2())

@@ -157,9 +157,10 @@ pub(crate) fn run_full(
         );
         if s.bricks > 0 {
             println!(
-                "wrote {}/map.bin, map.png (slice at z = {:.2} m), map.ply and map.json",
+                "wrote {}/map.bin, map.png (z = {:.2} +- {:.2} m), map.ply and map.json",
                 out.display(),
-                s.slice_height_m
+                s.slice_height_m,
+                0.5 * config.map.png_band_m
             );
         } else {
             println!("wrote {}/map.bin (empty) and map.json", out.display());

@@ -11,13 +11,15 @@
 //!
 //! How: three passes per scan.
 //! 1. Cut and key the rays, and bound the scan in bricks.
-//! 2. Mark: a byte per cell in per-scan brick buffers (bit 0 miss, bit 1 hit),
-//!    a brick's buffer found through a dense grid of slots over the scan's
-//!    bounding box (a hash map when that box is too large). The cells of a ray
-//!    are found slab by slab along its major axis (`mark_segment`): the same
-//!    set as the Amanatides-Woo walk ("A Fast Voxel Traversal Algorithm for Ray
-//!    Tracing", Eurographics 1987; [`traverse`], the reference the tests
-//!    compare with), without its chain of dependent comparisons.
+//! 2. Mark a byte per cell (bit 0 miss, bit 1 hit): in a dense array over the
+//!    scan's brick-aligned bounding box when it holds at most 16 M cells (one
+//!    indexed OR per cell), else in per-brick buffers found through a dense
+//!    grid of slots over the box in bricks (a hash map when even that is too
+//!    large). The cells of a ray are found slab by slab along its major axis
+//!    (`mark_segment`): the same set as the Amanatides-Woo walk ("A Fast
+//!    Voxel Traversal Algorithm for Ray Tracing", Eurographics 1987;
+//!    [`traverse`], the reference the tests compare with), without its chain
+//!    of dependent comparisons.
 //! 3. Apply the marks brick by brick, one map lookup per touched brick, the
 //!    512 cells in branch-free SIMD lanes.
 //!
@@ -166,11 +168,14 @@ const NO_SLOT: u32 = u32::MAX;
 /// The largest dense brick grid over a scan's bounding box (4 MB of slots);
 /// larger scans (long-range sensors, coarse maps) look bricks up in a hash map.
 const MAX_GRID_BRICKS: usize = 1 << 20;
+/// The largest dense box of marks, cells (bytes).
+const MAX_DENSE_CELLS: usize = 1 << 24;
 
-/// A scan's marks: per touched brick, a byte per cell (see [`MISS`], [`HIT`]),
-/// the buffers reused from scan to scan. A brick's slot is found through a
-/// dense grid over the scan's bounding box in bricks (one indexed load), or a
-/// hash map when that box is too large.
+/// A scan's marks, a byte per cell (see [`MISS`], [`HIT`]), the buffers
+/// reused from scan to scan: a dense array over the scan's box when it is
+/// small enough, else per-brick buffers whose slots are found through a dense
+/// grid over the box in bricks (one indexed load), or a hash map when even
+/// that is too large.
 #[derive(Debug, Default)]
 struct Marks {
     grid: Vec<u32>,
@@ -185,11 +190,34 @@ struct Marks {
     middles: usize,
     /// The brick of the last cell marked, and its slot.
     last: Option<([i32; 3], usize)>,
+    /// A byte per cell over the scan's brick-aligned box (x fastest), when it
+    /// is small enough: a mark is then one indexed OR, no brick lookup.
+    dense: Vec<u8>,
+    dense_min: [i32; 3],
+    dense_dims: [u32; 3],
+    use_dense: bool,
 }
 
 impl Marks {
     /// Prepares for a scan whose cells lie in `[lo, hi]` (cell keys).
-    fn begin(&mut self, lo: CellKey, hi: CellKey) {
+    fn begin(&mut self, lo: CellKey, hi: CellKey, dense_limit: usize) {
+        let (blo, bhi) = (lo.brick(), hi.brick());
+        let cells = [
+            (i64::from(bhi.x) - i64::from(blo.x) + 1) * 8,
+            (i64::from(bhi.y) - i64::from(blo.y) + 1) * 8,
+            (i64::from(bhi.z) - i64::from(blo.z) + 1) * 8,
+        ];
+        let volume = cells
+            .iter()
+            .try_fold(1u64, |v, &d| v.checked_mul(u64::try_from(d).ok()?));
+        self.use_dense = volume.is_some_and(|v| v <= dense_limit as u64);
+        if let Some(v) = volume.filter(|_| self.use_dense) {
+            self.dense_min = [blo.x * 8, blo.y * 8, blo.z * 8];
+            self.dense_dims = cells.map(|d| d as u32);
+            if self.dense.len() < v as usize {
+                self.dense.resize(v as usize, 0);
+            }
+        }
         let (blo, bhi) = (lo.brick(), hi.brick());
         let dims = [bhi.x - blo.x + 1, bhi.y - blo.y + 1, bhi.z - blo.z + 1];
         // Checked: a long-range scan's box can exceed any integer type.
@@ -243,9 +271,27 @@ impl Marks {
         self.test_and_set(k, bits);
     }
 
+    /// The cell's byte in the dense box, if it is in it.
+    #[inline(always)]
+    fn dense_index(&self, k: [i32; 3]) -> Option<usize> {
+        let m = self.dense_min;
+        let d = self.dense_dims;
+        let x = k[0].wrapping_sub(m[0]) as u32;
+        let y = k[1].wrapping_sub(m[1]) as u32;
+        let z = k[2].wrapping_sub(m[2]) as u32;
+        (self.use_dense && x < d[0] && y < d[1] && z < d[2])
+            .then(|| x as usize + d[0] as usize * (y as usize + d[1] as usize * z as usize))
+    }
+
     /// Sets bits of a cell's mark (cell key as x, y, z).
     #[inline(always)]
     fn mark_cell(&mut self, k: [i32; 3], bits: u8) {
+        if let Some(i) = self.dense_index(k) {
+            if let Some(c) = self.dense.get_mut(i) {
+                *c |= bits;
+            }
+            return;
+        }
         let b = [k[0] >> 3, k[1] >> 3, k[2] >> 3];
         let slot = match self.last {
             Some((lb, s)) if lb == b => s,
@@ -266,6 +312,14 @@ impl Marks {
     /// Sets bits of a cell's mark; returns whether they were all set already.
     #[inline]
     fn test_and_set(&mut self, k: CellKey, bits: u8) -> bool {
+        if let Some(m) = self
+            .dense_index([k.x, k.y, k.z])
+            .and_then(|i| self.dense.get_mut(i))
+        {
+            let was = *m & bits == bits;
+            *m |= bits;
+            return was;
+        }
         let s = self.slot(k.brick());
         let m = &mut self.marks[s][k.index_in_brick()];
         let was = *m & bits == bits;
@@ -313,25 +367,56 @@ fn mark_segment(
     }
     let d = to - from;
     let (start, end) = ([start.x, start.y, start.z], [end.x, end.y, end.z]);
-    // One copy of the loop per major axis, so the axes are constants in it.
-    if d.x.abs() >= d.y.abs() && d.x.abs() >= d.z.abs() {
-        mark_slabs::<0>(marks, from, &d, start, end)
-    } else if d.y.abs() >= d.z.abs() {
-        mark_slabs::<1>(marks, from, &d, start, end)
+    let (marked, middles) = if marks.use_dense {
+        // Every cell of the segment lies in the scan's box (its end cells do,
+        // and the minor coordinates are clamped between theirs): one indexed
+        // OR per cell.
+        let [dx, dy, _] = marks.dense_dims.map(i64::from);
+        let m = marks.dense_min.map(i64::from);
+        let offset = m[0] + dx * (m[1] + dy * m[2]);
+        let dense = &mut marks.dense;
+        slabs_by_axis(from, &d, start, end, |k| {
+            let i = i64::from(k[0]) + dx * (i64::from(k[1]) + dy * i64::from(k[2])) - offset;
+            if let Some(c) = dense.get_mut(i as usize) {
+                *c |= MISS;
+            }
+        })
     } else {
-        mark_slabs::<2>(marks, from, &d, start, end)
-    }
+        slabs_by_axis(from, &d, start, end, |k| marks.mark_cell(k, MISS))
+    };
+    marks.middles += middles;
+    marked
 }
 
-/// [`mark_segment`] along major axis `M` (the minor ones follow it cyclically).
+/// [`mark_slabs`] with the major axis a constant: one copy of the loop per
+/// axis. Returns (cells marked, slabs with a middle cell).
 #[inline(always)]
-fn mark_slabs<const M: usize>(
-    marks: &mut Marks,
+fn slabs_by_axis(
     from: &Vector3<f64>,
     d: &Vector3<f64>,
     start: [i32; 3],
     end: [i32; 3],
-) -> usize {
+    mark: impl FnMut([i32; 3]),
+) -> (usize, usize) {
+    if d.x.abs() >= d.y.abs() && d.x.abs() >= d.z.abs() {
+        mark_slabs::<0>(from, d, start, end, mark)
+    } else if d.y.abs() >= d.z.abs() {
+        mark_slabs::<1>(from, d, start, end, mark)
+    } else {
+        mark_slabs::<2>(from, d, start, end, mark)
+    }
+}
+
+/// [`mark_segment`] along major axis `M` (the minor ones follow it
+/// cyclically), calling `mark` with each cell's key (x, y, z).
+#[inline(always)]
+fn mark_slabs<const M: usize>(
+    from: &Vector3<f64>,
+    d: &Vector3<f64>,
+    start: [i32; 3],
+    end: [i32; 3],
+    mut mark: impl FnMut([i32; 3]),
+) -> (usize, usize) {
     const ONE: f64 = (1u64 << 32) as f64;
     let (u, v) = ((M + 1) % 3, (M + 2) % 3);
     let forward = d[M] > 0.0;
@@ -340,10 +425,17 @@ fn mark_slabs<const M: usize>(
     // Minor coordinates at the first slab boundary, and their change per slab.
     let boundary = f64::from(start[M]) + if forward { 1.0 } else { 0.0 };
     let (du, dv) = (d[u] / d[M], d[v] / d[M]);
-    let fixed = |x: f64| (x * ONE).round() as i64;
+    // Rounded half away from zero, as `f64::round`, without its library call.
+    let fixed = |x: f64| {
+        let y = x * ONE;
+        (y + 0.5f64.copysign(y)) as i64
+    };
     let mut fu = fixed(from[u] + (boundary - from[M]) * du);
     let mut fv = fixed(from[v] + (boundary - from[M]) * dv);
     let (su, sv) = (fixed(du * f64::from(step)), fixed(dv * f64::from(step)));
+    // The minor cells stay between the end cells' (rounding cannot step out).
+    let (lo_u, hi_u) = (start[u].min(end[u]), start[u].max(end[u]));
+    let (lo_v, hi_v) = (start[v].min(end[v]), start[v].max(end[v]));
     // Which minor boundary comes first when both are crossed in one slab:
     // compare the segment's parameters at the two crossings.
     let (inv_u, inv_v) = (1.0 / d[u], 1.0 / d[v]);
@@ -355,19 +447,22 @@ fn mark_slabs<const M: usize>(
         k
     };
     let (mut cu, mut cv) = (start[u], start[v]);
-    let mut marked = 0;
+    let (mut marked, mut middles) = (0, 0);
     let mut cm = start[M];
     for n in 0..slabs {
         let last = n + 1 == slabs;
         let (nu, nv) = if last {
             (end[u], end[v])
         } else {
-            ((fu >> 32) as i32, (fv >> 32) as i32)
+            (
+                ((fu >> 32) as i32).clamp(lo_u, hi_u),
+                ((fv >> 32) as i32).clamp(lo_v, hi_v),
+            )
         };
         let changes = nu != cu || nv != cv;
         // The last slab ends in the end cell, which is left out.
         if changes || !last {
-            marks.mark_cell(key(cm, cu, cv), MISS);
+            mark(key(cm, cu, cv));
             marked += 1;
         }
         if nu != cu && nv != cv {
@@ -378,12 +473,12 @@ fn mark_slabs<const M: usize>(
             } else {
                 key(cm, cu, nv)
             };
-            marks.mark_cell(middle, MISS);
-            marks.middles += 1;
+            mark(middle);
+            middles += 1;
             marked += 1;
         }
         if changes && !last {
-            marks.mark_cell(key(cm, nu, nv), MISS);
+            mark(key(cm, nu, nv));
             marked += 1;
         }
         cu = nu;
@@ -392,7 +487,7 @@ fn mark_slabs<const M: usize>(
         fv += sv;
         cm += step;
     }
-    marked
+    (marked, middles)
 }
 
 /// One ray of a scan, ready to walk (points in cell units).
@@ -420,13 +515,28 @@ pub enum FreeSpace {
 }
 
 /// Inserts scans into a map, reusing its buffers from scan to scan.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ScanInserter {
     mode: FreeSpace,
     surface_margin_m: f64,
+    /// The largest scan box marked in the dense array, cells.
+    dense_limit: usize,
     marks: Marks,
     rays: Vec<Ray>,
     cost: CostLedger,
+}
+
+impl Default for ScanInserter {
+    fn default() -> Self {
+        Self {
+            mode: FreeSpace::default(),
+            surface_margin_m: 0.0,
+            dense_limit: MAX_DENSE_CELLS,
+            marks: Marks::default(),
+            rays: Vec::new(),
+            cost: CostLedger::default(),
+        }
+    }
 }
 
 impl ScanInserter {
@@ -524,7 +634,7 @@ impl ScanInserter {
         }
         // Pass 2: misses along the rays, then the hits (a cell both passed
         // through and hit by the scan is a hit).
-        self.marks.begin(lo, hi);
+        self.marks.begin(lo, hi, self.dense_limit);
         let discretized = self.mode == FreeSpace::Discretized;
         let margin = self.surface_margin_m / res;
         for r in &self.rays {
@@ -570,13 +680,56 @@ impl ScanInserter {
             let (misses, hits) = map.apply_marks(brick, &mut self.marks.marks[s]);
             stats.free_updates += misses;
             stats.occupied_updates += hits;
+            stats.bricks_touched += usize::from(misses + hits > 0);
         }
-        stats.bricks_touched = self.marks.bricks.len();
+        if self.marks.use_dense {
+            let m = &mut self.marks;
+            let [dx, dy, dz] = m.dense_dims.map(|d| d as usize);
+            let mut buf = [0u8; BRICK_CELLS];
+            for bz in 0..dz / 8 {
+                for by in 0..dy / 8 {
+                    for bx in 0..dx / 8 {
+                        let mut any = 0u8;
+                        for z in 0..8 {
+                            for y in 0..8 {
+                                let row = bx * 8 + dx * (by * 8 + y + dy * (bz * 8 + z));
+                                let src = &mut m.dense[row..row + 8];
+                                let dst = &mut buf[(z * 8 + y) * 8..(z * 8 + y) * 8 + 8];
+                                dst.copy_from_slice(src);
+                                src.fill(0);
+                                any |= dst.iter().fold(0, |a, &v| a | v);
+                            }
+                        }
+                        if any & 3 == 0 {
+                            continue;
+                        }
+                        let brick = BrickKey {
+                            x: (m.dense_min[0] >> 3) + bx as i32,
+                            y: (m.dense_min[1] >> 3) + by as i32,
+                            z: (m.dense_min[2] >> 3) + bz as i32,
+                        };
+                        let (misses, hits) = map.apply_marks(brick, &mut buf);
+                        stats.free_updates += misses;
+                        stats.occupied_updates += hits;
+                        stats.bricks_touched += 1;
+                    }
+                }
+            }
+        }
         stats.bricks_allocated = map.brick_count() - bricks_before;
         stats.brick_lookups = self.marks.lookups;
         let middles = self.marks.middles as u64;
+        let dense_cells = if self.marks.use_dense {
+            self.marks
+                .dense_dims
+                .iter()
+                .map(|&d| u64::from(d))
+                .product()
+        } else {
+            0
+        };
         self.marks.end();
-        self.count_cost(&stats, middles, map.model());
+        self.count_cost(&stats, middles, dense_cells, map.model());
         stats
     }
 
@@ -592,7 +745,13 @@ impl ScanInserter {
     /// rays are read from main memory; the marks are the scan's working set
     /// (buffer); the map's bricks live in main memory, read and written once
     /// per scan each.
-    fn count_cost<M: CellModel>(&mut self, s: &ScanStats, middles: u64, model: &M) {
+    fn count_cost<M: CellModel>(
+        &mut self,
+        s: &ScanStats,
+        middles: u64,
+        dense_cells: u64,
+        model: &M,
+    ) {
         self.cost.clear();
         let rays = s.rays as u64;
         let rays_kept = self.rays.len() as u64;
@@ -614,11 +773,12 @@ impl ScanInserter {
         let lookups = s.brick_lookups as u64;
         let k = self.cost.kernel("map_traverse");
         // Per walk: the major axis, slopes and fixed-point starts; per cell
-        // (slabs and their extra cells together): the fixed-point steps and
-        // shifts, the comparisons of the minor cells, the brick check and the
-        // index in it, the mark; per slab crossing both minor boundaries: the
-        // f64 comparison of the two crossings; per brick entered: the slot's
-        // grid lookup.
+        // (slabs and their extra cells together): the fixed-point steps,
+        // shifts and clamps, the comparisons of the minor cells, the index
+        // (in the dense box, or the brick check and the index in the brick),
+        // the mark; per slab crossing both minor boundaries: the f64
+        // comparison of the two crossings; per brick entered (brick buffers
+        // only): the slot's grid lookup.
         k.add_ops(
             OpCounts {
                 f64_ops: 24,
@@ -628,7 +788,8 @@ impl ScanInserter {
         );
         k.add_ops(
             OpCounts {
-                int32_add: 20,
+                int32_add: if dense_cells > 0 { 16 } else { 20 },
+                int32_mul: if dense_cells > 0 { 2 } else { 0 },
                 int8_add: 1,
                 ..OpCounts::default()
             } * cells,
@@ -655,6 +816,13 @@ impl ScanInserter {
         let bricks = s.bricks_touched as u64;
         let cell_bytes = std::mem::size_of::<M::Cell>() as u64;
         let k = self.cost.kernel("map_update");
+        // The dense box is read, gathered brick by brick and cleared.
+        k.read(Residence::Buffer, dense_cells);
+        k.write(Residence::Buffer, dense_cells);
+        k.add_ops(OpCounts {
+            int8_add: dense_cells,
+            ..OpCounts::default()
+        });
         k.add_ops(model.apply_ops() * (bricks * BRICK_CELLS as u64));
         k.read(Residence::Buffer, bricks * BRICK_CELLS as u64);
         k.write(Residence::Buffer, bricks * BRICK_CELLS as u64);
@@ -770,6 +938,39 @@ mod tests {
             assert_eq!((s.refused, s.updates()), (1, 0), "range {range}");
         }
         assert_eq!(map.brick_count(), before);
+    }
+
+    /// The dense box of marks and the per-brick buffers (what larger scans
+    /// use) give the same map, in both modes.
+    #[test]
+    fn dense_and_brick_marks_give_the_same_map() {
+        let mut rand = xorshift(5);
+        for mode in [FreeSpace::Exact, FreeSpace::Discretized] {
+            let params = OccupancyParams::default();
+            let mut dense = FixedMap::fixed(0.05, &params).unwrap_or_else(|e| panic!("{e}"));
+            let mut bricks = FixedMap::fixed(0.05, &params).unwrap_or_else(|e| panic!("{e}"));
+            let mut by_dense = ScanInserter::with_mode(mode);
+            let mut by_bricks = ScanInserter {
+                dense_limit: 0,
+                ..ScanInserter::with_mode(mode)
+            };
+            for _ in 0..4 {
+                let origin = Vector3::new(rand() * 2.0, rand() * 2.0, 0.5 + rand());
+                let points = box_room_scan(&origin, 2000, &mut rand);
+                let a = by_dense.insert(&mut dense, &origin, &points, 3.0);
+                let b = by_bricks.insert(&mut bricks, &origin, &points, 3.0);
+                assert_eq!(a.brick_lookups, 0);
+                assert!(b.brick_lookups > 0);
+                assert_eq!(
+                    (a.updates(), a.cells_traversed, a.bricks_touched),
+                    (b.updates(), b.cells_traversed, b.bricks_touched)
+                );
+            }
+            assert_eq!(dense.brick_count(), bricks.brick_count());
+            for (k, cells) in dense.bricks() {
+                assert_eq!(Some(cells), bricks.brick(k), "{mode:?} brick {k:?}");
+            }
+        }
     }
 
     /// A scan spanning more bricks than the dense slot grid holds (a long
@@ -981,7 +1182,8 @@ mod tests {
             traverse.traffic(cost::Residence::Buffer).written,
             s.cells_traversed as u64
         );
-        assert!(s.brick_lookups >= s.bricks_touched && s.brick_lookups < s.cells_traversed);
+        // Marked in the dense box: no brick looked up while walking.
+        assert_eq!(s.brick_lookups, 0);
         let t = ins.insert(&mut float, &origin, &points, 4.0);
         assert_eq!(t, s);
         assert_eq!(main(&ins), 4 * fixed_main);

@@ -303,9 +303,18 @@ impl<M: CellModel> OccupancyMap<M> {
     /// The cell holding a point (`None` outside the representable range).
     #[must_use]
     pub fn key(&self, p: &Vector3<f64>) -> Option<CellKey> {
+        let limit = i64::from(i32::MAX / 2);
         let f = |v: f64| {
-            let c = (v / self.resolution).floor();
-            (c.is_finite() && c.abs() < f64::from(i32::MAX / 2)).then_some(c as i32)
+            // `floor` without the library call (baseline x86-64 has no
+            // rounding instruction): truncate, then step down for negatives.
+            let q = v / self.resolution;
+            // NaN and the infinities fail this too.
+            if q.is_nan() || q.abs() >= 2.0 * limit as f64 {
+                return None;
+            }
+            let t = q as i64;
+            let c = if (t as f64) > q { t - 1 } else { t };
+            (c.abs() < limit).then_some(c as i32)
         };
         Some(CellKey {
             x: f(p.x)?,

@@ -411,6 +411,36 @@ fn block_row(vertical: &[u16], d: usize, r: usize, x0: usize, x1: usize, block: 
     }
 }
 
+/// One cell of a path arriving from the previous row: at column `x`, from
+/// column `q` of the previous row with large penalty `p2` (`from`), or
+/// starting here (`None`: the first row, or the image's side).
+#[inline(always)]
+fn path_from_row(
+    rows: &mut PathRows<'_>,
+    x: usize,
+    from: Option<(usize, u8)>,
+    d: usize,
+    cost: &[u8],
+    p1: u8,
+    total: &mut [u16],
+) {
+    let p = d + 2;
+    let (prev, prev_min, cur, cur_min) = rows;
+    let out = &mut cur[x * p..(x + 1) * p];
+    cur_min[x] = match from {
+        None => path_start::<false>(cost, out, total),
+        Some((q, p2)) => path_step::<false>(
+            &prev[q * p..(q + 1) * p],
+            prev_min[q],
+            cost,
+            p1,
+            p2,
+            out,
+            total,
+        ),
+    };
+}
+
 /// Buffers of one path direction over the rows: previous row's costs and
 /// minima, current row's costs and minima.
 type PathRows<'a> = (
@@ -443,7 +473,6 @@ struct SgmRow<'a> {
 impl SgmRow<'_> {
     fn run(&mut self, x0: usize, x1: usize, first_row: bool) {
         let d = self.d;
-        let p = d + 2;
         let p1 = self.p1;
         let (image, above, table) = (self.image, self.image_above, self.p2);
         let p2 = |a: u8, b: u8| table[usize::from(a.abs_diff(b))];
@@ -460,61 +489,24 @@ impl SgmRow<'_> {
                 path_step::<true>(h_prev, h_min, cost, p1, p2(i, image[x - 1]), h_cur, total)
             };
             std::mem::swap(h_prev, h_cur);
-            // From above.
-            let (prev, prev_min, cur, cur_min) = &mut self.top;
-            let out = &mut cur[x * p..(x + 1) * p];
-            cur_min[x] = if first_row {
-                path_start::<false>(cost, out, total)
-            } else {
-                path_step::<false>(
-                    &prev[x * p..(x + 1) * p],
-                    prev_min[x],
-                    cost,
-                    p1,
-                    p2(i, above[x]),
-                    out,
-                    total,
-                )
-            };
+            // From above, then the two upper diagonals (optional).
+            let from = |q: usize| (q, p2(i, above[q]));
+            path_from_row(
+                &mut self.top,
+                x,
+                (!first_row).then(|| from(x)),
+                d,
+                cost,
+                p1,
+                total,
+            );
             if !self.diagonals {
                 continue;
             }
-            // From the upper left.
-            let (prev, prev_min, cur, cur_min) = &mut self.top_left;
-            let out = &mut cur[x * p..(x + 1) * p];
-            cur_min[x] = if first_row || x == x0 {
-                path_start::<false>(cost, out, total)
-            } else {
-                let q = x - 1;
-                let step = p2(i, above[q]);
-                path_step::<false>(
-                    &prev[q * p..(q + 1) * p],
-                    prev_min[q],
-                    cost,
-                    p1,
-                    step,
-                    out,
-                    total,
-                )
-            };
-            // From the upper right.
-            let (prev, prev_min, cur, cur_min) = &mut self.top_right;
-            let out = &mut cur[x * p..(x + 1) * p];
-            cur_min[x] = if first_row || x + 1 == x1 {
-                path_start::<false>(cost, out, total)
-            } else {
-                let q = x + 1;
-                let step = p2(i, above[q]);
-                path_step::<false>(
-                    &prev[q * p..(q + 1) * p],
-                    prev_min[q],
-                    cost,
-                    p1,
-                    step,
-                    out,
-                    total,
-                )
-            };
+            let left = (!first_row && x > x0).then(|| from(x - 1));
+            path_from_row(&mut self.top_left, x, left, d, cost, p1, total);
+            let right = (!first_row && x + 1 < x1).then(|| from(x + 1));
+            path_from_row(&mut self.top_right, x, right, d, cost, p1, total);
         }
         // From the right, within the row.
         for x in (x0..x1).rev() {

@@ -183,21 +183,26 @@ fn check_model(m: &QuantizedModel) -> Result<(), String> {
     Ok(())
 }
 
-/// Bytes after the key and encoding byte, and whether runs are used.
-fn brick_encoding(cells: &[i8; BRICK_CELLS]) -> (usize, bool) {
-    // A run is at most 256 cells long, so a brick of one value takes 2 runs.
-    let mut runs = 0;
+/// A brick's runs of equal cells, in cell order: (length, value), each at
+/// most 256 cells long (its length is stored less one in a byte), so a brick
+/// of one value takes 2 runs.
+fn runs(cells: &[i8; BRICK_CELLS]) -> impl Iterator<Item = (usize, i8)> + '_ {
     let mut i = 0;
-    while i < BRICK_CELLS {
-        let v = cells[i];
+    std::iter::from_fn(move || {
+        let v = *cells.get(i)?;
         let mut j = i + 1;
         while j < BRICK_CELLS && j - i < 256 && cells[j] == v {
             j += 1;
         }
-        runs += 1;
+        let run = (j - i, v);
         i = j;
-    }
-    let run_bytes = 2 + 2 * runs;
+        Some(run)
+    })
+}
+
+/// Bytes after the key and encoding byte, and whether runs are used.
+fn brick_encoding(cells: &[i8; BRICK_CELLS]) -> (usize, bool) {
+    let run_bytes = 2 + 2 * runs(cells).count();
     if run_bytes < BRICK_CELLS {
         (run_bytes, true)
     } else {
@@ -227,9 +232,9 @@ pub fn write_to(map: &FixedMap, w: &mut impl Write) -> std::io::Result<SaveRepor
     let mut run_bricks = 0;
     for k in &keys {
         if let Some(cells) = map.brick(*k) {
-            let (n, runs) = brick_encoding(cells);
+            let (n, as_runs) = brick_encoding(cells);
             length += 13 + n as u64;
-            run_bricks += u64::from(runs);
+            run_bricks += u64::from(as_runs);
         }
     }
     let mut out = HashingWriter {
@@ -262,20 +267,13 @@ pub fn write_to(map: &FixedMap, w: &mut impl Write) -> std::io::Result<SaveRepor
         for c in [k.x, k.y, k.z] {
             record.extend_from_slice(&c.to_le_bytes());
         }
-        let (n, runs) = brick_encoding(cells);
-        if runs {
+        let (n, as_runs) = brick_encoding(cells);
+        if as_runs {
             record.push(ENCODING_RUNS);
             record.extend_from_slice(&(((n - 2) / 2) as u16).to_le_bytes());
-            let mut i = 0;
-            while i < BRICK_CELLS {
-                let v = cells[i];
-                let mut j = i + 1;
-                while j < BRICK_CELLS && j - i < 256 && cells[j] == v {
-                    j += 1;
-                }
-                record.push((j - i - 1) as u8);
+            for (length, v) in runs(cells) {
+                record.push((length - 1) as u8);
                 record.push(v as u8);
-                i = j;
             }
         } else {
             record.push(ENCODING_RAW);
@@ -310,11 +308,7 @@ pub fn save(map: &FixedMap, path: impl AsRef<Path>) -> Result<SaveReport, Mappin
 /// naming the file and the byte offset if it is not a valid map file.
 pub fn load(path: impl AsRef<Path>) -> Result<FixedMap, MappingError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|error| MappingError::Io {
-        path: path.to_path_buf(),
-        error,
-    })?;
-    decode(&bytes, path)
+    decode(&read_file(path)?, path)
 }
 
 /// Reads a map written by [`write_to`] from a stream to its end; `path` names
@@ -324,13 +318,26 @@ pub fn load(path: impl AsRef<Path>) -> Result<FixedMap, MappingError> {
 /// As [`load`].
 pub fn read_from(r: &mut impl Read, path: impl AsRef<Path>) -> Result<FixedMap, MappingError> {
     let path = path.as_ref();
+    decode(&read_stream(r, path)?, path)
+}
+
+/// A whole file's bytes; an error names the file.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, MappingError> {
+    std::fs::read(path).map_err(|error| MappingError::Io {
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
+/// A stream's bytes to its end; an error names `path`, the stream's source.
+pub(crate) fn read_stream(r: &mut impl Read, path: &Path) -> Result<Vec<u8>, MappingError> {
     let mut bytes = Vec::new();
     r.read_to_end(&mut bytes)
         .map_err(|error| MappingError::Io {
             path: path.to_path_buf(),
             error,
         })?;
-    decode(&bytes, path)
+    Ok(bytes)
 }
 
 /// Reads fields from a byte slice, naming the offset and the field on failure.

@@ -148,11 +148,7 @@ pub fn write_scans(path: impl AsRef<Path>, scans: &[Scan]) -> Result<u64, Mappin
 /// naming the file and the byte offset if it is not a valid scan file.
 pub fn read_scans(path: impl AsRef<Path>) -> Result<Vec<Scan>, MappingError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|error| MappingError::Io {
-        path: path.to_path_buf(),
-        error,
-    })?;
-    decode(&bytes, path)
+    decode(&crate::io::read_file(path)?, path)
 }
 
 /// Reads scans from a stream to its end; `path` names the source in error
@@ -162,13 +158,7 @@ pub fn read_scans(path: impl AsRef<Path>) -> Result<Vec<Scan>, MappingError> {
 /// As [`read_scans`].
 pub fn read_from(r: &mut impl Read, path: impl AsRef<Path>) -> Result<Vec<Scan>, MappingError> {
     let path = path.as_ref();
-    let mut bytes = Vec::new();
-    r.read_to_end(&mut bytes)
-        .map_err(|error| MappingError::Io {
-            path: path.to_path_buf(),
-            error,
-        })?;
-    decode(&bytes, path)
+    decode(&crate::io::read_stream(r, path)?, path)
 }
 
 /// Parses a whole file held in memory.

@@ -1,23 +1,7 @@
 //! End-to-end tests of the `scout` binary: synth -> inspect -> eval, and the demo.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn scout(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scout"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run scout: {e}"))
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{scout, stderr, stdout};
 
 #[test]
 fn synth_then_inspect_then_eval_ground_truth_against_itself() {

@@ -2,24 +2,10 @@
 //! (table and JSON), and the errors for a truncated file, a missing one and
 //! conflicting options.
 
+mod common;
+use common::{scout, stderr, stdout};
+
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn scout(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scout"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run scout: {e}"))
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// The first number on the table row that starts with `label`.
 fn field(text: &str, label: &str) -> f64 {

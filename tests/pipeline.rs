@@ -7,8 +7,10 @@
 //! and a digest of the front end's tracks), so the tests keep their meaning
 //! whatever the back end's status is.
 
+mod common;
+use common::{scout, stderr};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use datasets::euroc::EurocDataset;
@@ -241,18 +243,6 @@ fn an_unreadable_image_mid_stream_stops_every_mode_with_its_file_and_line() {
             |_| {},
         ),
     );
-}
-
-fn scout(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scout"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run scout: {e}"))
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn read_json(path: &Path) -> serde_json::Value {

@@ -1,7 +1,31 @@
-//! Mutual-information exploration (not built yet).
+//! Mutual-information exploration: where a robot with a planar range sensor
+//! should go next to learn the most about its map, for the least travel.
 //!
-//! This crate will hold the Fast Shannon Mutual Information planner (FSMI; Zhang et
-//! al., "FSMI: Fast computation of Shannon mutual information for
-//! information-theoretic mapping", ICRA 2019 / IJRR 2020), a naive reference MI, a
-//! frontier-based baseline, candidate generation, path planning and the
-//! closed-loop exploration simulation.
+//! - [`grid`]: the planner's 2D view, one layer of the int8 occupancy map.
+//! - [`mi`]: FSMI (Zhang et al., ICRA 2019 / IJRR 2020), the mutual
+//!   information of a beam and of a pose, table-driven from the int8 cells.
+//! - [`naive`]: Shannon MI by numerical integration (Julian et al., IJRR
+//!   2014), the reference FSMI is tested against.
+//!
+//! Frames and units: world frame, metres, radians from +x; information in bits.
+
+pub mod grid;
+pub mod mi;
+pub mod naive;
+
+/// What went wrong while exploring.
+#[derive(Debug, thiserror::Error)]
+pub enum ExplorationError {
+    /// A configuration value is out of range; the message names it.
+    #[error("exploration configuration: {0}")]
+    Config(String),
+    /// The map refused something.
+    #[error(transparent)]
+    Mapping(#[from] mapping::MappingError),
+    /// The simulated world refused something.
+    #[error(transparent)]
+    Dataset(#[from] datasets::DatasetError),
+}
+
+/// Results of this crate.
+pub type Result<T> = std::result::Result<T, ExplorationError>;

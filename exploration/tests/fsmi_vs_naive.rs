@@ -1,0 +1,223 @@
+//! FSMI against the naive Shannon MI on random beams through random maps, and
+//! its per-cell table against FSMI's closed form.
+
+use exploration::grid::Grid2;
+use exploration::mi::{BeamFan, CellTable, EarlyExit, Fsmi, RangeNoise, beam_cells, fsmi_f};
+use exploration::naive;
+use mapping::logodds::UNKNOWN_I8;
+use mapping::{OccupancyParams, QuantizedModel};
+
+const RES: f64 = 0.05;
+
+fn model() -> QuantizedModel {
+    QuantizedModel::new(&OccupancyParams::default()).unwrap()
+}
+
+/// A small deterministic generator (SplitMix64).
+struct Mix(u64);
+impl Mix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A map of the kinds a planner meets: mostly unknown, free (observed 1 to 6
+/// times), and occupied blobs, plus uniformly random values.
+fn random_grid(rng: &mut Mix, side: usize, border: usize) -> Grid2 {
+    let m = model();
+    let mut g = Grid2::new([0, 0], side, side, border, RES, m).unwrap();
+    let style = rng.next() % 3;
+    for row in 0..side {
+        for col in 0..side {
+            let u = rng.unit();
+            let v = match style {
+                0 => (rng.next() % 256) as u8 as i8,
+                _ => {
+                    if u < 0.35 {
+                        UNKNOWN_I8
+                    } else if u < 0.85 {
+                        let mut v = 0i8;
+                        for _ in 0..1 + rng.next() % 6 {
+                            v = m.update(v, false);
+                        }
+                        v
+                    } else {
+                        let mut v = 0i8;
+                        for _ in 0..1 + rng.next() % 4 {
+                            v = m.update(v, true);
+                        }
+                        v
+                    }
+                }
+            };
+            g.set(col, row, v);
+        }
+    }
+    g
+}
+
+fn compare(noise: RangeNoise, exit: EarlyExit, beams: usize) -> f64 {
+    let m = model();
+    let fan = BeamFan { beams: 1, cells: 100, noise };
+    let mut fsmi = Fsmi::new(&m, &fan, RES, exit).unwrap();
+    let mut rng = Mix(7);
+    let mut worst: f64 = 0.0;
+    for b in 0..beams {
+        let grid = random_grid(&mut rng, 120, 101);
+        let (x, y) = (rng.unit() * 6.0, rng.unit() * 6.0);
+        let angle = rng.unit() * std::f64::consts::TAU;
+        let fast = f64::from(fsmi.beam(&grid, x, y, angle).unwrap());
+        let cells = beam_cells(&grid, x, y, angle, 100).unwrap();
+        let slow = naive::beam_mi(&cells, &m, &noise, RES, 16);
+        assert!(slow > 0.0, "beam {b}: the reference found no information");
+        let rel = (fast - slow).abs() / slow;
+        worst = worst.max(rel);
+        assert!(rel < 0.01, "beam {b}: FSMI {fast} bits, naive {slow} bits ({:.3} %)", rel * 100.0);
+    }
+    worst
+}
+
+#[test]
+fn gaussian_fsmi_is_within_one_percent_of_the_naive_integral() {
+    let worst = compare(RangeNoise::default(), EarlyExit::Off, 60);
+    println!("Gaussian, full walk: worst relative error {:.4} %", worst * 100.0);
+}
+
+#[test]
+fn early_exit_keeps_the_gaussian_fsmi_within_one_percent() {
+    let worst = compare(RangeNoise::default(), EarlyExit::On, 60);
+    println!("Gaussian, early exit: worst relative error {:.4} %", worst * 100.0);
+}
+
+#[test]
+fn uniform_fsmi_is_within_one_percent_of_the_naive_integral() {
+    for half_width_cells in [0, 2, 5] {
+        let worst = compare(RangeNoise::Uniform { half_width_cells }, EarlyExit::On, 30);
+        println!("uniform +-{half_width_cells}: worst relative error {:.4} %", worst * 100.0);
+    }
+}
+
+#[test]
+fn wide_gaussian_noise_matches_too() {
+    let noise = RangeNoise::Gaussian { sigma_m: 0.15, truncate_sigmas: 3.0 };
+    compare(noise, EarlyExit::On, 20);
+}
+
+#[test]
+fn table_terms_are_fsmi_closed_form_away_from_the_clamps() {
+    let m = model();
+    let table = CellTable::new(&m);
+    let ln2 = std::f64::consts::LN_2;
+    let mut checked = 0;
+    for v in m.min..=m.max {
+        let r = (f64::from(v) * m.step).exp();
+        let t = table.get(v);
+        if i16::from(v) + i16::from(m.hit) <= i16::from(m.max) {
+            let delta = (f64::from(m.hit) * m.step).exp();
+            let closed = fsmi_f(delta, r) / ln2;
+            assert!((f64::from(t.hit_bits) - closed).abs() < 1e-6 + 1e-5 * closed, "hit at {v}");
+            checked += 1;
+        }
+        if i16::from(v) + i16::from(m.miss) >= i16::from(m.min) {
+            let delta = (f64::from(m.miss) * m.step).exp();
+            let closed = fsmi_f(delta, r) / ln2;
+            assert!((f64::from(t.miss_bits) - closed).abs() < 1e-6 + 1e-5 * closed, "miss at {v}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 300);
+    // At the clamps a further reading of the same kind changes nothing.
+    assert_eq!(table.get(m.max).hit_bits, 0.0);
+    assert_eq!(table.get(m.min).miss_bits, 0.0);
+    // Unknown reads as even odds.
+    assert_eq!(table.get(UNKNOWN_I8), table.get(0));
+}
+
+#[test]
+fn a_known_wall_ahead_bounds_the_information() {
+    // Free cells up to a confidently occupied wall: readings end at the wall,
+    // so cells behind it add nothing, whatever they hold.
+    let m = model();
+    let fan = BeamFan { beams: 1, cells: 100, noise: RangeNoise::default() };
+    let mut fsmi = Fsmi::new(&m, &fan, RES, EarlyExit::On).unwrap();
+    let mut a = Grid2::new([0, 0], 120, 3, 101, RES, m).unwrap();
+    for col in 0..120 {
+        a.set(col, 1, if col == 40 { m.max } else { -15 });
+    }
+    let mut b = a.clone();
+    for col in 45..120 {
+        b.set(col, 1, UNKNOWN_I8);
+    }
+    let y = 1.5 * RES;
+    let mi_a = fsmi.beam(&a, 0.5 * RES, y, 0.0).unwrap();
+    let mi_b = fsmi.beam(&b, 0.5 * RES, y, 0.0).unwrap();
+    assert!((mi_a - mi_b).abs() < 1e-5 * mi_a, "{mi_a} vs {mi_b}");
+}
+
+#[test]
+fn unknown_space_carries_more_information_than_known_free_space() {
+    // OctoMap's clamps keep a free cell 12 % occupied, so a beam through
+    // known free space still expects 58 % of an unknown beam's information;
+    // clamps at 0.001 / 0.999 (the explorer's map) make known space nearly
+    // transparent and uninformative.
+    for (clamp_min, clamp_max, most) in [(0.1192, 0.971, 0.7), (0.001, 0.999, 0.05)] {
+        let params = OccupancyParams { clamp_min, clamp_max, ..OccupancyParams::default() };
+        let m = QuantizedModel::new(&params).unwrap();
+        let fan = BeamFan { beams: 1, cells: 100, noise: RangeNoise::default() };
+        let mut fsmi = Fsmi::new(&m, &fan, RES, EarlyExit::On).unwrap();
+        let mut c = Grid2::new([0, 0], 120, 3, 101, RES, m).unwrap();
+        let y = 1.5 * RES;
+        let mi_unknown = fsmi.beam(&c, 0.5 * RES, y, 0.0).unwrap();
+        for col in 0..120 {
+            c.set(col, 1, m.min);
+        }
+        let mi_clamped = fsmi.beam(&c, 0.5 * RES, y, 0.0).unwrap();
+        println!("clamps {clamp_min}/{clamp_max}: unknown {mi_unknown} bits, known free {mi_clamped} bits");
+        assert!(mi_clamped < most * mi_unknown, "{mi_unknown} vs {mi_clamped}");
+    }
+}
+
+#[test]
+fn a_pose_is_the_sum_of_its_beams() {
+    let m = model();
+    let mut rng = Mix(3);
+    let grid = random_grid(&mut rng, 150, 101);
+    let fan = BeamFan { beams: 12, cells: 100, noise: RangeNoise::default() };
+    let mut fsmi = Fsmi::new(&m, &fan, RES, EarlyExit::Off).unwrap();
+    let one = BeamFan { beams: 1, ..fan };
+    let mut single = Fsmi::new(&m, &one, RES, EarlyExit::Off).unwrap();
+    let c = grid.center(70, 80);
+    let pose = fsmi.pose(&grid, c[0], c[1]).unwrap();
+    let sum: f32 = (0..12)
+        .map(|b| single.beam(&grid, c[0], c[1], std::f64::consts::TAU * b as f64 / 12.0).unwrap())
+        .sum();
+    assert!((pose - sum).abs() < 1e-4 * sum, "{pose} vs {sum}");
+    let mut all = Vec::new();
+    fsmi.score_all(&grid, &mut all).unwrap();
+    assert_eq!(all.len(), 150 * 150);
+    assert!((all[80 * 150 + 70] - pose).abs() < 1e-4 * pose);
+    let work = fsmi.take_work();
+    assert_eq!(work.beams, 12 * (1 + 150 * 150));
+    assert_eq!(work.cell_visits, work.beams * 100);
+}
+
+#[test]
+fn refuses_poses_outside_and_short_borders() {
+    let m = model();
+    let fan = BeamFan::default();
+    let mut fsmi = Fsmi::new(&m, &fan, RES, EarlyExit::On).unwrap();
+    let grid = Grid2::new([0, 0], 10, 10, 101, RES, m).unwrap();
+    assert!(fsmi.pose(&grid, -1.0, 0.2).is_err());
+    assert!(fsmi.pose(&grid, f64::NAN, 0.2).is_err());
+    let thin = Grid2::new([0, 0], 10, 10, 5, RES, m).unwrap();
+    assert!(fsmi.pose(&thin, 0.2, 0.2).is_err());
+    let bad = BeamFan { noise: RangeNoise::Gaussian { sigma_m: -1.0, truncate_sigmas: 3.0 }, ..fan };
+    assert!(Fsmi::new(&m, &bad, RES, EarlyExit::On).is_err());
+}

@@ -6,12 +6,23 @@
 //!   information of a beam and of a pose, table-driven from the int8 cells.
 //! - [`naive`]: Shannon MI by numerical integration (Julian et al., IJRR
 //!   2014), the reference FSMI is tested against.
+//! - [`frontier`]: frontier cells and clusters (Yamauchi 1997).
+//! - [`paths`]: obstacle inflation, Dijkstra's distance field, A*.
+//! - [`planner`]: the [`planner::Planner`] trait, the MI planner (FSMI-scored
+//!   candidates, a kd-tree to keep those in sensor range of a frontier, a
+//!   path-length discount) and the nearest-frontier baseline.
+//! - [`sim`]: the closed loop in a synthetic world: lidar, map, planner,
+//!   motion, coverage.
 //!
 //! Frames and units: world frame, metres, radians from +x; information in bits.
 
+pub mod frontier;
 pub mod grid;
 pub mod mi;
 pub mod naive;
+pub mod paths;
+pub mod planner;
+pub mod sim;
 
 /// What went wrong while exploring.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +30,9 @@ pub enum ExplorationError {
     /// A configuration value is out of range; the message names it.
     #[error("exploration configuration: {0}")]
     Config(String),
+    /// A file could not be written.
+    #[error("{0}: {1}")]
+    Io(std::path::PathBuf, std::io::Error),
     /// The map refused something.
     #[error(transparent)]
     Mapping(#[from] mapping::MappingError),

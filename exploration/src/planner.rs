@@ -1,0 +1,302 @@
+//! Exploration policies behind one trait: given what the robot has seen, where
+//! to go next.
+//!
+//! - [`FrontierPlanner`], the baseline: the reachable frontier nearest by path
+//!   length (Yamauchi, CIRA 1997), its goal the traversable cell at or beside
+//!   a frontier cell with the shortest path.
+//! - [`MiPlanner`]: candidate poses are a lattice of reachable traversable
+//!   cells (every `lattice_cells` cells) whose nearest frontier cell, found in
+//!   a kd-tree (`kiddo`), lies within sensor range, plus the frontier
+//!   baseline's goal of every cluster; each is scored by FSMI over the whole
+//!   beam fan ([`crate::mi`]), and the goal maximizes
+//!   `U = I exp(-lambda d)`, with `I` the mutual information (bits) and `d` the
+//!   path length (m) (the exponential discount of Gonzalez-Banos & Latombe,
+//!   IJRR 2002, and Bircher et al.'s receding-horizon next-best view, ICRA
+//!   2016). Why this form: the ranking does not depend on the unit of `I`,
+//!   and `1 / lambda` is the detour, in metres, worth an e-fold of information,
+//!   a figure one can reason about. A ratio `I / d` was the alternative, but
+//!   it ranks a small gain next to the robot over everything else.
+//!
+//! Both planners skip goals closer than `min_goal_m` (the robot is there
+//! already) and within `visited_radius_m` of a goal reached before (a place
+//! whose frontier could not be cleared from it).
+
+use cost::CostLedger;
+use kiddo::{ImmutableKdTree, SquaredEuclidean};
+
+use crate::Result;
+use crate::frontier::FrontierCluster;
+use crate::grid::Grid2;
+use crate::mi::{BeamFan, EarlyExit, Fsmi};
+use crate::paths::{Traversable, astar};
+
+/// What a planner sees.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    /// The map layer.
+    pub grid: &'a Grid2,
+    /// Where the robot may be.
+    pub traversable: &'a Traversable,
+    /// Path length (m) from the robot to every cell, row-major.
+    pub distance: &'a [f32],
+    /// The robot's cell.
+    pub robot: (usize, usize),
+    /// Frontier clusters.
+    pub frontiers: &'a [FrontierCluster],
+    /// Goals reached before.
+    pub visited: &'a [(usize, usize)],
+}
+
+/// A planner's choice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The goal cell.
+    pub goal: (usize, usize),
+    /// Cells from the robot to the goal, both included.
+    pub path: Vec<(usize, usize)>,
+    /// Path length, m.
+    pub length_m: f32,
+    /// Mutual information expected at the goal, bits (MI planner only).
+    pub gain_bits: Option<f32>,
+    /// Candidates considered.
+    pub candidates: usize,
+}
+
+/// An exploration policy.
+pub trait Planner {
+    /// Its name on the command line.
+    fn name(&self) -> &'static str;
+    /// The next goal and the path to it, or `None` when nothing is left to
+    /// explore.
+    ///
+    /// # Errors
+    /// If the view is inconsistent with the planner's configuration.
+    fn plan(&mut self, view: &View) -> Result<Option<Plan>>;
+    /// Counted work since the last call to `take_cost`.
+    fn take_cost(&mut self) -> CostLedger;
+}
+
+/// Goal rules both planners share.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GoalRules {
+    /// Goals nearer than this are skipped, m.
+    pub min_goal_m: f64,
+    /// Goals this near a goal reached before are skipped, m.
+    pub visited_radius_m: f64,
+}
+
+impl Default for GoalRules {
+    fn default() -> Self {
+        Self {
+            min_goal_m: 0.5,
+            visited_radius_m: 0.3,
+        }
+    }
+}
+
+impl GoalRules {
+    fn allows(&self, view: &View, cell: (usize, usize)) -> bool {
+        let w = view.grid.width();
+        let d = view.distance[cell.1 * w + cell.0];
+        let res = view.grid.resolution();
+        let r2 = (self.visited_radius_m / res).powi(2);
+        d.is_finite()
+            && f64::from(d) >= self.min_goal_m
+            && view.visited.iter().all(|&(c, r)| {
+                let (dc, dr) = (c as f64 - cell.0 as f64, r as f64 - cell.1 as f64);
+                dc * dc + dr * dr > r2
+            })
+    }
+}
+
+/// The allowed traversable cell at or beside a cluster's cells with the
+/// shortest path, and its path length.
+fn nearest_goal_of(view: &View, rules: &GoalRules, cluster: &FrontierCluster) -> Option<((usize, usize), f32)> {
+    let w = view.grid.width();
+    let mut best: Option<((usize, usize), f32)> = None;
+    for &(col, row) in &cluster.cells {
+        for dr in -1i64..=1 {
+            for dc in -1i64..=1 {
+                let (c, r) = (col as i64 + dc, row as i64 + dr);
+                if !view.traversable.ok(c, r) {
+                    continue;
+                }
+                let cell = (c as usize, r as usize);
+                let d = view.distance[cell.1 * w + cell.0];
+                if best.is_none_or(|(_, b)| d < b) && rules.allows(view, cell) {
+                    best = Some((cell, d));
+                }
+            }
+        }
+    }
+    best
+}
+
+fn plan_to(view: &View, goal: (usize, usize), gain_bits: Option<f32>, candidates: usize) -> Option<Plan> {
+    astar(view.traversable, view.robot, goal).map(|(path, length_m)| Plan {
+        goal,
+        path,
+        length_m,
+        gain_bits,
+        candidates,
+    })
+}
+
+/// The nearest-frontier baseline.
+#[derive(Debug, Clone, Default)]
+pub struct FrontierPlanner {
+    /// Goal rules.
+    pub rules: GoalRules,
+}
+
+impl Planner for FrontierPlanner {
+    fn name(&self) -> &'static str {
+        "frontier"
+    }
+
+    fn plan(&mut self, view: &View) -> Result<Option<Plan>> {
+        let best = view
+            .frontiers
+            .iter()
+            .filter_map(|c| nearest_goal_of(view, &self.rules, c))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        Ok(best.and_then(|(goal, _)| plan_to(view, goal, None, view.frontiers.len())))
+    }
+
+    fn take_cost(&mut self) -> CostLedger {
+        CostLedger::new()
+    }
+}
+
+/// The MI planner's settings.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MiSettings {
+    /// The sensor fan the poses are scored for.
+    pub fan: BeamFan,
+    /// Lattice spacing of candidate poses, cells.
+    pub lattice_cells: usize,
+    /// Discount of information per metre of path, 1/m.
+    pub lambda_per_m: f64,
+    /// Goal rules.
+    pub rules: GoalRules,
+}
+
+impl Default for MiSettings {
+    fn default() -> Self {
+        Self {
+            fan: BeamFan::default(),
+            lattice_cells: 5,
+            lambda_per_m: 0.25,
+            rules: GoalRules::default(),
+        }
+    }
+}
+
+/// The mutual-information planner.
+#[derive(Debug)]
+pub struct MiPlanner {
+    settings: MiSettings,
+    fsmi: Option<Fsmi>,
+    cost: CostLedger,
+    scored: Vec<((usize, usize), f32, f32)>,
+}
+
+impl MiPlanner {
+    /// A planner with `settings`.
+    #[must_use]
+    pub fn new(settings: MiSettings) -> Self {
+        Self {
+            settings,
+            fsmi: None,
+            cost: CostLedger::new(),
+            scored: Vec::new(),
+        }
+    }
+
+    /// The candidates of the last plan: cell, information (bits) and utility.
+    #[must_use]
+    pub fn last_candidates(&self) -> &[((usize, usize), f32, f32)] {
+        &self.scored
+    }
+
+    /// The candidate cells for a view.
+    fn candidates(&self, view: &View) -> Vec<(usize, usize)> {
+        let grid = view.grid;
+        let w = grid.width();
+        let rules = &self.settings.rules;
+        let mut out: Vec<(usize, usize)> = view
+            .frontiers
+            .iter()
+            .filter_map(|c| nearest_goal_of(view, rules, c).map(|(cell, _)| cell))
+            .collect();
+        let points: Vec<[f64; 2]> = view
+            .frontiers
+            .iter()
+            .flat_map(|c| c.cells.iter().map(|&(col, row)| grid.center(col, row)))
+            .collect();
+        if points.is_empty() {
+            return out;
+        }
+        let tree: ImmutableKdTree<f64, 2> = ImmutableKdTree::new_from_slice(&points);
+        let range = self.settings.fan.cells as f64 * grid.resolution();
+        let step = self.settings.lattice_cells.max(1);
+        for row in (step / 2..grid.height()).step_by(step) {
+            for col in (step / 2..w).step_by(step) {
+                if !view.traversable.ok(col as i64, row as i64) || !rules.allows(view, (col, row)) {
+                    continue;
+                }
+                let nearest = tree.nearest_one::<SquaredEuclidean>(&grid.center(col, row));
+                if nearest.distance <= range * range {
+                    out.push((col, row));
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+impl Planner for MiPlanner {
+    fn name(&self) -> &'static str {
+        "mi"
+    }
+
+    fn plan(&mut self, view: &View) -> Result<Option<Plan>> {
+        let grid = view.grid;
+        if self.fsmi.is_none() {
+            self.fsmi = Some(Fsmi::new(
+                grid.model(),
+                &self.settings.fan,
+                grid.resolution(),
+                EarlyExit::On,
+            )?);
+        }
+        let candidates = self.candidates(view);
+        let Some(fsmi) = self.fsmi.as_mut() else {
+            return Ok(None);
+        };
+        self.scored.clear();
+        let w = grid.width();
+        for &cell in &candidates {
+            let c = grid.center(cell.0, cell.1);
+            let gain = fsmi.pose(grid, c[0], c[1])?;
+            let d = f64::from(view.distance[cell.1 * w + cell.0]);
+            let utility = f64::from(gain) * (-self.settings.lambda_per_m * d).exp();
+            self.scored.push((cell, gain, utility as f32));
+        }
+        self.cost.record("fsmi_pose", fsmi.cost());
+        fsmi.take_work();
+        let best = self
+            .scored
+            .iter()
+            .copied()
+            .filter(|s| s.1 > 0.0)
+            .max_by(|a, b| a.2.total_cmp(&b.2).then(b.0.cmp(&a.0)));
+        Ok(best.and_then(|(goal, gain, _)| plan_to(view, goal, Some(gain), candidates.len())))
+    }
+
+    fn take_cost(&mut self) -> CostLedger {
+        std::mem::take(&mut self.cost)
+    }
+}

@@ -13,6 +13,7 @@
 //!   path-length discount) and the nearest-frontier baseline.
 //! - [`sim`]: the closed loop in a synthetic world: lidar, map, planner,
 //!   motion, coverage.
+//! - [`workload`]: seeded planning grids for tests and benchmarks.
 //!
 //! Frames and units: world frame, metres, radians from +x; information in bits.
 
@@ -23,6 +24,7 @@ pub mod naive;
 pub mod paths;
 pub mod planner;
 pub mod sim;
+pub mod workload;
 
 /// What went wrong while exploring.
 #[derive(Debug, thiserror::Error)]

@@ -225,6 +225,7 @@ pub fn normal_cdf(x: f64) -> f64 {
 /// The planar range sensor the planner scores poses for: `beams` beams evenly
 /// spread over a full turn (the first along +x), each `cells` cells long.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BeamFan {
     /// Beams per pose.
     pub beams: usize,

@@ -84,6 +84,7 @@ pub trait Planner {
 
 /// Goal rules both planners share.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GoalRules {
     /// Goals nearer than this are skipped, m.
     pub min_goal_m: f64,
@@ -191,6 +192,7 @@ impl Planner for FrontierPlanner {
 
 /// The MI planner's settings.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct MiSettings {
     /// The sensor fan the poses are scored for.
     pub fan: BeamFan,
@@ -317,7 +319,7 @@ impl Planner for MiPlanner {
             let utility = f64::from(gain) * (-self.settings.lambda_per_m * d).exp();
             self.scored.push((cell, gain, utility as f32));
         }
-        self.cost.record("fsmi_pose", fsmi.cost());
+        self.cost.record("fsmi_beam", fsmi.cost());
         fsmi.take_work();
         let mut best = self
             .scored

@@ -4,6 +4,7 @@
 use exploration::grid::Grid2;
 use exploration::mi::{BeamFan, CellTable, EarlyExit, Fsmi, RangeNoise, beam_cells, fsmi_f};
 use exploration::naive;
+use exploration::workload::{self, SplitMix};
 use mapping::logodds::UNKNOWN_I8;
 use mapping::{OccupancyParams, QuantizedModel};
 
@@ -13,61 +14,15 @@ fn model() -> QuantizedModel {
     QuantizedModel::new(&OccupancyParams::default()).unwrap()
 }
 
-/// A small deterministic generator (SplitMix64).
-struct Mix(u64);
-impl Mix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// A map of the kinds a planner meets: mostly unknown, free (observed 1 to 6
-/// times), and occupied blobs, plus uniformly random values.
-fn random_grid(rng: &mut Mix, side: usize, border: usize) -> Grid2 {
-    let m = model();
-    let mut g = Grid2::new([0, 0], side, side, border, RES, m).unwrap();
-    let style = rng.next() % 3;
-    for row in 0..side {
-        for col in 0..side {
-            let u = rng.unit();
-            let v = match style {
-                0 => (rng.next() % 256) as u8 as i8,
-                _ => {
-                    if u < 0.35 {
-                        UNKNOWN_I8
-                    } else if u < 0.85 {
-                        let mut v = 0i8;
-                        for _ in 0..1 + rng.next() % 6 {
-                            v = m.update(v, false);
-                        }
-                        v
-                    } else {
-                        let mut v = 0i8;
-                        for _ in 0..1 + rng.next() % 4 {
-                            v = m.update(v, true);
-                        }
-                        v
-                    }
-                }
-            };
-            g.set(col, row, v);
-        }
-    }
-    g
+fn random_grid(rng: &mut SplitMix, side: usize, border: usize) -> Grid2 {
+    workload::random_grid(rng, model(), side, border, RES).unwrap()
 }
 
 fn compare(noise: RangeNoise, exit: EarlyExit, beams: usize) -> f64 {
     let m = model();
     let fan = BeamFan { beams: 1, cells: 100, noise };
     let mut fsmi = Fsmi::new(&m, &fan, RES, exit).unwrap();
-    let mut rng = Mix(7);
+    let mut rng = SplitMix(7);
     let mut worst: f64 = 0.0;
     for b in 0..beams {
         let grid = random_grid(&mut rng, 120, 101);
@@ -187,7 +142,7 @@ fn unknown_space_carries_more_information_than_known_free_space() {
 #[test]
 fn a_pose_is_the_sum_of_its_beams() {
     let m = model();
-    let mut rng = Mix(3);
+    let mut rng = SplitMix(3);
     let grid = random_grid(&mut rng, 150, 101);
     let fan = BeamFan { beams: 12, cells: 100, noise: RangeNoise::default() };
     let mut fsmi = Fsmi::new(&m, &fan, RES, EarlyExit::Off).unwrap();

@@ -9,11 +9,14 @@
 //! max_fb_error_px = 0.3
 //! [pipeline]
 //! frame_queue = 3
+//! [explore.mi]
+//! lambda_per_m = 0.1
 //! ```
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use exploration::sim::ExploreConfig;
 use vio::backend::BackEndConfig;
 use vio::frontend::FrontEndConfig;
 
@@ -33,6 +36,8 @@ pub struct PipelineConfig {
     pub pipeline: StreamConfig,
     /// The occupancy map built on keyframes ([`crate::mapper`]).
     pub map: MapConfig,
+    /// Closed-loop exploration (`scout explore`; `exploration::sim`).
+    pub explore: ExploreConfig,
 }
 
 impl PipelineConfig {
@@ -74,5 +79,15 @@ mod tests {
             StreamConfig::default().tracks_queue
         );
         assert!(toml::from_str::<PipelineConfig>("[pipeline]\nframe_queu = 3\n").is_err());
+
+        let cfg: PipelineConfig =
+            match toml::from_str("[explore]\nrange_m = 4.0\n[explore.mi]\nlambda_per_m = 0.1\n") {
+                Ok(c) => c,
+                Err(e) => panic!("{e}"),
+            };
+        assert_eq!(cfg.explore.range_m, 4.0);
+        assert_eq!(cfg.explore.mi.lambda_per_m, 0.1);
+        assert_eq!(cfg.explore.mi.fan, ExploreConfig::default().mi.fan);
+        assert!(toml::from_str::<PipelineConfig>("[explore.mi]\nlambda = 1\n").is_err());
     }
 }

@@ -40,6 +40,10 @@ enum Command {
     Replay(commands::replay::ReplayArgs),
     /// Time the occupancy map alone on range scans from a file (or write simulated ones).
     MapBench(commands::map_bench::MapBenchArgs),
+    /// Explore a synthetic world in closed loop with the MI or the frontier planner.
+    Explore(commands::explore::ExploreArgs),
+    /// Time FSMI against the naive MI and a whole map, and compare the planners over seeded worlds.
+    ExploreBench(commands::explore_bench::ExploreBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +69,8 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval::run(&args),
         Command::Replay(args) => commands::replay::run(&args),
         Command::MapBench(args) => commands::map_bench::run(&args),
+        Command::Explore(args) => commands::explore::run(&args),
+        Command::ExploreBench(args) => commands::explore_bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,8 @@
 
 pub mod demo;
 pub mod eval;
+pub mod explore;
+pub mod explore_bench;
 pub mod inspect;
 pub mod map_bench;
 pub mod replay;

@@ -15,8 +15,8 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use exploration::sim::ExploreConfig;
+use serde::{Deserialize, Serialize};
 use vio::backend::BackEndConfig;
 use vio::frontend::FrontEndConfig;
 
@@ -89,5 +89,12 @@ mod tests {
         assert_eq!(cfg.explore.mi.lambda_per_m, 0.1);
         assert_eq!(cfg.explore.mi.fan, ExploreConfig::default().mi.fan);
         assert!(toml::from_str::<PipelineConfig>("[explore.mi]\nlambda = 1\n").is_err());
+        // A partial model keeps the explorer's other values, not OctoMap's.
+        let cfg: PipelineConfig = match toml::from_str("[explore.occupancy]\nhit = 0.7\n") {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(cfg.explore.occupancy.hit, 0.7);
+        assert_eq!(cfg.explore.occupancy.clamp_min, 0.001);
     }
 }

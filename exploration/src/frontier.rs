@@ -83,7 +83,7 @@ pub fn frontier_clusters(grid: &Grid2, ignored: &[bool], min_cells: usize) -> Ve
             });
         }
     }
-    clusters.sort_by(|a, b| b.cells.len().cmp(&a.cells.len()));
+    clusters.sort_by_key(|c| std::cmp::Reverse(c.cells.len()));
     clusters
 }
 
@@ -94,8 +94,8 @@ mod tests {
 
     #[test]
     fn finds_the_edges_of_the_seen_area_as_clusters() {
-        let m = QuantizedModel::new(&OccupancyParams::default()).unwrap();
-        let mut g = Grid2::new([0, 0], 30, 20, 0, 0.1, m).unwrap();
+        let m = QuantizedModel::new(&OccupancyParams::default()).unwrap_or_else(|e| panic!("{e}"));
+        let mut g = Grid2::new([0, 0], 30, 20, 0, 0.1, m).unwrap_or_else(|e| panic!("{e}"));
         // Seen: a free 10 x 10 square at (5..15, 5..15), its left side a wall;
         // one lone free cell far away.
         for row in 5..15 {

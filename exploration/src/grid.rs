@@ -103,13 +103,13 @@ impl Grid2 {
                 continue;
             }
             let first = z_in as usize * side * side;
-            for i in first..first + side * side {
+            for (i, &value) in cells.iter().enumerate().skip(first).take(side * side) {
                 let k = OccupancyMap::<QuantizedModel>::key_in_brick(key, i);
                 let col = i64::from(k.x) - i64::from(self.min_cell[0]);
                 let row = i64::from(k.y) - i64::from(self.min_cell[1]);
                 if (0..self.width as i64).contains(&col) && (0..self.height as i64).contains(&row) {
                     let at = self.index(col as usize, row as usize);
-                    self.cells[at] = cells[i];
+                    self.cells[at] = value;
                 }
             }
         }
@@ -176,7 +176,10 @@ impl Grid2 {
     #[must_use]
     #[inline]
     pub fn get(&self, col: usize, row: usize) -> i8 {
-        assert!(col < self.width && row < self.height, "cell outside the grid");
+        assert!(
+            col < self.width && row < self.height,
+            "cell outside the grid"
+        );
         self.cells[self.index(col, row)]
     }
 
@@ -186,7 +189,10 @@ impl Grid2 {
     /// If the cell is outside the interior (a caller's bug).
     #[inline]
     pub fn set(&mut self, col: usize, row: usize, value: i8) {
-        assert!(col < self.width && row < self.height, "cell outside the grid");
+        assert!(
+            col < self.width && row < self.height,
+            "cell outside the grid"
+        );
         let at = self.index(col, row);
         self.cells[at] = value;
     }
@@ -244,15 +250,19 @@ mod tests {
     use mapping::OccupancyParams;
 
     fn model() -> QuantizedModel {
-        QuantizedModel::new(&OccupancyParams::default()).unwrap()
+        QuantizedModel::new(&OccupancyParams::default()).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
     fn copies_one_layer_of_the_map_cell_for_cell() {
-        let mut map = FixedMap::fixed(0.05, &OccupancyParams::default()).unwrap();
+        let mut map =
+            FixedMap::fixed(0.05, &OccupancyParams::default()).unwrap_or_else(|e| panic!("{e}"));
         // Cells at three heights, some at negative indices, some outside the grid.
         let mut expected = Vec::new();
-        for (i, (x, y)) in [(-7, 3), (0, 0), (12, -4), (30, 30), (-20, 1)].into_iter().enumerate() {
+        for (i, (x, y)) in [(-7, 3), (0, 0), (12, -4), (30, 30), (-20, 1)]
+            .into_iter()
+            .enumerate()
+        {
             for z in [9, 10, 11] {
                 let k = mapping::CellKey { x, y, z };
                 for _ in 0..=i {
@@ -261,14 +271,19 @@ mod tests {
             }
             expected.push(((x, y), map.cell(mapping::CellKey { x, y, z: 10 })));
         }
-        let mut grid = Grid2::new([-10, -5], 25, 20, 3, 0.05, model()).unwrap();
-        grid.copy_layer(&map, 10.5 * 0.05).unwrap();
+        let mut grid =
+            Grid2::new([-10, -5], 25, 20, 3, 0.05, model()).unwrap_or_else(|e| panic!("{e}"));
+        grid.copy_layer(&map, 10.5 * 0.05)
+            .unwrap_or_else(|e| panic!("{e}"));
         let mut inside = 0;
         for ((x, y), v) in expected {
             let (col, row) = (x + 10, y + 5);
             if (0..25).contains(&col) && (0..20).contains(&row) {
                 assert_eq!(grid.get(col as usize, row as usize), v);
-                assert_eq!(grid.occupancy(col as usize, row as usize), Occupancy::Occupied);
+                assert_eq!(
+                    grid.occupancy(col as usize, row as usize),
+                    Occupancy::Occupied
+                );
                 inside += 1;
             }
         }

@@ -217,9 +217,14 @@ pub fn normal_cdf(x: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.327_591_1 * z);
     let poly = t
         * (0.254_829_592
-            + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     let erf = 1.0 - poly * (-z * z).exp();
-    if x >= 0.0 { 0.5 * (1.0 + erf) } else { 0.5 * (1.0 - erf) }
+    if x >= 0.0 {
+        0.5 * (1.0 + erf)
+    } else {
+        0.5 * (1.0 - erf)
+    }
 }
 
 /// The planar range sensor the planner scores poses for: `beams` beams evenly
@@ -415,7 +420,11 @@ impl Fsmi {
             occurrence[s] = no_return * t.occupied;
             info[half + s] = misses + t.hit_bits;
             no_return *= t.free;
-            no_return = if no_return < FLUSH_BELOW { 0.0 } else { no_return };
+            no_return = if no_return < FLUSH_BELOW {
+                0.0
+            } else {
+                no_return
+            };
             misses += t.miss_bits;
             x += step[0];
             y += step[1];
@@ -493,7 +502,10 @@ fn fixed(v: f64) -> i32 {
 /// The 16.16 padded-grid position of interior cell coordinates (cells).
 fn cell_start(grid: &Grid2, col: f64, row: f64) -> [i32; 2] {
     let b = grid.border() as f64;
-    [((col + b) * FIXED_ONE) as i32, ((row + b) * FIXED_ONE) as i32]
+    [
+        ((col + b) * FIXED_ONE) as i32,
+        ((row + b) * FIXED_ONE) as i32,
+    ]
 }
 
 fn fixed_start(grid: &Grid2, x_m: f64, y_m: f64) -> Result<[i32; 2]> {

@@ -301,8 +301,8 @@ mod tests {
     /// A free 40 x 30 room with a wall across x = 20 from row 0 to row 24
     /// (a gap at the top) and unknown space right of x = 35.
     fn room() -> Grid2 {
-        let m = QuantizedModel::new(&OccupancyParams::default()).unwrap();
-        let mut g = Grid2::new([0, 0], 40, 30, 2, RES, m).unwrap();
+        let m = QuantizedModel::new(&OccupancyParams::default()).unwrap_or_else(|e| panic!("{e}"));
+        let mut g = Grid2::new([0, 0], 40, 30, 2, RES, m).unwrap_or_else(|e| panic!("{e}"));
         for row in 0..30 {
             for col in 0..35 {
                 let wall = col == 20 && row < 24;
@@ -329,8 +329,12 @@ mod tests {
         let g = room();
         let t = Traversable::new(&g, 0.25);
         let dist = distance_field(&t, (5, 5));
-        let (path, len) = astar(&t, (5, 5), (30, 5)).unwrap();
-        assert!((len - dist[5 * 40 + 30]).abs() < 1e-4, "{len} vs {}", dist[5 * 40 + 30]);
+        let (path, len) = astar(&t, (5, 5), (30, 5)).unwrap_or_else(|| panic!("missing value"));
+        assert!(
+            (len - dist[5 * 40 + 30]).abs() < 1e-4,
+            "{len} vs {}",
+            dist[5 * 40 + 30]
+        );
         // Around the wall's end: at least up to row 27 and back.
         assert!(path.iter().any(|&(_, r)| r >= 26), "{path:?}");
         // At least the octile length via the first clear cell past the wall's end.
@@ -341,7 +345,11 @@ mod tests {
             let (dc, dr) = (w[1].0 as i64 - w[0].0 as i64, w[1].1 as i64 - w[0].1 as i64);
             assert!(dc.abs() <= 1 && dr.abs() <= 1 && (dc, dr) != (0, 0));
             assert!(t.ok(w[1].0 as i64, w[1].1 as i64));
-            total += if dc != 0 && dr != 0 { std::f32::consts::SQRT_2 } else { 1.0 };
+            total += if dc != 0 && dr != 0 {
+                std::f32::consts::SQRT_2
+            } else {
+                1.0
+            };
         }
         assert!((total * RES as f32 - len).abs() < 1e-3);
         // Unknown goals and cells behind unknown space are unreachable.
@@ -349,11 +357,16 @@ mod tests {
         assert!(dist[5 * 40 + 37].is_infinite());
         // From inside the inflated band next to the wall, out and round.
         assert!(!t.ok(19, 5));
-        let (escape, _) = astar(&t, (19, 5), (5, 5)).unwrap();
-        assert!(escape.iter().skip(1).all(|&(c, r)| t.ok(c as i64, r as i64) || c < 19));
+        let (escape, _) = astar(&t, (19, 5), (5, 5)).unwrap_or_else(|| panic!("missing value"));
+        assert!(
+            escape
+                .iter()
+                .skip(1)
+                .all(|&(c, r)| t.ok(c as i64, r as i64) || c < 19)
+        );
         assert!(is_clear(&g, 10, 10, 0.25) && !is_clear(&g, 18, 10, 0.25));
         // Straight line in the open: exactly the distance.
-        let (_, straight) = astar(&t, (5, 5), (5, 15)).unwrap();
+        let (_, straight) = astar(&t, (5, 5), (5, 15)).unwrap_or_else(|| panic!("missing value"));
         assert!((straight - 1.0).abs() < 1e-5);
     }
 }

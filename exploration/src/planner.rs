@@ -118,7 +118,11 @@ impl GoalRules {
 
 /// The allowed traversable cell at or beside a cluster's cells with the
 /// shortest path, and its path length.
-fn nearest_goal_of(view: &View, rules: &GoalRules, cluster: &FrontierCluster) -> Option<((usize, usize), f32)> {
+fn nearest_goal_of(
+    view: &View,
+    rules: &GoalRules,
+    cluster: &FrontierCluster,
+) -> Option<((usize, usize), f32)> {
     let w = view.grid.width();
     let mut best: Option<((usize, usize), f32)> = None;
     for &(col, row) in &cluster.cells {
@@ -139,7 +143,12 @@ fn nearest_goal_of(view: &View, rules: &GoalRules, cluster: &FrontierCluster) ->
     best
 }
 
-fn plan_to(view: &View, goal: (usize, usize), gain_bits: Option<f32>, candidates: usize) -> Option<Plan> {
+fn plan_to(
+    view: &View,
+    goal: (usize, usize),
+    gain_bits: Option<f32>,
+    candidates: usize,
+) -> Option<Plan> {
     astar(view.traversable, view.robot, goal).map(|(path, length_m)| Plan {
         goal,
         path,

@@ -94,15 +94,8 @@ pub struct ExploreConfig {
     pub budget_m: f64,
     /// Smallest frontier cluster, cells.
     pub min_frontier_cells: usize,
-    /// The map's occupancy model: a lidar's (hit 0.95, miss 0.1, clamps
-    /// 0.001 / 0.999) rather than OctoMap's defaults for depth cameras (0.7,
-    /// 0.4, 0.12 / 0.97). A return with 1 cm noise in 5 cm cells is nearly
-    /// certain; and with OctoMap's clamps a well-seen free cell stays 12 %
-    /// occupied, so each 5 cm of free space would stop 12 % of the expected
-    /// readings and mutual information would prize re-seeing known space
-    /// (tested in `fsmi_vs_naive`). Measured figures for both models are in
-    /// `docs/architecture.md`, "Exploration".
-    pub occupancy: OccupancyParams,
+    /// The map's occupancy model (see [`LidarOccupancy`]).
+    pub occupancy: LidarOccupancy,
     /// The MI planner.
     pub mi: MiSettings,
     /// The frontier planner's goal rules.
@@ -142,15 +135,57 @@ impl Default for ExploreConfig {
             coverage_target: 0.95,
             budget_m: 300.0,
             min_frontier_cells: 4,
-            occupancy: OccupancyParams {
-                hit: 0.95,
-                miss: 0.1,
-                clamp_min: 0.001,
-                clamp_max: 0.999,
-                threshold: 0.5,
-            },
+            occupancy: LidarOccupancy::default(),
             mi: MiSettings::default(),
             frontier_rules: GoalRules::default(),
+        }
+    }
+}
+
+/// The explorer map's occupancy model: a lidar's (hit 0.95, miss 0.1,
+/// clamps 0.001 / 0.999) rather than OctoMap's defaults for depth cameras
+/// (0.7, 0.4, 0.12 / 0.97). A return with 1 cm noise in 5 cm cells is nearly
+/// certain; and with OctoMap's clamps a well-seen free cell stays 12 %
+/// occupied, so each 5 cm of free space would stop 12 % of the expected
+/// readings and mutual information would prize re-seeing known space (tested
+/// in `fsmi_vs_naive`). Its own type so that a configuration file giving some
+/// fields keeps these defaults for the others. Figures for both models are in
+/// `docs/architecture.md`, "Exploration".
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LidarOccupancy {
+    /// Probability that a cell holding a return is occupied.
+    pub hit: f64,
+    /// Probability that a cell a beam crosses is occupied.
+    pub miss: f64,
+    /// Lower clamp.
+    pub clamp_min: f64,
+    /// Upper clamp.
+    pub clamp_max: f64,
+    /// Occupied above this probability.
+    pub threshold: f64,
+}
+
+impl Default for LidarOccupancy {
+    fn default() -> Self {
+        Self {
+            hit: 0.95,
+            miss: 0.1,
+            clamp_min: 0.001,
+            clamp_max: 0.999,
+            threshold: 0.5,
+        }
+    }
+}
+
+impl From<LidarOccupancy> for OccupancyParams {
+    fn from(o: LidarOccupancy) -> Self {
+        Self {
+            hit: o.hit,
+            miss: o.miss,
+            clamp_min: o.clamp_min,
+            clamp_max: o.clamp_max,
+            threshold: o.threshold,
         }
     }
 }
@@ -172,7 +207,9 @@ impl ExploreConfig {
         ];
         for (name, v) in positive {
             if !(v > 0.0 && v.is_finite()) {
-                return Err(ExplorationError::Config(format!("{name} must be positive, got {v}")));
+                return Err(ExplorationError::Config(format!(
+                    "{name} must be positive, got {v}"
+                )));
             }
         }
         if !(self.coverage_target > 0.0 && self.coverage_target <= 1.0) {
@@ -292,7 +329,10 @@ fn grid_for(world: &World, cfg: &ExploreConfig, model: QuantizedModel) -> Result
 fn planar_clearance(world: &World, x: f64, y: f64, z: f64) -> f64 {
     let p = Vector3::new(x, y, z);
     let room = &world.room;
-    let walls = (x - room.min.x).min(room.max.x - x).min(y - room.min.y).min(room.max.y - y);
+    let walls = (x - room.min.x)
+        .min(room.max.x - x)
+        .min(y - room.min.y)
+        .min(room.max.y - y);
     world
         .obstacles
         .iter()
@@ -303,7 +343,10 @@ fn planar_clearance(world: &World, x: f64, y: f64, z: f64) -> f64 {
 /// The start: the free point (0.6 m clearance) nearest to 1 m inside the
 /// room's -x wall, half way along y: the first room of the row.
 fn start_point(world: &World, grid: &Grid2, z: f64) -> Result<(usize, usize)> {
-    let target = [world.room.min.x + 1.0, (world.room.min.y + world.room.max.y) / 2.0];
+    let target = [
+        world.room.min.x + 1.0,
+        (world.room.min.y + world.room.max.y) / 2.0,
+    ];
     let mut best: Option<((usize, usize), f64)> = None;
     for row in 0..grid.height() {
         for col in 0..grid.width() {
@@ -364,8 +407,10 @@ struct Robot<'w> {
 impl Robot<'_> {
     /// Scans from `(x, y)`, inserts the scan, refreshes the grid.
     fn sense(&mut self, x: f64, y: f64) -> Result<()> {
-        let pose = Isometry3::from_parts(Translation3::new(x, y, self.z), UnitQuaternion::identity());
-        self.lidar.scan(self.world, &pose, &mut self.rng, &mut self.scan);
+        let pose =
+            Isometry3::from_parts(Translation3::new(x, y, self.z), UnitQuaternion::identity());
+        self.lidar
+            .scan(self.world, &pose, &mut self.rng, &mut self.scan);
         self.points.clear();
         let origin = Vector3::new(x, y, self.z);
         for (d, &r) in self.lidar.beam_directions().iter().zip(&self.scan.ranges_m) {
@@ -373,10 +418,15 @@ impl Robot<'_> {
                 continue;
             }
             // No return within range: a point beyond it marks misses only.
-            let range = if r.is_finite() { f64::from(r) } else { self.range + 1.0 };
+            let range = if r.is_finite() {
+                f64::from(r)
+            } else {
+                self.range + 1.0
+            };
             self.points.push(origin + d * range);
         }
-        self.inserter.insert(&mut self.map, &origin, &self.points, self.range);
+        self.inserter
+            .insert(&mut self.map, &origin, &self.points, self.range);
         self.cost.accumulate(self.inserter.cost());
         self.grid.copy_layer(&self.map, self.z)
     }
@@ -398,8 +448,9 @@ impl Robot<'_> {
 pub fn explore(cfg: &ExploreConfig, seed: u64, planner: PlannerKind) -> Result<ExploreRun> {
     cfg.validate()?;
     let world = World::generate(&cfg.world, seed)?;
-    let model = QuantizedModel::new(&cfg.occupancy)?;
-    let map = FixedMap::fixed(cfg.resolution_m, &cfg.occupancy)?;
+    let params = OccupancyParams::from(cfg.occupancy);
+    let model = QuantizedModel::new(&params)?;
+    let map = FixedMap::fixed(cfg.resolution_m, &params)?;
     let grid = grid_for(&world, cfg, model)?;
     let z = cfg.sensor_height_m;
     let start = start_point(&world, &grid, z)?;
@@ -420,7 +471,8 @@ pub fn explore(cfg: &ExploreConfig, seed: u64, planner: PlannerKind) -> Result<E
         points: Vec::new(),
         rng: Rng::stream(seed, &[Stream::Range.id(), 0x6578_706c]),
         map,
-        inserter: ScanInserter::with_mode(FreeSpace::Exact).with_surface_margin(cfg.surface_margin_m),
+        inserter: ScanInserter::with_mode(FreeSpace::Exact)
+            .with_surface_margin(cfg.surface_margin_m),
         grid,
         z,
         range: cfg.range_m,
@@ -502,10 +554,18 @@ pub fn explore(cfg: &ExploreConfig, seed: u64, planner: PlannerKind) -> Result<E
             run.outcome = Outcome::NothingLeft;
             break;
         };
-        run.candidates_scored += if planner == PlannerKind::Mi { plan.candidates } else { 0 };
+        run.candidates_scored += if planner == PlannerKind::Mi {
+            plan.candidates
+        } else {
+            0
+        };
         run.goals.push(plan.goal);
         // Follow the path's cell centres, a scan every `scan_every_m`.
-        let waypoints: Vec<[f64; 2]> = plan.path.iter().map(|&(c, r)| robot.grid.center(c, r)).collect();
+        let waypoints: Vec<[f64; 2]> = plan
+            .path
+            .iter()
+            .map(|&(c, r)| robot.grid.center(c, r))
+            .collect();
         let mut travelled = 0.0;
         let mut since_scan = 0.0;
         let mut reached = true;
@@ -513,10 +573,13 @@ pub fn explore(cfg: &ExploreConfig, seed: u64, planner: PlannerKind) -> Result<E
             // Replan when an obstacle seen since planning comes within the
             // inflation radius of the next half metre of path (cells of the
             // band the robot is escaping from excepted).
-            let ahead_blocked = plan.path[i..plan.path.len().min(i + 10)].iter().any(|&(c, r)| {
-                traversable.ok(c as i64, r as i64) && !is_clear(&robot.grid, c, r, inflation)
-            });
-            if ahead_blocked || planar_clearance(&world, wp[0], wp[1], z) < cfg.robot_radius_m * 0.5 {
+            let ahead_blocked = plan.path[i..plan.path.len().min(i + 10)]
+                .iter()
+                .any(|&(c, r)| {
+                    traversable.ok(c as i64, r as i64) && !is_clear(&robot.grid, c, r, inflation)
+                });
+            if ahead_blocked || planar_clearance(&world, wp[0], wp[1], z) < cfg.robot_radius_m * 0.5
+            {
                 run.blocked_steps += usize::from(!ahead_blocked);
                 reached = false;
                 break;

@@ -44,7 +44,7 @@ pub fn random_grid(
     res: f64,
 ) -> Result<Grid2> {
     let mut g = Grid2::new([0, 0], side, side, border, res, model)?;
-    let uniform = rng.next_u64() % 3 == 0;
+    let uniform = rng.next_u64().is_multiple_of(3);
     let observed = |rng: &mut SplitMix, hit: bool, most: u64| {
         (0..1 + rng.next_u64() % most).fold(0i8, |v, _| model.update(v, hit))
     };

@@ -9,12 +9,14 @@ use nalgebra::Vector3;
 fn both_planners_explore_a_world_to_the_target_without_collisions() {
     let cfg = ExploreConfig::default();
     let seed = 1;
-    let world = World::generate(&cfg.world, seed).unwrap();
+    let world = World::generate(&cfg.world, seed).unwrap_or_else(|e| panic!("{e}"));
     for planner in [PlannerKind::Frontier, PlannerKind::Mi] {
-        let run = explore(&cfg, seed, planner).unwrap();
+        let run = explore(&cfg, seed, planner).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(run.outcome, Outcome::Covered, "{planner:?}");
         assert!(run.coverage() >= cfg.coverage_target);
-        let d = run.distance_to_target_m.unwrap();
+        let d = run
+            .distance_to_target_m
+            .unwrap_or_else(|| panic!("missing value"));
         assert!(d > 1.0 && d < cfg.budget_m, "{planner:?}: {d} m");
         assert_eq!(run.blocked_steps, 0);
         // Coverage never drops and distance only grows.
@@ -26,7 +28,10 @@ fn both_planners_explore_a_world_to_the_target_without_collisions() {
         // robot's radius at least.
         for p in &run.path_m {
             let clear = world.signed_distance(&Vector3::new(p[0], p[1], cfg.sensor_height_m));
-            assert!(clear >= 0.5 * cfg.robot_radius_m, "{planner:?} at {p:?}: {clear} m");
+            assert!(
+                clear >= 0.5 * cfg.robot_radius_m,
+                "{planner:?} at {p:?}: {clear} m"
+            );
         }
         // The path is continuous: no step longer than a diagonal cell.
         for w in run.path_m.windows(2) {
@@ -35,25 +40,37 @@ fn both_planners_explore_a_world_to_the_target_without_collisions() {
         }
         if planner == PlannerKind::Mi {
             assert!(run.candidates_scored > 0);
-            let mi = run.cost.get("fsmi_beam").unwrap();
-            assert_eq!(mi.calls, run.candidates_scored as u64 * cfg.mi.fan.beams as u64);
+            let mi = run
+                .cost
+                .get("fsmi_beam")
+                .unwrap_or_else(|| panic!("missing value"));
+            assert_eq!(
+                mi.calls,
+                run.candidates_scored as u64 * cfg.mi.fan.beams as u64
+            );
             assert!(mi.buffer.read > 0 && mi.ops.f32_mul > 0);
         }
         assert!(run.cost.get("map_update").is_some());
         // The same seed gives the same run.
-        let again = explore(&cfg, seed, planner).unwrap();
+        let again = explore(&cfg, seed, planner).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(again.path_m, run.path_m);
     }
 }
 
 #[test]
 fn a_tiny_budget_stops_the_run_and_bad_values_are_refused() {
-    let mut cfg = ExploreConfig { budget_m: 1.0, ..ExploreConfig::default() };
-    let run = explore(&cfg, 2, PlannerKind::Frontier).unwrap();
+    let mut cfg = ExploreConfig {
+        budget_m: 1.0,
+        ..ExploreConfig::default()
+    };
+    let run = explore(&cfg, 2, PlannerKind::Frontier).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(run.outcome, Outcome::Budget);
     assert!(run.distance_m() < 2.0 && run.distance_to_target_m.is_none());
     cfg.budget_m = -1.0;
     assert!(explore(&cfg, 2, PlannerKind::Mi).is_err());
-    let cfg = ExploreConfig { coverage_target: 1.5, ..ExploreConfig::default() };
+    let cfg = ExploreConfig {
+        coverage_target: 1.5,
+        ..ExploreConfig::default()
+    };
     assert!(explore(&cfg, 2, PlannerKind::Mi).is_err());
 }

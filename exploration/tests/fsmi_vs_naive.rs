@@ -11,30 +11,41 @@ use mapping::{OccupancyParams, QuantizedModel};
 const RES: f64 = 0.05;
 
 fn model() -> QuantizedModel {
-    QuantizedModel::new(&OccupancyParams::default()).unwrap()
+    QuantizedModel::new(&OccupancyParams::default()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn random_grid(rng: &mut SplitMix, side: usize, border: usize) -> Grid2 {
-    workload::random_grid(rng, model(), side, border, RES).unwrap()
+    workload::random_grid(rng, model(), side, border, RES).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn compare(noise: RangeNoise, exit: EarlyExit, beams: usize) -> f64 {
     let m = model();
-    let fan = BeamFan { beams: 1, cells: 100, noise };
-    let mut fsmi = Fsmi::new(&m, &fan, RES, exit).unwrap();
+    let fan = BeamFan {
+        beams: 1,
+        cells: 100,
+        noise,
+    };
+    let mut fsmi = Fsmi::new(&m, &fan, RES, exit).unwrap_or_else(|e| panic!("{e}"));
     let mut rng = SplitMix(7);
     let mut worst: f64 = 0.0;
     for b in 0..beams {
         let grid = random_grid(&mut rng, 120, 101);
         let (x, y) = (rng.unit() * 6.0, rng.unit() * 6.0);
         let angle = rng.unit() * std::f64::consts::TAU;
-        let fast = f64::from(fsmi.beam(&grid, x, y, angle).unwrap());
-        let cells = beam_cells(&grid, x, y, angle, 100).unwrap();
+        let fast = f64::from(
+            fsmi.beam(&grid, x, y, angle)
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+        let cells = beam_cells(&grid, x, y, angle, 100).unwrap_or_else(|e| panic!("{e}"));
         let slow = naive::beam_mi(&cells, &m, &noise, RES, 16);
         assert!(slow > 0.0, "beam {b}: the reference found no information");
         let rel = (fast - slow).abs() / slow;
         worst = worst.max(rel);
-        assert!(rel < 0.01, "beam {b}: FSMI {fast} bits, naive {slow} bits ({:.3} %)", rel * 100.0);
+        assert!(
+            rel < 0.01,
+            "beam {b}: FSMI {fast} bits, naive {slow} bits ({:.3} %)",
+            rel * 100.0
+        );
     }
     worst
 }
@@ -42,26 +53,38 @@ fn compare(noise: RangeNoise, exit: EarlyExit, beams: usize) -> f64 {
 #[test]
 fn gaussian_fsmi_is_within_one_percent_of_the_naive_integral() {
     let worst = compare(RangeNoise::default(), EarlyExit::Off, 60);
-    println!("Gaussian, full walk: worst relative error {:.4} %", worst * 100.0);
+    println!(
+        "Gaussian, full walk: worst relative error {:.4} %",
+        worst * 100.0
+    );
 }
 
 #[test]
 fn early_exit_keeps_the_gaussian_fsmi_within_one_percent() {
     let worst = compare(RangeNoise::default(), EarlyExit::On, 60);
-    println!("Gaussian, early exit: worst relative error {:.4} %", worst * 100.0);
+    println!(
+        "Gaussian, early exit: worst relative error {:.4} %",
+        worst * 100.0
+    );
 }
 
 #[test]
 fn uniform_fsmi_is_within_one_percent_of_the_naive_integral() {
     for half_width_cells in [0, 2, 5] {
         let worst = compare(RangeNoise::Uniform { half_width_cells }, EarlyExit::On, 30);
-        println!("uniform +-{half_width_cells}: worst relative error {:.4} %", worst * 100.0);
+        println!(
+            "uniform +-{half_width_cells}: worst relative error {:.4} %",
+            worst * 100.0
+        );
     }
 }
 
 #[test]
 fn wide_gaussian_noise_matches_too() {
-    let noise = RangeNoise::Gaussian { sigma_m: 0.15, truncate_sigmas: 3.0 };
+    let noise = RangeNoise::Gaussian {
+        sigma_m: 0.15,
+        truncate_sigmas: 3.0,
+    };
     compare(noise, EarlyExit::On, 20);
 }
 
@@ -77,13 +100,19 @@ fn table_terms_are_fsmi_closed_form_away_from_the_clamps() {
         if i16::from(v) + i16::from(m.hit) <= i16::from(m.max) {
             let delta = (f64::from(m.hit) * m.step).exp();
             let closed = fsmi_f(delta, r) / ln2;
-            assert!((f64::from(t.hit_bits) - closed).abs() < 1e-6 + 1e-5 * closed, "hit at {v}");
+            assert!(
+                (f64::from(t.hit_bits) - closed).abs() < 1e-6 + 1e-5 * closed,
+                "hit at {v}"
+            );
             checked += 1;
         }
         if i16::from(v) + i16::from(m.miss) >= i16::from(m.min) {
             let delta = (f64::from(m.miss) * m.step).exp();
             let closed = fsmi_f(delta, r) / ln2;
-            assert!((f64::from(t.miss_bits) - closed).abs() < 1e-6 + 1e-5 * closed, "miss at {v}");
+            assert!(
+                (f64::from(t.miss_bits) - closed).abs() < 1e-6 + 1e-5 * closed,
+                "miss at {v}"
+            );
             checked += 1;
         }
     }
@@ -100,9 +129,13 @@ fn a_known_wall_ahead_bounds_the_information() {
     // Free cells up to a confidently occupied wall: readings end at the wall,
     // so cells behind it add nothing, whatever they hold.
     let m = model();
-    let fan = BeamFan { beams: 1, cells: 100, noise: RangeNoise::default() };
-    let mut fsmi = Fsmi::new(&m, &fan, RES, EarlyExit::On).unwrap();
-    let mut a = Grid2::new([0, 0], 120, 3, 101, RES, m).unwrap();
+    let fan = BeamFan {
+        beams: 1,
+        cells: 100,
+        noise: RangeNoise::default(),
+    };
+    let mut fsmi = Fsmi::new(&m, &fan, RES, EarlyExit::On).unwrap_or_else(|e| panic!("{e}"));
+    let mut a = Grid2::new([0, 0], 120, 3, 101, RES, m).unwrap_or_else(|e| panic!("{e}"));
     for col in 0..120 {
         a.set(col, 1, if col == 40 { m.max } else { -15 });
     }
@@ -111,8 +144,12 @@ fn a_known_wall_ahead_bounds_the_information() {
         b.set(col, 1, UNKNOWN_I8);
     }
     let y = 1.5 * RES;
-    let mi_a = fsmi.beam(&a, 0.5 * RES, y, 0.0).unwrap();
-    let mi_b = fsmi.beam(&b, 0.5 * RES, y, 0.0).unwrap();
+    let mi_a = fsmi
+        .beam(&a, 0.5 * RES, y, 0.0)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mi_b = fsmi
+        .beam(&b, 0.5 * RES, y, 0.0)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!((mi_a - mi_b).abs() < 1e-5 * mi_a, "{mi_a} vs {mi_b}");
 }
 
@@ -123,19 +160,36 @@ fn unknown_space_carries_more_information_than_known_free_space() {
     // clamps at 0.001 / 0.999 (the explorer's map) make known space nearly
     // transparent and uninformative.
     for (clamp_min, clamp_max, most) in [(0.1192, 0.971, 0.7), (0.001, 0.999, 0.05)] {
-        let params = OccupancyParams { clamp_min, clamp_max, ..OccupancyParams::default() };
-        let m = QuantizedModel::new(&params).unwrap();
-        let fan = BeamFan { beams: 1, cells: 100, noise: RangeNoise::default() };
-        let mut fsmi = Fsmi::new(&m, &fan, RES, EarlyExit::On).unwrap();
-        let mut c = Grid2::new([0, 0], 120, 3, 101, RES, m).unwrap();
+        let params = OccupancyParams {
+            clamp_min,
+            clamp_max,
+            ..OccupancyParams::default()
+        };
+        let m = QuantizedModel::new(&params).unwrap_or_else(|e| panic!("{e}"));
+        let fan = BeamFan {
+            beams: 1,
+            cells: 100,
+            noise: RangeNoise::default(),
+        };
+        let mut fsmi = Fsmi::new(&m, &fan, RES, EarlyExit::On).unwrap_or_else(|e| panic!("{e}"));
+        let mut c = Grid2::new([0, 0], 120, 3, 101, RES, m).unwrap_or_else(|e| panic!("{e}"));
         let y = 1.5 * RES;
-        let mi_unknown = fsmi.beam(&c, 0.5 * RES, y, 0.0).unwrap();
+        let mi_unknown = fsmi
+            .beam(&c, 0.5 * RES, y, 0.0)
+            .unwrap_or_else(|e| panic!("{e}"));
         for col in 0..120 {
             c.set(col, 1, m.min);
         }
-        let mi_clamped = fsmi.beam(&c, 0.5 * RES, y, 0.0).unwrap();
-        println!("clamps {clamp_min}/{clamp_max}: unknown {mi_unknown} bits, known free {mi_clamped} bits");
-        assert!(mi_clamped < most * mi_unknown, "{mi_unknown} vs {mi_clamped}");
+        let mi_clamped = fsmi
+            .beam(&c, 0.5 * RES, y, 0.0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        println!(
+            "clamps {clamp_min}/{clamp_max}: unknown {mi_unknown} bits, known free {mi_clamped} bits"
+        );
+        assert!(
+            mi_clamped < most * mi_unknown,
+            "{mi_unknown} vs {mi_clamped}"
+        );
     }
 }
 
@@ -144,18 +198,29 @@ fn a_pose_is_the_sum_of_its_beams() {
     let m = model();
     let mut rng = SplitMix(3);
     let grid = random_grid(&mut rng, 150, 101);
-    let fan = BeamFan { beams: 12, cells: 100, noise: RangeNoise::default() };
-    let mut fsmi = Fsmi::new(&m, &fan, RES, EarlyExit::Off).unwrap();
+    let fan = BeamFan {
+        beams: 12,
+        cells: 100,
+        noise: RangeNoise::default(),
+    };
+    let mut fsmi = Fsmi::new(&m, &fan, RES, EarlyExit::Off).unwrap_or_else(|e| panic!("{e}"));
     let one = BeamFan { beams: 1, ..fan };
-    let mut single = Fsmi::new(&m, &one, RES, EarlyExit::Off).unwrap();
+    let mut single = Fsmi::new(&m, &one, RES, EarlyExit::Off).unwrap_or_else(|e| panic!("{e}"));
     let c = grid.center(70, 80);
-    let pose = fsmi.pose(&grid, c[0], c[1]).unwrap();
+    let pose = fsmi
+        .pose(&grid, c[0], c[1])
+        .unwrap_or_else(|e| panic!("{e}"));
     let sum: f32 = (0..12)
-        .map(|b| single.beam(&grid, c[0], c[1], std::f64::consts::TAU * b as f64 / 12.0).unwrap())
+        .map(|b| {
+            single
+                .beam(&grid, c[0], c[1], std::f64::consts::TAU * b as f64 / 12.0)
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
         .sum();
     assert!((pose - sum).abs() < 1e-4 * sum, "{pose} vs {sum}");
     let mut all = Vec::new();
-    fsmi.score_all(&grid, &mut all).unwrap();
+    fsmi.score_all(&grid, &mut all)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(all.len(), 150 * 150);
     assert!((all[80 * 150 + 70] - pose).abs() < 1e-4 * pose);
     let work = fsmi.take_work();
@@ -167,12 +232,18 @@ fn a_pose_is_the_sum_of_its_beams() {
 fn refuses_poses_outside_and_short_borders() {
     let m = model();
     let fan = BeamFan::default();
-    let mut fsmi = Fsmi::new(&m, &fan, RES, EarlyExit::On).unwrap();
-    let grid = Grid2::new([0, 0], 10, 10, 101, RES, m).unwrap();
+    let mut fsmi = Fsmi::new(&m, &fan, RES, EarlyExit::On).unwrap_or_else(|e| panic!("{e}"));
+    let grid = Grid2::new([0, 0], 10, 10, 101, RES, m).unwrap_or_else(|e| panic!("{e}"));
     assert!(fsmi.pose(&grid, -1.0, 0.2).is_err());
     assert!(fsmi.pose(&grid, f64::NAN, 0.2).is_err());
-    let thin = Grid2::new([0, 0], 10, 10, 5, RES, m).unwrap();
+    let thin = Grid2::new([0, 0], 10, 10, 5, RES, m).unwrap_or_else(|e| panic!("{e}"));
     assert!(fsmi.pose(&thin, 0.2, 0.2).is_err());
-    let bad = BeamFan { noise: RangeNoise::Gaussian { sigma_m: -1.0, truncate_sigmas: 3.0 }, ..fan };
+    let bad = BeamFan {
+        noise: RangeNoise::Gaussian {
+            sigma_m: -1.0,
+            truncate_sigmas: 3.0,
+        },
+        ..fan
+    };
     assert!(Fsmi::new(&m, &bad, RES, EarlyExit::On).is_err());
 }

@@ -95,7 +95,10 @@ impl Summary {
     /// The summary of a run.
     #[must_use]
     pub fn of(run: &ExploreRun, cfg: &ExploreConfig) -> Self {
-        let mi = run.cost.get("fsmi_beam").filter(|_| run.candidates_scored > 0);
+        let mi = run
+            .cost
+            .get("fsmi_beam")
+            .filter(|_| run.candidates_scored > 0);
         let per_pose = |v: u64| v as f64 / run.candidates_scored as f64;
         Self {
             world_seed: run.seed,
@@ -140,7 +143,10 @@ pub fn write_outputs(run: &ExploreRun, cfg: &ExploreConfig, out: &Path) -> anyho
     write_file(&out.join("coverage.csv"), &csv)?;
     let summary = serde_json::to_vec_pretty(&Summary::of(run, cfg))?;
     write_file(&out.join("summary.json"), &summary)?;
-    write_file(&out.join("cost.json"), &serde_json::to_vec_pretty(&run.cost)?)?;
+    write_file(
+        &out.join("cost.json"),
+        &serde_json::to_vec_pretty(&run.cost)?,
+    )?;
     write_png(run, 3, &out.join("map.png"))?;
     Ok(())
 }

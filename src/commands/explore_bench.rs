@@ -1,5 +1,6 @@
-//! `scout explore-bench [--beams 200] [--repeat 3] [--worlds 10] [--first-seed 0] [--json]`:
-//! the exploration figures, in one release run on one core.
+//! `scout explore-bench [--beams 200] [--repeat 3] [--worlds 10] [--first-seed 0]
+//! [--config FILE] [--json]`: the exploration figures, in one release run on
+//! one core (with `--config`, under its `[explore]` section).
 //!
 //! 1. **FSMI against the naive reference** on `--beams` random 100-cell beams
 //!    through seeded planning grids (`exploration::workload`): the largest and
@@ -27,6 +28,7 @@ use exploration::mi::{BeamFan, EarlyExit, Fsmi, beam_cells};
 use exploration::naive;
 use exploration::sim::{ExploreConfig, Outcome, PlannerKind, explore};
 use exploration::workload::{SplitMix, random_grid};
+use scout::config::PipelineConfig;
 use serde::Serialize;
 
 /// Arguments of `scout explore-bench`.
@@ -47,6 +49,9 @@ pub struct ExploreBenchArgs {
     /// Print the figures as JSON instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Configuration (TOML; its `[explore]` section, see `scout::config`).
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
 }
 
 /// FSMI against the naive integral.
@@ -136,7 +141,7 @@ const RES: f64 = 0.05;
 const ASIC_HZ: f64 = 11.0;
 
 fn accuracy(beams: usize, cfg: &ExploreConfig) -> anyhow::Result<Accuracy> {
-    let model = mapping::QuantizedModel::new(&cfg.occupancy)?;
+    let model = mapping::QuantizedModel::new(&cfg.occupancy.into())?;
     let fan = BeamFan {
         beams: 1,
         ..cfg.mi.fan
@@ -262,14 +267,16 @@ fn metres(v: Option<f64>) -> String {
 /// # Errors
 /// If a world cannot be generated or the configuration is invalid.
 pub fn run(args: &ExploreBenchArgs) -> anyhow::Result<()> {
-    let cfg = ExploreConfig::default();
+    let cfg = match &args.config {
+        Some(path) => PipelineConfig::from_file(path)?.explore,
+        None => ExploreConfig::default(),
+    };
     let accuracy = accuracy(args.beams as usize, &cfg)?;
     let map = map_scoring(args.repeat, &cfg)?;
     let rows = worlds(args.first_seed, args.worlds, &cfg)?;
     let finished: Vec<&WorldRow> = rows.iter().filter(|r| r.ratio.is_some()).collect();
-    let mean_ratio = (!finished.is_empty()).then(|| {
-        finished.iter().filter_map(|r| r.ratio).sum::<f64>() / finished.len() as f64
-    });
+    let mean_ratio = (!finished.is_empty())
+        .then(|| finished.iter().filter_map(|r| r.ratio).sum::<f64>() / finished.len() as f64);
     let total_ratio = (!finished.is_empty()).then(|| {
         finished.iter().filter_map(|r| r.mi_m).sum::<f64>()
             / finished.iter().filter_map(|r| r.frontier_m).sum::<f64>()
@@ -291,7 +298,10 @@ pub fn run(args: &ExploreBenchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let a = &bench.accuracy;
-    println!("FSMI against the naive integral, {} random 100-cell beams:", a.beams);
+    println!(
+        "FSMI against the naive integral, {} random 100-cell beams:",
+        a.beams
+    );
     println!(
         "  relative difference: max {:.4} %, mean {:.4} % (mean {:.3} bits per beam)",
         a.max_relative_error * 100.0,
@@ -331,13 +341,18 @@ pub fn run(args: &ExploreBenchArgs) -> anyhow::Result<()> {
                 r.seed,
                 metres(r.frontier_m),
                 metres(r.mi_m),
-                r.ratio.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"))
+                r.ratio
+                    .map_or_else(|| "-".to_string(), |v| format!("{v:.3}"))
             );
         }
         println!(
             "  mean ratio {}, total ratio {}, worlds frontier finished and mi did not: {}",
-            bench.mean_ratio.map_or_else(|| "-".to_string(), |v| format!("{v:.3}")),
-            bench.total_ratio.map_or_else(|| "-".to_string(), |v| format!("{v:.3}")),
+            bench
+                .mean_ratio
+                .map_or_else(|| "-".to_string(), |v| format!("{v:.3}")),
+            bench
+                .total_ratio
+                .map_or_else(|| "-".to_string(), |v| format!("{v:.3}")),
             bench.mi_failures
         );
     }

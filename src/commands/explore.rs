@@ -85,7 +85,9 @@ pub struct Summary {
     pub planning_s: f64,
     /// Cells read per scored pose (MI planner).
     pub cell_visits_per_pose: Option<f64>,
-    /// Bytes read per scored pose (grid and tables).
+    /// Table look-ups per scored pose (one 16-byte entry per visited cell).
+    pub table_lookups_per_pose: Option<f64>,
+    /// Bytes read per scored pose (grid, table and scratch).
     pub bytes_read_per_pose: Option<f64>,
     /// Steps refused because the true world was in the way.
     pub blocked_steps: usize,
@@ -115,6 +117,7 @@ impl Summary {
             planning_s: run.planning_s,
             // The kernel reads one grid byte per visited cell (buffer).
             cell_visits_per_pose: mi.map(|k| per_pose(k.buffer.read)),
+            table_lookups_per_pose: mi.map(|k| per_pose(k.buffer.read)),
             bytes_read_per_pose: mi.map(|k| per_pose(k.buffer.read + k.local.read)),
             blocked_steps: run.blocked_steps,
         }

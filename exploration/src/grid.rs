@@ -16,8 +16,13 @@ use nalgebra::Vector3;
 
 use crate::{ExplorationError, Result};
 
-/// The largest grid, cells (border included): 64 Mi cells, 64 MiB.
-pub const MAX_GRID_CELLS: usize = 1 << 26;
+/// The largest grid, cells (border included): 16 Mi cells. A plan keeps
+/// about 20 bytes of scratch per cell (distances, A*, traversability).
+pub const MAX_GRID_CELLS: usize = 1 << 24;
+
+/// The longest side of a grid, cells (border included): the beam walk's 16.16
+/// fixed point must hold every position.
+pub const MAX_GRID_SIDE: usize = (1 << 15) - 1;
 
 /// A 2D int8 log-odds grid with an unknown border.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,11 +60,18 @@ impl Grid2 {
                 "a grid needs a positive size and resolution, got {width} x {height} cells of {resolution} m"
             )));
         }
-        let stride = width + 2 * border;
-        let rows = height + 2 * border;
-        if stride.checked_mul(rows).is_none_or(|n| n > MAX_GRID_CELLS) {
+        let padded = |side: usize| border.checked_mul(2).and_then(|b| b.checked_add(side));
+        let (Some(stride), Some(rows)) = (padded(width), padded(height)) else {
             return Err(ExplorationError::Config(format!(
-                "a grid of {stride} x {rows} cells exceeds {MAX_GRID_CELLS} cells"
+                "a grid of {width} x {height} cells with a border of {border} is too large"
+            )));
+        };
+        if stride > MAX_GRID_SIDE
+            || rows > MAX_GRID_SIDE
+            || stride.checked_mul(rows).is_none_or(|n| n > MAX_GRID_CELLS)
+        {
+            return Err(ExplorationError::Config(format!(
+                "a grid of {stride} x {rows} cells exceeds {MAX_GRID_SIDE} cells a side or {MAX_GRID_CELLS} cells"
             )));
         }
         Ok(Self {
@@ -299,6 +311,8 @@ mod tests {
     fn refuses_bad_sizes() {
         assert!(Grid2::new([0, 0], 0, 5, 0, 0.05, model()).is_err());
         assert!(Grid2::new([0, 0], 5, 5, 0, f64::NAN, model()).is_err());
-        assert!(Grid2::new([0, 0], 1 << 14, 1 << 14, 0, 0.05, model()).is_err());
+        assert!(Grid2::new([0, 0], 1 << 13, 1 << 13, 0, 0.05, model()).is_err());
+        assert!(Grid2::new([0, 0], 40_000, 10, 0, 0.05, model()).is_err());
+        assert!(Grid2::new([0, 0], 10, 10, usize::MAX / 2, 0.05, model()).is_err());
     }
 }

@@ -3,10 +3,14 @@
 //!
 //! Following Zhang, Henderson, Sze and Karaman, "FSMI: Fast computation of
 //! Shannon mutual information for information-theoretic mapping" (ICRA 2019;
-//! IJRR 2020). A beam crosses cells `0..n` (sample `s` at distance
-//! `(s + 1/2) res` from the sensor, one cell side apart, so the cells are the
-//! ones a fixed-step walk meets). With `o_i` the occupancy probability of cell
-//! `i`, the event `e_j` "cell `j` is the first occupied one" has probability
+//! IJRR 2020). A beam's cells `0..n` are those a fixed-step walk meets:
+//! sample `s` at distance `(s + 1) res` from the sensor (from a cell's centre,
+//! the centres of the cells along an axis). A fixed step meets some cells
+//! twice and skips the corner cells a diagonal crosses, so a beam can pass
+//! between two diagonal neighbours where the map's exact insertion could not;
+//! the uniform spacing is what makes the noise a fixed filter (below). With
+//! `o_i` the occupancy probability of cell `i`, the event `e_j` "cell `j` is
+//! the first occupied one" has probability
 //!
 //! ```text
 //! P(e_j) = o_j prod_{l<j} (1 - o_l),        P(e_n) = prod_{l<n} (1 - o_l)  (no return)
@@ -49,8 +53,9 @@
 //! the inner loop has no floor, no division and no bounds logic beyond the
 //! slice index. `EarlyExit::On` stops a beam once the chance that the reading
 //! comes from beyond the walked cells falls under 1e-6 (plus the filter's
-//! reach), which bounds the neglected information by 1e-6 times the beam's
-//! largest `C`.
+//! reach), which bounds the neglected information by 1e-6 times the largest
+//! `C_k` of the whole beam, unwalked cells included (at most `C_n`, every cell
+//! a miss).
 
 use cost::{KernelCost, OpCounts, Residence};
 use mapping::QuantizedModel;
@@ -139,7 +144,9 @@ impl CellTable {
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum RangeNoise {
     /// Gaussian of `sigma_m` metres around the first occupied cell's centre,
-    /// truncated at `truncate_sigmas` standard deviations.
+    /// truncated at `truncate_sigmas` (at least 3) standard deviations. The
+    /// planner's model of the sensor: it may be wider than the real noise, to
+    /// allow for pose and map error.
     Gaussian {
         /// Standard deviation, m.
         sigma_m: f64,
@@ -176,9 +183,10 @@ impl RangeNoise {
                 truncate_sigmas,
             } => {
                 let ok = |v: f64| v > 0.0 && v.is_finite();
-                if !(ok(sigma_m) && ok(truncate_sigmas) && ok(res)) {
+                if !(ok(sigma_m) && truncate_sigmas >= 3.0 && ok(truncate_sigmas) && ok(res)) {
                     return Err(ExplorationError::Config(format!(
-                        "Gaussian range noise needs positive sigma and truncation, got {sigma_m} m and {truncate_sigmas}"
+                        "Gaussian range noise needs a positive sigma and a truncation of at least 3 sigma \
+                         (the filter is not renormalized), got {sigma_m} m and {truncate_sigmas}"
                     )));
                 }
                 let half = (truncate_sigmas * sigma_m / res).ceil();
@@ -279,8 +287,12 @@ pub struct Fsmi {
     uniform: bool,
     /// Per beam of the fan: fixed-point step along x and y, cells.
     steps: Vec<[i32; 2]>,
-    occurrence: Vec<f32>,
-    info: Vec<f32>,
+    /// `P(e_j)`, scratch.
+    first_hit: Vec<f32>,
+    /// `C_k` with the filter's reach of padding on each side, scratch.
+    reading_info: Vec<f32>,
+    /// The model and resolution the tables were built for.
+    built_for: (QuantizedModel, f64),
     exit: EarlyExit,
     work: MiWork,
 }
@@ -312,8 +324,9 @@ impl Fsmi {
             uniform: matches!(fan.noise, RangeNoise::Uniform { .. }),
             taps,
             steps,
-            occurrence: vec![0.0; fan.cells],
-            info: vec![0.0; fan.cells + 2 * half + 1],
+            first_hit: vec![0.0; fan.cells],
+            reading_info: vec![0.0; fan.cells + 2 * half],
+            built_for: (*model, res),
             exit,
             work: MiWork::default(),
         })
@@ -336,8 +349,19 @@ impl Fsmi {
         std::mem::take(&mut self.work)
     }
 
-    /// Checks that a grid's border holds a whole beam.
+    /// Whether the tables were built for `grid`'s cell model and resolution.
+    #[must_use]
+    pub fn fits(&self, grid: &Grid2) -> bool {
+        self.built_for == (*grid.model(), grid.resolution())
+    }
+
+    /// Checks that a grid matches the tables and its border holds a whole beam.
     fn check_grid(&self, grid: &Grid2) -> Result<()> {
+        if !self.fits(grid) {
+            return Err(ExplorationError::Config(
+                "the grid's cell model or resolution differs from the evaluator's".into(),
+            ));
+        }
         if grid.border() < self.fan.cells + 1 {
             return Err(ExplorationError::Config(format!(
                 "the grid's border of {} cells is shorter than a beam of {} cells",
@@ -405,11 +429,10 @@ impl Fsmi {
         let n = self.fan.cells;
         let half = self.taps.len() / 2;
         let table = &self.table;
-        let occurrence = &mut self.occurrence[..n];
-        let info = &mut self.info[..n + 2 * half];
-        // The first sample is half a cell out.
-        let mut x = start[0] + step[0] / 2;
-        let mut y = start[1] + step[1] / 2;
+        let first_hit = &mut self.first_hit[..n];
+        let reading_info = &mut self.reading_info[..n + 2 * half];
+        let mut x = start[0] + step[0];
+        let mut y = start[1] + step[1];
         let mut no_return = 1.0f32;
         let mut misses = 0.0f32;
         let mut end = n;
@@ -417,8 +440,8 @@ impl Fsmi {
         while s < end {
             let at = (y >> 16) as usize * stride + (x >> 16) as usize;
             let t = table.get(cells[at]);
-            occurrence[s] = no_return * t.occupied;
-            info[half + s] = misses + t.hit_bits;
+            first_hit[s] = no_return * t.occupied;
+            reading_info[half + s] = misses + t.hit_bits;
             no_return *= t.free;
             no_return = if no_return < FLUSH_BELOW {
                 0.0
@@ -437,59 +460,65 @@ impl Fsmi {
         self.work.cell_visits += end as u64;
         // Readings short of the sensor say nothing; beyond the walked cells,
         // every walked cell is a miss.
-        info[..half].fill(0.0);
-        info[half + end..half + end + half].fill(misses);
+        reading_info[..half].fill(0.0);
+        reading_info[half + end..half + end + half].fill(misses);
         let mut mi = no_return * misses;
         if self.uniform {
             let width = self.taps.len();
             let weight = self.taps[0];
-            let mut window: f32 = info[..width].iter().sum();
+            let mut window: f32 = reading_info[..width].iter().sum();
             for j in 0..end {
-                mi += occurrence[j] * window * weight;
-                if j + width < info.len() {
-                    window += info[j + width] - info[j];
+                mi += first_hit[j] * window * weight;
+                if j + width < half + end + half {
+                    window += reading_info[j + width] - reading_info[j];
                 }
             }
         } else {
             let taps = &self.taps[..];
             for j in 0..end {
-                let around = &info[j..j + taps.len()];
+                let around = &reading_info[j..j + taps.len()];
                 let smoothed: f32 = around.iter().zip(taps).map(|(c, g)| c * g).sum();
-                mi += occurrence[j] * smoothed;
+                mi += first_hit[j] * smoothed;
             }
         }
         mi
     }
 
     /// The cost of the work since the last [`Fsmi::take_work`], as a ledger
-    /// kernel (without taking it): per visited cell, the 16.16 walk (two
-    /// adds, a shift pair and a multiply-add for the index), one table entry
-    /// of 16 bytes (local: 4 KiB), one grid byte (buffered: a planning grid
-    /// is tens to hundreds of KiB), four f32 multiply-or-adds for the
-    /// recurrences, two f32 writes and reads of scratch, and the filter's
-    /// taps (Gaussian) or a two-term window update (uniform).
+    /// kernel (without taking it). Per visited cell: the 16.16 walk (two
+    /// adds, two shifts, a multiply-add for the index, the loop counter: six
+    /// int32 operations counted as adds and one multiply), one table entry of
+    /// 16 bytes (local: the table is 4 KiB), one grid byte (buffered: a
+    /// planning grid is tens to hundreds of KiB), two f32 multiplies and two
+    /// adds for the recurrences, two scratch writes; then the filter: for a
+    /// Gaussian of `T` taps, `T + 1` multiplies, `T` adds and `T + 1` scratch
+    /// reads; for uniform noise, two multiplies, three adds and three scratch
+    /// reads. Per beam: the padding writes and, for uniform noise, the first
+    /// window's sum.
     #[must_use]
     pub fn cost(&self) -> KernelCost {
-        let visits = self.work.cell_visits;
-        let filter = if self.uniform {
-            3
+        let (visits, beams) = (self.work.cell_visits, self.work.beams);
+        let taps = self.taps.len() as u64;
+        let half = taps / 2;
+        let (mul, add, reads, per_beam_adds) = if self.uniform {
+            (2, 3, 3, taps)
         } else {
-            self.taps.len() as u64
+            (taps + 1, taps, taps + 1, 0)
         };
         let mut k = KernelCost {
-            calls: self.work.beams,
+            calls: beams,
             ..KernelCost::default()
         };
         k.add_ops(OpCounts {
             int32_add: 6 * visits,
             int32_mul: visits,
-            f32_mul: (3 + filter) * visits,
-            f32_add: (2 + filter) * visits,
+            f32_mul: (2 + mul) * visits,
+            f32_add: (2 + add) * visits + per_beam_adds * beams,
             ..OpCounts::default()
         });
         k.read(Residence::Buffer, visits);
-        k.read(Residence::Local, visits * (16 + 4 * (2 + filter)));
-        k.write(Residence::Local, visits * 8);
+        k.read(Residence::Local, visits * (16 + 4 * reads));
+        k.write(Residence::Local, visits * 8 + beams * 8 * half);
         k
     }
 }
@@ -499,7 +528,8 @@ fn fixed(v: f64) -> i32 {
     (v * FIXED_ONE).round() as i32
 }
 
-/// The 16.16 padded-grid position of interior cell coordinates (cells).
+/// The 16.16 padded-grid position of interior cell coordinates (cells);
+/// [`Grid2::new`] keeps the padded grid under 32 768 cells a side, so it fits.
 fn cell_start(grid: &Grid2, col: f64, row: f64) -> [i32; 2] {
     let b = grid.border() as f64;
     [
@@ -512,14 +542,11 @@ fn fixed_start(grid: &Grid2, x_m: f64, y_m: f64) -> Result<[i32; 2]> {
     let origin = grid.origin_m();
     let col = (x_m - origin[0]) / grid.resolution();
     let row = (y_m - origin[1]) / grid.resolution();
-    let inside = col >= 0.0
-        && row >= 0.0
-        && col < grid.width() as f64
-        && row < grid.height() as f64
-        && grid.width() + 2 * grid.border() < (1 << 15);
+    let inside =
+        col >= 0.0 && row >= 0.0 && col < grid.width() as f64 && row < grid.height() as f64;
     if !inside {
         return Err(ExplorationError::Config(format!(
-            "pose ({x_m}, {y_m}) m is outside the grid (or the grid is wider than 32767 cells)"
+            "pose ({x_m}, {y_m}) m is outside the grid"
         )));
     }
     Ok(cell_start(grid, col, row))
@@ -539,7 +566,7 @@ pub fn beam_cells(grid: &Grid2, x_m: f64, y_m: f64, angle: f64, cells: usize) ->
     let start = fixed_start(grid, x_m, y_m)?;
     let step = [fixed(angle.cos()), fixed(angle.sin())];
     let (padded, stride) = grid.padded();
-    let (mut x, mut y) = (start[0] + step[0] / 2, start[1] + step[1] / 2);
+    let (mut x, mut y) = (start[0] + step[0], start[1] + step[1]);
     Ok((0..cells)
         .map(|_| {
             let v = padded[(y >> 16) as usize * stride + (x >> 16) as usize];

@@ -31,7 +31,9 @@ pub struct Traversable {
     width: usize,
     height: usize,
     resolution: f64,
-    ok: Vec<bool>,
+    /// Observed free and clear of the inflated obstacles.
+    clear: Vec<bool>,
+    /// Observed free.
     free: Vec<bool>,
 }
 
@@ -60,8 +62,9 @@ impl Traversable {
             .flat_map(|row| (0..w).map(move |col| (col, row)))
             .map(|(col, row)| grid.occupancy(col, row) == Occupancy::Free)
             .collect();
-        let mut ok = free.clone();
-        let r = (radius_m / grid.resolution()).max(0.0);
+        let mut clear = free.clone();
+        // A disc wider than the grid blocks nothing more.
+        let r = (radius_m / grid.resolution()).clamp(0.0, w.max(h) as f64);
         let reach = r.ceil() as i64;
         let disc: Vec<(i64, i64)> = (-reach..=reach)
             .flat_map(|dy| (-reach..=reach).map(move |dx| (dx, dy)))
@@ -75,7 +78,7 @@ impl Traversable {
                 for &(dx, dy) in &disc {
                     let (c, r) = (col as i64 + dx, row as i64 + dy);
                     if (0..w as i64).contains(&c) && (0..h as i64).contains(&r) {
-                        ok[r as usize * w + c as usize] = false;
+                        clear[r as usize * w + c as usize] = false;
                     }
                 }
             }
@@ -84,7 +87,7 @@ impl Traversable {
             width: w,
             height: h,
             resolution: grid.resolution(),
-            ok,
+            clear,
             free,
         }
     }
@@ -95,7 +98,18 @@ impl Traversable {
     pub fn ok(&self, col: i64, row: i64) -> bool {
         (0..self.width as i64).contains(&col)
             && (0..self.height as i64).contains(&row)
-            && self.ok[row as usize * self.width + col as usize]
+            && self.clear[row as usize * self.width + col as usize]
+    }
+
+    /// Marks cells the robot found it cannot enter (the world was in the way
+    /// where the map said free).
+    pub fn forbid(&mut self, cells: &[(usize, usize)]) {
+        for &(col, row) in cells {
+            if col < self.width && row < self.height {
+                self.clear[row * self.width + col] = false;
+                self.free[row * self.width + col] = false;
+            }
+        }
     }
 
     /// Columns.
@@ -113,13 +127,18 @@ impl Traversable {
     /// The length factor of the move from `(col, row)` by `(dc, dr)`, if
     /// allowed: into a traversable cell (for a diagonal, both side cells
     /// traversable too) at 1, or out of the inflated band into an observed
-    /// free cell at [`ESCAPE_FACTOR`].
+    /// free cell (for a diagonal, both side cells free too) at
+    /// [`ESCAPE_FACTOR`].
     #[inline]
     fn step(&self, col: i64, row: i64, dc: i32, dr: i32) -> Option<f32> {
         let (c, r) = (col + i64::from(dc), row + i64::from(dr));
-        if self.ok(c, r) && (dc == 0 || dr == 0 || (self.ok(c, row) && self.ok(col, r))) {
+        let straight = dc == 0 || dr == 0;
+        if self.ok(c, r) && (straight || (self.ok(c, row) && self.ok(col, r))) {
             Some(1.0)
-        } else if !self.ok(col, row) && self.is_free(c, r) {
+        } else if !self.ok(col, row)
+            && self.is_free(c, r)
+            && (straight || (self.is_free(c, row) && self.is_free(col, r)))
+        {
             Some(ESCAPE_FACTOR)
         } else {
             None

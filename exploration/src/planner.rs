@@ -229,13 +229,24 @@ impl Default for MiSettings {
     }
 }
 
+/// A candidate pose and its score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoredCandidate {
+    /// The cell.
+    pub cell: (usize, usize),
+    /// Mutual information of the fan from its centre, bits.
+    pub gain_bits: f32,
+    /// `gain_bits exp(-lambda d)`.
+    pub utility: f32,
+}
+
 /// The mutual-information planner.
 #[derive(Debug)]
 pub struct MiPlanner {
     settings: MiSettings,
     fsmi: Option<Fsmi>,
     cost: CostLedger,
-    scored: Vec<((usize, usize), f32, f32)>,
+    scored: Vec<ScoredCandidate>,
 }
 
 impl MiPlanner {
@@ -250,54 +261,54 @@ impl MiPlanner {
         }
     }
 
-    /// The candidates of the last plan: cell, information (bits) and utility.
+    /// The candidates of the last plan.
     #[must_use]
-    pub fn last_candidates(&self) -> &[((usize, usize), f32, f32)] {
+    pub fn last_candidates(&self) -> &[ScoredCandidate] {
         &self.scored
     }
+}
 
-    /// The candidate cells for a view.
-    fn candidates(&self, view: &View) -> Vec<(usize, usize)> {
-        let grid = view.grid;
-        let w = grid.width();
-        let rules = &self.settings.rules;
-        let mut out: Vec<(usize, usize)> = view
-            .frontiers
-            .iter()
-            .filter_map(|c| nearest_goal_of(view, rules, c).map(|(cell, _)| cell))
-            .collect();
-        if let Some(g) = view.current_goal
-            && view.traversable.ok(g.0 as i64, g.1 as i64)
-            && rules.allows(view, g)
-        {
-            out.push(g);
-        }
-        let points: Vec<[f64; 2]> = view
-            .frontiers
-            .iter()
-            .flat_map(|c| c.cells.iter().map(|&(col, row)| grid.center(col, row)))
-            .collect();
-        if points.is_empty() {
-            return out;
-        }
-        let tree: ImmutableKdTree<f64, 2> = ImmutableKdTree::new_from_slice(&points);
-        let range = self.settings.fan.cells as f64 * grid.resolution();
-        let step = self.settings.lattice_cells.max(1);
-        for row in (step / 2..grid.height()).step_by(step) {
-            for col in (step / 2..w).step_by(step) {
-                if !view.traversable.ok(col as i64, row as i64) || !rules.allows(view, (col, row)) {
-                    continue;
-                }
-                let nearest = tree.nearest_one::<SquaredEuclidean>(&grid.center(col, row));
-                if nearest.distance <= range * range {
-                    out.push((col, row));
-                }
+/// The candidate cells for a view.
+fn candidates(settings: &MiSettings, view: &View) -> Vec<(usize, usize)> {
+    let grid = view.grid;
+    let w = grid.width();
+    let rules = &settings.rules;
+    let mut out: Vec<(usize, usize)> = view
+        .frontiers
+        .iter()
+        .filter_map(|c| nearest_goal_of(view, rules, c).map(|(cell, _)| cell))
+        .collect();
+    if let Some(g) = view.current_goal
+        && view.traversable.ok(g.0 as i64, g.1 as i64)
+        && rules.allows(view, g)
+    {
+        out.push(g);
+    }
+    let points: Vec<[f64; 2]> = view
+        .frontiers
+        .iter()
+        .flat_map(|c| c.cells.iter().map(|&(col, row)| grid.center(col, row)))
+        .collect();
+    if points.is_empty() {
+        return out;
+    }
+    let tree: ImmutableKdTree<f64, 2> = ImmutableKdTree::new_from_slice(&points);
+    let range = settings.fan.cells as f64 * grid.resolution();
+    let step = settings.lattice_cells.max(1);
+    for row in (step / 2..grid.height()).step_by(step) {
+        for col in (step / 2..w).step_by(step) {
+            if !view.traversable.ok(col as i64, row as i64) || !rules.allows(view, (col, row)) {
+                continue;
+            }
+            let nearest = tree.nearest_one::<SquaredEuclidean>(&grid.center(col, row));
+            if nearest.distance <= range * range {
+                out.push((col, row));
             }
         }
-        out.sort_unstable();
-        out.dedup();
-        out
     }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 impl Planner for MiPlanner {
@@ -307,42 +318,42 @@ impl Planner for MiPlanner {
 
     fn plan(&mut self, view: &View) -> Result<Option<Plan>> {
         let grid = view.grid;
-        if self.fsmi.is_none() {
-            self.fsmi = Some(Fsmi::new(
+        let fsmi = match &mut self.fsmi {
+            Some(f) if f.fits(grid) => f,
+            slot => slot.insert(Fsmi::new(
                 grid.model(),
                 &self.settings.fan,
                 grid.resolution(),
                 EarlyExit::On,
-            )?);
-        }
-        let candidates = self.candidates(view);
-        let Some(fsmi) = self.fsmi.as_mut() else {
-            return Ok(None);
+            )?),
         };
+        let candidates = candidates(&self.settings, view);
         self.scored.clear();
         let w = grid.width();
         for &cell in &candidates {
             let c = grid.center(cell.0, cell.1);
-            let gain = fsmi.pose(grid, c[0], c[1])?;
+            let gain_bits = fsmi.pose(grid, c[0], c[1])?;
             let d = f64::from(view.distance[cell.1 * w + cell.0]);
-            let utility = f64::from(gain) * (-self.settings.lambda_per_m * d).exp();
-            self.scored.push((cell, gain, utility as f32));
+            let utility = f64::from(gain_bits) * (-self.settings.lambda_per_m * d).exp();
+            self.scored.push(ScoredCandidate {
+                cell,
+                gain_bits,
+                utility: utility as f32,
+            });
         }
         self.cost.record("fsmi_beam", fsmi.cost());
         fsmi.take_work();
-        let mut best = self
-            .scored
-            .iter()
-            .copied()
-            .filter(|s| s.1 > 0.0)
-            .max_by(|a, b| a.2.total_cmp(&b.2).then(b.0.cmp(&a.0)));
+        let informative = self.scored.iter().copied().filter(|s| s.gain_bits > 0.0);
+        let mut best = informative
+            .clone()
+            .max_by(|a, b| a.utility.total_cmp(&b.utility).then(b.cell.cmp(&a.cell)));
         if let (Some(b), Some(goal)) = (best, view.current_goal)
-            && let Some(&kept) = self.scored.iter().find(|s| s.0 == goal && s.1 > 0.0)
-            && f64::from(b.2) < self.settings.switch_factor * f64::from(kept.2)
+            && let Some(kept) = informative.clone().find(|s| s.cell == goal)
+            && f64::from(b.utility) < self.settings.switch_factor * f64::from(kept.utility)
         {
             best = Some(kept);
         }
-        Ok(best.and_then(|(goal, gain, _)| plan_to(view, goal, Some(gain), candidates.len())))
+        Ok(best.and_then(|b| plan_to(view, b.cell, Some(b.gain_bits), candidates.len())))
     }
 
     fn take_cost(&mut self) -> CostLedger {

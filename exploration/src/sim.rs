@@ -90,7 +90,7 @@ pub struct ExploreConfig {
     pub replan_every_m: f64,
     /// Fraction of the reachable free space to know.
     pub coverage_target: f64,
-    /// Longest path before giving up, m.
+    /// Longest path before giving up, m (checked after every step).
     pub budget_m: f64,
     /// Smallest frontier cluster, cells.
     pub min_frontier_cells: usize,
@@ -196,37 +196,77 @@ impl ExploreConfig {
     /// # Errors
     /// Names the first value out of range.
     pub fn validate(&self) -> Result<()> {
-        let positive = [
-            ("resolution_m", self.resolution_m),
-            ("range_m", self.range_m),
-            ("speed_m_s", self.speed_m_s),
-            ("scan_every_m", self.scan_every_m),
-            ("replan_every_m", self.replan_every_m),
-            ("budget_m", self.budget_m),
-            ("robot_radius_m", self.robot_radius_m),
+        let bad = |msg: String| Err(ExplorationError::Config(msg));
+        let within = [
+            ("resolution_m", self.resolution_m, 0.005, 1.0),
+            ("range_m", self.range_m, 0.1, 100.0),
+            ("speed_m_s", self.speed_m_s, 1e-3, 100.0),
+            ("scan_every_m", self.scan_every_m, 1e-3, 100.0),
+            ("replan_every_m", self.replan_every_m, 1e-3, 1000.0),
+            ("budget_m", self.budget_m, 1e-3, 1e6),
+            ("robot_radius_m", self.robot_radius_m, 1e-3, 5.0),
+            ("clearance_m", self.clearance_m, 0.0, 5.0),
+            ("surface_margin_m", self.surface_margin_m, 0.0, 5.0),
+            ("range_noise_m", self.range_noise_m, 0.0, 10.0),
+            ("sensor_height_m", self.sensor_height_m, 1e-3, 100.0),
+            ("mi.lambda_per_m", self.mi.lambda_per_m, 0.0, 100.0),
+            ("mi.switch_factor", self.mi.switch_factor, 1.0, 100.0),
+            ("mi.rules.min_goal_m", self.mi.rules.min_goal_m, 0.0, 100.0),
+            (
+                "mi.rules.visited_radius_m",
+                self.mi.rules.visited_radius_m,
+                0.0,
+                100.0,
+            ),
+            (
+                "frontier_rules.min_goal_m",
+                self.frontier_rules.min_goal_m,
+                0.0,
+                100.0,
+            ),
+            (
+                "frontier_rules.visited_radius_m",
+                self.frontier_rules.visited_radius_m,
+                0.0,
+                100.0,
+            ),
         ];
-        for (name, v) in positive {
-            if !(v > 0.0 && v.is_finite()) {
-                return Err(ExplorationError::Config(format!(
-                    "{name} must be positive, got {v}"
-                )));
+        for (name, v, lo, hi) in within {
+            // NaN fails both comparisons.
+            if !(v >= lo && v <= hi) {
+                return bad(format!("{name} must be in [{lo}, {hi}], got {v}"));
             }
         }
         if !(self.coverage_target > 0.0 && self.coverage_target <= 1.0) {
-            return Err(ExplorationError::Config(format!(
+            return bad(format!(
                 "coverage_target must be in (0, 1], got {}",
                 self.coverage_target
-            )));
+            ));
         }
         if self.lidar_beams == 0 || self.lidar_beams > 100_000 {
-            return Err(ExplorationError::Config(format!(
+            return bad(format!(
                 "lidar_beams must be 1..=100000, got {}",
                 self.lidar_beams
-            )));
+            ));
         }
         if self.scan_every_m > self.replan_every_m {
-            return Err(ExplorationError::Config(
-                "scan_every_m must not exceed replan_every_m".into(),
+            return bad("scan_every_m must not exceed replan_every_m".into());
+        }
+        if self.world.room_size_max_m.iter().any(|&v| !(v <= 200.0)) {
+            return bad("world.room_size_max_m must be at most 200 m on each axis".into());
+        }
+        if self.sensor_height_m >= self.world.room_size_min_m[2] {
+            return bad(format!(
+                "sensor_height_m {} must be below the lowest ceiling {}",
+                self.sensor_height_m, self.world.room_size_min_m[2]
+            ));
+        }
+        // The planner scores the sensor it has: the fan must reach as far.
+        let fan_m = self.mi.fan.cells as f64 * self.resolution_m;
+        if (fan_m - self.range_m).abs() > self.resolution_m {
+            return bad(format!(
+                "mi.fan.cells x resolution_m ({fan_m} m) must equal range_m ({} m) within a cell",
+                self.range_m
             ));
         }
         Ok(())
@@ -258,7 +298,17 @@ pub enum Outcome {
     NothingLeft,
     /// The path budget ran out first.
     Budget,
+    /// Plans kept failing to move the robot (the map said free where the
+    /// world was not, and no other way was found).
+    Stuck,
 }
+
+/// Frontier cells this near a reached goal (m) are dropped from then on.
+const GOAL_FRONTIER_DROP_M: f64 = 0.5;
+/// Path cells ahead checked for newly seen obstacles after every step.
+const LOOK_AHEAD_CELLS: usize = 10;
+/// Plans in a row that do not move the robot before the run is `Stuck`.
+const MAX_IDLE_PLANS: usize = 20;
 
 /// A finished run.
 #[derive(Debug, Clone)]
@@ -287,7 +337,8 @@ pub struct ExploreRun {
     pub candidates_scored: usize,
     /// CPU time spent planning (frontiers, distances, candidates, MI, A*), s.
     pub planning_s: f64,
-    /// Steps refused because the true world was in the way.
+    /// Steps refused because the true world was in the way (the robot then
+    /// marks the cell untraversable and replans).
     pub blocked_steps: usize,
     /// Counted work: the map's insertion kernels and the MI kernel.
     pub cost: CostLedger,
@@ -521,6 +572,8 @@ pub fn explore(cfg: &ExploreConfig, seed: u64, planner: PlannerKind) -> Result<E
     let inflation = cfg.robot_radius_m + cfg.clearance_m;
     let res = cfg.resolution_m;
     let mut current_goal = None;
+    let mut forbidden: Vec<(usize, usize)> = Vec::new();
+    let mut idle_plans = 0;
     'explore: loop {
         if coverage >= cfg.coverage_target {
             run.outcome = Outcome::Covered;
@@ -534,7 +587,8 @@ pub fn explore(cfg: &ExploreConfig, seed: u64, planner: PlannerKind) -> Result<E
         let Some(here) = robot.grid.cell_of(pos[0], pos[1]) else {
             return Err(ExplorationError::Config("the robot left the grid".into()));
         };
-        let traversable = Traversable::new(&robot.grid, inflation);
+        let mut traversable = Traversable::new(&robot.grid, inflation);
+        traversable.forbid(&forbidden);
         let dist = distance_field(&traversable, here);
         let frontiers = frontier_clusters(&robot.grid, &ignored, cfg.min_frontier_cells);
         let view = View {
@@ -571,16 +625,21 @@ pub fn explore(cfg: &ExploreConfig, seed: u64, planner: PlannerKind) -> Result<E
         let mut reached = true;
         for (i, wp) in waypoints.iter().enumerate().skip(1) {
             // Replan when an obstacle seen since planning comes within the
-            // inflation radius of the next half metre of path (cells of the
-            // band the robot is escaping from excepted).
-            let ahead_blocked = plan.path[i..plan.path.len().min(i + 10)]
-                .iter()
-                .any(|&(c, r)| {
-                    traversable.ok(c as i64, r as i64) && !is_clear(&robot.grid, c, r, inflation)
-                });
-            if ahead_blocked || planar_clearance(&world, wp[0], wp[1], z) < cfg.robot_radius_m * 0.5
-            {
-                run.blocked_steps += usize::from(!ahead_blocked);
+            // inflation radius of the next path cells (cells of the band the
+            // robot is escaping from excepted).
+            let ahead = &plan.path[i..plan.path.len().min(i + LOOK_AHEAD_CELLS)];
+            let ahead_blocked = ahead.iter().any(|&(c, r)| {
+                traversable.ok(c as i64, r as i64) && !is_clear(&robot.grid, c, r, inflation)
+            });
+            if ahead_blocked {
+                reached = false;
+                break;
+            }
+            // The world in the way where the map says free: the robot stops
+            // (a bumper, say), and that cell is off limits from now on.
+            if planar_clearance(&world, wp[0], wp[1], z) < cfg.robot_radius_m * 0.5 {
+                run.blocked_steps += 1;
+                forbidden.push(plan.path[i]);
                 reached = false;
                 break;
             }
@@ -590,7 +649,8 @@ pub fn explore(cfg: &ExploreConfig, seed: u64, planner: PlannerKind) -> Result<E
             travelled += step;
             since_scan += step;
             run.path_m.push(pos);
-            if since_scan + 1e-9 >= cfg.scan_every_m || i + 1 == waypoints.len() {
+            let last = i + 1 == waypoints.len();
+            if since_scan + 1e-9 >= cfg.scan_every_m || last {
                 since_scan = 0.0;
                 robot.sense(pos[0], pos[1])?;
                 coverage = log(&robot, distance, run.plans, &mut run.samples);
@@ -599,17 +659,24 @@ pub fn explore(cfg: &ExploreConfig, seed: u64, planner: PlannerKind) -> Result<E
                     continue 'explore;
                 }
             }
-            if travelled >= cfg.replan_every_m && i + 1 < waypoints.len() {
-                reached = false;
+            if distance >= cfg.budget_m || (travelled >= cfg.replan_every_m && !last) {
+                reached = last;
                 break;
             }
         }
+        idle_plans = if travelled > 0.0 { 0 } else { idle_plans + 1 };
+        if idle_plans >= MAX_IDLE_PLANS {
+            run.outcome = Outcome::Stuck;
+            break;
+        }
         current_goal = (!reached).then_some(plan.goal);
-        if reached {
-            // At the goal: frontier cells still in sight of it cannot be
-            // cleared from here; leave them out from now on.
+        if reached || plan.path.len() < 2 {
             visited.push(plan.goal);
-            let reach = (0.5 / res).ceil() as i64;
+        }
+        if reached {
+            // At the goal: frontier cells this near it were not cleared by
+            // coming here; leave them out from now on.
+            let reach = (GOAL_FRONTIER_DROP_M / res).ceil() as i64;
             let (gc, gr) = (plan.goal.0 as i64, plan.goal.1 as i64);
             for r in (gr - reach).max(0)..=(gr + reach).min(h as i64 - 1) {
                 for c in (gc - reach).max(0)..=(gc + reach).min(w as i64 - 1) {
@@ -618,9 +685,6 @@ pub fn explore(cfg: &ExploreConfig, seed: u64, planner: PlannerKind) -> Result<E
                     }
                 }
             }
-        }
-        if plan.path.len() < 2 {
-            visited.push(plan.goal);
         }
     }
     if run.outcome == Outcome::Covered && run.distance_to_target_m.is_none() {

@@ -74,3 +74,35 @@ fn a_tiny_budget_stops_the_run_and_bad_values_are_refused() {
     };
     assert!(explore(&cfg, 2, PlannerKind::Mi).is_err());
 }
+
+#[test]
+fn settings_that_disagree_or_would_overflow_are_refused() {
+    let bad = [
+        ExploreConfig {
+            range_m: 8.0,
+            ..ExploreConfig::default()
+        },
+        ExploreConfig {
+            robot_radius_m: 1e300,
+            ..ExploreConfig::default()
+        },
+        ExploreConfig {
+            resolution_m: 0.1,
+            ..ExploreConfig::default()
+        },
+        ExploreConfig {
+            sensor_height_m: 10.0,
+            ..ExploreConfig::default()
+        },
+        ExploreConfig {
+            clearance_m: f64::NAN,
+            ..ExploreConfig::default()
+        },
+    ];
+    for cfg in bad {
+        assert!(explore(&cfg, 0, PlannerKind::Mi).is_err(), "{cfg:?}");
+    }
+    let mut huge = ExploreConfig::default();
+    huge.world.room_size_max_m = [5.0, 3300.0, 3.0];
+    assert!(explore(&huge, 0, PlannerKind::Mi).is_err());
+}

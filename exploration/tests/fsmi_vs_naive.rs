@@ -247,3 +247,53 @@ fn refuses_poses_outside_and_short_borders() {
     };
     assert!(Fsmi::new(&m, &bad, RES, EarlyExit::On).is_err());
 }
+
+#[test]
+fn the_fixed_point_walk_meets_the_cells_of_an_f64_walk() {
+    // An independent walk: sample s at (s + 1) cells from the start, floor in
+    // f64. The 16.16 walk may differ only where a sample lies within its
+    // rounding (a few 1e-5 cells) of a cell edge.
+    let mut rng = SplitMix(11);
+    let grid = random_grid(&mut rng, 150, 101);
+    let (mut same, mut total) = (0usize, 0usize);
+    for _ in 0..200 {
+        let (x, y) = (rng.unit() * 150.0 * RES, rng.unit() * 150.0 * RES);
+        let angle = rng.unit() * std::f64::consts::TAU;
+        let walked = beam_cells(&grid, x, y, angle, 100).unwrap_or_else(|e| panic!("{e}"));
+        for (s, &v) in walked.iter().enumerate() {
+            let d = (s + 1) as f64;
+            let c = (x / RES + d * angle.cos()).floor();
+            let r = (y / RES + d * angle.sin()).floor();
+            let inside = (0.0..150.0).contains(&c) && (0.0..150.0).contains(&r);
+            let expected = if inside {
+                grid.get(c as usize, r as usize)
+            } else {
+                UNKNOWN_I8
+            };
+            same += usize::from(v == expected);
+            total += 1;
+        }
+    }
+    assert!(
+        same as f64 >= 0.999 * total as f64,
+        "{same} of {total} cells agree"
+    );
+    let _ = m;
+}
+
+#[test]
+fn a_truncation_under_three_sigma_or_a_fan_for_another_grid_is_refused() {
+    let m = model();
+    let short = BeamFan {
+        noise: RangeNoise::Gaussian {
+            sigma_m: 0.05,
+            truncate_sigmas: 2.0,
+        },
+        ..BeamFan::default()
+    };
+    assert!(Fsmi::new(&m, &short, RES, EarlyExit::On).is_err());
+    let mut fsmi =
+        Fsmi::new(&m, &BeamFan::default(), RES, EarlyExit::On).unwrap_or_else(|e| panic!("{e}"));
+    let coarse = Grid2::new([0, 0], 10, 10, 101, 0.1, m).unwrap_or_else(|e| panic!("{e}"));
+    assert!(fsmi.pose(&coarse, 0.5, 0.5).is_err());
+}

@@ -10,8 +10,10 @@
 //!    speed-up is a ratio measured in the same run.
 //! 2. **Scoring a whole map**: FSMI of the 60-beam, 100-cell fan from the
 //!    centre of every cell of a 201 x 201 grid at 0.05 m (the final map of a
-//!    frontier run of world 0, padded with unknown), 242 million cell visits
-//!    walking every beam to its end, and again with the early exit the
+//!    frontier run of world 0, cut or padded with unknown to that size), 242
+//!    million cell visits
+//!    walking every beam to its end (with the default fan and resolution),
+//!    and again with the early exit the
 //!    planner uses; best of `--repeat`. The FSMI accelerator of Li, Zhang,
 //!    Karaman & Sze ("High-throughput computation of Shannon mutual
 //!    information on chip", RSS 2019) scores a 201 x 201 map at 11 Hz: the
@@ -136,7 +138,6 @@ pub struct ExploreBench {
     pub mi_failures: usize,
 }
 
-const RES: f64 = 0.05;
 /// The FSMI accelerator's rate on a 201 x 201 map (Li et al., RSS 2019).
 const ASIC_HZ: f64 = 11.0;
 
@@ -146,13 +147,14 @@ fn accuracy(beams: usize, cfg: &ExploreConfig) -> anyhow::Result<Accuracy> {
         beams: 1,
         ..cfg.mi.fan
     };
-    let mut fsmi = Fsmi::new(&model, &fan, RES, EarlyExit::On)?;
-    let mut full = Fsmi::new(&model, &fan, RES, EarlyExit::Off)?;
+    let res = cfg.resolution_m;
+    let mut fsmi = Fsmi::new(&model, &fan, res, EarlyExit::On)?;
+    let mut full = Fsmi::new(&model, &fan, res, EarlyExit::Off)?;
     let mut rng = SplitMix(0x5eed);
     let mut cases = Vec::with_capacity(beams);
     for _ in 0..beams {
-        let grid = random_grid(&mut rng, model, 120, fan.cells + 1, RES)?;
-        let (x, y) = (rng.unit() * 6.0, rng.unit() * 6.0);
+        let grid = random_grid(&mut rng, model, 120, fan.cells + 1, res)?;
+        let (x, y) = (rng.unit() * 120.0 * res, rng.unit() * 120.0 * res);
         let angle = rng.unit() * std::f64::consts::TAU;
         cases.push((grid, x, y, angle));
     }
@@ -160,7 +162,7 @@ fn accuracy(beams: usize, cfg: &ExploreConfig) -> anyhow::Result<Accuracy> {
     let mut slow = Vec::with_capacity(beams);
     for (grid, x, y, angle) in &cases {
         let cells = beam_cells(grid, *x, *y, *angle, fan.cells)?;
-        slow.push(naive::beam_mi(&cells, &model, &fan.noise, RES, 16));
+        slow.push(naive::beam_mi(&cells, &model, &fan.noise, res, 16));
     }
     let naive_s = t.elapsed().as_secs_f64();
     let mut fast = Vec::with_capacity(beams);
@@ -199,7 +201,7 @@ fn map_scoring(repeat: u32, cfg: &ExploreConfig) -> anyhow::Result<MapScoring> {
     let run = explore(cfg, 0, PlannerKind::Frontier)?;
     let fan = cfg.mi.fan;
     let model = *run.grid.model();
-    let mut grid = Grid2::new([0, 0], SIDE, SIDE, fan.cells + 1, RES, model)?;
+    let mut grid = Grid2::new([0, 0], SIDE, SIDE, fan.cells + 1, cfg.resolution_m, model)?;
     for row in 0..SIDE.min(run.grid.height()) {
         for col in 0..SIDE.min(run.grid.width()) {
             grid.set(col, row, run.grid.get(col, row));
@@ -207,7 +209,7 @@ fn map_scoring(repeat: u32, cfg: &ExploreConfig) -> anyhow::Result<MapScoring> {
     }
     let mut out = Vec::new();
     let mut time = |exit: EarlyExit| -> anyhow::Result<(f64, u64)> {
-        let mut fsmi = Fsmi::new(&model, &fan, RES, exit)?;
+        let mut fsmi = Fsmi::new(&model, &fan, cfg.resolution_m, exit)?;
         let mut best = f64::INFINITY;
         let mut visits = 0;
         for _ in 0..repeat {
@@ -237,7 +239,10 @@ fn map_scoring(repeat: u32, cfg: &ExploreConfig) -> anyhow::Result<MapScoring> {
 
 fn worlds(first: u64, count: u64, cfg: &ExploreConfig) -> anyhow::Result<Vec<WorldRow>> {
     let mut rows = Vec::new();
-    for seed in first..first + count {
+    let last = first
+        .checked_add(count)
+        .ok_or_else(|| anyhow::anyhow!("--first-seed {first} plus --worlds {count} overflows"))?;
+    for seed in first..last {
         let f = explore(cfg, seed, PlannerKind::Frontier)?;
         let m = explore(cfg, seed, PlannerKind::Mi)?;
         let ratio = match (m.distance_to_target_m, f.distance_to_target_m) {
@@ -309,8 +314,8 @@ pub fn run(args: &ExploreBenchArgs) -> anyhow::Result<()> {
         a.mean_bits
     );
     println!(
-        "  time per beam: naive {:.1} us, FSMI (all 100 cells) {:.3} us: FSMI {:.0}x faster",
-        a.naive_us_per_beam, a.fsmi_us_per_beam, a.speedup
+        "  time per beam: naive {:.1} us, FSMI (all {} cells) {:.3} us: FSMI {:.0}x faster",
+        a.naive_us_per_beam, bench.map.cells_per_beam, a.fsmi_us_per_beam, a.speedup
     );
     let m = &bench.map;
     println!(

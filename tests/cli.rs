@@ -137,6 +137,16 @@ fn demo_runs_and_can_run_again() {
         assert!(stdout(&out).contains("ATE (rmse)"), "{}", stdout(&out));
     }
     assert!(dir.path().join("scout-demo/summary.json").is_file());
+    for planner in ["mi", "frontier"] {
+        let summary = dir
+            .path()
+            .join(format!("scout-demo/explore/{planner}/summary.json"));
+        let text = std::fs::read_to_string(&summary).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            text.contains("\"outcome\": \"covered\""),
+            "{planner}: {text}"
+        );
+    }
     let trajectory = std::fs::read_to_string(dir.path().join("scout-demo/vio/trajectory.tum"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(trajectory.lines().count() > 20, "{trajectory}");

@@ -6,8 +6,10 @@
 //! end over it (as `scout replay --frontend-only` would) and score its tracks
 //! against the exact correspondences of the synthetic world, then run the whole
 //! VIO (front end and back end, as `scout replay` does) and score its trajectory
-//! against the ground truth. Later stages (map, planner, cost model) extend this
-//! command.
+//! against the ground truth, with the occupancy map of its keyframes; then
+//! explore a synthetic world of the same seed in closed loop with the MI
+//! planner and the frontier baseline (as `scout explore` does). The cost model
+//! extends this command next.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +17,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use datasets::euroc::EurocDataset;
 use datasets::synth::{Difficulty, SynthConfig, SyntheticSequence};
+use exploration::sim::{PlannerKind, explore};
 use scout::config::PipelineConfig;
 use scout::frontend_eval::{FlowEvaluator, TrackObservation};
 use scout::pipeline::PipelineMode;
@@ -159,6 +162,35 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&vio_out).with_context(|| format!("creating {}", vio_out.display()))?;
     let vio = super::replay::run_full(&ds, &config, PipelineMode::Deterministic, &vio_out)?;
 
+    // Closed-loop exploration of a world of the same seed, both planners.
+    println!();
+    println!(
+        "Exploration of world {} (lidar, 95 % of the reachable free space):",
+        args.seed
+    );
+    let explore_cfg = &config.explore;
+    for planner in [PlannerKind::Mi, PlannerKind::Frontier] {
+        let run = explore(explore_cfg, args.seed, planner)
+            .with_context(|| format!("exploring world {}", args.seed))?;
+        super::explore::write_outputs(
+            &run,
+            explore_cfg,
+            &args.out.join("explore").join(planner.name()),
+        )?;
+        let to_target = run.distance_to_target_m.map_or_else(
+            || "not reached".to_string(),
+            |d| format!("{d:.1} m of path"),
+        );
+        println!(
+            "  {:<8} {:?}: coverage {:.1} % ({to_target}), {} plans, {:.2} s planning",
+            planner.name(),
+            run.outcome,
+            run.coverage() * 100.0,
+            run.plans,
+            run.planning_s
+        );
+    }
+
     println!();
     println!("Wrote {}:", args.out.display());
     println!(
@@ -180,6 +212,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         println!("  vio/map.ply         occupied cells as points, coloured by height");
         println!("  vio/map.json        the map's figures and counted work");
     }
+    println!(
+        "  explore/mi/, explore/frontier/   coverage.csv, summary.json, cost.json, map.png (path in blue)"
+    );
     if vio.frames_tracking == 0 {
         anyhow::bail!("the VIO never reached the tracking status on the demo sequence");
     }

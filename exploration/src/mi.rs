@@ -291,6 +291,8 @@ pub struct Fsmi {
     first_hit: Vec<f32>,
     /// `C_k` with the filter's reach of padding on each side, scratch.
     reading_info: Vec<f32>,
+    /// `sum_d g[d] C_{j+d}`, scratch.
+    smoothed: Vec<f32>,
     /// The model and resolution the tables were built for.
     built_for: (QuantizedModel, f64),
     exit: EarlyExit,
@@ -326,6 +328,7 @@ impl Fsmi {
             steps,
             first_hit: vec![0.0; fan.cells],
             reading_info: vec![0.0; fan.cells + 2 * half],
+            smoothed: vec![0.0; fan.cells],
             built_for: (*model, res),
             exit,
             work: MiWork::default(),
@@ -474,12 +477,30 @@ impl Fsmi {
                 }
             }
         } else {
-            let taps = &self.taps[..];
-            for j in 0..end {
-                let around = &reading_info[j..j + taps.len()];
-                let smoothed: f32 = around.iter().zip(taps).map(|(c, g)| c * g).sum();
-                mi += first_hit[j] * smoothed;
+            // The filter tap by tap over the whole array (independent lanes,
+            // so it vectorizes), then the dot product in eight partial sums.
+            let smoothed = &mut self.smoothed[..end];
+            let g0 = self.taps[0];
+            for (out, &c) in smoothed.iter_mut().zip(&reading_info[..end]) {
+                *out = g0 * c;
             }
+            for (d, &g) in self.taps.iter().enumerate().skip(1) {
+                for (out, &c) in smoothed.iter_mut().zip(&reading_info[d..d + end]) {
+                    *out += g * c;
+                }
+            }
+            let mut partial = [0.0f32; 8];
+            let (p8, s8) = (first_hit[..end].chunks_exact(8), smoothed.chunks_exact(8));
+            let (p_rest, s_rest) = (p8.remainder(), s8.remainder());
+            for (p, s) in p8.zip(s8) {
+                for k in 0..8 {
+                    partial[k] += p[k] * s[k];
+                }
+            }
+            for (p, s) in p_rest.iter().zip(s_rest) {
+                partial[0] += p * s;
+            }
+            mi += partial.iter().sum::<f32>();
         }
         mi
     }
@@ -492,9 +513,9 @@ impl Fsmi {
     /// planning grid is tens to hundreds of KiB), two f32 multiplies and two
     /// adds for the recurrences, two scratch writes; then the filter: for a
     /// Gaussian of `T` taps, `T + 1` multiplies, `T` adds and `T + 1` scratch
-    /// reads; for uniform noise, two multiplies, three adds and three scratch
-    /// reads. Per beam: the padding writes and, for uniform noise, the first
-    /// window's sum.
+    /// reads (and one scratch write); for uniform noise, two multiplies, three
+    /// adds and three scratch reads. Per beam: the padding writes and, for
+    /// uniform noise, the first window's sum.
     #[must_use]
     pub fn cost(&self) -> KernelCost {
         let (visits, beams) = (self.work.cell_visits, self.work.beams);
@@ -518,7 +539,8 @@ impl Fsmi {
         });
         k.read(Residence::Buffer, visits);
         k.read(Residence::Local, visits * (16 + 4 * reads));
-        k.write(Residence::Local, visits * 8 + beams * 8 * half);
+        let filter_writes = if self.uniform { 0 } else { 4 * visits };
+        k.write(Residence::Local, visits * 8 + filter_writes + beams * 8 * half);
         k
     }
 }

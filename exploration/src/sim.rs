@@ -252,7 +252,12 @@ impl ExploreConfig {
         if self.scan_every_m > self.replan_every_m {
             return bad("scan_every_m must not exceed replan_every_m".into());
         }
-        if self.world.room_size_max_m.iter().any(|&v| !(v <= 200.0)) {
+        if self
+            .world
+            .room_size_max_m
+            .iter()
+            .any(|&v| v.is_nan() || v > 200.0)
+        {
             return bad("world.room_size_max_m must be at most 200 m on each axis".into());
         }
         if self.sensor_height_m >= self.world.room_size_min_m[2] {

@@ -278,7 +278,6 @@ fn the_fixed_point_walk_meets_the_cells_of_an_f64_walk() {
         same as f64 >= 0.999 * total as f64,
         "{same} of {total} cells agree"
     );
-    let _ = m;
 }
 
 #[test]

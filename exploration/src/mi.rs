@@ -540,7 +540,10 @@ impl Fsmi {
         k.read(Residence::Buffer, visits);
         k.read(Residence::Local, visits * (16 + 4 * reads));
         let filter_writes = if self.uniform { 0 } else { 4 * visits };
-        k.write(Residence::Local, visits * 8 + filter_writes + beams * 8 * half);
+        k.write(
+            Residence::Local,
+            visits * 8 + filter_writes + beams * 8 * half,
+        );
         k
     }
 }

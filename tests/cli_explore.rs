@@ -90,6 +90,14 @@ fn explore_writes_a_consistent_coverage_log_summary_cost_and_map() {
     // A PNG, 3 pixels per cell.
     let png = std::fs::read(run.join("map.png")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(&png[1..4], b"PNG");
+    let be = |at: usize| u32::from_be_bytes([png[at], png[at + 1], png[at + 2], png[at + 3]]);
+    let (width, height) = (be(16), be(20));
+    // The world's room (8-9.6 m a side) plus margins, 3 pixels per 5 cm cell.
+    assert!(width % 3 == 0 && height % 3 == 0, "{width} x {height}");
+    assert!(
+        (480..=630).contains(&width) && (360..=630).contains(&height),
+        "{width} x {height}"
+    );
 }
 
 #[test]

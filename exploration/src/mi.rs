@@ -163,9 +163,12 @@ pub enum RangeNoise {
 
 impl Default for RangeNoise {
     fn default() -> Self {
+        // 4 sigma (9 taps at 5 cm): at 3 sigma (7 taps) the largest
+        // difference from the naive integral over `scout explore-bench`'s 200
+        // random beams was 2.3 %, at 4 sigma 0.04 %.
         Self::Gaussian {
             sigma_m: 0.05,
-            truncate_sigmas: 3.0,
+            truncate_sigmas: 4.0,
         }
     }
 }
@@ -189,7 +192,9 @@ impl RangeNoise {
                          (the filter is not renormalized), got {sigma_m} m and {truncate_sigmas}"
                     )));
                 }
-                let half = (truncate_sigmas * sigma_m / res).ceil();
+                // The reach in cells, rounded up, but not past a whole number
+                // that floating point overshoots (3 x 0.05 / 0.05 = 3.0000000000000004).
+                let half = (truncate_sigmas * sigma_m / res - 1e-9).ceil().max(0.0);
                 if half > 500.0 {
                     return Err(ExplorationError::Config(format!(
                         "range noise of {sigma_m} m spans more than 500 cells of {res} m"
@@ -512,19 +517,19 @@ impl Fsmi {
     /// 16 bytes (local: the table is 4 KiB), one grid byte (buffered: a
     /// planning grid is tens to hundreds of KiB), two f32 multiplies and two
     /// adds for the recurrences, two scratch writes; then the filter: for a
-    /// Gaussian of `T` taps, `T + 1` multiplies, `T` adds and `T + 1` scratch
-    /// reads (and one scratch write); for uniform noise, two multiplies, three
-    /// adds and three scratch reads. Per beam: the padding writes and, for
-    /// uniform noise, the first window's sum.
+    /// Gaussian of `T` taps, run tap by tap over the beam, `T + 1` multiplies,
+    /// `T` adds, `2 T + 1` scratch reads and `T` scratch writes; for uniform
+    /// noise, two multiplies, three adds and three scratch reads. Per beam:
+    /// the padding writes and, for uniform noise, the first window's sum.
     #[must_use]
     pub fn cost(&self) -> KernelCost {
         let (visits, beams) = (self.work.cell_visits, self.work.beams);
         let taps = self.taps.len() as u64;
         let half = taps / 2;
-        let (mul, add, reads, per_beam_adds) = if self.uniform {
-            (2, 3, 3, taps)
+        let (mul, add, reads, writes, per_beam_adds) = if self.uniform {
+            (2, 3, 3, 0, taps)
         } else {
-            (taps + 1, taps, taps + 1, 0)
+            (taps + 1, taps, 2 * taps + 1, taps, 0)
         };
         let mut k = KernelCost {
             calls: beams,
@@ -539,10 +544,9 @@ impl Fsmi {
         });
         k.read(Residence::Buffer, visits);
         k.read(Residence::Local, visits * (16 + 4 * reads));
-        let filter_writes = if self.uniform { 0 } else { 4 * visits };
         k.write(
             Residence::Local,
-            visits * 8 + filter_writes + beams * 8 * half,
+            visits * (8 + 4 * writes) + beams * 8 * half,
         );
         k
     }

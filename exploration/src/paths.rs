@@ -7,7 +7,8 @@
 //!   plans through what it has seen) but are not inflated: a frontier must stay
 //!   reachable. A robot standing in the inflated band (an obstacle seen late)
 //!   may leave it through observed-free cells at three times the length per
-//!   cell, and may not re-enter it.
+//!   cell, within the band's width of where it stands
+//!   ([`Traversable::escape_from`]), and may not re-enter it.
 //! - [`distance_field`]: Dijkstra's path length (m) from the robot to every
 //!   cell, 8-connected, diagonals at sqrt(2) cells and only between two
 //!   traversable side cells (no corner cutting). The planners rank every
@@ -35,6 +36,9 @@ pub struct Traversable {
     clear: Vec<bool>,
     /// Observed free.
     free: Vec<bool>,
+    /// Escape moves start only within this many cells (Chebyshev) of this
+    /// cell.
+    escape: Option<((usize, usize), usize)>,
 }
 
 /// Length factor of a step through the inflated band, escaping it.
@@ -64,7 +68,7 @@ impl Traversable {
             .collect();
         let mut clear = free.clone();
         // A disc wider than the grid blocks nothing more.
-        let r = (radius_m / grid.resolution()).clamp(0.0, w.max(h) as f64);
+        let r = (radius_m / grid.resolution()).clamp(0.0, (w as f64).hypot(h as f64));
         let reach = r.ceil() as i64;
         let disc: Vec<(i64, i64)> = (-reach..=reach)
             .flat_map(|dy| (-reach..=reach).map(move |dx| (dx, dy)))
@@ -89,6 +93,7 @@ impl Traversable {
             resolution: grid.resolution(),
             clear,
             free,
+            escape: None,
         }
     }
 
@@ -99,6 +104,19 @@ impl Traversable {
         (0..self.width as i64).contains(&col)
             && (0..self.height as i64).contains(&row)
             && self.clear[row as usize * self.width + col as usize]
+    }
+
+    /// Lets a robot at `start` inside the inflated band leave it: escape moves
+    /// may start within `reach` cells of `start` (none are allowed before
+    /// this is called).
+    pub fn escape_from(&mut self, start: (usize, usize), reach: usize) {
+        self.escape = Some((start, reach));
+    }
+
+    fn may_escape_from(&self, col: i64, row: i64) -> bool {
+        self.escape.is_some_and(|((c, r), reach)| {
+            col.abs_diff(c as i64) as usize <= reach && row.abs_diff(r as i64) as usize <= reach
+        })
     }
 
     /// Marks cells the robot found it cannot enter (the world was in the way
@@ -128,7 +146,7 @@ impl Traversable {
     /// allowed: into a traversable cell (for a diagonal, both side cells
     /// traversable too) at 1, or out of the inflated band into an observed
     /// free cell (for a diagonal, both side cells free too) at
-    /// [`ESCAPE_FACTOR`].
+    /// [`ESCAPE_FACTOR`], near the robot (see [`Traversable::escape_from`]).
     #[inline]
     fn step(&self, col: i64, row: i64, dc: i32, dr: i32) -> Option<f32> {
         let (c, r) = (col + i64::from(dc), row + i64::from(dr));
@@ -136,6 +154,7 @@ impl Traversable {
         if self.ok(c, r) && (straight || (self.ok(c, row) && self.ok(col, r))) {
             Some(1.0)
         } else if !self.ok(col, row)
+            && self.may_escape_from(col, row)
             && self.is_free(c, r)
             && (straight || (self.is_free(c, row) && self.is_free(col, r)))
         {
@@ -374,15 +393,26 @@ mod tests {
         // Unknown goals and cells behind unknown space are unreachable.
         assert!(astar(&t, (5, 5), (37, 5)).is_none());
         assert!(dist[5 * 40 + 37].is_infinite());
-        // From inside the inflated band next to the wall, out and round.
+        // From inside the inflated band next to the wall: no way out until
+        // escapes are allowed, then out within a few cells and never back in.
         assert!(!t.ok(19, 5));
-        let (escape, _) = astar(&t, (19, 5), (5, 5)).unwrap_or_else(|| panic!("missing value"));
+        assert!(astar(&t, (19, 5), (5, 5)).is_none());
+        let mut t = t;
+        t.escape_from((19, 5), 3);
+        let (escape, _) = astar(&t, (19, 5), (5, 5)).unwrap_or_else(|| panic!("no escape"));
+        let first_clear = escape
+            .iter()
+            .position(|&(c, r)| t.ok(c as i64, r as i64))
+            .unwrap_or_else(|| panic!("never clear: {escape:?}"));
+        assert!(first_clear <= 3, "{escape:?}");
         assert!(
-            escape
+            escape[first_clear..]
                 .iter()
-                .skip(1)
-                .all(|&(c, r)| t.ok(c as i64, r as i64) || c < 19)
+                .all(|&(c, r)| t.ok(c as i64, r as i64))
         );
+        // A robot far from the band cannot use it as a corridor.
+        let far = distance_field(&t, (5, 5));
+        assert!(far[5 * 40 + 19].is_infinite());
         assert!(is_clear(&g, 10, 10, 0.25) && !is_clear(&g, 18, 10, 0.25));
         // Straight line in the open: exactly the distance.
         let (_, straight) = astar(&t, (5, 5), (5, 15)).unwrap_or_else(|| panic!("missing value"));

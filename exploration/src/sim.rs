@@ -266,6 +266,37 @@ impl ExploreConfig {
                 self.sensor_height_m, self.world.room_size_min_m[2]
             ));
         }
+        let w = &self.world;
+        let counts = [
+            ("world.box_count", w.box_count[1]),
+            ("world.round_pillar_count", w.round_pillar_count[1]),
+            ("world.square_pillar_count", w.square_pillar_count[1]),
+            ("world.partition_count", w.partition_count),
+            ("world.light_count", w.light_count),
+        ];
+        for (name, v) in counts {
+            if v > 100 {
+                return bad(format!("{name} must be at most 100, got {v}"));
+            }
+        }
+        let sizes = [
+            ("world.obstacle_gap_m", w.obstacle_gap_m),
+            ("world.door_width_m", w.door_width_m),
+            ("world.door_height_m", w.door_height_m),
+            ("world.partition_thickness_m", w.partition_thickness_m),
+        ];
+        for (name, v) in sizes {
+            if !(0.0..=200.0).contains(&v) {
+                return bad(format!("{name} must be in [0, 200] m, got {v}"));
+            }
+        }
+        if self.mi.fan.beams == 0 || self.mi.fan.beams > 100_000 {
+            return bad(format!(
+                "mi.fan.beams must be 1..=100000, got {}",
+                self.mi.fan.beams
+            ));
+        }
+        self.mi.fan.noise.taps(self.resolution_m)?;
         // The planner scores the sensor it has: the fan must reach as far.
         let fan_m = self.mi.fan.cells as f64 * self.resolution_m;
         if (fan_m - self.range_m).abs() > self.resolution_m {
@@ -594,6 +625,7 @@ pub fn explore(cfg: &ExploreConfig, seed: u64, planner: PlannerKind) -> Result<E
         };
         let mut traversable = Traversable::new(&robot.grid, inflation);
         traversable.forbid(&forbidden);
+        traversable.escape_from(here, (inflation / res).ceil() as usize + 1);
         let dist = distance_field(&traversable, here);
         let frontiers = frontier_clusters(&robot.grid, &ignored, cfg.min_frontier_cells);
         let view = View {
@@ -691,6 +723,11 @@ pub fn explore(cfg: &ExploreConfig, seed: u64, planner: PlannerKind) -> Result<E
                 }
             }
         }
+    }
+    // Steps after the last scan (a run stopped by the budget or stuck) still
+    // count in the path.
+    if run.samples.last().is_some_and(|s| s.distance_m < distance) {
+        log(&robot, distance, run.plans, &mut run.samples);
     }
     if run.outcome == Outcome::Covered && run.distance_to_target_m.is_none() {
         run.distance_to_target_m = Some(distance);

@@ -77,32 +77,63 @@ fn a_tiny_budget_stops_the_run_and_bad_values_are_refused() {
 
 #[test]
 fn settings_that_disagree_or_would_overflow_are_refused() {
-    let bad = [
-        ExploreConfig {
-            range_m: 8.0,
-            ..ExploreConfig::default()
-        },
-        ExploreConfig {
-            robot_radius_m: 1e300,
-            ..ExploreConfig::default()
-        },
-        ExploreConfig {
-            resolution_m: 0.1,
-            ..ExploreConfig::default()
-        },
-        ExploreConfig {
-            sensor_height_m: 10.0,
-            ..ExploreConfig::default()
-        },
-        ExploreConfig {
-            clearance_m: f64::NAN,
-            ..ExploreConfig::default()
-        },
-    ];
-    for cfg in bad {
-        assert!(explore(&cfg, 0, PlannerKind::Mi).is_err(), "{cfg:?}");
-    }
-    let mut huge = ExploreConfig::default();
+    let base = ExploreConfig::default;
+    let mut many_boxes = base();
+    many_boxes.world.box_count = [5, 1_000_000];
+    let mut nan_gap = base();
+    nan_gap.world.obstacle_gap_m = f64::NAN;
+    let mut narrow = base();
+    narrow.mi.fan.noise = exploration::mi::RangeNoise::Gaussian {
+        sigma_m: 0.05,
+        truncate_sigmas: 1.0,
+    };
+    let mut huge = base();
     huge.world.room_size_max_m = [5.0, 3300.0, 3.0];
-    assert!(explore(&huge, 0, PlannerKind::Mi).is_err());
+    let bad = [
+        (
+            ExploreConfig {
+                range_m: 8.0,
+                ..base()
+            },
+            "range_m",
+        ),
+        (
+            ExploreConfig {
+                robot_radius_m: 1e300,
+                ..base()
+            },
+            "robot_radius_m",
+        ),
+        (
+            ExploreConfig {
+                resolution_m: 0.1,
+                ..base()
+            },
+            "range_m",
+        ),
+        (
+            ExploreConfig {
+                sensor_height_m: 10.0,
+                ..base()
+            },
+            "sensor_height_m",
+        ),
+        (
+            ExploreConfig {
+                clearance_m: f64::NAN,
+                ..base()
+            },
+            "clearance_m",
+        ),
+        (many_boxes, "world.box_count"),
+        (nan_gap, "world.obstacle_gap_m"),
+        (narrow, "3 sigma"),
+        (huge, "room_size_max_m"),
+    ];
+    for (cfg, field) in bad {
+        match explore(&cfg, 0, PlannerKind::Frontier) {
+            Ok(_) => panic!("{field}: accepted"),
+            Err(e) => assert!(e.to_string().contains(field), "{field}: {e}"),
+        }
+    }
 }

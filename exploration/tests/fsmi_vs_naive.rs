@@ -126,31 +126,49 @@ fn table_terms_are_fsmi_closed_form_away_from_the_clamps() {
 
 #[test]
 fn a_known_wall_ahead_bounds_the_information() {
-    // Free cells up to a confidently occupied wall: readings end at the wall,
-    // so cells behind it add nothing, whatever they hold.
-    let m = model();
+    // Known free cells (the explorer's lidar model, at the clamp) up to a
+    // confidently occupied wall: readings end at the wall, so what lies
+    // behind it adds almost nothing (the wall lets 0.1 % through), while a
+    // change before it counts. Every cell is walked.
+    let params = OccupancyParams {
+        hit: 0.95,
+        miss: 0.1,
+        clamp_min: 0.001,
+        clamp_max: 0.999,
+        threshold: 0.5,
+    };
+    let m = QuantizedModel::new(&params).unwrap_or_else(|e| panic!("{e}"));
     let fan = BeamFan {
         beams: 1,
         cells: 100,
         noise: RangeNoise::default(),
     };
-    let mut fsmi = Fsmi::new(&m, &fan, RES, EarlyExit::On).unwrap_or_else(|e| panic!("{e}"));
+    let mut fsmi = Fsmi::new(&m, &fan, RES, EarlyExit::Off).unwrap_or_else(|e| panic!("{e}"));
     let mut a = Grid2::new([0, 0], 120, 3, 101, RES, m).unwrap_or_else(|e| panic!("{e}"));
     for col in 0..120 {
-        a.set(col, 1, if col == 40 { m.max } else { -15 });
+        a.set(col, 1, if col == 40 { m.max } else { m.min });
     }
-    let mut b = a.clone();
+    let mut behind = a.clone();
+    let mut before = a.clone();
     for col in 45..120 {
-        b.set(col, 1, UNKNOWN_I8);
+        behind.set(col, 1, UNKNOWN_I8);
+    }
+    for col in 20..25 {
+        before.set(col, 1, UNKNOWN_I8);
     }
     let y = 1.5 * RES;
-    let mi_a = fsmi
-        .beam(&a, 0.5 * RES, y, 0.0)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mi_b = fsmi
-        .beam(&b, 0.5 * RES, y, 0.0)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!((mi_a - mi_b).abs() < 1e-5 * mi_a, "{mi_a} vs {mi_b}");
+    let mut mi = |g: &Grid2| {
+        fsmi.beam(g, 0.5 * RES, y, 0.0)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (mi_a, mi_behind, mi_before) = (mi(&a), mi(&behind), mi(&before));
+    println!("wall: {mi_a} bits, unknown behind {mi_behind}, unknown before {mi_before}");
+    // The change behind the wall counts 100x less than one before it.
+    assert!(
+        (mi_behind - mi_a).abs() < 0.01 * (mi_before - mi_a),
+        "{mi_a} vs {mi_behind}"
+    );
+    assert!(mi_before > 1.5 * mi_a, "{mi_a} vs {mi_before}");
 }
 
 #[test]
@@ -252,9 +270,16 @@ fn refuses_poses_outside_and_short_borders() {
 fn the_fixed_point_walk_meets_the_cells_of_an_f64_walk() {
     // An independent walk: sample s at (s + 1) cells from the start, floor in
     // f64. The 16.16 walk may differ only where a sample lies within its
-    // rounding (a few 1e-5 cells) of a cell edge.
+    // rounding (a few 1e-5 cells) of a cell edge. Values label the cells
+    // (neighbours always differ), so a value names its cell.
     let mut rng = SplitMix(11);
-    let grid = random_grid(&mut rng, 150, 101);
+    let mut grid =
+        Grid2::new([0, 0], 150, 150, 101, RES, model()).unwrap_or_else(|e| panic!("{e}"));
+    for row in 0..150 {
+        for col in 0..150 {
+            grid.set(col, row, (((col + 150 * row) % 250) as i32 - 125) as i8);
+        }
+    }
     let (mut same, mut total) = (0usize, 0usize);
     for _ in 0..200 {
         let (x, y) = (rng.unit() * 150.0 * RES, rng.unit() * 150.0 * RES);
@@ -295,4 +320,21 @@ fn a_truncation_under_three_sigma_or_a_fan_for_another_grid_is_refused() {
         Fsmi::new(&m, &BeamFan::default(), RES, EarlyExit::On).unwrap_or_else(|e| panic!("{e}"));
     let coarse = Grid2::new([0, 0], 10, 10, 101, 0.1, m).unwrap_or_else(|e| panic!("{e}"));
     assert!(fsmi.pose(&coarse, 0.5, 0.5).is_err());
+}
+
+#[test]
+fn the_default_noise_is_nine_taps_at_four_sigma() {
+    let taps = RangeNoise::default()
+        .taps(RES)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(taps.len(), 9);
+    let mass: f32 = taps.iter().sum();
+    // Cells -4..=4 cover +-4.5 sigma.
+    assert!((mass - 0.999_993).abs() < 1e-5, "{mass}");
+    // 3 sigma is 7 taps, though 3 x 0.05 / 0.05 is 3.0000000000000004.
+    let three = RangeNoise::Gaussian {
+        sigma_m: 0.05,
+        truncate_sigmas: 3.0,
+    };
+    assert_eq!(three.taps(RES).unwrap_or_else(|e| panic!("{e}")).len(), 7);
 }

@@ -10,7 +10,7 @@
 //! one layer of the 3D map is exactly what the sensor has seen of its plane.
 
 use mapping::logodds::UNKNOWN_I8;
-use mapping::map::{BRICK_SIDE, OccupancyMap};
+use mapping::map::{BRICK_SIDE, CellModel, OccupancyMap};
 use mapping::{FixedMap, Occupancy, QuantizedModel};
 use nalgebra::Vector3;
 
@@ -213,14 +213,7 @@ impl Grid2 {
     #[must_use]
     #[inline]
     pub fn occupancy(&self, col: usize, row: usize) -> Occupancy {
-        let v = self.get(col, row);
-        if v == UNKNOWN_I8 {
-            Occupancy::Unknown
-        } else if v > self.model.threshold {
-            Occupancy::Occupied
-        } else {
-            Occupancy::Free
-        }
+        self.model.occupancy(self.get(col, row))
     }
 
     /// The interior cell holding world point x, y (m), if any.

@@ -59,7 +59,7 @@
 
 use cost::{KernelCost, OpCounts, Residence};
 use mapping::QuantizedModel;
-use mapping::logodds::UNKNOWN_I8;
+use mapping::map::CellModel;
 
 use crate::grid::Grid2;
 use crate::{ExplorationError, Result};
@@ -103,8 +103,8 @@ pub fn fsmi_f(delta: f64, r: f64) -> f64 {
 /// Occupancy probability of an int8 value (unknown: 0.5).
 #[must_use]
 pub fn probability(model: &QuantizedModel, v: i8) -> f64 {
-    let steps = if v == UNKNOWN_I8 { 0 } else { v };
-    1.0 / (1.0 + (-f64::from(steps) * model.step).exp())
+    let log_odds = model.log_odds(v).unwrap_or(0.0);
+    1.0 / (1.0 + (-log_odds).exp())
 }
 
 /// The 256 per-cell terms of a quantized model, indexed by the cell's byte.
@@ -320,10 +320,7 @@ impl Fsmi {
         let taps = fan.noise.taps(res)?;
         let half = taps.len() / 2;
         let steps = (0..fan.beams)
-            .map(|b| {
-                let a = std::f64::consts::TAU * b as f64 / fan.beams as f64;
-                [fixed(a.cos()), fixed(a.sin())]
-            })
+            .map(|b| fixed_step(std::f64::consts::TAU * b as f64 / fan.beams as f64))
             .collect();
         Ok(Self {
             table: CellTable::new(model),
@@ -370,14 +367,7 @@ impl Fsmi {
                 "the grid's cell model or resolution differs from the evaluator's".into(),
             ));
         }
-        if grid.border() < self.fan.cells + 1 {
-            return Err(ExplorationError::Config(format!(
-                "the grid's border of {} cells is shorter than a beam of {} cells",
-                grid.border(),
-                self.fan.cells
-            )));
-        }
-        Ok(())
+        check_border(grid, self.fan.cells)
     }
 
     /// Mutual information (bits) of one beam from world point `(x, y)` (m,
@@ -388,8 +378,7 @@ impl Fsmi {
     pub fn beam(&mut self, grid: &Grid2, x_m: f64, y_m: f64, angle: f64) -> Result<f32> {
         self.check_grid(grid)?;
         let start = fixed_start(grid, x_m, y_m)?;
-        let step = [fixed(angle.cos()), fixed(angle.sin())];
-        Ok(self.walk(grid, start, step))
+        Ok(self.walk(grid, start, fixed_step(angle)))
     }
 
     /// Mutual information (bits) of the whole fan from world point `(x, y)`.
@@ -439,15 +428,13 @@ impl Fsmi {
         let table = &self.table;
         let first_hit = &mut self.first_hit[..n];
         let reading_info = &mut self.reading_info[..n + 2 * half];
-        let mut x = start[0] + step[0];
-        let mut y = start[1] + step[1];
+        let mut walk = BeamWalk::new(start, step, stride);
         let mut no_return = 1.0f32;
         let mut misses = 0.0f32;
         let mut end = n;
         let mut s = 0;
         while s < end {
-            let at = (y >> 16) as usize * stride + (x >> 16) as usize;
-            let t = table.get(cells[at]);
+            let t = table.get(cells[walk.next_index()]);
             first_hit[s] = no_return * t.occupied;
             reading_info[half + s] = misses + t.hit_bits;
             no_return *= t.free;
@@ -457,8 +444,6 @@ impl Fsmi {
                 no_return
             };
             misses += t.miss_bits;
-            x += step[0];
-            y += step[1];
             s += 1;
             if self.exit == EarlyExit::On && no_return < EXIT_BELOW && end == n {
                 end = (s + half).min(n);
@@ -557,6 +542,49 @@ fn fixed(v: f64) -> i32 {
     (v * FIXED_ONE).round() as i32
 }
 
+/// The 16.16 step of one cell along `angle` (rad from +x).
+fn fixed_step(angle: f64) -> [i32; 2] {
+    [fixed(angle.cos()), fixed(angle.sin())]
+}
+
+/// The fixed-step walk along a beam through the padded grid: sample `s` at
+/// `s + 1` steps from the start, as an index into [`Grid2::padded`].
+struct BeamWalk {
+    x: i32,
+    y: i32,
+    step: [i32; 2],
+    stride: usize,
+}
+
+impl BeamWalk {
+    fn new(start: [i32; 2], step: [i32; 2], stride: usize) -> Self {
+        Self {
+            x: start[0],
+            y: start[1],
+            step,
+            stride,
+        }
+    }
+
+    #[inline]
+    fn next_index(&mut self) -> usize {
+        self.x += self.step[0];
+        self.y += self.step[1];
+        (self.y >> 16) as usize * self.stride + (self.x >> 16) as usize
+    }
+}
+
+/// Checks that the grid's border holds a beam of `cells` cells.
+fn check_border(grid: &Grid2, cells: usize) -> Result<()> {
+    if grid.border() < cells + 1 {
+        return Err(ExplorationError::Config(format!(
+            "the grid's border of {} cells is shorter than a beam of {cells} cells",
+            grid.border()
+        )));
+    }
+    Ok(())
+}
+
 /// The 16.16 padded-grid position of interior cell coordinates (cells);
 /// [`Grid2::new`] keeps the padded grid under 32 768 cells a side, so it fits.
 fn cell_start(grid: &Grid2, col: f64, row: f64) -> [i32; 2] {
@@ -587,21 +615,9 @@ fn fixed_start(grid: &Grid2, x_m: f64, y_m: f64) -> Result<[i32; 2]> {
 /// # Errors
 /// As [`Fsmi::beam`].
 pub fn beam_cells(grid: &Grid2, x_m: f64, y_m: f64, angle: f64, cells: usize) -> Result<Vec<i8>> {
-    if grid.border() < cells + 1 {
-        return Err(ExplorationError::Config(
-            "the grid's border is shorter than the beam".into(),
-        ));
-    }
+    check_border(grid, cells)?;
     let start = fixed_start(grid, x_m, y_m)?;
-    let step = [fixed(angle.cos()), fixed(angle.sin())];
     let (padded, stride) = grid.padded();
-    let (mut x, mut y) = (start[0] + step[0], start[1] + step[1]);
-    Ok((0..cells)
-        .map(|_| {
-            let v = padded[(y >> 16) as usize * stride + (x >> 16) as usize];
-            x += step[0];
-            y += step[1];
-            v
-        })
-        .collect())
+    let mut walk = BeamWalk::new(start, fixed_step(angle), stride);
+    Ok((0..cells).map(|_| padded[walk.next_index()]).collect())
 }

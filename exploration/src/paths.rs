@@ -67,13 +67,7 @@ impl Traversable {
             .map(|(col, row)| grid.occupancy(col, row) == Occupancy::Free)
             .collect();
         let mut clear = free.clone();
-        // A disc wider than the grid blocks nothing more.
-        let r = (radius_m / grid.resolution()).clamp(0.0, (w as f64).hypot(h as f64));
-        let reach = r.ceil() as i64;
-        let disc: Vec<(i64, i64)> = (-reach..=reach)
-            .flat_map(|dy| (-reach..=reach).map(move |dx| (dx, dy)))
-            .filter(|&(dx, dy)| ((dx * dx + dy * dy) as f64).sqrt() <= r)
-            .collect();
+        let disc: Vec<(i64, i64)> = disc(grid, radius_m).collect();
         for row in 0..h {
             for col in 0..w {
                 if grid.occupancy(col, row) != Occupancy::Occupied {
@@ -101,9 +95,14 @@ impl Traversable {
     #[must_use]
     #[inline]
     pub fn ok(&self, col: i64, row: i64) -> bool {
-        (0..self.width as i64).contains(&col)
-            && (0..self.height as i64).contains(&row)
-            && self.clear[row as usize * self.width + col as usize]
+        self.index(col, row).is_some_and(|i| self.clear[i])
+    }
+
+    /// The row-major index of cell `(col, row)`, if inside.
+    #[inline]
+    fn index(&self, col: i64, row: i64) -> Option<usize> {
+        ((0..self.width as i64).contains(&col) && (0..self.height as i64).contains(&row))
+            .then(|| row as usize * self.width + col as usize)
     }
 
     /// Lets a robot at `start` inside the inflated band leave it: escape moves
@@ -123,9 +122,9 @@ impl Traversable {
     /// where the map said free).
     pub fn forbid(&mut self, cells: &[(usize, usize)]) {
         for &(col, row) in cells {
-            if col < self.width && row < self.height {
-                self.clear[row * self.width + col] = false;
-                self.free[row * self.width + col] = false;
+            if let Some(i) = self.index(col as i64, row as i64) {
+                self.clear[i] = false;
+                self.free[i] = false;
             }
         }
     }
@@ -165,9 +164,7 @@ impl Traversable {
     }
 
     fn is_free(&self, col: i64, row: i64) -> bool {
-        (0..self.width as i64).contains(&col)
-            && (0..self.height as i64).contains(&row)
-            && self.free[row as usize * self.width + col as usize]
+        self.index(col, row).is_some_and(|i| self.free[i])
     }
 }
 
@@ -175,22 +172,24 @@ impl Traversable {
 /// `(col, row)` (centre to centre).
 #[must_use]
 pub fn is_clear(grid: &Grid2, col: usize, row: usize, radius_m: f64) -> bool {
-    let r = (radius_m / grid.resolution()).max(0.0);
-    let reach = r.ceil() as i64;
     let (w, h) = (grid.width() as i64, grid.height() as i64);
-    for dy in -reach..=reach {
-        for dx in -reach..=reach {
-            let (c, rr) = (col as i64 + dx, row as i64 + dy);
-            if (0..w).contains(&c)
-                && (0..h).contains(&rr)
-                && ((dx * dx + dy * dy) as f64).sqrt() <= r
-                && grid.occupancy(c as usize, rr as usize) == Occupancy::Occupied
-            {
-                return false;
-            }
-        }
-    }
-    true
+    disc(grid, radius_m).all(|(dx, dy)| {
+        let (c, r) = (col as i64 + dx, row as i64 + dy);
+        !((0..w).contains(&c)
+            && (0..h).contains(&r)
+            && grid.occupancy(c as usize, r as usize) == Occupancy::Occupied)
+    })
+}
+
+/// The cell offsets within `radius_m` of a cell (centre to centre); a disc
+/// wider than the grid's diagonal reaches nothing more, so it is cut there.
+fn disc(grid: &Grid2, radius_m: f64) -> impl Iterator<Item = (i64, i64)> {
+    let diagonal = (grid.width() as f64).hypot(grid.height() as f64);
+    let r = (radius_m / grid.resolution()).clamp(0.0, diagonal);
+    let reach = r.ceil() as i64;
+    (-reach..=reach)
+        .flat_map(move |dy| (-reach..=reach).map(move |dx| (dx, dy)))
+        .filter(move |&(dx, dy)| ((dx * dx + dy * dy) as f64).sqrt() <= r)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

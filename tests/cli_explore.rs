@@ -127,6 +127,7 @@ fn explore_refuses_a_bad_config_naming_the_file() {
     );
     assert!(!out.status.success());
     assert!(stderr(&out).contains("speed_m_s"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("neg.toml"), "{}", stderr(&out));
     assert!(
         !dir.path().join("o").exists(),
         "nothing written for a refused run"

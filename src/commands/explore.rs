@@ -154,16 +154,28 @@ pub fn write_outputs(run: &ExploreRun, cfg: &ExploreConfig, out: &Path) -> anyho
     Ok(())
 }
 
+/// The `[explore]` section of `path` (checked, errors naming the file), or
+/// the defaults.
+///
+/// # Errors
+/// If the file cannot be read or parsed, or a value is out of range.
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<ExploreConfig> {
+    let Some(path) = path else {
+        return Ok(ExploreConfig::default());
+    };
+    let cfg = PipelineConfig::from_file(path)?.explore;
+    cfg.validate()
+        .with_context(|| format!("{}: [explore]", path.display()))?;
+    Ok(cfg)
+}
+
 /// Runs `scout explore`.
 ///
 /// # Errors
 /// If the configuration cannot be read or is invalid, or an output cannot be
 /// written.
 pub fn run(args: &ExploreArgs) -> anyhow::Result<()> {
-    let cfg = match &args.config {
-        Some(path) => PipelineConfig::from_file(path)?.explore,
-        None => ExploreConfig::default(),
-    };
+    let cfg = load_config(args.config.as_deref())?;
     let planner = PlannerKind::from(args.planner);
     let run = explore(&cfg, args.world_seed, planner)
         .with_context(|| format!("exploring world {}", args.world_seed))?;

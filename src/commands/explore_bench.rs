@@ -30,7 +30,6 @@ use exploration::mi::{BeamFan, EarlyExit, Fsmi, beam_cells};
 use exploration::naive;
 use exploration::sim::{ExploreConfig, Outcome, PlannerKind, explore};
 use exploration::workload::{SplitMix, random_grid};
-use scout::config::PipelineConfig;
 use serde::Serialize;
 
 /// Arguments of `scout explore-bench`.
@@ -272,10 +271,7 @@ fn metres(v: Option<f64>) -> String {
 /// # Errors
 /// If a world cannot be generated or the configuration is invalid.
 pub fn run(args: &ExploreBenchArgs) -> anyhow::Result<()> {
-    let cfg = match &args.config {
-        Some(path) => PipelineConfig::from_file(path)?.explore,
-        None => ExploreConfig::default(),
-    };
+    let cfg = super::explore::load_config(args.config.as_deref())?;
     let accuracy = accuracy(args.beams as usize, &cfg)?;
     let map = map_scoring(args.repeat, &cfg)?;
     let rows = worlds(args.first_seed, args.worlds, &cfg)?;

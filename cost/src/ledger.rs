@@ -2,11 +2,11 @@
 
 use std::ops::{Add, AddAssign, Mul};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Arithmetic operations by kind and width. A multiply-accumulate counts as one
 /// multiply and one add; comparisons and min/max count as adds of their width.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpCounts {
     /// 8-bit integer adds, subtracts, compares.
     pub int8_add: u64,
@@ -87,7 +87,7 @@ impl Mul<u64> for OpCounts {
 }
 
 /// Where the data a kernel touches lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Residence {
     /// Registers and small scratch the kernel owns (a patch, a row of sums).
@@ -100,7 +100,7 @@ pub enum Residence {
 }
 
 /// Bytes read and written at one [`Residence`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Traffic {
     /// Bytes read.
     pub read: u64,
@@ -133,7 +133,7 @@ impl AddAssign for Traffic {
 }
 
 /// What one kernel did: its calls, operations, and traffic by residence.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelCost {
     /// Times the kernel ran (for example features tracked, images filtered).
     pub calls: u64,

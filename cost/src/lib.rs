@@ -1,5 +1,5 @@
-//! Work and traffic accounting, and (later) the cost model that turns it into
-//! energy and latency.
+//! Work and traffic accounting, and the cost model that turns it into energy
+//! and latency on a given machine.
 //!
 //! Every kernel of every stage reports, per call, *analytic* counts computed from
 //! its loop bounds (never per-operation increments in the inner loop): operations
@@ -13,10 +13,43 @@
 //! image rows a separable filter keeps in flight is *buffered* (tens to hundreds
 //! of KiB, an L2 cache or an accelerator's global buffer), and whole images that
 //! are written once and read once a frame later live in *main* memory (DRAM).
-//! The hardware descriptions and the energy/latency model that consume these
-//! counts (Horowitz, ISSCC 2014; Eyeriss's normalized access costs) come with the
-//! cost-model issue.
+//!
+//! A run's ledgers become [`StageReport`]s in a [`CostReport`] (`cost.json`). A
+//! [`Hardware`] description (`hw/*.toml`: clock, peak rates, energy per
+//! operation from Horowitz, ISSCC 2014, energy per byte and bandwidth per memory
+//! level, Eyeriss's normalized costs for the accelerator) maps each residence to
+//! a level, and [`estimate`] gives energy split into compute and data movement,
+//! a roofline latency bound and the arithmetic intensity (see [`model`]).
 
+pub mod hardware;
 mod ledger;
+pub mod model;
+pub mod report;
 
+pub use hardware::{Hardware, MemoryLevel};
 pub use ledger::{CostLedger, KernelCost, OpCounts, Residence, Traffic};
+pub use model::{Bound, Estimate, estimate};
+pub use report::{CostReport, KernelReport, StageReport};
+
+/// What can go wrong reading hardware descriptions and reports.
+#[derive(Debug, thiserror::Error)]
+pub enum CostError {
+    /// A file could not be read or written.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What happened.
+        message: String,
+    },
+    /// A hardware description is malformed or out of range (names the file
+    /// and, for syntax, the line).
+    #[error("hardware description {0}")]
+    Hardware(String),
+    /// A cost report is malformed (names the file, line and column).
+    #[error("cost report {0}")]
+    Report(String),
+}
+
+/// Results of this crate.
+pub type Result<T> = std::result::Result<T, CostError>;

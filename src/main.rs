@@ -44,6 +44,8 @@ enum Command {
     Explore(commands::explore::ExploreArgs),
     /// Time FSMI against the naive MI and a whole map, and compare the planners over seeded worlds.
     ExploreBench(commands::explore_bench::ExploreBenchArgs),
+    /// Energy and latency per stage of a run's cost.json on a Raspberry Pi or an accelerator.
+    Cost(commands::cost::CostArgs),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Command::MapBench(args) => commands::map_bench::run(&args),
         Command::Explore(args) => commands::explore::run(&args),
         Command::ExploreBench(args) => commands::explore_bench::run(&args),
+        Command::Cost(args) => commands::cost::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -139,6 +139,8 @@ pub struct MapSummary {
     pub file_bytes: u64,
     /// Counted work of all keyframes, by kernel (stereo and insertion).
     pub cost: CostLedger,
+    /// Wall time of the stereo matching and insertion of all keyframes, s.
+    pub wall_s: f64,
 }
 
 /// Dense stereo depth into the map, one keyframe at a time.
@@ -220,6 +222,9 @@ impl KeyframeMapper {
         s.cells_traversed += stats.cells_traversed;
         s.cost.accumulate(self.depth.cost());
         s.cost.accumulate(self.inserter.cost());
+        s.wall_s += 1e-3
+            * (self.stereo_ms.last().copied().unwrap_or(0.0)
+                + self.insert_ms.last().copied().unwrap_or(0.0));
         self.heights.push(world_from_body.translation.vector.z);
         Ok(stats)
     }

@@ -44,6 +44,7 @@ use std::any::Any;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
+use cost::CostLedger;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use datasets::euroc::EurocDataset;
 use datasets::{DatasetError, GrayImage, ImuSample, StereoFrame};
@@ -208,6 +209,10 @@ pub struct PipelineRun {
     pub imu_samples: usize,
     /// Wall time of the whole run, ns.
     pub wall_ns: u64,
+    /// The front end's counted work over the run, by kernel.
+    pub frontend_cost: CostLedger,
+    /// The back end's counted work over the run, by kernel.
+    pub backend_cost: CostLedger,
 }
 
 impl PipelineRun {
@@ -359,6 +364,8 @@ impl GyroWindow {
 struct FrontEndStage {
     frontend: FrontEnd,
     gyro: GyroWindow,
+    /// Counted work over the run.
+    cost: CostLedger,
 }
 
 impl FrontEndStage {
@@ -373,6 +380,7 @@ impl FrontEndStage {
         Ok(Self {
             frontend,
             gyro: GyroWindow::default(),
+            cost: CostLedger::new(),
         })
     }
 
@@ -387,14 +395,15 @@ impl FrontEndStage {
         self.gyro.extend(imu);
         let prior = self.gyro.prior(frame.t_ns);
         self.gyro.advance(frame.t_ns);
-        let tracks = self
-            .frontend
+        self.frontend
             .process(frame, prior.as_ref())
             .map_err(|error| PipelineError::FrontEnd {
                 t_ns: frame.t_ns,
                 error,
             })?;
-        Ok((tracks, elapsed_ns(start)))
+        let ns = elapsed_ns(start);
+        self.cost.accumulate(self.frontend.cost());
+        Ok((self.frontend.last(), ns))
     }
 }
 
@@ -403,6 +412,8 @@ impl FrontEndStage {
 struct BackEndStage {
     backend: BackEnd,
     imu_samples: usize,
+    /// Counted work over the run.
+    cost: CostLedger,
 }
 
 impl BackEndStage {
@@ -416,6 +427,7 @@ impl BackEndStage {
         Ok(Self {
             backend,
             imu_samples: 0,
+            cost: CostLedger::new(),
         })
     }
 
@@ -448,6 +460,7 @@ impl BackEndStage {
                 error,
             })?
             .clone();
+        self.cost.accumulate(self.backend.cost());
         Ok(Some((estimate, elapsed_ns(start))))
     }
 }
@@ -593,6 +606,8 @@ pub fn run_sequential(
         dropped_t_ns: Vec::new(),
         imu_samples: backend.imu_samples,
         wall_ns: elapsed_ns(start),
+        frontend_cost: frontend.cost,
+        backend_cost: backend.cost,
     })
 }
 
@@ -722,8 +737,8 @@ pub fn run_pipeline(
     // A stage that stopped with an error made the stages upstream of it stop
     // quietly and those downstream finish what they had; the back end's error
     // concerns the earliest frame, then the front end's, then the source's.
-    let imu_samples = backend?;
-    frontend?;
+    let (imu_samples, backend_cost) = backend?;
+    let frontend_cost = frontend?;
     let dropped_t_ns = source?;
     Ok(PipelineRun {
         mode,
@@ -732,6 +747,8 @@ pub fn run_pipeline(
         dropped_t_ns,
         imu_samples,
         wall_ns: elapsed_ns(start),
+        frontend_cost,
+        backend_cost,
     })
 }
 
@@ -846,10 +863,10 @@ fn frontend_thread(
     frame_pool: Sender<FrameSlot>,
     tracks_tx: Sender<TracksSlot>,
     tracks_pool: Receiver<TracksSlot>,
-) -> Result<(), PipelineError> {
+) -> Result<CostLedger, PipelineError> {
     for slot in frames_rx.iter() {
         let Ok(mut out) = tracks_pool.recv() else {
-            return Ok(());
+            return Ok(stage.cost);
         };
         out.index = slot.index;
         out.available = slot.available;
@@ -866,20 +883,21 @@ fn frontend_thread(
         // The pool has room for every slot; the source may have finished.
         let _ = frame_pool.try_send(slot);
         if tracks_tx.send(out).is_err() {
-            return Ok(());
+            return Ok(stage.cost);
         }
     }
-    Ok(())
+    Ok(stage.cost)
 }
 
 /// Pushes each frame's IMU samples and tracks into the back end and sends a
-/// record per frame to the calling thread; returns the IMU samples pushed.
+/// record per frame to the calling thread; returns the IMU samples pushed and
+/// the counted work.
 fn backend_thread(
     mut stage: BackEndStage,
     tracks_rx: Receiver<TracksSlot>,
     tracks_pool: Sender<TracksSlot>,
     records_tx: Sender<PipelineRecord>,
-) -> Result<usize, PipelineError> {
+) -> Result<(usize, CostLedger), PipelineError> {
     for slot in tracks_rx.iter() {
         let tracks = slot.has_tracks.then_some(&slot.tracks);
         if let Some((estimate, backend_ns)) = stage.step(&slot.imu, tracks)? {
@@ -897,7 +915,7 @@ fn backend_thread(
         }
         let _ = tracks_pool.try_send(slot);
     }
-    Ok(stage.imu_samples)
+    Ok((stage.imu_samples, stage.cost))
 }
 
 #[cfg(test)]

@@ -59,6 +59,7 @@
 
 use cost::{KernelCost, OpCounts, Residence};
 use mapping::QuantizedModel;
+use mapping::logodds::UNKNOWN_I8;
 use mapping::map::CellModel;
 
 use crate::grid::Grid2;
@@ -137,6 +138,134 @@ impl CellTable {
     pub fn get(&self, v: i8) -> &CellTerms {
         &self.0[v as u8 as usize]
     }
+}
+
+/// The per-cell terms of an int8 value computed from scratch, in f32, with
+/// `exp` and `ln` at every call: what [`CellTable`] saves (see the module
+/// documentation). Same quantized update and clamps, so the terms equal the
+/// table's up to f32 rounding; unknown (-128) is computed as 0, as the table
+/// holds it.
+///
+/// With `l` the cell's log-odds and `l' = l + D` the log-odds after the
+/// reading (the clamped update, so `D` is 0 at a clamp), `e = exp(-l)`,
+/// `d = 1 + e` and likewise `e'`, `d'`: `o = 1 / d`, `1 - o = e o`, and the
+/// Kullback-Leibler divergence of the updated cell from the prior one is
+/// `ln(d / d') - (e' / d') D` nats (FSMI's eq. 9 with `ln delta = D`):
+/// three `exp` (the prior, after a hit, after a miss) and two `ln` (one per
+/// reading) per call; see [`CellFormula::ops`] for the count.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CellFormula {
+    model: QuantizedModel,
+    /// Log-odds per step, f32.
+    step: f32,
+}
+
+impl CellFormula {
+    /// The formula for `model`'s update, clamps included.
+    #[must_use]
+    pub fn new(model: &QuantizedModel) -> Self {
+        Self {
+            model: *model,
+            step: model.step as f32,
+        }
+    }
+
+    /// The terms of value `v`, computed.
+    #[must_use]
+    #[inline]
+    pub fn get(&self, v: i8) -> CellTerms {
+        let base = if v == UNKNOWN_I8 { 0 } else { v };
+        let step = self.step;
+        // The readings' log-odds changes, 0 at a clamp.
+        let d_hit = f32::from(i16::from(self.model.update(base, true)) - i16::from(base)) * step;
+        let d_miss = f32::from(i16::from(self.model.update(base, false)) - i16::from(base)) * step;
+        let minus_l = f32::from(base) * -step;
+        let e = minus_l.exp();
+        let e_hit = (minus_l - d_hit).exp();
+        let e_miss = (minus_l - d_miss).exp();
+        let d = 1.0 + e;
+        let occupied = 1.0 / d;
+        let kl_bits = |e_post: f32, delta: f32| {
+            let d_post = 1.0 + e_post;
+            ((d / d_post).ln() - e_post / d_post * delta) * std::f32::consts::LOG2_E
+        };
+        CellTerms {
+            occupied,
+            free: e * occupied,
+            hit_bits: kl_bits(e_hit, d_hit),
+            miss_bits: kl_bits(e_miss, d_miss),
+        }
+    }
+
+    /// Operations of one f32 `exp`, as a table-free libm evaluation does it:
+    /// two range checks, `n = round(x log2 e)` (a multiply, two adds), the
+    /// two-constant reduction `r = x - n ln2_hi - n ln2_lo` (two multiplies,
+    /// two adds), `1 + r + r^2 P(r)` with `P` of degree 5 (seven multiplies,
+    /// seven adds), and `2^n` put into the exponent bits (conversion, shift,
+    /// add: three int32 operations). 9 multiplies, 13 adds, 3 int32.
+    #[must_use]
+    pub fn exp_ops() -> OpCounts {
+        OpCounts {
+            f32_mul: 9,
+            f32_add: 13,
+            int32_add: 3,
+            ..OpCounts::default()
+        }
+    }
+
+    /// Operations of one f32 `ln`, as a table-free libm evaluation does it:
+    /// checks and the split `x = 2^k m` with `m` in `[sqrt(1/2), sqrt(2))`
+    /// (seven int32 operations), `f = m - 1`, `s = f / (2 + f)` (two adds, a
+    /// divide), `z = s^2`, `w = z^2`, the two degree-2 polynomials in `w` and
+    /// their sum (six multiplies, three adds), `f^2 / 2` (two multiplies), and
+    /// `s (f^2/2 + R) + k ln2_lo - f^2/2 + f + k ln2_hi` with `k` converted
+    /// (three multiplies, six adds). 11 multiplies, 11 adds, 1 divide, 7 int32.
+    #[must_use]
+    pub fn ln_ops() -> OpCounts {
+        OpCounts {
+            f32_mul: 11,
+            f32_add: 11,
+            f32_div_sqrt: 1,
+            int32_add: 7,
+            ..OpCounts::default()
+        }
+    }
+
+    /// Operations of one [`CellFormula::get`]: three [`CellFormula::exp_ops`]
+    /// and two [`CellFormula::ln_ops`], plus the unknown test and select, two
+    /// saturating adds and four clamp compares (eight int8), the two updates'
+    /// differences (two int16), three int-to-f32 conversions (counted as
+    /// adds), three multiplies by the step, two subtractions for the
+    /// posteriors' exponents, three `1 + e`, two subtractions of the KL terms
+    /// (ten adds in all), `e o`, two `(e'/d') D` and two conversions to bits
+    /// (eight multiplies in all), and five divides (`1 / d`, two `d / d'`,
+    /// two `e' / d'`). 57 multiplies, 71 adds, 7 divides, 23 int32, 8 int8
+    /// and 2 int16 in all; no memory beyond registers.
+    #[must_use]
+    pub fn ops() -> OpCounts {
+        OpCounts {
+            int8_add: 8,
+            int16_add: 2,
+            f32_mul: 8,
+            f32_add: 10,
+            f32_div_sqrt: 5,
+            ..OpCounts::default()
+        } + Self::exp_ops() * 3
+            + Self::ln_ops() * 2
+    }
+}
+
+/// Where [`Fsmi`] gets a visited cell's terms (`o`, `1 - o`, `kl_hit`,
+/// `kl_miss`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TermSource {
+    /// Read from the 256-entry [`CellTable`] (16 bytes a visit): the
+    /// evaluator's design.
+    #[default]
+    Table,
+    /// Computed at every visit by [`CellFormula`] (three `exp`, two `ln`):
+    /// the naive counterpart, to measure what the table saves.
+    Direct,
 }
 
 /// The range sensor's noise along a beam.
@@ -287,6 +416,8 @@ pub struct MiWork {
 #[derive(Debug, Clone)]
 pub struct Fsmi {
     table: CellTable,
+    formula: CellFormula,
+    terms: TermSource,
     fan: BeamFan,
     taps: Vec<f32>,
     uniform: bool,
@@ -305,12 +436,27 @@ pub struct Fsmi {
 }
 
 impl Fsmi {
-    /// An evaluator for `fan` on maps of cells `res` m with `model`'s update.
+    /// An evaluator for `fan` on maps of cells `res` m with `model`'s update,
+    /// reading the per-cell terms from the table ([`TermSource::Table`]).
     ///
     /// # Errors
     /// If the fan has no beams or cells, more than 100 000 cells per beam, or
     /// the noise is invalid.
     pub fn new(model: &QuantizedModel, fan: &BeamFan, res: f64, exit: EarlyExit) -> Result<Self> {
+        Self::with_terms(model, fan, res, exit, TermSource::Table)
+    }
+
+    /// As [`Fsmi::new`], taking the per-cell terms from `terms`.
+    ///
+    /// # Errors
+    /// As [`Fsmi::new`].
+    pub fn with_terms(
+        model: &QuantizedModel,
+        fan: &BeamFan,
+        res: f64,
+        exit: EarlyExit,
+        terms: TermSource,
+    ) -> Result<Self> {
         if fan.beams == 0 || fan.cells == 0 || fan.cells > 100_000 || fan.beams > 100_000 {
             return Err(ExplorationError::Config(format!(
                 "a beam fan needs 1..=100000 beams and cells, got {} beams of {} cells",
@@ -324,6 +470,8 @@ impl Fsmi {
             .collect();
         Ok(Self {
             table: CellTable::new(model),
+            formula: CellFormula::new(model),
+            terms,
             fan: *fan,
             uniform: matches!(fan.noise, RangeNoise::Uniform { .. }),
             taps,
@@ -347,6 +495,12 @@ impl Fsmi {
     #[must_use]
     pub fn table(&self) -> &CellTable {
         &self.table
+    }
+
+    /// Where the per-cell terms come from.
+    #[must_use]
+    pub fn terms(&self) -> TermSource {
+        self.terms
     }
 
     /// Work since the last [`Fsmi::take_work`].
@@ -378,7 +532,11 @@ impl Fsmi {
     pub fn beam(&mut self, grid: &Grid2, x_m: f64, y_m: f64, angle: f64) -> Result<f32> {
         self.check_grid(grid)?;
         let start = fixed_start(grid, x_m, y_m)?;
-        Ok(self.walk(grid, start, fixed_step(angle)))
+        let step = fixed_step(angle);
+        Ok(match self.terms {
+            TermSource::Table => self.walk::<false>(grid, start, step),
+            TermSource::Direct => self.walk::<true>(grid, start, step),
+        })
     }
 
     /// Mutual information (bits) of the whole fan from world point `(x, y)`.
@@ -411,21 +569,31 @@ impl Fsmi {
     }
 
     fn fan_from(&mut self, grid: &Grid2, start: [i32; 2]) -> f32 {
+        match self.terms {
+            TermSource::Table => self.fan_with::<false>(grid, start),
+            TermSource::Direct => self.fan_with::<true>(grid, start),
+        }
+    }
+
+    /// The fan with the terms from the table or (`DIRECT`) the formula.
+    fn fan_with<const DIRECT: bool>(&mut self, grid: &Grid2, start: [i32; 2]) -> f32 {
         let mut total = 0.0;
         for b in 0..self.steps.len() {
             let step = self.steps[b];
-            total += self.walk(grid, start, step);
+            total += self.walk::<DIRECT>(grid, start, step);
         }
         total
     }
 
-    /// One beam: the walk fills `P(e_j)` and `C_k`, the filter sums them.
+    /// One beam: the walk fills `P(e_j)` and `C_k`, the filter sums them;
+    /// the terms from the table or (`DIRECT`) the formula.
     #[inline]
-    fn walk(&mut self, grid: &Grid2, start: [i32; 2], step: [i32; 2]) -> f32 {
+    fn walk<const DIRECT: bool>(&mut self, grid: &Grid2, start: [i32; 2], step: [i32; 2]) -> f32 {
         let (cells, stride) = grid.padded();
         let n = self.fan.cells;
         let half = self.taps.len() / 2;
         let table = &self.table;
+        let formula = &self.formula;
         let first_hit = &mut self.first_hit[..n];
         let reading_info = &mut self.reading_info[..n + 2 * half];
         let mut walk = BeamWalk::new(start, step, stride);
@@ -434,7 +602,12 @@ impl Fsmi {
         let mut end = n;
         let mut s = 0;
         while s < end {
-            let t = table.get(cells[walk.next_index()]);
+            let v = cells[walk.next_index()];
+            let t = if DIRECT {
+                formula.get(v)
+            } else {
+                *table.get(v)
+            };
             first_hit[s] = no_return * t.occupied;
             reading_info[half + s] = misses + t.hit_bits;
             no_return *= t.free;
@@ -506,6 +679,12 @@ impl Fsmi {
     /// `T` adds, `2 T + 1` scratch reads and `T` scratch writes; for uniform
     /// noise, two multiplies, three adds and three scratch reads. Per beam:
     /// the padding writes and, for uniform noise, the first window's sum.
+    ///
+    /// With [`TermSource::Direct`], the same cell visits, walk, grid byte,
+    /// recurrences, scratch and filter, but no table read: each visit
+    /// computes its terms in registers instead, [`CellFormula::ops`] (three
+    /// `exp` and two `ln`: 57 f32 multiplies, 71 adds, 7 divides, 23 int32,
+    /// 8 int8 and 2 int16 operations more a visit).
     #[must_use]
     pub fn cost(&self) -> KernelCost {
         let (visits, beams) = (self.work.cell_visits, self.work.beams);
@@ -527,8 +706,15 @@ impl Fsmi {
             f32_add: (2 + add) * visits + per_beam_adds * beams,
             ..OpCounts::default()
         });
+        let table_bytes = match self.terms {
+            TermSource::Table => 16,
+            TermSource::Direct => {
+                k.add_ops(CellFormula::ops() * visits);
+                0
+            }
+        };
         k.read(Residence::Buffer, visits);
-        k.read(Residence::Local, visits * (16 + 4 * reads));
+        k.read(Residence::Local, visits * (table_bytes + 4 * reads));
         k.write(
             Residence::Local,
             visits * (8 + 4 * writes) + beams * 8 * half,

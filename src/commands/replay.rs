@@ -13,7 +13,9 @@ use scout::config::PipelineConfig;
 use scout::eval::write_tum;
 use scout::mapper::build_map;
 use scout::pipeline::{PipelineMode, run_pipeline};
-use scout::replay::{AteFigures, PipelineMetrics, pipeline_metrics, replay_frontend};
+use scout::replay::{
+    AteFigures, PipelineMetrics, pipeline_cost_report, pipeline_metrics, replay_frontend,
+};
 
 /// Arguments of `scout replay`.
 #[derive(Debug, Args)]
@@ -137,6 +139,7 @@ pub(crate) fn run_full(
         println!("  peak memory      {:.1} MB", bytes as f64 * 1e-6);
     }
     println!("wrote {} and {}", tum.display(), path.display());
+    let mut map_summary = None;
     if config.map.enabled {
         let s = build_map(ds, &run, &config.map, out).context("building the map")?;
         println!(
@@ -165,7 +168,20 @@ pub(crate) fn run_full(
         } else {
             println!("wrote {}/map.bin (empty) and map.json", out.display());
         }
+        map_summary = Some(s);
     }
+    let cost_path = out.join("cost.json");
+    pipeline_cost_report(
+        &format!("scout replay {}", m.sequence),
+        &run,
+        map_summary.as_ref(),
+    )
+    .write(&cost_path)?;
+    println!(
+        "wrote {} (scout cost {} --hw rpi4|rpi5|accel)",
+        cost_path.display(),
+        cost_path.display()
+    );
     Ok(metrics)
 }
 

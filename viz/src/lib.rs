@@ -1,5 +1,14 @@
-//! Visualization (not built yet).
+//! Visualization for scout.
 //!
-//! This crate will be the only one that knows Rerun: it will log trajectories,
-//! tracks, maps and costs to a Rerun recording behind a cargo feature (the Rerun
-//! SDK is slow to build), and write static plots. Stage crates never depend on it.
+//! What it holds now:
+//!
+//! - [`plot`]: static PNG charts drawn on a small RGB raster with a built-in 8x8
+//!   bitmap font: stacked bars (e.g. energy per pipeline stage, split by memory
+//!   level) and roofline plots (performance against arithmetic intensity).
+//!
+//! Rerun logging (trajectories, tracks, maps and costs written to a Rerun
+//! recording) will come later behind a cargo feature, because the Rerun SDK is
+//! slow to build. This crate stays the only one that knows Rerun; stage crates
+//! never depend on it.
+
+pub mod plot;

@@ -61,6 +61,7 @@
 pub mod init;
 pub mod reprojection;
 mod window;
+mod work;
 
 use std::time::Instant;
 
@@ -387,6 +388,8 @@ impl BackEnd {
             )));
         }
         self.stats.frames += 1;
+        self.window.cost.clear();
+        self.count_input(tracks);
         let id = self.next_id;
         self.next_id += 1;
         let mut est = if self.window.frames.is_empty() {
@@ -401,6 +404,52 @@ impl BackEnd {
             self.last_good = Some(est.clone());
         }
         Ok(self.last.insert(est))
+    }
+
+    /// The counted work of the last [`BackEnd::process`] by kernel (see the
+    /// `work` module: `be_input`, `be_preintegrate`, `be_linearize`,
+    /// `be_schur`, `be_solve`, `be_evaluate`, `be_track`, `be_marginalize`).
+    #[must_use]
+    pub fn cost(&self) -> &cost::CostLedger {
+        &self.window.cost
+    }
+
+    /// Books the frame's input and the window's state as main-memory reads
+    /// (`be_input`): the tracks and IMU samples come from another stage, and
+    /// the window's states, landmarks and prior, kept from the last frame, have
+    /// been evicted by the front end's images in between. Also the
+    /// preintegration of the frame's IMU samples (`be_preintegrate`: about
+    /// 3500 f64 operations a sample, the 9x9 covariance propagation
+    /// `F P F' + G Q G'` dominating).
+    fn count_input(&mut self, tracks: &FrameTracks) {
+        let from = self.last_frame_t.unwrap_or(i64::MIN);
+        let samples = self
+            .imu
+            .iter()
+            .filter(|s| s.t_ns > from && s.t_ns <= tracks.t_ns)
+            .count() as u64;
+        let mut input = cost::KernelCost {
+            calls: 1,
+            ..cost::KernelCost::default()
+        };
+        input.read(
+            cost::Residence::Main,
+            tracks.features.len() as u64 * std::mem::size_of::<crate::frontend::Feature>() as u64
+                + samples * std::mem::size_of::<ImuSample>() as u64
+                + self.window.state_bytes(),
+        );
+        self.window.cost.record("be_input", input);
+        let mut pre = cost::KernelCost {
+            calls: samples,
+            ..cost::KernelCost::default()
+        };
+        pre.add_ops(cost::OpCounts {
+            f64_ops: 3500 * samples,
+            ..cost::OpCounts::default()
+        });
+        pre.read(cost::Residence::Local, samples * 8 * 2 * 81);
+        pre.write(cost::Residence::Local, samples * 8 * 81);
+        self.window.cost.record("be_preintegrate", pre);
     }
 
     /// The state at `t_ns` predicted from the last estimate with the IMU samples

@@ -28,10 +28,12 @@
 
 use std::collections::BTreeMap;
 
+use cost::CostLedger;
 use datasets::ImuBias;
 use nalgebra::{DMatrix, DVector, Matrix3, SMatrix, SVector, Vector3};
 
 use super::reprojection::{Extrinsics, PoseRef, residual, residual_and_jacobians};
+use super::work;
 use crate::preintegration::{NavState, Preintegrated, Vector9, imu_residual};
 use crate::so3::{right_jacobian_inv, so3_exp, so3_log};
 
@@ -166,6 +168,8 @@ pub(crate) struct Window {
     pose_grad: Vec<Vector6>,
     backup_frames: Vec<FrameState>,
     backup_rho: Vec<f64>,
+    /// Counted work of the current frame (see the `work` module).
+    pub cost: CostLedger,
 }
 
 impl Window {
@@ -186,6 +190,7 @@ impl Window {
             pose_grad: Vec::new(),
             backup_frames: Vec::new(),
             backup_rho: Vec::new(),
+            cost: CostLedger::new(),
         }
     }
 
@@ -365,10 +370,12 @@ impl Window {
         } else {
             n
         };
+        let mut counts = work::BuildCounts::default();
         // IMU and bias random-walk factors.
         for j in 1..last_imu {
             let (fi, fj) = (&self.frames[j - 1], &self.frames[j]);
             let Some(pre) = &fj.preint else { continue };
+            counts.imu_factors += 1;
             let (r, ji, jj) = imu_residual(pre, &fi.nav, &fi.bias, &fj.nav);
             let w = Self::imu_information(pre);
             let wji = w * ji;
@@ -407,6 +414,7 @@ impl Window {
             let dx = self.prior_dx(prior);
             let g = &prior.b + &prior.h * &dx;
             let m = prior.ids.len();
+            counts.prior_states = m as u64;
             let jr_inv: Vec<Matrix3<f64>> = (0..m)
                 .map(|k| {
                     right_jacobian_inv(&Vector3::new(
@@ -462,10 +470,12 @@ impl Window {
             for a in self.acc.iter_mut() {
                 *a = None;
             }
+            counts.landmarks += 1;
             for ob in &lm.obs {
                 let Some(tp) = self.position(ob.frame) else {
                     continue;
                 };
+                counts.views += 1;
                 let Some((r, j)) = residual_and_jacobians(
                     &self.ext,
                     PoseRef {
@@ -518,6 +528,9 @@ impl Window {
                 }
             }
             let entries = &self.block_entries[start..];
+            let k = entries.len() as u64;
+            counts.schur_outer += k * (k + 1) / 2;
+            counts.schur_entries += k;
             let inv = -1.0 / h_ll_damped;
             for (k, &(pa, va)) in entries.iter().enumerate() {
                 let va_s = va * inv;
@@ -534,6 +547,8 @@ impl Window {
                 len: self.block_entries.len() - start,
             });
         }
+        counts.states = n as u64;
+        counts.record(&mut self.cost);
         for a in 0..n {
             add_rows6(&mut self.b, a * STATE_DIM, &self.pose_grad[a]);
             for c in a..n {
@@ -644,8 +659,11 @@ impl Window {
         report.initial_cost = c0;
         let mut cost = c0;
         let mut lambda = 1e-4;
+        let views = self.newest_views();
+        self.cost.record("be_track", work::track_evaluation(views));
         for _ in 0..max_iterations {
             report.iterations += 1;
+            self.cost.record("be_track", work::track_iteration(views));
             let (mut h, g, _) = self.newest_system(true);
             for i in 0..STATE_DIM {
                 h[(i, i)] += lambda * h[(i, i)].max(1e-6);
@@ -692,6 +710,7 @@ impl Window {
             initial_cost: self.cost(),
             ..SolveReport::default()
         };
+        self.count_evaluation();
         let mut cost = report.initial_cost;
         let mut lambda = 1e-4;
         for _ in 0..max_iterations {
@@ -716,7 +735,12 @@ impl Window {
             self.damped = chol.unpack();
             self.backup();
             self.apply(&dx);
+            let entries = self.block_entries.len() as u64;
+            let landmarks = self.blocks.len() as u64;
+            self.cost
+                .record("be_solve", work::solve(dim as u64, landmarks, entries));
             let new_cost = self.cost();
+            self.count_evaluation();
             if new_cost.is_finite() && new_cost <= cost {
                 let decrease = cost - new_cost;
                 cost = new_cost;
@@ -737,6 +761,51 @@ impl Window {
         }
         report.final_cost = cost;
         report
+    }
+
+    /// Counts one evaluation of [`Window::cost`] at the window's size.
+    fn count_evaluation(&mut self) {
+        let imu = self.frames.iter().filter(|f| f.preint.is_some()).count() as u64;
+        let views: u64 = self.landmarks.values().map(|lm| lm.obs.len() as u64).sum();
+        let prior_dim = self.prior.as_ref().map_or(0, |p| p.b.len() as u64);
+        self.cost.record(
+            "be_evaluate",
+            work::evaluation(imu, self.landmarks.len() as u64, views, prior_dim),
+        );
+    }
+
+    /// Views of the newest frame that motion-only tracking linearizes.
+    fn newest_views(&self) -> u64 {
+        let Some(newest) = self.frames.last().map(|f| f.id) else {
+            return 0;
+        };
+        self.landmarks
+            .values()
+            .filter(|lm| lm.host != newest)
+            .map(|lm| {
+                lm.obs
+                    .iter()
+                    .rev()
+                    .take_while(|o| o.frame == newest)
+                    .count() as u64
+            })
+            .sum()
+    }
+
+    /// The bytes the window keeps from frame to frame (states, landmarks and
+    /// their views, the prior): what a frame's first touch reads again from
+    /// main memory once the other stages have streamed their images through
+    /// the caches.
+    pub(crate) fn state_bytes(&self) -> u64 {
+        let views: u64 = self.landmarks.values().map(|lm| lm.obs.len() as u64).sum();
+        let prior = self.prior.as_ref().map_or(0, |p| {
+            let d = p.b.len() as u64;
+            8 * (d * d + d)
+        });
+        self.frames.len() as u64 * std::mem::size_of::<FrameState>() as u64
+            + self.landmarks.len() as u64 * work::LANDMARK_BYTES
+            + views * std::mem::size_of::<Observation>() as u64
+            + prior
     }
 
     fn backup(&mut self) {
@@ -822,6 +891,8 @@ impl Window {
         let mut hp = hkk - &t * &hmk;
         let bp = bk - &t * bm;
         hp = (&hp + hp.transpose()) * 0.5;
+        self.cost
+            .record("be_marginalize", work::marginalize(keep as u64));
         let oldest = self.frames[0].id;
         let kept: Vec<&FrameState> = self.frames[1..].iter().collect();
         self.prior = Some(Prior {

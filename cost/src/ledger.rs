@@ -99,6 +99,24 @@ pub enum Residence {
     Main,
 }
 
+/// Working sets up to this size are booked as [`Residence::Buffer`]; larger
+/// ones cannot stay on chip (a Pi 4's whole L2 is 1 MiB, shared with the other
+/// stages' data) and are booked as [`Residence::Main`]: 512 KiB.
+pub const BUFFER_LIMIT_BYTES: u64 = 512 * 1024;
+
+impl Residence {
+    /// Where a working set of `bytes` that a kernel reuses lives: the buffer
+    /// level up to [`BUFFER_LIMIT_BYTES`], main memory beyond.
+    #[must_use]
+    pub fn of_working_set(bytes: u64) -> Self {
+        if bytes <= BUFFER_LIMIT_BYTES {
+            Self::Buffer
+        } else {
+            Self::Main
+        }
+    }
+}
+
 /// Bytes read and written at one [`Residence`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Traffic {

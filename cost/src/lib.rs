@@ -27,7 +27,7 @@ pub mod model;
 pub mod report;
 
 pub use hardware::{Hardware, MemoryLevel};
-pub use ledger::{CostLedger, KernelCost, OpCounts, Residence, Traffic};
+pub use ledger::{BUFFER_LIMIT_BYTES, CostLedger, KernelCost, OpCounts, Residence, Traffic};
 pub use model::{Bound, Estimate, estimate};
 pub use report::{CostReport, KernelReport, StageReport};
 

@@ -140,19 +140,33 @@ impl CellTable {
     }
 }
 
-/// The per-cell terms of an int8 value computed from scratch, in f32, with
+/// The per-cell terms of an int8 value computed from scratch in f32, with
 /// `exp` and `ln` at every call: what [`CellTable`] saves (see the module
-/// documentation). Same quantized update and clamps, so the terms equal the
-/// table's up to f32 rounding; unknown (-128) is computed as 0, as the table
-/// holds it.
+/// documentation). The same quantized update and clamps, so the terms equal
+/// the table's up to f32 rounding; unknown (-128) is computed as 0, as the
+/// table holds it.
 ///
-/// With `l` the cell's log-odds and `l' = l + D` the log-odds after the
-/// reading (the clamped update, so `D` is 0 at a clamp), `e = exp(-l)`,
-/// `d = 1 + e` and likewise `e'`, `d'`: `o = 1 / d`, `1 - o = e o`, and the
-/// Kullback-Leibler divergence of the updated cell from the prior one is
-/// `ln(d / d') - (e' / d') D` nats (FSMI's eq. 9 with `ln delta = D`):
-/// three `exp` (the prior, after a hit, after a miss) and two `ln` (one per
-/// reading) per call; see [`CellFormula::ops`] for the count.
+/// The Bernoulli distribution is symmetric under exchanging occupied and
+/// free (`l -> -l`), so the formula works on the side where `x = |l| >= 0`,
+/// the reading's log-odds change `D` (0 at a clamp) sign-flipped alike to
+/// `delta`. With `e = exp(-x)` in `(0, 1]`, `s = e / (1 + e)` is the
+/// minority probability (`o` or `1 - o`) and `1 - s` the majority one. After
+/// the reading, `e' = e (1 + m)` with `m = expm1(-delta)`, `s' = e' / (1 +
+/// e')`, and the Kullback-Leibler divergence of the updated cell from the
+/// prior one is
+///
+/// ```text
+/// kl = -ln_1p(m s) - s' delta   nats   (= ln((1 - s') / (1 - s)) - s' delta)
+/// ```
+///
+/// FSMI's eq. 9 ([`fsmi_f`]) with `ln(1 + m s)` written so that its argument
+/// is exact to rounding: `expm1` and `ln_1p` are what make small changes
+/// (one step short of a clamp) come out to f32 accuracy rather than 10 %
+/// off, and cost what `exp` and `ln` cost. The two terms still cancel to
+/// second order when `delta` is small (`kl ~ s (1 - s) delta^2 / 2`), so the
+/// absolute error is a few f32 roundings of `s |delta|`, not of `kl`. Per
+/// call: one `exp` (the prior), two `expm1` and two `ln_1p` (one each per
+/// reading); see [`CellFormula::ops`] for the count.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CellFormula {
     model: QuantizedModel,
@@ -175,34 +189,43 @@ impl CellFormula {
     #[inline]
     pub fn get(&self, v: i8) -> CellTerms {
         let base = if v == UNKNOWN_I8 { 0 } else { v };
+        let flip = base < 0;
         let step = self.step;
-        // The readings' log-odds changes, 0 at a clamp.
-        let d_hit = f32::from(i16::from(self.model.update(base, true)) - i16::from(base)) * step;
-        let d_miss = f32::from(i16::from(self.model.update(base, false)) - i16::from(base)) * step;
-        let minus_l = f32::from(base) * -step;
-        let e = minus_l.exp();
-        let e_hit = (minus_l - d_hit).exp();
-        let e_miss = (minus_l - d_miss).exp();
-        let d = 1.0 + e;
-        let occupied = 1.0 / d;
-        let kl_bits = |e_post: f32, delta: f32| {
-            let d_post = 1.0 + e_post;
-            ((d / d_post).ln() - e_post / d_post * delta) * std::f32::consts::LOG2_E
+        // The reading's change of |l|'s side, 0 at a clamp.
+        let change = |hit: bool| {
+            let steps = i16::from(self.model.update(base, hit)) - i16::from(base);
+            f32::from(if flip { -steps } else { steps }) * step
+        };
+        let (delta_hit, delta_miss) = (change(true), change(false));
+        let minus_x = f32::from(-i16::from(base).abs()) * step;
+        let e = minus_x.exp();
+        let minority = e / (1.0 + e);
+        let majority = 1.0 - minority;
+        let kl_bits = |delta: f32| {
+            let m = (-delta).exp_m1();
+            let e_post = e + e * m;
+            let s_post = e_post / (1.0 + e_post);
+            -((m * minority).ln_1p() + s_post * delta) * std::f32::consts::LOG2_E
+        };
+        let (occupied, free) = if flip {
+            (minority, majority)
+        } else {
+            (majority, minority)
         };
         CellTerms {
             occupied,
-            free: e * occupied,
-            hit_bits: kl_bits(e_hit, d_hit),
-            miss_bits: kl_bits(e_miss, d_miss),
+            free,
+            hit_bits: kl_bits(delta_hit),
+            miss_bits: kl_bits(delta_miss),
         }
     }
 
-    /// Operations of one f32 `exp`, as a table-free libm evaluation does it:
+    /// Operations of one f32 `exp` as a table-free libm evaluation does it:
     /// two range checks, `n = round(x log2 e)` (a multiply, two adds), the
     /// two-constant reduction `r = x - n ln2_hi - n ln2_lo` (two multiplies,
     /// two adds), `1 + r + r^2 P(r)` with `P` of degree 5 (seven multiplies,
     /// seven adds), and `2^n` put into the exponent bits (conversion, shift,
-    /// add: three int32 operations). 9 multiplies, 13 adds, 3 int32.
+    /// add). 9 multiplies, 13 adds, 3 int32.
     #[must_use]
     pub fn exp_ops() -> OpCounts {
         OpCounts {
@@ -213,45 +236,69 @@ impl CellFormula {
         }
     }
 
-    /// Operations of one f32 `ln`, as a table-free libm evaluation does it:
-    /// checks and the split `x = 2^k m` with `m` in `[sqrt(1/2), sqrt(2))`
-    /// (seven int32 operations), `f = m - 1`, `s = f / (2 + f)` (two adds, a
-    /// divide), `z = s^2`, `w = z^2`, the two degree-2 polynomials in `w` and
-    /// their sum (six multiplies, three adds), `f^2 / 2` (two multiplies), and
-    /// `s (f^2/2 + R) + k ln2_lo - f^2/2 + f + k ln2_hi` with `k` converted
-    /// (three multiplies, six adds). 11 multiplies, 11 adds, 1 divide, 7 int32.
+    /// Operations of one f32 `expm1` (`exp(x) - 1` without the
+    /// cancellation), table-free: two range checks, the reduction of `exp`
+    /// with its rounding correction (three multiplies, six adds), the
+    /// rational kernel in `r^2 / 2` (`hxs = r^2 / 2`, `r1 = 1 + hxs (Q1 + hxs
+    /// Q2)`, `t = 3 - r1 r / 2`, `hxs (r1 - t) / (6 - r t)`: seven multiplies,
+    /// six adds, a divide), the reconstruction `r (e - c) - c - hxs` and `2^n
+    /// (1 + ...) - 1` (one multiply, three adds, three int32). 11 multiplies,
+    /// 17 adds, 1 divide, 3 int32.
     #[must_use]
-    pub fn ln_ops() -> OpCounts {
+    pub fn expm1_ops() -> OpCounts {
         OpCounts {
             f32_mul: 11,
-            f32_add: 11,
+            f32_add: 17,
             f32_div_sqrt: 1,
+            int32_add: 3,
+            ..OpCounts::default()
+        }
+    }
+
+    /// Operations of one f32 `ln_1p` (`ln(1 + x)` exact for small `x`),
+    /// table-free, as `ln` plus the rounding of `1 + x`: `u = 1 + x`, its
+    /// correction `(x - (u - 1)) / u` (three adds, a divide), the split `u =
+    /// 2^k m` with `m` in `[sqrt(1/2), sqrt(2))` and checks (seven int32),
+    /// `f = m - 1`, `s = f / (2 + f)` (two adds, a divide), `z = s^2`, `w =
+    /// z^2` and the two degree-2 polynomials in `w` with their sum (six
+    /// multiplies, three adds), `f^2 / 2` (two multiplies), `k` converted and
+    /// `s (f^2/2 + R) + (k ln2_lo + c) - f^2/2 + f + k ln2_hi` (three
+    /// multiplies, seven adds). 11 multiplies, 15 adds, 2 divides, 7 int32.
+    #[must_use]
+    pub fn ln_1p_ops() -> OpCounts {
+        OpCounts {
+            f32_mul: 11,
+            f32_add: 15,
+            f32_div_sqrt: 2,
             int32_add: 7,
             ..OpCounts::default()
         }
     }
 
-    /// Operations of one [`CellFormula::get`]: three [`CellFormula::exp_ops`]
-    /// and two [`CellFormula::ln_ops`], plus the unknown test and select, two
-    /// saturating adds and four clamp compares (eight int8), the two updates'
-    /// differences (two int16), three int-to-f32 conversions (counted as
-    /// adds), three multiplies by the step, two subtractions for the
-    /// posteriors' exponents, three `1 + e`, two subtractions of the KL terms
-    /// (ten adds in all), `e o`, two `(e'/d') D` and two conversions to bits
-    /// (eight multiplies in all), and five divides (`1 / d`, two `d / d'`,
-    /// two `e' / d'`). 57 multiplies, 71 adds, 7 divides, 23 int32, 8 int8
-    /// and 2 int16 in all; no memory beyond registers.
+    /// Operations of one [`CellFormula::get`]: one [`CellFormula::exp_ops`],
+    /// two [`CellFormula::expm1_ops`] and two [`CellFormula::ln_1p_ops`],
+    /// plus: the unknown test and select, the side test, two saturating adds
+    /// and four clamp compares (nine int8); the two changes' differences and
+    /// sign flips, `-|base|` (six int16); three multiplies by the step, and
+    /// per reading `e m`, `m s`, `s' delta` and the conversion to bits (eleven
+    /// multiplies); three int-to-f32 conversions, `1 + e`, `1 - s`, the
+    /// two-way select of `(o, 1 - o)`, and per reading the sign of `-delta`,
+    /// `e + e m`, `1 + e'`, the sum and its sign (seventeen adds; conversions,
+    /// the two selects and sign flips counted as adds); `s` and the two `s'` (three
+    /// divides). 64 multiplies, 94 adds, 9 divides, 23 int32, 9 int8 and 6
+    /// int16 in all, and no memory beyond registers.
     #[must_use]
     pub fn ops() -> OpCounts {
         OpCounts {
-            int8_add: 8,
-            int16_add: 2,
-            f32_mul: 8,
-            f32_add: 10,
-            f32_div_sqrt: 5,
+            int8_add: 9,
+            int16_add: 6,
+            f32_mul: 11,
+            f32_add: 17,
+            f32_div_sqrt: 3,
             ..OpCounts::default()
-        } + Self::exp_ops() * 3
-            + Self::ln_ops() * 2
+        } + Self::exp_ops()
+            + Self::expm1_ops() * 2
+            + Self::ln_1p_ops() * 2
     }
 }
 
@@ -263,8 +310,9 @@ pub enum TermSource {
     /// evaluator's design.
     #[default]
     Table,
-    /// Computed at every visit by [`CellFormula`] (three `exp`, two `ln`):
-    /// the naive counterpart, to measure what the table saves.
+    /// Computed at every visit by [`CellFormula`] (an `exp`, two `expm1`
+    /// and two `ln_1p`): the naive counterpart, to measure what the table
+    /// saves.
     Direct,
 }
 
@@ -603,10 +651,12 @@ impl Fsmi {
         let mut s = 0;
         while s < end {
             let v = cells[walk.next_index()];
+            let computed;
             let t = if DIRECT {
-                formula.get(v)
+                computed = formula.get(v);
+                &computed
             } else {
-                *table.get(v)
+                table.get(v)
             };
             first_hit[s] = no_return * t.occupied;
             reading_info[half + s] = misses + t.hit_bits;
@@ -682,9 +732,10 @@ impl Fsmi {
     ///
     /// With [`TermSource::Direct`], the same cell visits, walk, grid byte,
     /// recurrences, scratch and filter, but no table read: each visit
-    /// computes its terms in registers instead, [`CellFormula::ops`] (three
-    /// `exp` and two `ln`: 57 f32 multiplies, 71 adds, 7 divides, 23 int32,
-    /// 8 int8 and 2 int16 operations more a visit).
+    /// computes its terms in registers instead, [`CellFormula::ops`] more a
+    /// visit (an `exp`, two `expm1` and two `ln_1p` with their glue: 64 f32
+    /// multiplies, 94 adds, 9 divides, 23 int32, 9 int8 and 6 int16
+    /// operations).
     #[must_use]
     pub fn cost(&self) -> KernelCost {
         let (visits, beams) = (self.work.cell_visits, self.work.beams);

@@ -743,8 +743,9 @@ impl ScanInserter {
 
     /// Counts the last scan's work from its statistics (loop bounds): the
     /// rays are read from main memory; the marks are the scan's working set
-    /// (buffer); the map's bricks live in main memory, read and written once
-    /// per scan each.
+    /// (buffer, or main memory when the dense box exceeds
+    /// [`cost::BUFFER_LIMIT_BYTES`]); the map's bricks live in main memory,
+    /// read and written once per scan each.
     fn count_cost<M: CellModel>(
         &mut self,
         s: &ScanStats,
@@ -765,10 +766,10 @@ impl ScanInserter {
             } * rays,
         );
         k.read(Residence::Main, 24 * rays);
-        k.write(
-            Residence::Buffer,
-            std::mem::size_of::<Ray>() as u64 * rays_kept,
-        );
+        // The kept rays are the traversal's input: a buffer, unless a scan's
+        // rays outgrow one (a stereo keyframe's 76 k rays are megabytes).
+        let ray_bytes = std::mem::size_of::<Ray>() as u64 * rays_kept;
+        k.write(Residence::of_working_set(ray_bytes), ray_bytes);
         let cells = s.cells_traversed as u64;
         let lookups = s.brick_lookups as u64;
         let k = self.cost.kernel("map_traverse");
@@ -807,18 +808,18 @@ impl ScanInserter {
                 ..OpCounts::default()
             } * lookups,
         );
-        k.read(
-            Residence::Buffer,
-            std::mem::size_of::<Ray>() as u64 * rays_kept,
-        );
+        k.read(Residence::of_working_set(ray_bytes), ray_bytes);
         k.read(Residence::Buffer, cells + 4 * lookups);
         k.write(Residence::Buffer, cells);
         let bricks = s.bricks_touched as u64;
         let cell_bytes = std::mem::size_of::<M::Cell>() as u64;
         let k = self.cost.kernel("map_update");
-        // The dense box is read, gathered brick by brick and cleared.
-        k.read(Residence::Buffer, dense_cells);
-        k.write(Residence::Buffer, dense_cells);
+        // The dense box is read, gathered brick by brick and cleared; a box
+        // larger than an on-chip buffer (a 4 m range at 5 cm is 4 MB) is
+        // streamed from and to main memory.
+        let dense_at = Residence::of_working_set(dense_cells);
+        k.read(dense_at, dense_cells);
+        k.write(dense_at, dense_cells);
         k.add_ops(OpCounts {
             int8_add: dense_cells,
             ..OpCounts::default()

@@ -135,6 +135,12 @@ pub enum PlotError {
         /// The offending value.
         value: f64,
     },
+    /// A bar's total is too large to represent (overflows `f64`).
+    #[error("category {category:?}: the bar's total overflows")]
+    TotalOverflow {
+        /// The category's label.
+        category: String,
+    },
     /// The roofline's peak performance is not finite and positive.
     #[error("roofline peak performance must be finite and > 0, got {0}")]
     InvalidPeak(f64),
@@ -602,13 +608,17 @@ impl PlotArea {
     }
 }
 
-/// Draws the chart title, centred over `centre_x`.
-fn draw_title(canvas: &mut Canvas, title: &str, centre_x: i32, max_px: i32) {
+/// Draws the chart title, centred over `centre_x` as far as the image allows.
+fn draw_title(canvas: &mut Canvas, title: &str, centre_x: i32) {
     if title.is_empty() {
         return;
     }
-    let title = fit_text(title, max_px, TITLE_SCALE);
-    let x = centre_x - width_px(&title, TITLE_SCALE) / 2;
+    let image_w = canvas.width() as i32;
+    let title = fit_text(title, image_w - 2 * PAD, TITLE_SCALE);
+    let title_w = width_px(&title, TITLE_SCALE);
+    let x = (centre_x - title_w / 2)
+        .min(image_w - PAD - title_w)
+        .max(PAD);
     canvas.text(x, PAD, &title, TITLE_SCALE, TEXT);
 }
 
@@ -841,6 +851,11 @@ impl StackedBars {
                 *total += value;
             }
         }
+        if let Some(i) = totals.iter().position(|t| !t.is_finite()) {
+            return Err(PlotError::TotalOverflow {
+                category: self.categories.get(i).cloned().unwrap_or_default(),
+            });
+        }
         Ok(totals)
     }
 }
@@ -855,6 +870,8 @@ struct BarsLayout {
     legend: Option<(i32, i32, i32, i32)>,
     /// Legend names, shortened to fit.
     legend_names: Vec<String>,
+    /// Rows of category labels: 1, or 2 (staggered) when they do not fit in one.
+    category_rows: i32,
 }
 
 impl BarsLayout {
@@ -885,12 +902,27 @@ impl BarsLayout {
 
 /// Lays out a validated chart whose tallest bar is `max_total`.
 fn bars_layout(chart: &StackedBars, max_total: f64) -> BarsLayout {
+    let one_row = bars_layout_rows(chart, max_total, 1);
+    let slot = one_row.slot(chart.categories.len());
+    let fits = chart
+        .categories
+        .iter()
+        .all(|c| f64::from(width_px(c, LABEL_SCALE)) <= slot - 4.0);
+    if fits {
+        one_row
+    } else {
+        bars_layout_rows(chart, max_total, 2)
+    }
+}
+
+/// [`bars_layout`] with `category_rows` rows of category labels.
+fn bars_layout_rows(chart: &StackedBars, max_total: f64, category_rows: i32) -> BarsLayout {
     let line = line_px(LABEL_SCALE);
     let (w, h) = (chart.width as i32, chart.height as i32);
 
     // Vertical: title, room for the totals above the bars, plot, category labels.
     let top = title_block(&chart.title) + line + 6;
-    let bottom = h - PAD - line - 8;
+    let bottom = h - PAD - category_rows * (line + 4) - 4;
     let target = ((bottom - top) / 55).clamp(3, 10) as usize;
     let ticks = nice_ticks(max_total, target);
     let tick_labels = format_ticks(&ticks);
@@ -938,14 +970,16 @@ fn bars_layout(chart: &StackedBars, max_total: f64) -> BarsLayout {
         ticks,
         legend,
         legend_names,
+        category_rows,
     }
 }
 
 /// Draws a stacked bar chart onto a new canvas.
 ///
 /// Errors: [`PlotError::TooSmall`], [`PlotError::SeriesLength`] when a series
-/// does not have one value per category, and [`PlotError::InvalidValue`] for a
-/// NaN, infinite or negative value. A chart without categories or series, or
+/// does not have one value per category, [`PlotError::InvalidValue`] for a
+/// NaN, infinite or negative value and [`PlotError::TotalOverflow`] for a bar
+/// whose total overflows. A chart without categories or series, or
 /// whose values are all 0, is drawn as axes from 0 to 1 without bars.
 pub fn render_stacked_bars(chart: &StackedBars) -> Result<Canvas, PlotError> {
     let totals = chart.validated_totals()?;
@@ -989,15 +1023,16 @@ pub fn render_stacked_bars(chart: &StackedBars) -> Result<Canvas, PlotError> {
             let y = layout.y_px(total) - line - 4;
             canvas.text(centre - total_w / 2, y, &total_label, LABEL_SCALE, TEXT);
         }
-        let label = fit_text(category, slot as i32 - 4, LABEL_SCALE);
+        // Staggered over two rows when one row is too narrow.
+        let (row, room) = if layout.category_rows > 1 {
+            ((i % 2) as i32, 2.0 * slot - 8.0)
+        } else {
+            (0, slot - 4.0)
+        };
+        let label = fit_text(category, room as i32, LABEL_SCALE);
         let label_w = width_px(&label, LABEL_SCALE);
-        canvas.text(
-            centre - label_w / 2,
-            plot.bottom + 8,
-            &label,
-            LABEL_SCALE,
-            TEXT,
-        );
+        let y = plot.bottom + 8 + row * (line + 4);
+        canvas.text(centre - label_w / 2, y, &label, LABEL_SCALE, TEXT);
     }
 
     // Axes on top of the bars' feet.
@@ -1019,12 +1054,7 @@ pub fn render_stacked_bars(chart: &StackedBars) -> Result<Canvas, PlotError> {
         }
     }
 
-    draw_title(
-        &mut canvas,
-        &chart.title,
-        (plot.left + plot.right) / 2,
-        chart.width as i32 - 2 * PAD,
-    );
+    draw_title(&mut canvas, &chart.title, (plot.left + plot.right) / 2);
     draw_y_label(&mut canvas, &chart.y_label, PAD, plot);
     Ok(canvas)
 }
@@ -1174,10 +1204,11 @@ impl LogAxis {
 }
 
 /// Decades `lo..=hi` covering `min..=max` with a margin of 0.3 to 1.3 decades
-/// on each side.
+/// on each side, within 1e-301..=1e301 (0 and infinity, which a ridge can
+/// round to, are taken as those bounds).
 fn decade_range(min: f64, max: f64) -> (i32, i32) {
-    let lo = (min.log10() - 0.3).ceil() as i32 - 1;
-    let hi = (max.log10() + 0.3).floor() as i32 + 1;
+    let lo = (min.log10() - 0.3).ceil().clamp(-300.0, 300.0) as i32 - 1;
+    let hi = (max.log10() + 0.3).floor().clamp(-300.0, 300.0) as i32 + 1;
     (lo, hi.max(lo + 1))
 }
 
@@ -1414,14 +1445,17 @@ pub fn render_roofline(chart: &Roofline) -> Result<Canvas, PlotError> {
 
     // Points, then their labels, placed where they overlap nothing placed before.
     let points: Vec<&RooflinePoint> = chart.points.iter().filter(|p| p.is_plottable()).collect();
-    let mut taken: Vec<(i32, i32, i32, i32)> = Vec::new();
-    let mut centres = Vec::new();
-    for p in &points {
-        let (x, y) = (xa.px(p.intensity), ya.px(p.ops_per_s));
+    let centres: Vec<(i32, i32)> = points
+        .iter()
+        .map(|p| (xa.px(p.intensity), ya.px(p.ops_per_s)))
+        .collect();
+    for &(x, y) in &centres {
         canvas.fill_circle(x, y, 6, WHITE);
+    }
+    let mut taken: Vec<(i32, i32, i32, i32)> = Vec::new();
+    for &(x, y) in &centres {
         canvas.fill_circle(x, y, 4, MARKER);
         taken.push((x - 6, y - 6, 13, 13));
-        centres.push((x, y));
     }
     for (p, &(x, y)) in points.iter().zip(&centres) {
         let label = fit_text(&p.label, plot.width() / 2, LABEL_SCALE);
@@ -1450,12 +1484,7 @@ pub fn render_roofline(chart: &Roofline) -> Result<Canvas, PlotError> {
     }
 
     // Title and axis labels.
-    draw_title(
-        &mut canvas,
-        &chart.title,
-        (plot.left + plot.right) / 2,
-        chart.width as i32 - 2 * PAD,
-    );
+    draw_title(&mut canvas, &chart.title, (plot.left + plot.right) / 2);
     if !chart.x_label.is_empty() {
         let label = fit_text(&chart.x_label, plot.width(), LABEL_SCALE);
         let x = (plot.left + plot.right) / 2 - width_px(&label, LABEL_SCALE) / 2;
@@ -1484,12 +1513,14 @@ fn place_label(
         (x - w / 2, y - gap - h),
         (x - w / 2, y + gap),
     ];
-    for k in 1..=4 {
+    for k in 1..=8 {
         let dy = k * (h + 3);
         candidates.push((x + gap, y - h / 2 - dy));
         candidates.push((x + gap, y - h / 2 + dy));
         candidates.push((x - gap - w, y - h / 2 - dy));
         candidates.push((x - gap - w, y - h / 2 + dy));
+        candidates.push((x - w / 2, y - gap - h - dy));
+        candidates.push((x - w / 2, y + gap + dy));
     }
     let inside = |&(cx, cy): &(i32, i32)| {
         cx > plot.left + 1 && cy > plot.top && cx + w < plot.right && cy + h < plot.bottom - 1
@@ -1514,6 +1545,7 @@ pub fn roofline_png(chart: &Roofline, path: &Path) -> Result<(), PlotError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use super::*;
 
@@ -1702,7 +1734,7 @@ mod tests {
         let mut c = Canvas::new(80, 40, WHITE);
         c.text(5, 6, "L2 ok", 2, TEXT);
         let (w, h) = (text_width("L2 ok", 2) as i32, 16);
-        assert_eq!(w, 80 - 0 - 0); // 5 characters x 8 x 2
+        assert_eq!(w, 80); // 5 characters x 8 x 2
         let inside = dark_in(&c, 5, 6, 5 + w, 6 + h);
         assert!(inside > 40, "only {inside} dark pixels");
         assert_eq!(dark_in(&c, 0, 0, 80, 40), inside);
@@ -1859,6 +1891,13 @@ mod tests {
             })
         ));
         let mut chart = energy_chart();
+        chart.series[0].values[3] = f64::MAX;
+        chart.series[1].values[3] = f64::MAX;
+        assert!(matches!(
+            stacked_bars_png(&chart, &path),
+            Err(PlotError::TotalOverflow { category }) if category == "explore"
+        ));
+        let mut chart = energy_chart();
         chart.width = 100;
         assert!(matches!(
             render_stacked_bars(&chart),
@@ -1978,6 +2017,16 @@ mod tests {
             roofline_png(&bad, &dir.path().join("x.png")),
             Err(PlotError::InvalidBandwidth { name, .. }) if name == "broken"
         ));
+        // Ridges that round to 0 or infinity still give a chart.
+        let mut extreme = Roofline::new("extreme", 1e300);
+        extreme.roofs = vec![("tiny".to_string(), 1e-300), ("huge".to_string(), 1e300)];
+        extreme.points = vec![RooflinePoint::new("subnormal", 1e-310, 1e-310)];
+        let layout = roofline_layout(&extreme);
+        assert!(layout.x.lo >= -301 && layout.x.hi <= 301, "{:?}", layout.x);
+        render_roofline(&extreme).unwrap();
+        extreme.peak_ops_per_s = 1e-300;
+        render_roofline(&extreme).unwrap();
+
         // No roofs and no points: only the compute roof, across the whole plot.
         let bare = Roofline::new("", 5e9);
         let img = render_roofline(&bare).unwrap();
@@ -2023,5 +2072,41 @@ mod tests {
             RooflinePoint::new("idle", 0.0, 0.0),
         ];
         roofline_png(&pi, &dir.join("roofline_pi4.png")).unwrap();
+
+        // Crowded: many categories with long names, more series than colours,
+        // a small image; many decades and clustered points.
+        let mut crowded = StackedBars::new(
+            "A rather long title for a small chart of many bars",
+            "a long unit label (mJ per frame)",
+        );
+        crowded.width = 480;
+        crowded.height = 300;
+        crowded.categories = (0..12).map(|i| format!("stage-number-{i}")).collect();
+        crowded.series = (0..10)
+            .map(|j| {
+                BarSeries::new(
+                    format!("series with a long name {j}"),
+                    (0..12)
+                        .map(|i| f64::from((i * 7 + j * 3) % 11) * 0.013)
+                        .collect(),
+                )
+            })
+            .collect();
+        stacked_bars_png(&crowded, &dir.join("stacked_bars_crowded.png")).unwrap();
+        let mut wide = Roofline::new("Wide ranges", 3.0e14);
+        wide.roofs = vec![
+            ("HBM".to_string(), 2.0e12),
+            ("slow link".to_string(), 1.0e6),
+        ];
+        wide.points = (0..8)
+            .map(|i| {
+                RooflinePoint::new(
+                    format!("kernel {i}"),
+                    2.0 + f64::from(i) * 0.1,
+                    1.0e9 * (1.0 + f64::from(i) * 0.05),
+                )
+            })
+            .collect();
+        roofline_png(&wide, &dir.join("roofline_wide.png")).unwrap();
     }
 }

@@ -414,10 +414,8 @@ impl BackEnd {
         &self.window.cost
     }
 
-    /// Books the frame's input and the window's state as main-memory reads
-    /// (`be_input`): the tracks and IMU samples come from another stage, and
-    /// the window's states, landmarks and prior, kept from the last frame, have
-    /// been evicted by the front end's images in between. Also the
+    /// Books the frame's input as main-memory reads (`be_input`: the tracks
+    /// and IMU samples come from another stage). Also the
     /// preintegration of the frame's IMU samples (`be_preintegrate`: about
     /// 3500 f64 operations a sample, the 9x9 covariance propagation
     /// `F P F' + G Q G'` dominating).
@@ -435,8 +433,7 @@ impl BackEnd {
         input.read(
             cost::Residence::Main,
             tracks.features.len() as u64 * std::mem::size_of::<crate::frontend::Feature>() as u64
-                + samples * std::mem::size_of::<ImuSample>() as u64
-                + self.window.state_bytes(),
+                + samples * std::mem::size_of::<ImuSample>() as u64,
         );
         self.window.cost.record("be_input", input);
         let mut pre = cost::KernelCost {

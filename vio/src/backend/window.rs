@@ -792,22 +792,6 @@ impl Window {
             .sum()
     }
 
-    /// The bytes the window keeps from frame to frame (states, landmarks and
-    /// their views, the prior): what a frame's first touch reads again from
-    /// main memory once the other stages have streamed their images through
-    /// the caches.
-    pub(crate) fn state_bytes(&self) -> u64 {
-        let views: u64 = self.landmarks.values().map(|lm| lm.obs.len() as u64).sum();
-        let prior = self.prior.as_ref().map_or(0, |p| {
-            let d = p.b.len() as u64;
-            8 * (d * d + d)
-        });
-        self.frames.len() as u64 * std::mem::size_of::<FrameState>() as u64
-            + self.landmarks.len() as u64 * work::LANDMARK_BYTES
-            + views * std::mem::size_of::<Observation>() as u64
-            + prior
-    }
-
     fn backup(&mut self) {
         self.backup_frames.clone_from(&self.frames);
         self.backup_rho.clear();

@@ -29,14 +29,16 @@
 //! most); the pose blocks and the reduced matrix (`(15 n)^2` doubles, 146 kB
 //! for nine states) are buffer traffic; the Cholesky's inner products stream
 //! one operand per multiply-add from the buffer level (the matrix is larger
-//! than an L1 cache). Main-memory traffic is booked per frame by the back end
-//! (its input, and the window's state read again each frame).
+//! than an L1 cache). Main memory: the frame's input (tracks, IMU samples), and
+//! on every pass (a build, a cost evaluation) the landmarks and views, and the
+//! reduced matrix written anew: the front end's images flow through the shared
+//! last-level cache between passes, so the window does not stay there.
 
 use cost::{KernelCost, OpCounts, Residence};
 
 /// Bytes of one landmark's fixed part (host, bearing, inverse depth, the
 /// vector's header).
-pub(crate) const LANDMARK_BYTES: u64 = 8 + 24 + 8 + 24;
+const LANDMARK_BYTES: u64 = 8 + 24 + 8 + 24;
 /// Bytes of one view as the kernels read it (frame, camera, bearing).
 const VIEW_BYTES: u64 = 32;
 const RESIDUAL_OPS: u64 = 104;
@@ -88,11 +90,14 @@ impl BuildCounts {
                 + self.imu_factors * IMU_RESIDUAL_OPS
                 + 2 * prior_dim * prior_dim,
         ));
+        lin.read(Residence::Buffer, 8 * (prior_dim * prior_dim + prior_dim));
+        // The window's landmarks and views are read again from main memory on
+        // every pass: the front end streams megabytes of images through the
+        // shared last-level cache between the back end's passes (measured
+        // against cachegrind, docs/efficiency.md).
         lin.read(
-            Residence::Buffer,
-            self.views * VIEW_BYTES
-                + self.landmarks * LANDMARK_BYTES
-                + 8 * (prior_dim * prior_dim + prior_dim),
+            Residence::Main,
+            self.views * VIEW_BYTES + self.landmarks * LANDMARK_BYTES,
         );
         lin.read(Residence::Local, self.views * 8 * 26);
         lin.write(Residence::Local, self.views * 8 * 26);
@@ -122,8 +127,11 @@ impl BuildCounts {
         );
         schur.write(
             Residence::Buffer,
-            (3 * self.views + self.schur_outer) * pose_block + 8 * (dim * dim + dim),
+            (3 * self.views + self.schur_outer) * pose_block,
         );
+        // The reduced matrix is written over the last pass's, whose lines
+        // have left the cache since: main memory.
+        schur.write(Residence::Main, 8 * (dim * dim + dim));
         schur.read(Residence::Local, self.views * 8 * 48);
         ledger.record("be_schur", schur);
     }
@@ -163,9 +171,10 @@ pub(crate) fn evaluation(imu: u64, landmarks: u64, views: u64, prior_dim: u64) -
             + 30 * prior_dim,
     ));
     k.read(
-        Residence::Buffer,
-        views * VIEW_BYTES + landmarks * LANDMARK_BYTES + 8 * (prior_dim * prior_dim + prior_dim),
+        Residence::Main,
+        views * VIEW_BYTES + landmarks * LANDMARK_BYTES,
     );
+    k.read(Residence::Buffer, 8 * (prior_dim * prior_dim + prior_dim));
     k
 }
 

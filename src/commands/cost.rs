@@ -275,6 +275,7 @@ fn write_charts(
             )
         })
         .collect();
+    roofline.points_legend = "stages at their modeled bound".into();
     roofline.points = stages
         .iter()
         .filter_map(|s| {

@@ -61,6 +61,10 @@ pub struct MapBenchArgs {
     /// Print the figures as JSON instead of a table.
     #[arg(long, conflicts_with = "simulate")]
     pub json: bool,
+    /// Machine for the modeled energy of the counted work (rpi4, rpi5, accel
+    /// or a TOML file; see `scout cost`).
+    #[arg(long, default_value = "rpi4")]
+    pub hw: String,
     /// Simulation: seed of the world, the flight and the depth noise.
     #[arg(long, default_value_t = 1, conflicts_with = "scans")]
     pub seed: u64,
@@ -155,6 +159,16 @@ struct MapFigures {
     memory_bytes: usize,
     bytes_per_cell: f64,
     bricks: usize,
+    /// Counted bytes to and from main memory over all scans.
+    main_bytes: u64,
+    /// Counted bytes in on-chip buffers over all scans.
+    buffer_bytes: u64,
+    /// Counted operations over all scans.
+    ops: u64,
+    /// Modeled energy on `--hw` over all scans, mJ.
+    energy_mj: f64,
+    /// Of which moving data.
+    movement_share: f64,
 }
 
 /// The whole report (the `--json` output).
@@ -169,6 +183,8 @@ struct Report {
     repeat: u32,
     rays_truncated: usize,
     rays_refused: usize,
+    /// The machine of the modeled energy.
+    hw: String,
     int8: MapFigures,
     f32: MapFigures,
     /// int8 updates per second over f32 updates per second.
@@ -183,6 +199,8 @@ struct Totals {
     cells_traversed: usize,
     truncated: usize,
     refused: usize,
+    /// Counted work of every kernel over all scans.
+    cost: cost::KernelCost,
 }
 
 /// Inserts every scan into `map`; returns the totals and the time taken.
@@ -202,12 +220,19 @@ fn insert_all<M: CellModel>(
         t.cells_traversed += stats.cells_traversed;
         t.truncated += stats.truncated;
         t.refused += stats.refused;
+        t.cost += ins.cost().total();
     }
     (t, start.elapsed())
 }
 
-fn figures<M: CellModel>(map: &OccupancyMap<M>, t: &Totals, best: Duration) -> MapFigures {
+fn figures<M: CellModel>(
+    map: &OccupancyMap<M>,
+    t: &Totals,
+    best: Duration,
+    hw: &cost::Hardware,
+) -> MapFigures {
     let seconds = best.as_secs_f64();
+    let modeled = cost::estimate(&t.cost, hw);
     let per_second = |n: usize| n as f64 / seconds.max(1e-12);
     let updates = t.free_updates + t.occupied_updates;
     MapFigures {
@@ -222,6 +247,11 @@ fn figures<M: CellModel>(map: &OccupancyMap<M>, t: &Totals, best: Duration) -> M
         memory_bytes: map.memory_bytes(),
         bytes_per_cell: map.memory_bytes() as f64 / map.allocated_cells().max(1) as f64,
         bricks: map.brick_count(),
+        main_bytes: t.cost.main.total(),
+        buffer_bytes: t.cost.buffer.total(),
+        ops: t.cost.ops.total(),
+        energy_mj: modeled.total_pj() * 1e-9,
+        movement_share: modeled.movement_share(),
     }
 }
 
@@ -256,8 +286,9 @@ fn bench(args: &MapBenchArgs, path: &Path) -> anyhow::Result<()> {
     else {
         anyhow::bail!("--repeat must be at least 1");
     };
-    let int8 = figures(&fixed, &fixed_totals, best_fixed);
-    let f32 = figures(&float, &float_totals, best_float);
+    let hw = cost::Hardware::named_or_file(&args.hw)?;
+    let int8 = figures(&fixed, &fixed_totals, best_fixed, &hw);
+    let f32 = figures(&float, &float_totals, best_float, &hw);
     let report = Report {
         file: path.to_path_buf(),
         scans: scans.len(),
@@ -268,6 +299,7 @@ fn bench(args: &MapBenchArgs, path: &Path) -> anyhow::Result<()> {
         repeat: args.repeat,
         rays_truncated: fixed_totals.truncated,
         rays_refused: fixed_totals.refused,
+        hw: hw.name.clone(),
         int8,
         f32,
         int8_over_f32_throughput: int8.updates_per_second / f32.updates_per_second.max(1e-12),
@@ -342,6 +374,24 @@ fn print_report(r: &Report) {
         format!("{:.4}", b.bytes_per_cell),
     );
     row("bricks", a.bricks.to_string(), b.bricks.to_string());
+    let mb = |v: u64| format!("{:.1} MB", v as f64 * 1e-6);
+    row("counted main memory", mb(a.main_bytes), mb(b.main_bytes));
+    row("counted buffer", mb(a.buffer_bytes), mb(b.buffer_bytes));
+    row(
+        "counted operations",
+        millions(a.ops as f64),
+        millions(b.ops as f64),
+    );
+    row(
+        &format!("energy on {}", r.hw),
+        format!("{:.2} mJ", a.energy_mj),
+        format!("{:.2} mJ", b.energy_mj),
+    );
+    row(
+        "moving data",
+        format!("{:.1} %", 100.0 * a.movement_share),
+        format!("{:.1} %", 100.0 * b.movement_share),
+    );
     println!(
         "  {:<24}{:>16.3}",
         "int8 / f32 throughput", r.int8_over_f32_throughput

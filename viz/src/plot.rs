@@ -1127,6 +1127,8 @@ pub struct Roofline {
     pub roofs: Vec<(String, f64)>,
     /// Measured points.
     pub points: Vec<RooflinePoint>,
+    /// The points' legend entry (`"measured"` by default).
+    pub points_legend: String,
     /// Image width in pixels (at least [`MIN_WIDTH`]).
     pub width: u32,
     /// Image height in pixels (at least [`MIN_HEIGHT`]).
@@ -1144,6 +1146,7 @@ impl Roofline {
             peak_ops_per_s,
             roofs: Vec::new(),
             points: Vec::new(),
+            points_legend: "measured".to_string(),
             width: DEFAULT_WIDTH,
             height: DEFAULT_HEIGHT,
         }
@@ -1266,7 +1269,7 @@ fn roofline_layout(chart: &Roofline) -> RooflineLayout {
         ));
     }
     if !points.is_empty() {
-        legend_entries.push((MARKER, "measured".to_string()));
+        legend_entries.push((MARKER, chart.points_legend.clone()));
     }
     let sample = 24;
     let name_w = legend_entries

@@ -572,6 +572,46 @@ fn parse_vm_hwm(status: &str) -> Option<u64> {
     }
 }
 
+/// The counted work of a pipeline run by stage (`frontend`, `backend`, and
+/// `map` when a map was built), with the wall time each stage took: what
+/// `scout replay` writes to `OUT/cost.json` and `scout cost` reads.
+#[must_use]
+pub fn pipeline_cost_report(
+    source: &str,
+    run: &PipelineRun,
+    map: Option<&crate::mapper::MapSummary>,
+) -> CostReport {
+    let frames = run.records.len() as u64;
+    let seconds = |f: fn(&crate::pipeline::RecordTiming) -> u64| {
+        run.records.iter().map(|r| f(&r.timing) as f64).sum::<f64>() * 1e-9
+    };
+    let mut report = CostReport::new(source, frames);
+    report.stages.push(StageReport::from_ledger(
+        "frontend",
+        frames,
+        "frame",
+        seconds(|t| t.frontend_ns),
+        &run.frontend_cost,
+    ));
+    report.stages.push(StageReport::from_ledger(
+        "backend",
+        frames,
+        "frame",
+        seconds(|t| t.backend_ns),
+        &run.backend_cost,
+    ));
+    if let Some(m) = map {
+        report.stages.push(StageReport::from_ledger(
+            "map",
+            m.keyframes as u64,
+            "keyframe",
+            m.wall_s,
+            &m.cost,
+        ));
+    }
+    report
+}
+
 #[cfg(test)]
 mod tests {
     use nalgebra::{Isometry3, Translation3, UnitQuaternion};
@@ -634,44 +674,4 @@ mod tests {
         assert!(m.se3.is_none() && m.posyaw.is_some(), "{m:?}");
         assert!(m.notes[0].starts_with("se3"), "{:?}", m.notes);
     }
-}
-
-/// The counted work of a pipeline run by stage (`frontend`, `backend`, and
-/// `map` when a map was built), with the wall time each stage took: what
-/// `scout replay` writes to `OUT/cost.json` and `scout cost` reads.
-#[must_use]
-pub fn pipeline_cost_report(
-    source: &str,
-    run: &PipelineRun,
-    map: Option<&crate::mapper::MapSummary>,
-) -> CostReport {
-    let frames = run.records.len() as u64;
-    let seconds = |f: fn(&crate::pipeline::RecordTiming) -> u64| {
-        run.records.iter().map(|r| f(&r.timing) as f64).sum::<f64>() * 1e-9
-    };
-    let mut report = CostReport::new(source, frames);
-    report.stages.push(StageReport::from_ledger(
-        "frontend",
-        frames,
-        "frame",
-        seconds(|t| t.frontend_ns),
-        &run.frontend_cost,
-    ));
-    report.stages.push(StageReport::from_ledger(
-        "backend",
-        frames,
-        "frame",
-        seconds(|t| t.backend_ns),
-        &run.backend_cost,
-    ));
-    if let Some(m) = map {
-        report.stages.push(StageReport::from_ledger(
-            "map",
-            m.keyframes as u64,
-            "keyframe",
-            m.wall_s,
-            &m.cost,
-        ));
-    }
-    report
 }

@@ -1,6 +1,8 @@
 //! `scout replay` writes the counted work of every stage to `cost.json`, and
 //! `scout cost` turns it into energy and latency on each shipped machine.
 
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
 mod common;
 
 use common::{scout, stderr, stdout};
@@ -44,7 +46,13 @@ fn replay_counts_every_stage_and_cost_models_it_on_every_machine() {
             .map(|s| s.kernels.iter().map(|k| k.kernel.clone()).collect())
             .unwrap_or_default()
     };
-    for k in ["be_input", "be_linearize", "be_schur", "be_solve", "be_evaluate"] {
+    for k in [
+        "be_input",
+        "be_linearize",
+        "be_schur",
+        "be_solve",
+        "be_evaluate",
+    ] {
         assert!(kernels("backend").iter().any(|n| n == k), "no {k}");
     }
     for k in ["pyramid", "tracking", "stereo"] {

@@ -142,6 +142,7 @@ pub fn estimate(work: &KernelCost, hw: &Hardware) -> Estimate {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use super::*;
     use crate::ledger::OpCounts;

@@ -169,6 +169,7 @@ impl CostReport {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use super::*;
     use crate::ledger::{OpCounts, Residence};

@@ -66,27 +66,34 @@ fn explore_writes_a_consistent_coverage_log_summary_cost_and_map() {
         "time is path over 0.5 m/s"
     );
     // The cost names the MI kernel with as many beams as poses x 60.
-    let cost: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(run.join("cost.json")).unwrap_or_else(|e| panic!("{e}")),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let kernels = cost["kernels"]
-        .as_array()
-        .unwrap_or_else(|| panic!("missing value"));
-    let fsmi = kernels
+    let cost = cost::CostReport::read(&run.join("cost.json")).unwrap_or_else(|e| panic!("{e}"));
+    let stage = |name: &str| {
+        cost.stages
+            .iter()
+            .find(|s| s.stage == name)
+            .unwrap_or_else(|| panic!("no stage {name}"))
+    };
+    let fsmi = stage("explore")
+        .kernels
         .iter()
-        .find(|k| k[0] == "fsmi_beam")
+        .find(|k| k.kernel == "fsmi_beam")
         .unwrap_or_else(|| panic!("missing value"));
     let poses = summary["candidates_scored"]
         .as_u64()
         .unwrap_or_else(|| panic!("missing value"));
-    assert_eq!(
-        fsmi[1]["calls"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("missing value")),
-        poses * 60
+    assert_eq!(fsmi.cost.calls, poses * 60);
+    assert!(
+        stage("map")
+            .kernels
+            .iter()
+            .any(|k| k.kernel == "map_update")
     );
-    assert!(kernels.iter().any(|k| k[0] == "map_update"));
+    // And the cost model reads it.
+    let o = scout(
+        &["cost", "run/cost.json", "--hw", "accel", "--json"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // A PNG, 3 pixels per cell.
     let png = std::fs::read(run.join("map.png")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(&png[1..4], b"PNG");

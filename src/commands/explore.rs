@@ -124,6 +124,42 @@ impl Summary {
     }
 }
 
+/// The run's counted work as a `cost.json` report, per plan: the map's
+/// insertion of the lidar scans (`map`, not timed apart: the simulation's
+/// time is not the robot's) and the planner (`explore`: FSMI and the rest of
+/// planning, with its CPU time).
+fn cost_report(run: &ExploreRun) -> cost::CostReport {
+    let source = format!(
+        "scout explore --world-seed {} --planner {}",
+        run.seed,
+        run.planner.name()
+    );
+    let mut report = cost::CostReport::new(&source, run.plans as u64);
+    let (mut map, mut plan) = (cost::CostLedger::new(), cost::CostLedger::new());
+    for (name, k) in run.cost.kernels() {
+        if name.starts_with("map_") {
+            map.record(name, *k);
+        } else {
+            plan.record(name, *k);
+        }
+    }
+    report.stages.push(cost::StageReport::from_ledger(
+        "map",
+        run.samples.len() as u64,
+        "scan",
+        0.0,
+        &map,
+    ));
+    report.stages.push(cost::StageReport::from_ledger(
+        "explore",
+        run.plans as u64,
+        "plan",
+        run.planning_s,
+        &plan,
+    ));
+    report
+}
+
 fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
@@ -146,10 +182,7 @@ pub fn write_outputs(run: &ExploreRun, cfg: &ExploreConfig, out: &Path) -> anyho
     write_file(&out.join("coverage.csv"), &csv)?;
     let summary = serde_json::to_vec_pretty(&Summary::of(run, cfg))?;
     write_file(&out.join("summary.json"), &summary)?;
-    write_file(
-        &out.join("cost.json"),
-        &serde_json::to_vec_pretty(&run.cost)?,
-    )?;
+    cost_report(run).write(&out.join("cost.json"))?;
     write_png(run, 3, &out.join("map.png"))?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Per-kernel counts of operations and bytes moved, gathered per frame.
 
 use std::ops::{Add, AddAssign, Mul};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -216,12 +217,32 @@ impl AddAssign for KernelCost {
     }
 }
 
+/// Whether ledgers count (on unless [`set_counting`] turned it off).
+static COUNTING: AtomicBool = AtomicBool::new(true);
+
+/// Turns counting on or off for the whole process. Off, every ledger's
+/// [`CostLedger::record`] and [`CostLedger::kernel`] leave the ledger empty
+/// (the kernels' few count computations per call still run; `scout replay
+/// --no-cost` measures what that leaves).
+pub fn set_counting(on: bool) {
+    COUNTING.store(on, Ordering::Relaxed);
+}
+
+/// Whether ledgers count (see [`set_counting`]).
+#[must_use]
+pub fn counting() -> bool {
+    COUNTING.load(Ordering::Relaxed)
+}
+
 /// One stage's counts for one frame, by kernel name. Kernels are few (a handful
 /// per stage) and named by `'static` strings, so lookup is a short linear scan and
 /// [`CostLedger::clear`] keeps the storage: no allocation in steady state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CostLedger {
     kernels: Vec<(&'static str, KernelCost)>,
+    /// Where counts go while counting is off.
+    #[serde(skip)]
+    sink: KernelCost,
 }
 
 impl CostLedger {
@@ -240,6 +261,10 @@ impl CostLedger {
 
     /// The counts of kernel `name`, created empty on first use.
     pub fn kernel(&mut self, name: &'static str) -> &mut KernelCost {
+        if !counting() {
+            self.sink = KernelCost::default();
+            return &mut self.sink;
+        }
         let i = match self.kernels.iter().position(|(n, _)| *n == name) {
             Some(i) => i,
             None => {
@@ -252,7 +277,9 @@ impl CostLedger {
 
     /// Adds `cost` to kernel `name`.
     pub fn record(&mut self, name: &'static str, cost: KernelCost) {
-        *self.kernel(name) += cost;
+        if counting() {
+            *self.kernel(name) += cost;
+        }
     }
 
     /// The kernels in first-use order.

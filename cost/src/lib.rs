@@ -27,7 +27,10 @@ pub mod model;
 pub mod report;
 
 pub use hardware::{Hardware, MemoryLevel};
-pub use ledger::{BUFFER_LIMIT_BYTES, CostLedger, KernelCost, OpCounts, Residence, Traffic};
+pub use ledger::{
+    BUFFER_LIMIT_BYTES, CostLedger, KernelCost, OpCounts, Residence, Traffic, counting,
+    set_counting,
+};
 pub use model::{Bound, Estimate, estimate};
 pub use report::{CostReport, KernelReport, StageReport};
 

@@ -111,10 +111,19 @@ fn ratio(direct: f64, table: f64) -> String {
     }
 }
 
-fn row(name: &str, table: f64, direct: f64, unit: &str) {
+/// A row of figures, shown to `digits` decimals.
+fn row(name: &str, table: f64, direct: f64, digits: usize, unit: &str) {
     println!(
-        "    {name:<22} {table:>16.4e} {direct:>16.4e}   {:>10}  {unit}",
+        "    {name:<24} {table:>16.digits$} {direct:>16.digits$} {:>12}  {unit}",
         ratio(direct, table)
+    );
+}
+
+/// A row of counts.
+fn count_row(name: &str, table: u64, direct: u64, unit: &str) {
+    println!(
+        "    {name:<24} {table:>16} {direct:>16} {:>12}  {unit}",
+        ratio(direct as f64, table as f64)
     );
 }
 
@@ -124,67 +133,38 @@ fn compare(s: &Setup, exit: EarlyExit, title: &str) -> BenchResult<()> {
     let direct = score(s, exit, TermSource::Direct)?;
     println!("  {title}:");
     println!(
-        "    {:<22} {:>16} {:>16}   {:>10}",
+        "    {:<24} {:>16} {:>16} {:>12}",
         "", "table", "direct", "direct/table"
     );
-    row("seconds", table.seconds, direct.seconds, "s (best of 3)");
-    row("cell visits", table.visits as f64, direct.visits as f64, "");
-    let rate = |r: &Scored| r.visits as f64 / r.seconds;
-    row("visits/s", rate(&table), rate(&direct), "");
-    let (ft, fd) = (fields(&table.cost)?, fields(&direct.cost)?);
-    for ((name, a), (_, b)) in ft.iter().zip(&fd) {
+    row("time", table.seconds, direct.seconds, 4, "s (best of 3)");
+    count_row("cell visits", table.visits, direct.visits, "");
+    let rate = |r: &Scored| r.visits as f64 / r.seconds * 1e-6;
+    row("visits/s", rate(&table), rate(&direct), 2, "M/s");
+    let (ct, cd) = (&table.cost, &direct.cost);
+    for ((name, a), (_, b)) in fields(ct)?.iter().zip(&fields(cd)?) {
         if *a != 0 || *b != 0 {
-            let unit = if name.starts_with("ops.") || name == "calls" {
-                ""
-            } else {
-                "bytes"
-            };
-            row(name, *a as f64, *b as f64, unit);
+            let bytes = !(name.starts_with("ops.") || name == "calls");
+            count_row(name, *a, *b, if bytes { "bytes" } else { "" });
         }
     }
-    let (ct, cd) = (&table.cost, &direct.cost);
-    row(
-        "ops, all kinds",
-        ct.ops.total() as f64,
-        cd.ops.total() as f64,
-        "",
-    );
-    row("bytes, all", ct.bytes() as f64, cd.bytes() as f64, "bytes");
+    count_row("ops, all kinds", ct.ops.total(), cd.ops.total(), "");
+    count_row("bytes, all residences", ct.bytes(), cd.bytes(), "bytes");
     let per = |x: u64, r: &Scored| x as f64 / r.visits.max(1) as f64;
-    row(
-        "ops per visit",
-        per(ct.ops.total(), &table),
-        per(cd.ops.total(), &direct),
-        "",
-    );
-    row(
-        "bytes per visit",
-        per(ct.bytes(), &table),
-        per(cd.bytes(), &direct),
-        "bytes",
-    );
+    let (ops_t, ops_d) = (per(ct.ops.total(), &table), per(cd.ops.total(), &direct));
+    row("ops per visit", ops_t, ops_d, 2, "");
+    let (bytes_t, bytes_d) = (per(ct.bytes(), &table), per(cd.bytes(), &direct));
+    row("bytes per visit", bytes_t, bytes_d, 2, "bytes");
     for (name, _) in cost::hardware::BUILTIN {
         match Hardware::named_or_file(name) {
             Ok(hw) => {
                 let (et, ed) = (estimate(ct, &hw), estimate(cd, &hw));
-                row(
-                    &format!("energy {name}, compute"),
-                    et.compute_pj * 1e-9,
-                    ed.compute_pj * 1e-9,
-                    "mJ (cost::estimate)",
-                );
-                row(
-                    &format!("energy {name}, movement"),
-                    et.movement_pj() * 1e-9,
-                    ed.movement_pj() * 1e-9,
-                    "mJ",
-                );
-                row(
-                    &format!("energy {name}, total"),
-                    et.total_pj() * 1e-9,
-                    ed.total_pj() * 1e-9,
-                    "mJ",
-                );
+                let mj = |pj: f64| pj * 1e-9;
+                let (t, d) = (mj(et.compute_pj), mj(ed.compute_pj));
+                row(&format!("{name} compute"), t, d, 2, "mJ (cost::estimate)");
+                let (t, d) = (mj(et.movement_pj()), mj(ed.movement_pj()));
+                row(&format!("{name} data movement"), t, d, 2, "mJ");
+                let (t, d) = (mj(et.total_pj()), mj(ed.total_pj()));
+                row(&format!("{name} energy"), t, d, 2, "mJ");
             }
             Err(e) => println!("    (no hardware {name}: {e})"),
         }
@@ -197,19 +177,20 @@ fn compare(s: &Setup, exit: EarlyExit, title: &str) -> BenchResult<()> {
         }
     }
     let agree = table.scores.len() == direct.scores.len() && worst.0 <= AGREE;
+    let at = |v: &[f32]| v.get(worst.1).copied().unwrap_or(f32::NAN);
     println!(
         "    scores: {} poses, largest relative difference {:.2e} (pose {}: table {} bits, direct {} bits): {}",
         table.scores.len(),
         worst.0,
         worst.1,
-        table.scores.get(worst.1).copied().unwrap_or(f32::NAN),
-        direct.scores.get(worst.1).copied().unwrap_or(f32::NAN),
+        at(&table.scores),
+        at(&direct.scores),
         if agree { "agree" } else { "DISAGREE" }
     );
     if agree {
         Ok(())
     } else {
-        Err(format!("{title}: the score arrays differ by more than {AGREE:e} relative").into())
+        Err(format!("{title}: the scores differ by more than {AGREE:e} relative").into())
     }
 }
 

@@ -3,7 +3,9 @@
 //!
 //! - [`grid`]: the planner's 2D view, one layer of the int8 occupancy map.
 //! - [`mi`]: FSMI (Zhang et al., ICRA 2019 / IJRR 2020), the mutual
-//!   information of a beam and of a pose, table-driven from the int8 cells.
+//!   information of a beam and of a pose, table-driven from the int8 cells
+//!   (or, to measure what the tables save, with the terms computed at every
+//!   visit).
 //! - [`naive`]: Shannon MI by numerical integration (Julian et al., IJRR
 //!   2014), the reference FSMI is tested against.
 //! - [`frontier`]: frontier cells and clusters (Yamauchi 1997).

@@ -49,6 +49,19 @@
 //! the same kind, exactly as the map behaves). The accumulation is f32.
 //! Information is in bits.
 //!
+//! The direct mode ([`TermSource::Direct`], [`Fsmi::with_terms`]) is the
+//! naive counterpart, there to measure what the tables save in a before/after
+//! energy study (`cargo bench -p exploration --bench mi_tables`): every cell
+//! visit computes its four terms from the int8 value with [`CellFormula`] (an
+//! `exp` for the probabilities, an `expm1` and an `ln_1p` per reading for the
+//! divergences, through the same quantized update and clamps), in registers
+//! and with no table read. The scores equal the table's up to f32 rounding
+//! (about 1e-6 relative) and an unknown cell reads as even odds in both;
+//! [`Fsmi::cost`] counts the same visits, walk, grid byte, scratch and
+//! filter, with the table's 16 bytes a visit replaced by the formula's 205
+//! operations (the table path counts 30 a visit with the default 9-tap
+//! filter).
+//!
 //! Beam walks step in 16.16 fixed point through the grid's unknown border, so
 //! the inner loop has no floor, no division and no bounds logic beyond the
 //! slice index. `EarlyExit::On` stops a beam once the chance that the reading
@@ -140,33 +153,34 @@ impl CellTable {
     }
 }
 
-/// The per-cell terms of an int8 value computed from scratch in f32, with
-/// `exp` and `ln` at every call: what [`CellTable`] saves (see the module
-/// documentation). The same quantized update and clamps, so the terms equal
-/// the table's up to f32 rounding; unknown (-128) is computed as 0, as the
-/// table holds it.
+/// The per-cell terms of an int8 value computed from scratch in f32 at every
+/// call, with the exponential and the logarithm: what [`CellTable`] saves
+/// (see the module documentation). The same quantized update and clamps, so
+/// the terms equal the table's up to f32 rounding; unknown (-128) is
+/// computed as 0 (even odds, updated from 0), as the table holds it.
 ///
-/// The Bernoulli distribution is symmetric under exchanging occupied and
-/// free (`l -> -l`), so the formula works on the side where `x = |l| >= 0`,
-/// the reading's log-odds change `D` (0 at a clamp) sign-flipped alike to
-/// `delta`. With `e = exp(-x)` in `(0, 1]`, `s = e / (1 + e)` is the
-/// minority probability (`o` or `1 - o`) and `1 - s` the majority one. After
-/// the reading, `e' = e (1 + m)` with `m = expm1(-delta)`, `s' = e' / (1 +
-/// e')`, and the Kullback-Leibler divergence of the updated cell from the
-/// prior one is
+/// With `l` the cell's log-odds and `D` a reading's change of it (the clamped
+/// update, 0 at a clamp): the Bernoulli distribution is symmetric under
+/// exchanging occupied and free (`l -> -l`, `D -> -D`), so the formula works
+/// with `x = |l|` and `delta = D` (or `-D` where `l < 0`). Then `e = exp(-x)`
+/// is in `(0, 1]` and `s = e / (1 + e)` is the minority probability (`o`
+/// where `l < 0`, else `1 - o`), `1 - s` the majority one. After the reading,
+/// `e' = e (1 + m)` with `m = expm1(-delta)`, `s' = e' / (1 + e')`, and the
+/// Kullback-Leibler divergence of the updated cell from the prior one is
 ///
 /// ```text
 /// kl = -ln_1p(m s) - s' delta   nats   (= ln((1 - s') / (1 - s)) - s' delta)
 /// ```
 ///
-/// FSMI's eq. 9 ([`fsmi_f`]) with `ln(1 + m s)` written so that its argument
-/// is exact to rounding: `expm1` and `ln_1p` are what make small changes
-/// (one step short of a clamp) come out to f32 accuracy rather than 10 %
-/// off, and cost what `exp` and `ln` cost. The two terms still cancel to
+/// FSMI's eq. 9 ([`fsmi_f`]) with the logarithm's argument `1 + m s` exact to
+/// rounding: with `exp` and `ln` instead (`ln(d / d')`, `d = 1 + e`), a
+/// change of one step next to a clamp came out up to 12 % off; `expm1` and
+/// `ln_1p` cost about what `exp` and `ln` cost. The two terms still cancel to
 /// second order when `delta` is small (`kl ~ s (1 - s) delta^2 / 2`), so the
-/// absolute error is a few f32 roundings of `s |delta|`, not of `kl`. Per
-/// call: one `exp` (the prior), two `expm1` and two `ln_1p` (one each per
-/// reading); see [`CellFormula::ops`] for the count.
+/// absolute error is a few f32 roundings of `s |delta|`, not of `kl` (at
+/// most 8.2e-6 relative over the 256 values of the models tested). Per call:
+/// one `exp` (the prior), two `expm1` and two `ln_1p` (one each per reading);
+/// see [`CellFormula::ops`] for the count.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CellFormula {
     model: QuantizedModel,
@@ -191,7 +205,7 @@ impl CellFormula {
         let base = if v == UNKNOWN_I8 { 0 } else { v };
         let flip = base < 0;
         let step = self.step;
-        // The reading's change of |l|'s side, 0 at a clamp.
+        // The readings' changes `delta` (0 at a clamp), negated where l < 0.
         let change = |hit: bool| {
             let steps = i16::from(self.model.update(base, hit)) - i16::from(base);
             f32::from(if flip { -steps } else { steps }) * step
@@ -282,11 +296,11 @@ impl CellFormula {
     /// sign flips, `-|base|` (six int16); three multiplies by the step, and
     /// per reading `e m`, `m s`, `s' delta` and the conversion to bits (eleven
     /// multiplies); three int-to-f32 conversions, `1 + e`, `1 - s`, the
-    /// two-way select of `(o, 1 - o)`, and per reading the sign of `-delta`,
+    /// select of `o` and `1 - o` (two), and per reading the sign of `-delta`,
     /// `e + e m`, `1 + e'`, the sum and its sign (seventeen adds; conversions,
-    /// the two selects and sign flips counted as adds); `s` and the two `s'` (three
+    /// selects and sign flips counted as adds); `s` and the two `s'` (three
     /// divides). 64 multiplies, 94 adds, 9 divides, 23 int32, 9 int8 and 6
-    /// int16 in all, and no memory beyond registers.
+    /// int16 in all (205 operations), and no memory beyond registers.
     #[must_use]
     pub fn ops() -> OpCounts {
         OpCounts {

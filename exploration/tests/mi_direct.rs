@@ -81,9 +81,12 @@ fn every_int8_value_gets_the_tables_terms_to_f32_rounding() {
                 );
             }
         }
-        // Unknown is even odds, exactly as the table has it.
+        // Unknown is even odds updated from 0, exactly as the table has it.
         assert_eq!(formula.get(UNKNOWN_I8), formula.get(0));
         assert_eq!(table.get(UNKNOWN_I8), table.get(0));
+        let (u, t) = (formula.get(UNKNOWN_I8), table.get(UNKNOWN_I8));
+        assert_eq!((u.occupied, u.free), (0.5, 0.5));
+        assert_eq!((u.occupied, u.free), (t.occupied, t.free));
         println!(
             "{m:?}: worst relative difference o {:.1e}, 1 - o {:.1e}, kl_hit {:.1e}, kl_miss {:.1e}",
             worst[0], worst[1], worst[2], worst[3]

@@ -37,6 +37,10 @@ pub struct ReplayArgs {
     /// is the same on every run.
     #[arg(long, value_name = "SPEED", num_args = 0..=1, default_missing_value = "1")]
     pub realtime: Option<f64>,
+    /// Do not count operations and traffic (no `cost.json`): what counting
+    /// costs is the difference in time.
+    #[arg(long)]
+    pub no_cost: bool,
 }
 
 /// Runs `scout replay`.
@@ -62,6 +66,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     if args.frontend_only {
         run_frontend_only(args, &ds, &config)
     } else {
+        cost::set_counting(!args.no_cost);
         run_full(&ds, &config, mode, &args.out).map(|_| ())
     }
 }
@@ -169,6 +174,10 @@ pub(crate) fn run_full(
             println!("wrote {}/map.bin (empty) and map.json", out.display());
         }
         map_summary = Some(s);
+    }
+    if !cost::counting() {
+        println!("  cost             not counted (--no-cost)");
+        return Ok(metrics);
     }
     let cost_path = out.join("cost.json");
     pipeline_cost_report(

@@ -420,6 +420,9 @@ impl BackEnd {
     /// 3500 f64 operations a sample, the 9x9 covariance propagation
     /// `F P F' + G Q G'` dominating).
     fn count_input(&mut self, tracks: &FrameTracks) {
+        if !cost::counting() {
+            return;
+        }
         let from = self.last_frame_t.unwrap_or(i64::MIN);
         let samples = self
             .imu

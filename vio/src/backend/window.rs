@@ -659,7 +659,11 @@ impl Window {
         report.initial_cost = c0;
         let mut cost = c0;
         let mut lambda = 1e-4;
-        let views = self.newest_views();
+        let views = if cost::counting() {
+            self.newest_views()
+        } else {
+            0
+        };
         self.cost.record("be_track", work::track_evaluation(views));
         for _ in 0..max_iterations {
             report.iterations += 1;
@@ -765,6 +769,9 @@ impl Window {
 
     /// Counts one evaluation of [`Window::cost`] at the window's size.
     fn count_evaluation(&mut self) {
+        if !cost::counting() {
+            return;
+        }
         let imu = self.frames.iter().filter(|f| f.preint.is_some()).count() as u64;
         let views: u64 = self.landmarks.values().map(|lm| lm.obs.len() as u64).sum();
         let prior_dim = self.prior.as_ref().map_or(0, |p| p.b.len() as u64);

@@ -141,6 +141,9 @@ pub struct MapSummary {
     pub cost: CostLedger,
     /// Wall time of the stereo matching and insertion of all keyframes, s.
     pub wall_s: f64,
+    /// Each keyframe's counted work (in `cost.json`, not `map.json`).
+    #[serde(skip)]
+    pub per_keyframe: Vec<cost::RunCost>,
 }
 
 /// Dense stereo depth into the map, one keyframe at a time.
@@ -222,6 +225,14 @@ impl KeyframeMapper {
         s.cells_traversed += stats.cells_traversed;
         s.cost.accumulate(self.depth.cost());
         s.cost.accumulate(self.inserter.cost());
+        if cost::counting() {
+            let mut work = self.depth.cost().total();
+            work += self.inserter.cost().total();
+            s.per_keyframe.push(cost::RunCost {
+                t_ns: frame.t_ns,
+                cost: work,
+            });
+        }
         s.wall_s += 1e-3
             * (self.stereo_ms.last().copied().unwrap_or(0.0)
                 + self.insert_ms.last().copied().unwrap_or(0.0));

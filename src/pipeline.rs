@@ -213,6 +213,10 @@ pub struct PipelineRun {
     pub frontend_cost: CostLedger,
     /// The back end's counted work over the run, by kernel.
     pub backend_cost: CostLedger,
+    /// The front end's work frame by frame.
+    pub frontend_per_frame: Vec<cost::RunCost>,
+    /// The back end's work frame by frame.
+    pub backend_per_frame: Vec<cost::RunCost>,
 }
 
 impl PipelineRun {
@@ -366,6 +370,8 @@ struct FrontEndStage {
     gyro: GyroWindow,
     /// Counted work over the run.
     cost: CostLedger,
+    /// Each frame's work.
+    per_frame: Vec<cost::RunCost>,
 }
 
 impl FrontEndStage {
@@ -381,6 +387,7 @@ impl FrontEndStage {
             frontend,
             gyro: GyroWindow::default(),
             cost: CostLedger::new(),
+            per_frame: Vec::new(),
         })
     }
 
@@ -403,6 +410,12 @@ impl FrontEndStage {
             })?;
         let ns = elapsed_ns(start);
         self.cost.accumulate(self.frontend.cost());
+        if cost::counting() {
+            self.per_frame.push(cost::RunCost {
+                t_ns: frame.t_ns,
+                cost: self.frontend.cost().total(),
+            });
+        }
         Ok((self.frontend.last(), ns))
     }
 }
@@ -414,6 +427,8 @@ struct BackEndStage {
     imu_samples: usize,
     /// Counted work over the run.
     cost: CostLedger,
+    /// Each frame's work.
+    per_frame: Vec<cost::RunCost>,
 }
 
 impl BackEndStage {
@@ -428,6 +443,7 @@ impl BackEndStage {
             backend,
             imu_samples: 0,
             cost: CostLedger::new(),
+            per_frame: Vec::new(),
         })
     }
 
@@ -461,6 +477,12 @@ impl BackEndStage {
             })?
             .clone();
         self.cost.accumulate(self.backend.cost());
+        if cost::counting() {
+            self.per_frame.push(cost::RunCost {
+                t_ns: tracks.t_ns,
+                cost: self.backend.cost().total(),
+            });
+        }
         Ok(Some((estimate, elapsed_ns(start))))
     }
 }
@@ -608,6 +630,8 @@ pub fn run_sequential(
         wall_ns: elapsed_ns(start),
         frontend_cost: frontend.cost,
         backend_cost: backend.cost,
+        frontend_per_frame: frontend.per_frame,
+        backend_per_frame: backend.per_frame,
     })
 }
 
@@ -737,8 +761,8 @@ pub fn run_pipeline(
     // A stage that stopped with an error made the stages upstream of it stop
     // quietly and those downstream finish what they had; the back end's error
     // concerns the earliest frame, then the front end's, then the source's.
-    let (imu_samples, backend_cost) = backend?;
-    let frontend_cost = frontend?;
+    let (imu_samples, backend_cost, backend_per_frame) = backend?;
+    let (frontend_cost, frontend_per_frame) = frontend?;
     let dropped_t_ns = source?;
     Ok(PipelineRun {
         mode,
@@ -749,6 +773,8 @@ pub fn run_pipeline(
         wall_ns: elapsed_ns(start),
         frontend_cost,
         backend_cost,
+        frontend_per_frame,
+        backend_per_frame,
     })
 }
 
@@ -863,10 +889,10 @@ fn frontend_thread(
     frame_pool: Sender<FrameSlot>,
     tracks_tx: Sender<TracksSlot>,
     tracks_pool: Receiver<TracksSlot>,
-) -> Result<CostLedger, PipelineError> {
+) -> Result<(CostLedger, Vec<cost::RunCost>), PipelineError> {
     for slot in frames_rx.iter() {
         let Ok(mut out) = tracks_pool.recv() else {
-            return Ok(stage.cost);
+            return Ok((stage.cost, stage.per_frame));
         };
         out.index = slot.index;
         out.available = slot.available;
@@ -883,10 +909,10 @@ fn frontend_thread(
         // The pool has room for every slot; the source may have finished.
         let _ = frame_pool.try_send(slot);
         if tracks_tx.send(out).is_err() {
-            return Ok(stage.cost);
+            return Ok((stage.cost, stage.per_frame));
         }
     }
-    Ok(stage.cost)
+    Ok((stage.cost, stage.per_frame))
 }
 
 /// Pushes each frame's IMU samples and tracks into the back end and sends a
@@ -897,7 +923,7 @@ fn backend_thread(
     tracks_rx: Receiver<TracksSlot>,
     tracks_pool: Sender<TracksSlot>,
     records_tx: Sender<PipelineRecord>,
-) -> Result<(usize, CostLedger), PipelineError> {
+) -> Result<(usize, CostLedger, Vec<cost::RunCost>), PipelineError> {
     for slot in tracks_rx.iter() {
         let tracks = slot.has_tracks.then_some(&slot.tracks);
         if let Some((estimate, backend_ns)) = stage.step(&slot.imu, tracks)? {
@@ -915,7 +941,7 @@ fn backend_thread(
         }
         let _ = tracks_pool.try_send(slot);
     }
-    Ok((stage.imu_samples, stage.cost))
+    Ok((stage.imu_samples, stage.cost, stage.per_frame))
 }
 
 #[cfg(test)]

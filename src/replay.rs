@@ -593,6 +593,7 @@ pub fn pipeline_cost_report(
         seconds(|t| t.frontend_ns),
         &run.frontend_cost,
     ));
+    report.stages[0].per_run.clone_from(&run.frontend_per_frame);
     report.stages.push(StageReport::from_ledger(
         "backend",
         frames,
@@ -600,6 +601,7 @@ pub fn pipeline_cost_report(
         seconds(|t| t.backend_ns),
         &run.backend_cost,
     ));
+    report.stages[1].per_run.clone_from(&run.backend_per_frame);
     if let Some(m) = map {
         report.stages.push(StageReport::from_ledger(
             "map",
@@ -608,6 +610,7 @@ pub fn pipeline_cost_report(
             m.wall_s,
             &m.cost,
         ));
+        report.stages[2].per_run.clone_from(&m.per_keyframe);
     }
     report
 }

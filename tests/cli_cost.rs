@@ -33,6 +33,14 @@ fn replay_counts_every_stage_and_cost_models_it_on_every_machine() {
     let names: Vec<&str> = report.stages.iter().map(|s| s.stage.as_str()).collect();
     assert_eq!(names, ["frontend", "backend", "map"]);
     for s in &report.stages {
+        // Every run is recorded, and the runs add up to the totals.
+        assert_eq!(s.per_run.len() as u64, s.runs, "{}", s.stage);
+        let mut sum = cost::KernelCost::default();
+        for r in &s.per_run {
+            sum += r.cost;
+        }
+        assert_eq!(sum.ops, s.total().ops, "{}", s.stage);
+        assert_eq!(sum.main, s.total().main, "{}", s.stage);
         let t = s.total();
         assert!(t.ops.total() > 0, "{} counted no operations", s.stage);
         assert!(t.main.total() > 0, "{} counted no DRAM traffic", s.stage);

@@ -28,6 +28,18 @@ pub struct KernelReport {
     pub cost: KernelCost,
 }
 
+/// One run of a stage (a frame, a keyframe, a plan): its time stamp and all
+/// its kernels' work together.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RunCost {
+    /// Time of the frame it served, ns (sensor clock; the plan's index for
+    /// exploration).
+    pub t_ns: i64,
+    /// The work.
+    #[serde(flatten)]
+    pub cost: KernelCost,
+}
+
 /// One stage's counted work over a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageReport {
@@ -41,6 +53,10 @@ pub struct StageReport {
     pub measured_s: f64,
     /// Its kernels.
     pub kernels: Vec<KernelReport>,
+    /// Each run's work, when the stage recorded it (frames of the front and
+    /// back end, keyframes of the map).
+    #[serde(default)]
+    pub per_run: Vec<RunCost>,
 }
 
 impl StageReport {
@@ -65,6 +81,7 @@ impl StageReport {
                     cost: *k,
                 })
                 .collect(),
+            per_run: Vec::new(),
         }
     }
 

@@ -54,6 +54,51 @@ pub struct StageEstimate {
     pub bound_ms_per_frame: f64,
     /// Wall time per frame where the report was made, ms.
     pub measured_ms_per_frame: Option<f64>,
+    /// Energy and bound of single runs (frames, keyframes), when the report
+    /// has them.
+    pub per_run: Option<RunSpread>,
+}
+
+/// How single runs of a stage spread (keyframes cost more than frames).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RunSpread {
+    /// Runs recorded.
+    pub runs: usize,
+    /// Energy of a run, uJ: median, 90th percentile, largest.
+    pub energy_uj: [f64; 3],
+    /// Roofline bound of a run, ms: median, 90th percentile, largest.
+    pub bound_ms: [f64; 3],
+    /// Time of the run with the largest energy, ns.
+    pub largest_t_ns: i64,
+}
+
+fn quantiles(mut v: Vec<f64>) -> [f64; 3] {
+    if v.is_empty() {
+        return [0.0; 3];
+    }
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    [at(0.5), at(0.9), v[v.len() - 1]]
+}
+
+fn run_spread(runs: &[cost::RunCost], hw: &Hardware) -> Option<RunSpread> {
+    if runs.is_empty() {
+        return None;
+    }
+    let estimates: Vec<(i64, Estimate)> = runs
+        .iter()
+        .map(|r| (r.t_ns, estimate(&r.cost, hw)))
+        .collect();
+    let largest_t_ns = estimates
+        .iter()
+        .max_by(|a, b| a.1.total_pj().total_cmp(&b.1.total_pj()))
+        .map_or(0, |(t, _)| *t);
+    Some(RunSpread {
+        runs: runs.len(),
+        energy_uj: quantiles(estimates.iter().map(|(_, e)| e.total_pj() * 1e-6).collect()),
+        bound_ms: quantiles(estimates.iter().map(|(_, e)| e.bound_s * 1e3).collect()),
+        largest_t_ns,
+    })
 }
 
 /// The whole evaluation (what `--json` prints).
@@ -90,6 +135,7 @@ fn stage_estimate(
         bound_ms_per_frame: run.bound_s * 1e3 / frames,
         measured_ms_per_frame: measured_s.map(|s| s * 1e3 / frames),
         run,
+        per_run: None,
     }
 }
 
@@ -105,14 +151,16 @@ pub fn evaluate(report: &CostReport, hw: &Hardware) -> CostEvaluation {
         let total = s.total();
         all += total;
         all_s += s.measured_s;
-        stages.push(stage_estimate(
+        let mut e = stage_estimate(
             s.stage.clone(),
             s.runs,
             &total,
             Some(s.measured_s),
             frames,
             hw,
-        ));
+        );
+        e.per_run = run_spread(&s.per_run, hw);
+        stages.push(e);
         for k in &s.kernels {
             kernels.push(stage_estimate(
                 format!("{}/{}", s.stage, k.kernel),
@@ -212,6 +260,38 @@ fn print_table(eval: &CostEvaluation, hw: &Hardware, report: &CostReport, kernel
     };
     for s in &eval.stages {
         row(s);
+    }
+    let spreads: Vec<(&str, RunSpread)> = eval
+        .stages
+        .iter()
+        .filter_map(|s| Some((s.name.as_str(), s.per_run?)))
+        .collect();
+    if !spreads.is_empty() {
+        println!();
+        println!(
+            "{:<26} {:>6} {:>30} {:>28} {:>20}",
+            "single runs",
+            "runs",
+            "energy uJ: median / p90 / max",
+            "bound ms: median / p90 / max",
+            "largest at t_ns"
+        );
+        for (name, p) in spreads {
+            println!(
+                "{:<26} {:>6} {:>30} {:>28} {:>20}",
+                name,
+                p.runs,
+                format!(
+                    "{:.1} / {:.1} / {:.1}",
+                    p.energy_uj[0], p.energy_uj[1], p.energy_uj[2]
+                ),
+                format!(
+                    "{:.3} / {:.3} / {:.3}",
+                    p.bound_ms[0], p.bound_ms[1], p.bound_ms[2]
+                ),
+                p.largest_t_ns
+            );
+        }
     }
     if kernels {
         println!();

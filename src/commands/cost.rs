@@ -213,6 +213,33 @@ pub fn run(args: &CostArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The demo's short cost summary: energy per frame by stage on a Pi 4 and on
+/// the accelerator, with the Pi 4's charts written into `plots`.
+pub(crate) fn print_summary(report_path: &Path, plots: &Path) -> anyhow::Result<()> {
+    let report = CostReport::read(report_path)?;
+    for name in ["rpi4", "accel"] {
+        let hw = Hardware::named_or_file(name)?;
+        let eval = evaluate(&report, &hw);
+        let parts: Vec<String> = eval
+            .stages
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {:.0} uJ ({:.0} % moving data)",
+                    s.name,
+                    s.energy_uj_per_frame,
+                    100.0 * s.movement_share
+                )
+            })
+            .collect();
+        println!("  energy/frame on {name:<5} {}", parts.join(", "));
+        if name == "rpi4" {
+            write_charts(&eval, &hw, plots)?;
+        }
+    }
+    Ok(())
+}
+
 fn print_table(eval: &CostEvaluation, hw: &Hardware, report: &CostReport, kernels: bool) {
     let frames = eval.frames.max(1) as f64;
     println!("{} on {}: {}", eval.source, hw.name, hw.description);

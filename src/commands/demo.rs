@@ -161,6 +161,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let vio_out = args.out.join("vio");
     std::fs::create_dir_all(&vio_out).with_context(|| format!("creating {}", vio_out.display()))?;
     let vio = super::replay::run_full(&ds, &config, PipelineMode::Deterministic, &vio_out)?;
+    super::cost::print_summary(&vio_out.join("cost.json"), &vio_out)?;
 
     // Closed-loop exploration of a world of the same seed, both planners.
     println!();
@@ -212,6 +213,12 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         println!("  vio/map.ply         occupied cells as points, coloured by height");
         println!("  vio/map.json        the map's figures and counted work");
     }
+    println!(
+        "  vio/cost.json       counted operations and bytes of every stage and frame (`scout cost vio/cost.json --hw rpi4|rpi5|accel`)"
+    );
+    println!(
+        "  vio/energy_rpi4.png, vio/roofline_rpi4.png   energy by stage and memory level; the stages on a Pi 4's roofline"
+    );
     println!(
         "  explore/mi/, explore/frontier/   coverage.csv, summary.json, cost.json, map.png (path in blue)"
     );

@@ -36,22 +36,48 @@ LINE = 64
 # Symbol prefixes (demangled Rust paths) of each stage, checked in order. The
 # image decoder (the sequence reader: PNG inflate) is the source, which the
 # model does not count; allocator and libc copies are reported apart.
+# A stage's parts ("stage/part") are compared too, for information.
 STAGES = [
-    ("frontend", [r"vio::frontend", r"vio::camera", r"vio::imu::"]),
+    ("frontend/pyramid", [r"vio::frontend::pyramid"]),
+    ("frontend/klt", [r"vio::frontend::klt"]),
+    ("frontend/other", [r"vio::frontend", r"vio::camera", r"vio::imu::"]),
     ("backend", [r"vio::backend", r"vio::preintegration", r"vio::so3", r"nalgebra::"]),
-    ("map", [r"mapping::", r"scout::mapper"]),
+    ("map/stereo", [r"mapping::stereo"]),
+    ("map/insert", [r"mapping::", r"scout::mapper"]),
     ("source", [r"datasets::", r"png::", r"fdeflate", r"miniz_oxide", r"crc32fast", r"adler"]),
     ("libc", [r"^mem", r"^__mem", r"malloc", r"free", r"realloc", r"calloc", r"^_int_", r"__libc", r"^str"]),
 ]
 
 
-def stage_of(fn):
+# The model's kernels in those parts.
+KERNEL_PART = {
+    ("frontend", "pyramid"): "frontend/pyramid",
+    ("frontend", "tracking"): "frontend/klt",
+    ("frontend", "stereo"): "frontend/klt",
+}
+
+
+def model_part(stage, kernel):
+    if (stage, kernel) in KERNEL_PART:
+        return KERNEL_PART[(stage, kernel)]
+    if stage == "frontend":
+        return "frontend/other"
+    if stage == "map":
+        return "map/insert" if kernel.startswith("map_") else "map/stereo"
+    return stage
+
+
+def part_of(fn):
     name = fn.lstrip("<")
-    for stage, patterns in STAGES:
+    for part, patterns in STAGES:
         for p in patterns:
             if re.search(p, name):
-                return stage
+                return part
     return "other"
+
+
+def stage_of(fn):
+    return part_of(fn).split("/")[0]
 
 
 def parse_cachegrind(path):
@@ -139,7 +165,7 @@ def attribute(events, self_cost, calls, depth=6):
     def give(fn, amount, d, seen):
         st = stage_of(fn)
         if st not in ("libc", "other") or d == 0:
-            key = st if st not in ("libc", "other") else st
+            key = part_of(fn)
             out[key] = out.get(key, 0) + amount
             if st in ("libc", "other"):
                 unresolved[fn] = unresolved.get(fn, 0) + amount
@@ -185,16 +211,23 @@ def main():
     idx = {e: i for i, e in enumerate(events)}
     cg_total = LINE * sum(v[idx["DLmr"]] + v[idx["DLmw"]] for v in per_fn.values())
     cl_events, self_cost, calls = parse_callgrind(cl_out)
-    missed, unresolved = attribute(cl_events, self_cost, calls)
-    cl_total = sum(missed.values())
+    parts, unresolved = attribute(cl_events, self_cost, calls)
+    cl_total = sum(parts.values())
+    missed = {}
+    for part, b in parts.items():
+        missed[part.split("/")[0]] = missed.get(part.split("/")[0], 0) + b
 
     with open(os.path.join(out, "cost.json"), encoding="utf-8") as f:
         report = json.load(f)
     frames = max(report["frames"], 1)
     model = {}
+    model_parts = {}
     for st in report["stages"]:
         main = sum(k["main"]["read"] + k["main"]["written"] for k in st["kernels"])
         model[st["stage"]] = main
+        for k in st["kernels"]:
+            part = model_part(st["stage"], k["kernel"])
+            model_parts[part] = model_parts.get(part, 0) + k["main"]["read"] + k["main"]["written"]
 
     print(f"\n{report['source']}: {frames} frames; Pi 4 caches (L1D 32 KiB 2-way, L2 1 MiB 16-way)")
     print(f"{'stage':<10} {'model DRAM kB/frame':>20} {'simulated kB/frame':>19} {'sim/model':>10}")
@@ -207,6 +240,11 @@ def main():
         if not ok:
             failed.append(stage)
         print(f"{stage:<10} {m:>20.1f} {s:>19.1f} {ratio:>10.2f}{'' if ok else '  <- off by more than %gx' % args.tolerance}")
+        for part in sorted(p for p in set(parts) | set(model_parts) if p.startswith(stage + "/")):
+            pm = model_parts.get(part, 0) / frames / 1e3
+            ps = parts.get(part, 0) / frames / 1e3
+            pr = f"{ps / pm:10.2f}" if pm > 0 else f"{'-':>10}"
+            print(f"  {part:<18} {pm:>10.1f} {ps:>19.1f} {pr}")
     for stage in ["source", "libc", "other"]:
         s = missed.get(stage, 0) / frames / 1e3
         print(f"{stage:<10} {'(not modelled)':>20} {s:>19.1f}")

@@ -126,8 +126,20 @@ pub enum TrackFailure {
 struct Work {
     calls: u64,
     templates: u64,
+    /// Templates sampled at levels larger than an L1 cache (see
+    /// [`KltTracker::take_cost`]).
+    large_level_templates: u64,
     iterations: u64,
 }
+
+/// Levels up to this many bytes stay in a first-level cache between frames
+/// (the coarse levels of a 752 x 480 image: 24 kB and less).
+const SMALL_LEVEL_BYTES: usize = 32 * 1024;
+
+/// Bytes moved from main memory per row of a template's neighbourhood: rows
+/// of `SAMPLED_COLS` bytes come in 64-byte lines, and a row straddles two
+/// lines about `SAMPLED_COLS / 64` of the time.
+const TEMPLATE_ROW_MAIN_BYTES: u64 = 64 + SAMPLED_COLS as u64;
 
 /// A window of the template: intensities and gradients, rows of [`COLS`].
 #[derive(Debug, Clone)]
@@ -251,7 +263,12 @@ impl KltTracker {
             return Err(TrackFailure::LowCorrelation);
         }
         // Backward: the template is now B at `found`; search A from `from_px`.
-        self.sample_template(lb, found)?;
+        // Both neighbourhoods were just read, so this template is not one that
+        // comes from the template image's level in main memory.
+        let large = self.work.large_level_templates;
+        let sampled = self.sample_template(lb, found);
+        self.work.large_level_templates = large;
+        sampled?;
         let (back, _) = self.iterate(la, from_px, fine, false)?;
         if (back - from_px).norm() > self.config.max_fb_error_px {
             return Err(TrackFailure::ForwardBackward);
@@ -366,6 +383,9 @@ impl KltTracker {
     /// eigenvalue is below the threshold.
     fn sample_template(&mut self, a: &PyramidLevel, p: Vector2<f32>) -> Result<(), TrackFailure> {
         self.work.templates += 1;
+        if a.bytes() > SMALL_LEVEL_BYTES {
+            self.work.large_level_templates += 1;
+        }
         if !inside(a, p) {
             return Err(TrackFailure::OutOfImage);
         }
@@ -443,7 +463,15 @@ impl KltTracker {
     }
 
     /// The work since the last call, as analytic counts, and resets it.
-    pub fn take_cost(&mut self) -> KernelCost {
+    /// `template_image` is where the image the templates were sampled from
+    /// lives: [`Residence::Main`] for the previous frame's pyramid (temporal
+    /// tracking: the current frame's pyramids and the other stages' data have
+    /// pushed it out of the caches since), [`Residence::Buffer`] for the
+    /// current frame's (stereo: its left pyramid was just built and read).
+    /// From main memory come the lines of each template's neighbourhood at
+    /// levels larger than [`SMALL_LEVEL_BYTES`]; the iterations' reads of the
+    /// other image, built just before, are booked as buffer traffic.
+    pub fn take_cost(&mut self, template_image: Residence) -> KernelCost {
         let w = std::mem::take(&mut self.work);
         let s = (SAMPLED * SAMPLED_COLS) as u64;
         let px = (WINDOW * COLS) as u64;
@@ -484,6 +512,12 @@ impl KltTracker {
             Residence::Buffer,
             image_bytes_template * w.templates + image_bytes_iteration * w.iterations,
         );
+        if template_image == Residence::Main {
+            k.read(
+                Residence::Main,
+                w.large_level_templates * (SAMPLED + 1) as u64 * TEMPLATE_ROW_MAIN_BYTES,
+            );
+        }
         k.write(Residence::Local, (2 * s + 6 * px) * w.templates);
         k.read(
             Residence::Local,
@@ -765,9 +799,26 @@ mod tests {
         let mut klt = KltTracker::new(KltConfig::default());
         let p = Vector2::new(100.0, 100.0);
         assert!(klt.track(&a, &b, p, p, 3).is_ok());
-        let one = klt.take_cost();
-        assert_eq!(one.calls, 1);
+        assert!(klt.track(&a, &b, p, p, 3).is_ok());
+        let one = klt.take_cost(Residence::Buffer);
+        assert_eq!(one.calls, 2);
         assert!(one.ops.int32_mul > 0 && one.buffer.read > 0);
-        assert_eq!(klt.take_cost().calls, 0);
+        assert_eq!(one.main.read, 0, "templates from the current frame");
+        assert!(klt.track(&a, &b, p, p, 3).is_ok());
+        let evicted = klt.take_cost(Residence::Main);
+        // The same work half as often, plus the template neighbourhoods at
+        // the levels an L1 cache cannot hold, from main memory.
+        assert_eq!(evicted.ops * 2, one.ops);
+        // One template per level of A (the backward one, from B, excluded).
+        let large = (0..4)
+            .filter_map(|l| a.level(l))
+            .filter(|l| l.bytes() > SMALL_LEVEL_BYTES)
+            .count() as u64;
+        assert!(large >= 1);
+        assert_eq!(
+            evicted.main.read,
+            large * (SAMPLED + 1) as u64 * TEMPLATE_ROW_MAIN_BYTES
+        );
+        assert_eq!(klt.take_cost(Residence::Main).calls, 0);
     }
 }

@@ -592,7 +592,8 @@ impl FrontEnd {
         }
         self.tracks.truncate(kept);
         stats.tracked = kept as u32;
-        self.ledger.record(kernels::TRACKING, self.klt.take_cost());
+        self.ledger
+            .record(kernels::TRACKING, self.klt.take_cost(Residence::Main));
     }
 
     fn reject_temporal_outliers(
@@ -904,7 +905,8 @@ impl FrontEnd {
                 right_bearing,
             });
         }
-        self.ledger.record(kernels::STEREO, self.klt.take_cost());
+        self.ledger
+            .record(kernels::STEREO, self.klt.take_cost(Residence::Buffer));
         *self.ledger.kernel(kernels::BEARINGS) += bearing_cost(unprojected);
         if !self.depths.is_empty() {
             let mid = self.depths.len() / 2;

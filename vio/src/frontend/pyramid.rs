@@ -200,7 +200,7 @@ impl ImagePyramid {
             pyr_down(src, dst, &mut self.column_sums);
             dst.replicate_border();
             built += 1;
-            cost += pyr_down_cost(nw, nh, dst.bytes());
+            cost += pyr_down_cost(nw, nh, dst.bytes(), src.bytes());
         }
         self.levels.truncate(built);
         cost
@@ -266,7 +266,7 @@ fn horizontal_taps(s: &[u16], out: &mut [u16]) {
 /// 5 taps over `2w + 4` source columns and the horizontal pass 5 taps over `2w`
 /// of those sums (4 adds and 2 constant multiplies each, 16-bit), then `w`
 /// rounded shifts.
-fn pyr_down_cost(w: usize, h: usize, padded_bytes: usize) -> KernelCost {
+fn pyr_down_cost(w: usize, h: usize, padded_bytes: usize, source_bytes: usize) -> KernelCost {
     let (w, h) = (w as u64, h as u64);
     let vertical = (2 * w + 4) * h;
     let horizontal = 2 * w * h;
@@ -281,10 +281,13 @@ fn pyr_down_cost(w: usize, h: usize, padded_bytes: usize) -> KernelCost {
         ..KernelCost::default()
     };
     // Output row y reads source rows 2y-2 ..= 2y+2: each source row serves 2.5
-    // output rows, so the distinct bytes (about 2 per vertical tap column) come
-    // from main memory once and the other 3 reads per column from the band of 5
-    // rows that stays in cache (buffer). Sums live in two row-sized scratch arrays.
-    k.read(Residence::Main, 2 * vertical);
+    // output rows, so the distinct bytes (about 2 per vertical tap column) are
+    // fetched once and the other 3 reads per column come from the band of 5
+    // rows that stays in cache (buffer). The source level was written just
+    // before: it is still on chip when it fits a buffer (every level here; the
+    // full-resolution level of a 752 x 480 image is 401 kB), from main memory
+    // beyond. Sums live in two row-sized scratch arrays.
+    k.read(Residence::of_working_set(source_bytes as u64), 2 * vertical);
     k.read(Residence::Buffer, 3 * vertical);
     k.write(Residence::Local, 2 * (vertical + horizontal));
     k.read(Residence::Local, 2 * (5 * horizontal + out));

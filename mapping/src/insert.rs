@@ -757,6 +757,7 @@ impl ScanInserter {
         let rays = s.rays as u64;
         let rays_kept = self.rays.len() as u64;
         let k = self.cost.kernel("map_rays");
+        k.calls += 1;
         // Difference, norm, cut, three floors and divisions, bounds.
         k.add_ops(
             OpCounts {
@@ -773,6 +774,7 @@ impl ScanInserter {
         let cells = s.cells_traversed as u64;
         let lookups = s.brick_lookups as u64;
         let k = self.cost.kernel("map_traverse");
+        k.calls += 1;
         // Per walk: the major axis, slopes and fixed-point starts; per cell
         // (slabs and their extra cells together): the fixed-point steps,
         // shifts and clamps, the comparisons of the minor cells, the index
@@ -814,6 +816,7 @@ impl ScanInserter {
         let bricks = s.bricks_touched as u64;
         let cell_bytes = std::mem::size_of::<M::Cell>() as u64;
         let k = self.cost.kernel("map_update");
+        k.calls += 1;
         // The dense box is read, gathered brick by brick and cleared; a box
         // larger than an on-chip buffer (a 4 m range at 5 cm is 4 MB) is
         // streamed from and to main memory.

@@ -8,5 +8,6 @@ pub mod mapper;
 #[cfg(feature = "opencv")]
 pub mod opencv_baseline;
 pub mod pipeline;
+pub mod plots;
 pub mod replay;
 pub mod synthetic;

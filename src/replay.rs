@@ -473,39 +473,22 @@ pub fn pipeline_metrics(
             .filter(|r| r.estimate.status == status)
             .count()
     };
-    let gt = ds.ground_truth();
-    let ate = if gt.is_empty() {
-        None
-    } else {
-        let gt = Trajectory::new(
-            gt.iter().map(|s| s.t_ns).collect(),
-            gt.iter().map(|s| s.world_from_body).collect(),
-        )?;
-        let sessions = run
-            .records
-            .iter()
-            .map(|r| r.estimate.session)
-            .max()
-            .unwrap_or(0);
-        if sessions > 1 {
-            // Poses after a re-initialization are in another world frame: score
-            // the first session's.
-            let first = run.records.iter().filter(|r| {
-                r.estimate.session == 1 && r.estimate.status == TrackingStatus::Tracking
-            });
-            let first_session = Trajectory::new(
-                first.clone().map(|r| r.t_ns).collect(),
-                first.map(|r| r.estimate.world_from_body).collect(),
-            )?;
-            let mut m = ate_metrics(&gt, &first_session);
-            m.notes.push(format!(
-                "{} re-initializations in new world frames: only the first session's {} poses are scored",
-                sessions - 1,
-                first_session.len()
-            ));
-            Some(m)
-        } else {
-            Some(ate_metrics(&gt, estimate))
+    let ate = match ground_truth_trajectory(ds)? {
+        None => None,
+        Some(gt) => {
+            let sessions = sessions(run);
+            if sessions > 1 {
+                let first_session = scored_trajectory(run, estimate)?;
+                let mut m = ate_metrics(&gt, &first_session);
+                m.notes.push(format!(
+                    "{} re-initializations in new world frames: only the first session's {} poses are scored",
+                    sessions - 1,
+                    first_session.len()
+                ));
+                Some(m)
+            } else {
+                Some(ate_metrics(&gt, estimate))
+            }
         }
     };
     Ok(PipelineMetrics {
@@ -570,6 +553,55 @@ fn parse_vm_hwm(status: &str) -> Option<u64> {
         Some("kB") => value.checked_mul(1024),
         _ => None,
     }
+}
+
+/// The sequence's ground truth as a trajectory (`None` when it has none).
+///
+/// # Errors
+/// [`EvalError::InvalidTrajectory`] when its poses do not form a trajectory
+/// (the reader checks their order and values, so this is a bug).
+pub fn ground_truth_trajectory(ds: &EurocDataset) -> Result<Option<Trajectory>, EvalError> {
+    let gt = ds.ground_truth();
+    if gt.is_empty() {
+        return Ok(None);
+    }
+    Trajectory::new(
+        gt.iter().map(|s| s.t_ns).collect(),
+        gt.iter().map(|s| s.world_from_body).collect(),
+    )
+    .map(Some)
+}
+
+/// World-frame sessions of a run (1 without re-initialization).
+fn sessions(run: &PipelineRun) -> u32 {
+    run.records
+        .iter()
+        .map(|r| r.estimate.session)
+        .max()
+        .unwrap_or(0)
+}
+
+/// The poses a run is scored on: all its `Tracking` poses (`tracking`), or
+/// after a re-initialization, whose poses are in another world frame, those of
+/// the first session only.
+///
+/// # Errors
+/// [`EvalError::InvalidTrajectory`] when a pose is not finite.
+pub fn scored_trajectory(
+    run: &PipelineRun,
+    tracking: &Trajectory,
+) -> Result<Trajectory, EvalError> {
+    if sessions(run) <= 1 {
+        return Ok(tracking.clone());
+    }
+    let first = run
+        .records
+        .iter()
+        .filter(|r| r.estimate.session == 1 && r.estimate.status == TrackingStatus::Tracking);
+    Trajectory::new(
+        first.clone().map(|r| r.t_ns).collect(),
+        first.map(|r| r.estimate.world_from_body).collect(),
+    )
 }
 
 /// The counted work of a pipeline run by stage (`frontend`, `backend`, and

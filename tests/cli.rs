@@ -150,6 +150,22 @@ fn demo_runs_and_can_run_again() {
     let trajectory = std::fs::read_to_string(dir.path().join("scout-demo/vio/trajectory.tum"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(trajectory.lines().count() > 20, "{trajectory}");
+    // The report and the plots it shows, every one of them written.
+    let report = std::fs::read_to_string(dir.path().join("scout-demo/report.md"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        report.contains("ATE (RMSE)") && report.contains("| rpi4 | total |"),
+        "{report}"
+    );
+    for line in report.lines().filter(|l| l.starts_with("![")) {
+        let file = line
+            .split_once("](")
+            .and_then(|(_, rest)| rest.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("{line}"));
+        let png = std::fs::read(dir.path().join("scout-demo").join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(&png[1..4], b"PNG", "{file}");
+    }
     assert!(
         dir.path()
             .join("scout-demo/sequence/mav0/cam0/data.csv")

@@ -214,9 +214,14 @@ pub fn run(args: &CostArgs) -> anyhow::Result<()> {
 }
 
 /// The demo's short cost summary: energy per frame by stage on a Pi 4 and on
-/// the accelerator, with the Pi 4's charts written into `plots`.
-pub(crate) fn print_summary(report_path: &Path, plots: &Path) -> anyhow::Result<()> {
+/// the accelerator, with the Pi 4's charts written into `plots`; returns the
+/// two evaluations.
+pub(crate) fn print_summary(
+    report_path: &Path,
+    plots: &Path,
+) -> anyhow::Result<Vec<CostEvaluation>> {
     let report = CostReport::read(report_path)?;
+    let mut evaluations = Vec::new();
     for name in ["rpi4", "accel"] {
         let hw = Hardware::named_or_file(name)?;
         let eval = evaluate(&report, &hw);
@@ -236,8 +241,9 @@ pub(crate) fn print_summary(report_path: &Path, plots: &Path) -> anyhow::Result<
         if name == "rpi4" {
             write_charts(&eval, &hw, plots)?;
         }
+        evaluations.push(eval);
     }
-    Ok(())
+    Ok(evaluations)
 }
 
 fn print_table(eval: &CostEvaluation, hw: &Hardware, report: &CostReport, kernels: bool) {

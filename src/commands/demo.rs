@@ -8,8 +8,11 @@
 //! VIO (front end and back end, as `scout replay` does) and score its trajectory
 //! against the ground truth, with the occupancy map of its keyframes; then
 //! explore a synthetic world of the same seed in closed loop with the MI
-//! planner and the frontier baseline (as `scout explore` does). The cost model
-//! extends this command next.
+//! planner and the frontier baseline (as `scout explore` does); model the
+//! VIO's and the map's energy per frame on a Pi 4 and on the accelerator (as
+//! `scout cost` does); and write `report.md` with those figures and the
+//! plots (trajectory against ground truth, error over time, time per frame,
+//! the map, energy, roofline, the explored maps).
 
 use std::path::{Path, PathBuf};
 
@@ -161,7 +164,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let vio_out = args.out.join("vio");
     std::fs::create_dir_all(&vio_out).with_context(|| format!("creating {}", vio_out.display()))?;
     let vio = super::replay::run_full(&ds, &config, PipelineMode::Deterministic, &vio_out)?;
-    super::cost::print_summary(&vio_out.join("cost.json"), &vio_out)?;
+    let energy = super::cost::print_summary(&vio_out.join("cost.json"), &vio_out)?;
 
     // Closed-loop exploration of a world of the same seed, both planners.
     println!();
@@ -170,6 +173,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         args.seed
     );
     let explore_cfg = &config.explore;
+    let mut explored = Vec::new();
     for planner in [PlannerKind::Mi, PlannerKind::Frontier] {
         let run = explore(explore_cfg, args.seed, planner)
             .with_context(|| format!("exploring world {}", args.seed))?;
@@ -182,18 +186,35 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             || "not reached".to_string(),
             |d| format!("{d:.1} m of path"),
         );
-        println!(
-            "  {:<8} {:?}: coverage {:.1} % ({to_target}), {} plans, {:.2} s planning",
+        let line = format!(
+            "{:<8} {:?}: coverage {:.1} % ({to_target}), {} plans, {:.2} s planning",
             planner.name(),
             run.outcome,
             run.coverage() * 100.0,
             run.plans,
             run.planning_s
         );
+        println!("  {line}");
+        explored.push(line);
     }
+    let report_path = args.out.join("report.md");
+    let report = Report {
+        sequence: summary.to_string(),
+        frontend: format!(
+            "{} frames, {:.0} features/frame ({:.0} with stereo), {:.2} ms/frame median\n\n{accuracy}",
+            s.frames, s.features.mean, s.stereo.mean, s.time_ms.median
+        ),
+        vio: &vio,
+        map: config.map.enabled,
+        energy: &energy,
+        explored: &explored,
+    };
+    std::fs::write(&report_path, report.markdown())
+        .with_context(|| format!("writing {}", report_path.display()))?;
 
     println!();
     println!("Wrote {}:", args.out.display());
+    println!("  report.md           the figures below, with the plots: start here");
     println!(
         "  sequence/mav0/      EuRoC layout: cam0, cam1 (PNG), imu0, state_groundtruth_estimate0"
     );
@@ -203,6 +224,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     println!("  frontend_accuracy.json  track errors against the synthetic ground truth");
     println!("  vio/trajectory.tum  the VIO's body trajectory (TUM), one row per tracked frame");
     println!("  vio/metrics.json    stage times, latency, peak memory, ATE and drift");
+    println!(
+        "  vio/trajectory.png, vio/ate.png, vio/timing.png   top view against ground truth, error over time, time per frame"
+    );
     if config.map.enabled {
         println!(
             "  vio/map.bin         the occupancy map of the keyframes (stereo depth; mapping::io::load)"
@@ -238,4 +262,108 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         "      or feed the folder to any EuRoC-reading VIO (OpenVINS, Basalt, VINS-Fusion, ORB-SLAM3)."
     );
     Ok(())
+}
+
+/// What `report.md` shows.
+struct Report<'a> {
+    sequence: String,
+    frontend: String,
+    vio: &'a scout::replay::PipelineMetrics,
+    map: bool,
+    energy: &'a [super::cost::CostEvaluation],
+    explored: &'a [String],
+}
+
+impl Report<'_> {
+    fn markdown(&self) -> String {
+        use std::fmt::Write;
+        let mut md = String::new();
+        let m = self.vio;
+        let _ = writeln!(md, "# scout demo\n");
+        let _ = writeln!(
+            md,
+            "## The sequence\n\n```\n{}\n```\n",
+            self.sequence.trim_end()
+        );
+        let _ = writeln!(
+            md,
+            "## Front end against the synthetic world\n\n```\n{}\n```\n",
+            self.frontend.trim_end()
+        );
+        let _ = writeln!(md, "## VIO\n");
+        let _ = writeln!(
+            md,
+            "{} of {} frames tracking, {} keyframes, {} lost, {} re-initializations.\n",
+            m.frames_tracking, m.frames, m.keyframes, m.lost_frames, m.reinitializations
+        );
+        if let Some(ate) = &m.ate {
+            let f = |a: &Option<scout::replay::AteFigures>| {
+                a.map_or_else(|| "-".to_string(), |a| format!("{:.1} mm", a.rmse_m * 1e3))
+            };
+            let _ = writeln!(
+                md,
+                "ATE (RMSE) {} after SE(3) alignment, {} after position + yaw, over {} poses.\n",
+                f(&ate.se3),
+                f(&ate.posyaw),
+                ate.matched_poses
+            );
+        }
+        let _ = writeln!(
+            md,
+            "| stage | median ms | p90 ms | max ms |\n|---|---|---|---|"
+        );
+        for (name, q) in [
+            ("front end", &m.time_ms.frontend),
+            ("back end", &m.time_ms.backend),
+            ("latency", &m.latency_ms),
+        ] {
+            let _ = writeln!(
+                md,
+                "| {name} | {:.2} | {:.2} | {:.2} |",
+                q.median, q.p90, q.max
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\n![trajectory](vio/trajectory.png)\n\n![error over time](vio/ate.png)\n\n![time per frame](vio/timing.png)\n"
+        );
+        if self.map {
+            let _ = writeln!(md, "## Map\n\n![map at flight height](vio/map.png)\n");
+        }
+        let _ = writeln!(
+            md,
+            "## Modeled energy per frame (`scout cost vio/cost.json`)\n"
+        );
+        let _ = writeln!(
+            md,
+            "| machine | stage | compute uJ | data movement uJ | moving data | bound ms |\n|---|---|---|---|---|---|"
+        );
+        for e in self.energy {
+            for s in &e.stages {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {:.1} | {:.1} | {:.1} % | {:.3} |",
+                    e.hardware,
+                    s.name,
+                    s.run.compute_pj * 1e-6 / e.frames.max(1) as f64,
+                    s.run.movement_pj() * 1e-6 / e.frames.max(1) as f64,
+                    100.0 * s.movement_share,
+                    s.bound_ms_per_frame
+                );
+            }
+        }
+        let _ = writeln!(
+            md,
+            "\n![energy by stage and memory level](vio/energy_rpi4.png)\n\n![roofline](vio/roofline_rpi4.png)\n"
+        );
+        let _ = writeln!(md, "## Exploration\n");
+        for line in self.explored {
+            let _ = writeln!(md, "- {line}");
+        }
+        let _ = writeln!(
+            md,
+            "\n![MI planner](explore/mi/map.png)\n\n![frontier planner](explore/frontier/map.png)"
+        );
+        md
+    }
 }

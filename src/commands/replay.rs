@@ -1,7 +1,9 @@
 //! `scout replay DIR --out OUT [--config FILE] [--realtime [SPEED]]`: run the
 //! VIO pipeline (front end and back end on their threads) over an EuRoC/ASL
 //! sequence; write the `Tracking` poses to `OUT/trajectory.tum` and the run's
-//! figures (and ATE when the sequence has ground truth) to `OUT/metrics.json`.
+//! figures (and ATE when the sequence has ground truth) to `OUT/metrics.json`,
+//! the plots (`trajectory.png`, `ate.png`, `timing.png`, see `scout::plots`)
+//! and the counted work to `OUT/cost.json`.
 //! With `--frontend-only`, the front end alone and its per-frame figures.
 
 use std::path::{Path, PathBuf};
@@ -14,7 +16,8 @@ use scout::eval::write_tum;
 use scout::mapper::build_map;
 use scout::pipeline::{PipelineMode, run_pipeline};
 use scout::replay::{
-    AteFigures, PipelineMetrics, pipeline_cost_report, pipeline_metrics, replay_frontend,
+    AteFigures, PipelineMetrics, ground_truth_trajectory, pipeline_cost_report, pipeline_metrics,
+    replay_frontend, scored_trajectory,
 };
 
 /// Arguments of `scout replay`.
@@ -144,6 +147,14 @@ pub(crate) fn run_full(
         println!("  peak memory      {:.1} MB", bytes as f64 * 1e-6);
     }
     println!("wrote {} and {}", tum.display(), path.display());
+    let gt = ground_truth_trajectory(ds)?;
+    let scored = scored_trajectory(&run, &trajectory)?;
+    let plots = scout::plots::write_replay_plots(out, gt.as_ref(), &scored, &run)?;
+    let names: Vec<String> = plots
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    println!("wrote {}/{}", out.display(), names.join(", "));
     let mut map_summary = None;
     if config.map.enabled {
         let s = build_map(ds, &run, &config.map, out).context("building the map")?;

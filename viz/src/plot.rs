@@ -1,5 +1,5 @@
-//! Static PNG charts: a small RGB raster ([`Canvas`]) and two charts drawn on it,
-//! [`StackedBars`] and [`Roofline`].
+//! Static PNG charts: a small RGB raster ([`Canvas`]) and three charts drawn on
+//! it, [`StackedBars`], [`Roofline`] and [`LineChart`].
 //!
 //! Everything is drawn with integer pixel operations and an 8x8 bitmap font
 //! (`font8x8`), so the module needs no font files and no graphics library; the
@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use viz::plot::{BarSeries, Roofline, RooflinePoint, StackedBars};
+//! use viz::plot::{BarSeries, LineChart, LineSeries, Roofline, RooflinePoint, StackedBars};
 //!
 //! let mut bars = StackedBars::new("Energy per frame", "uJ");
 //! bars.categories = vec!["frontend".into(), "backend".into()];
@@ -21,6 +21,15 @@
 //! roof.roofs = vec![("DRAM 5.5 GB/s".into(), 5.5e9)];
 //! roof.points = vec![RooflinePoint::new("frontend", 0.8, 3.0e9)];
 //! viz::plot::roofline_png(&roof, Path::new("roofline.png"))?;
+//!
+//! let mut top_view = LineChart::new("Trajectory", "x (m)", "y (m)");
+//! top_view.equal_aspect = true;
+//! top_view.mark_start = true;
+//! top_view.series = vec![
+//!     LineSeries::new("ground truth", vec![(0.0, 0.0), (2.0, 0.0), (2.0, -1.5)]),
+//!     LineSeries::new("estimate", vec![(0.0, 0.0), (2.1, 0.1), (2.2, -1.4)]),
+//! ];
+//! viz::plot::line_chart_png(&top_view, Path::new("trajectory.png"))?;
 //! # Ok::<(), viz::plot::PlotError>(())
 //! ```
 
@@ -38,7 +47,7 @@ pub type Rgb = [u8; 3];
 /// White, the background of every chart.
 pub const WHITE: Rgb = [255, 255, 255];
 
-/// Colours given to series (bars) and roofs, in order, repeating after the last:
+/// Colours given to series (bars, lines) and roofs, in order, repeating after the last:
 /// the Okabe–Ito palette, which stays distinguishable under the common forms of
 /// colour blindness.
 pub const PALETTE: [Rgb; 8] = [
@@ -690,6 +699,21 @@ fn nice_step(raw: f64) -> f64 {
     mantissa * magnitude
 }
 
+/// The multiples of `step` (> 0) in `lo..=hi` (with a hair of tolerance at
+/// both ends), ascending; at most [`MAX_TICKS`] of them.
+fn ticks_between(lo: f64, hi: f64, step: f64) -> Vec<f64> {
+    let first = (lo / step - 1e-9).ceil();
+    let last = (hi / step + 1e-9).floor();
+    if !(first.is_finite() && last.is_finite()) || last < first {
+        return Vec::new();
+    }
+    let count = ((last - first) as usize).saturating_add(1).min(MAX_TICKS);
+    (0..count).map(|i| (first + i as f64) * step).collect()
+}
+
+/// Most ticks an axis of a line chart gets (a guard; nice steps give far fewer).
+const MAX_TICKS: usize = 200;
+
 /// Labels for ticks from [`nice_ticks`]: plain decimals with as many decimals as
 /// the step needs (0, 50, 100 or 0.0, 0.5, 1.0), or, when the axis goes to 1e5
 /// or more (or stays under 1e-3), each tick in short scientific form (5e5, 1e6,
@@ -699,7 +723,14 @@ fn format_ticks(ticks: &[f64]) -> Vec<String> {
         [a, b, ..] => b - a,
         _ => 1.0,
     };
-    let top = ticks.last().copied().unwrap_or(0.0).abs();
+    format_ticks_with_step(ticks, step)
+}
+
+/// [`format_ticks`] for ticks `step` apart (which works for a single tick too);
+/// negative ticks get a leading `-` (-1.5, -1e6). Whether labels are scientific
+/// depends on the tick furthest from 0.
+fn format_ticks_with_step(ticks: &[f64], step: f64) -> Vec<String> {
+    let top = ticks.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
     let step_exponent = (step.log10() + 1e-9).floor() as i32;
     let scientific = top >= 1e5 || (top > 0.0 && top < 1e-3);
     ticks
@@ -1547,6 +1578,512 @@ pub fn roofline_png(chart: &Roofline, path: &Path) -> Result<(), PlotError> {
     render_roofline(chart)?.save_png(path)
 }
 
+// ---------------------------------------------------------------------------
+// Line chart
+// ---------------------------------------------------------------------------
+
+/// Pen width of a series' line, in pixels.
+const SERIES_THICKNESS: u32 = 2;
+/// Radius of the disc drawn for a point with no neighbour to join it to.
+const LONE_POINT_RADIUS: u32 = 2;
+/// Radius of the start markers (inside a white ring 2 pixels wider).
+const START_RADIUS: u32 = 4;
+/// Room left around the data on each side, as a fraction of the data's range.
+const DATA_MARGIN: f64 = 0.05;
+/// Coordinates further from 0 than this are treated like NaN (a gap), so that
+/// ranges, margins and ticks stay finite.
+const MAX_COORD: f64 = 1e300;
+
+/// A range of values `(lo, hi)`, both included.
+type Range = (f64, f64);
+
+/// One series of a [`LineChart`]: a name for the legend and the points of its
+/// polyline, joined in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineSeries {
+    /// Name shown in the legend (e.g. `"estimate"`).
+    pub name: String,
+    /// The points (x, y), in drawing order. A point with a coordinate that is
+    /// not finite (or beyond ±1e300) is not drawn and breaks the line: the
+    /// points before and after it are not joined.
+    pub points: Vec<(f64, f64)>,
+}
+
+impl LineSeries {
+    /// A series named `name` through `points`.
+    pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Self {
+            name: name.into(),
+            points,
+        }
+    }
+}
+
+/// A line chart on linear axes: each series is a polyline through its points
+/// (e.g. a trajectory's top view, x against y in metres, or a quantity against
+/// time).
+///
+/// The axes span the data with a small margin on every side; ticks are at
+/// multiples of 1, 2 or 5 times a power of ten. Each series gets the next colour
+/// of [`PALETTE`] and a 2-pixel line, and is named in the legend right of the
+/// plot. Points with a coordinate that is not finite break the line (see
+/// [`LineSeries::points`]). A chart without points has axes over 0..1; data
+/// with no extent along an axis (a single point, or a constant) gets a range
+/// around its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineChart {
+    /// Title drawn above the chart (may be empty).
+    pub title: String,
+    /// X-axis label, with its unit (e.g. `"x (m)"`); may be empty.
+    pub x_label: String,
+    /// Y-axis label, with its unit (e.g. `"error (m)"`); may be empty.
+    pub y_label: String,
+    /// The series, drawn in order (later ones on top).
+    pub series: Vec<LineSeries>,
+    /// Same units per pixel on both axes, so shapes keep their proportions (for
+    /// trajectory top views): the axis whose data is narrower for its length is
+    /// widened, around the data's centre. Both axes then share one tick step.
+    pub equal_aspect: bool,
+    /// Mark each series' first drawable point with a small disc in its colour
+    /// (and add a "start" entry to the legend).
+    pub mark_start: bool,
+    /// Start the y axis at 0, on the bottom axis line, with the margin only
+    /// above the data (for errors and times). Negative values still extend the
+    /// axis below 0 rather than being hidden.
+    pub y_from_zero: bool,
+    /// Image width in pixels (at least [`MIN_WIDTH`]).
+    pub width: u32,
+    /// Image height in pixels (at least [`MIN_HEIGHT`]).
+    pub height: u32,
+}
+
+impl LineChart {
+    /// An empty chart with a title and axis labels, of the default size
+    /// ([`DEFAULT_WIDTH`] x [`DEFAULT_HEIGHT`]), without equal aspect, start
+    /// markers or a y axis from 0; fill in `series`.
+    pub fn new(
+        title: impl Into<String>,
+        x_label: impl Into<String>,
+        y_label: impl Into<String>,
+    ) -> Self {
+        Self {
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            series: Vec::new(),
+            equal_aspect: false,
+            mark_start: false,
+            y_from_zero: false,
+            width: DEFAULT_WIDTH,
+            height: DEFAULT_HEIGHT,
+        }
+    }
+
+    /// The smallest and largest x and y over the drawable points, if any.
+    fn extents(&self) -> (Option<Range>, Option<Range>) {
+        let grow = |e: Option<Range>, v: f64| match e {
+            None => Some((v, v)),
+            Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+        };
+        self.series
+            .iter()
+            .flat_map(|s| s.points.iter().copied())
+            .filter(|&p| is_drawable(p))
+            .fold((None, None), |(x, y), (px, py)| (grow(x, px), grow(y, py)))
+    }
+}
+
+/// Whether a point can be drawn (else it is a gap in its line).
+fn is_drawable((x, y): (f64, f64)) -> bool {
+    x.is_finite() && y.is_finite() && x.abs() <= MAX_COORD && y.abs() <= MAX_COORD
+}
+
+/// Whether `lo..=hi` is too narrow to map onto pixels (a single value, up to
+/// rounding).
+fn is_degenerate((lo, hi): Range) -> bool {
+    hi - lo <= lo.abs().max(hi.abs()) * 1e-9
+}
+
+/// The axis range for data spanning `extent` (`None`: no data, taken as 0..1):
+/// the data plus [`DATA_MARGIN`] on each side. With `from_zero` the range
+/// takes in 0, and when the data is >= 0 it starts exactly at 0. A degenerate
+/// range (see [`is_degenerate`]) is widened to 10% of its value on each side
+/// (0..1 from zero, -1..1 around 0), unless `keep_degenerate` (the equal-aspect
+/// fit will widen it).
+fn axis_range(extent: Option<Range>, from_zero: bool, keep_degenerate: bool) -> Range {
+    let (mut lo, mut hi) = extent.unwrap_or((0.0, 1.0));
+    if from_zero {
+        lo = lo.min(0.0);
+        hi = hi.max(0.0);
+    }
+    let anchored = from_zero && lo == 0.0;
+    if is_degenerate((lo, hi)) {
+        if keep_degenerate {
+            return (lo, hi);
+        }
+        if anchored {
+            // From zero, only all-zero data is degenerate.
+            return (0.0, 1.0);
+        }
+        let value = lo / 2.0 + hi / 2.0;
+        let half = if value == 0.0 { 1.0 } else { value.abs() * 0.1 };
+        return (value - half, value + half);
+    }
+    let pad = (hi - lo) * DATA_MARGIN;
+    (if anchored { lo } else { lo - pad }, hi + pad)
+}
+
+/// Widens `x` or `y` so that both have the same units per pixel over a plot
+/// `w` x `h` pixels: the wider one's scale is kept, the other grows around its
+/// centre (upwards only for `y` when `y_anchored`, to keep 0 at the bottom).
+fn equalize(x: Range, y: Range, w: f64, h: f64, y_anchored: bool) -> (Range, Range) {
+    let grow = |(lo, hi): Range, span: f64, anchored: bool| {
+        if anchored {
+            (lo, lo + span)
+        } else {
+            let centre = lo / 2.0 + hi / 2.0;
+            (centre - span / 2.0, centre + span / 2.0)
+        }
+    };
+    let (ux, uy) = ((x.1 - x.0) / w, (y.1 - y.0) / h);
+    if ux > uy {
+        (x, grow(y, ux * h, y_anchored))
+    } else if uy > ux {
+        (grow(x, uy * w, false), y)
+    } else {
+        (x, y)
+    }
+}
+
+/// A linear axis from `lo` to `hi` (`lo < hi`), mapped to pixels `px_lo..px_hi`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LinearAxis {
+    lo: f64,
+    hi: f64,
+    px_lo: f64,
+    px_hi: f64,
+}
+
+impl LinearAxis {
+    /// Pixel coordinate of the value `v`, unrounded.
+    fn px_exact(&self, v: f64) -> f64 {
+        self.px_lo + (v - self.lo) / (self.hi - self.lo) * (self.px_hi - self.px_lo)
+    }
+
+    /// Pixel coordinate of the value `v`.
+    fn px(&self, v: f64) -> i32 {
+        self.px_exact(v).round() as i32
+    }
+
+    /// Pixels between consecutive ticks `step` apart.
+    fn spacing(&self, step: f64) -> f64 {
+        (step / (self.hi - self.lo) * (self.px_hi - self.px_lo)).abs()
+    }
+
+    /// The ticks and their labels for the tick step `step`.
+    fn ticks(&self, step: f64) -> (Vec<f64>, Vec<String>) {
+        let ticks = ticks_between(self.lo, self.hi, step);
+        let labels = format_ticks_with_step(&ticks, step);
+        (ticks, labels)
+    }
+
+    /// A nice tick step for about `target` intervals (at most `target`, but
+    /// small enough for two ticks inside the range), made larger if the labels,
+    /// each `room(label)` pixels long along the axis, would crowd.
+    fn tick_step(&self, target: i32, room: impl Fn(&str) -> i32) -> f64 {
+        let mut step = nice_step((self.hi - self.lo) / f64::from(target.max(1)));
+        for _ in 0..4 {
+            if ticks_between(self.lo, self.hi, step).len() >= 2 {
+                break;
+            }
+            // The previous nice step: 10 -> 5 -> 2 -> 1.
+            step = nice_step(step / 2.5);
+        }
+        for _ in 0..30 {
+            let (_, labels) = self.ticks(step);
+            let need = labels.iter().map(|l| room(l)).max().unwrap_or(0);
+            if self.spacing(step) >= f64::from(need) {
+                break;
+            }
+            // The next nice step: 1 -> 2 -> 5 -> 10.
+            step = nice_step(step * 1.01);
+        }
+        step
+    }
+}
+
+/// Where the parts of a line chart go.
+#[derive(Debug, Clone, PartialEq)]
+struct LineLayout {
+    plot: PlotArea,
+    x: LinearAxis,
+    y: LinearAxis,
+    x_ticks: Vec<f64>,
+    x_labels: Vec<String>,
+    y_ticks: Vec<f64>,
+    y_labels: Vec<String>,
+    /// The legend's top-left corner and size, if there are series.
+    legend: Option<(i32, i32, i32, i32)>,
+    /// Legend names, shortened to fit.
+    legend_names: Vec<String>,
+}
+
+/// Lays out a line chart of a valid size.
+fn line_layout(chart: &LineChart) -> LineLayout {
+    let line = line_px(LABEL_SCALE);
+    let (w, h) = (chart.width as i32, chart.height as i32);
+
+    // Data ranges before the equal-aspect fit. With equal aspect, an axis whose
+    // data has no extent is left for the fit to widen, unless both are.
+    let (x_extent, y_extent) = chart.extents();
+    let x_flat = is_degenerate(axis_range(x_extent, false, true));
+    let y_flat = is_degenerate(axis_range(y_extent, chart.y_from_zero, true));
+    let keep = |other_flat: bool| chart.equal_aspect && !other_flat;
+    let x_range = axis_range(x_extent, false, keep(y_flat));
+    let y_range = axis_range(y_extent, chart.y_from_zero, keep(x_flat));
+
+    // Legend.
+    let max_name = w / 4;
+    let legend_names: Vec<String> = chart
+        .series
+        .iter()
+        .map(|s| fit_text(&s.name, max_name, LABEL_SCALE))
+        .collect();
+    let sample = 24;
+    let legend_size = if legend_names.is_empty() {
+        None
+    } else {
+        let name_w = legend_names
+            .iter()
+            .map(|n| width_px(n, LABEL_SCALE))
+            .chain(chart.mark_start.then(|| width_px("start", LABEL_SCALE)))
+            .max()
+            .unwrap_or(0);
+        let rows = legend_names.len() as i32 + i32::from(chart.mark_start);
+        Some((10 + sample + 8 + name_w + 10, 8 + rows * (line + 8) + 2))
+    };
+
+    // Vertical: title, plot, x tick labels, x label. Horizontal: y label, y tick
+    // labels, plot, legend.
+    let top = title_block(&chart.title) + 4;
+    let bottom = h - PAD - line - 10 - line - TICK_LEN - 4;
+    let right = match legend_size {
+        Some((legend_w, _)) => w - PAD - legend_w - PAD - 4,
+        None => w - PAD - PAD,
+    };
+    let y_label_w = if chart.y_label.is_empty() {
+        0
+    } else {
+        line + PAD
+    };
+
+    // The layout when `tick_w` pixels are left for the y tick labels.
+    let with_tick_width = |tick_w: i32| {
+        let left = PAD + y_label_w + tick_w + TICK_LEN + 4;
+        let plot = PlotArea {
+            left,
+            top,
+            right: right.max(left + 1),
+            bottom: bottom.max(top + 1),
+        };
+        let (x_range, y_range) = if chart.equal_aspect {
+            let y_anchored = chart.y_from_zero && y_range.0 == 0.0;
+            let (pw, ph) = (f64::from(plot.width()), f64::from(plot.height()));
+            equalize(x_range, y_range, pw, ph, y_anchored)
+        } else {
+            (x_range, y_range)
+        };
+        let x = LinearAxis {
+            lo: x_range.0,
+            hi: x_range.1,
+            px_lo: f64::from(plot.left),
+            px_hi: f64::from(plot.right),
+        };
+        let y = LinearAxis {
+            lo: y_range.0,
+            hi: y_range.1,
+            px_lo: f64::from(plot.bottom),
+            px_hi: f64::from(plot.top),
+        };
+        let x_step = x.tick_step((plot.width() / 60).clamp(2, 10), |l| {
+            width_px(l, LABEL_SCALE) + 16
+        });
+        let y_step = y.tick_step((plot.height() / 50).clamp(2, 10), |_| line + 10);
+        // With equal aspect one step for both axes makes the grid square,
+        // unless that leaves an axis with a single tick.
+        let shared = x_step.max(y_step);
+        let two_ticks = |a: &LinearAxis| ticks_between(a.lo, a.hi, shared).len() >= 2;
+        let (x_step, y_step) = if chart.equal_aspect && two_ticks(&x) && two_ticks(&y) {
+            (shared, shared)
+        } else {
+            (x_step, y_step)
+        };
+        let (x_ticks, x_labels) = x.ticks(x_step);
+        let (y_ticks, y_labels) = y.ticks(y_step);
+        LineLayout {
+            plot,
+            x,
+            y,
+            x_ticks,
+            x_labels,
+            y_ticks,
+            y_labels,
+            legend: legend_size.map(|(lw, lh)| (plot.right + PAD + 4, top, lw, lh)),
+            legend_names: legend_names.clone(),
+        }
+    };
+
+    // The y tick labels' width sets the plot's left edge, which (with equal
+    // aspect) changes the ranges and so the labels: widen until they fit (the
+    // width only grows, so this settles quickly).
+    let mut tick_w = 0;
+    let mut layout = with_tick_width(tick_w);
+    for _ in 0..8 {
+        let need = layout
+            .y_labels
+            .iter()
+            .map(|l| width_px(l, LABEL_SCALE))
+            .max()
+            .unwrap_or(0);
+        if need <= tick_w {
+            break;
+        }
+        tick_w = need;
+        layout = with_tick_width(tick_w);
+    }
+    layout
+}
+
+/// Draws `points` as a polyline of `colour`: consecutive drawable points are
+/// joined, an undrawable one breaks the line, and a drawable point with no
+/// drawable neighbour gets a small disc so that it shows.
+fn draw_polyline(
+    canvas: &mut Canvas,
+    points: &[(f64, f64)],
+    x: &LinearAxis,
+    y: &LinearAxis,
+    colour: Rgb,
+) {
+    let mut previous: Option<(i32, i32)> = None;
+    let mut run = 0;
+    let end_run = |canvas: &mut Canvas, previous: Option<(i32, i32)>, run: usize| {
+        if let (Some((px, py)), 1) = (previous, run) {
+            canvas.fill_circle(px, py, LONE_POINT_RADIUS, colour);
+        }
+    };
+    for &p in points {
+        if !is_drawable(p) {
+            end_run(canvas, previous, run);
+            previous = None;
+            run = 0;
+            continue;
+        }
+        let here = (x.px(p.0), y.px(p.1));
+        if let Some(from) = previous {
+            canvas.line(from, here, colour, SERIES_THICKNESS);
+        }
+        previous = Some(here);
+        run += 1;
+    }
+    end_run(canvas, previous, run);
+}
+
+/// Draws a start marker: a disc of `colour` in a white ring.
+fn draw_start_marker(canvas: &mut Canvas, x: i32, y: i32, colour: Rgb) {
+    canvas.fill_circle(x, y, START_RADIUS + 2, WHITE);
+    canvas.fill_circle(x, y, START_RADIUS, colour);
+}
+
+/// Draws a line chart onto a new canvas.
+///
+/// Errors: [`PlotError::TooSmall`] only. Points that cannot be drawn break
+/// their line instead (see [`LineSeries::points`]), and a chart without
+/// drawable points is drawn as axes from 0 to 1.
+pub fn render_line_chart(chart: &LineChart) -> Result<Canvas, PlotError> {
+    check_size(chart.width, chart.height)?;
+    let layout = line_layout(chart);
+    let (plot, xa, ya) = (layout.plot, layout.x, layout.y);
+    let line = line_px(LABEL_SCALE);
+    let mut canvas = Canvas::new(chart.width, chart.height, WHITE);
+
+    // Grid, ticks and tick labels.
+    for (&tick, label) in layout.x_ticks.iter().zip(&layout.x_labels) {
+        let x = xa.px(tick);
+        if x > plot.left {
+            canvas.line((x, plot.top), (x, plot.bottom - 1), GRID, 1);
+        }
+        canvas.line((x, plot.bottom), (x, plot.bottom + TICK_LEN), AXIS, 1);
+        let lx = x - width_px(label, LABEL_SCALE) / 2;
+        canvas.text(lx, plot.bottom + TICK_LEN + 4, label, LABEL_SCALE, TEXT);
+    }
+    for (&tick, label) in layout.y_ticks.iter().zip(&layout.y_labels) {
+        let y = ya.px(tick);
+        if y < plot.bottom {
+            canvas.line((plot.left + 1, y), (plot.right, y), GRID, 1);
+        }
+        canvas.line((plot.left - TICK_LEN, y), (plot.left, y), AXIS, 1);
+        let lx = plot.left - TICK_LEN - 4 - width_px(label, LABEL_SCALE);
+        canvas.text(lx, y - line / 2, label, LABEL_SCALE, TEXT);
+    }
+
+    // Axes under the data, so that a line along an axis stays visible.
+    canvas.line((plot.left, plot.top), (plot.left, plot.bottom), AXIS, 1);
+    canvas.line((plot.left, plot.bottom), (plot.right, plot.bottom), AXIS, 1);
+
+    // The series, then the start markers over every line.
+    for (i, series) in chart.series.iter().enumerate() {
+        let colour = PALETTE[i % PALETTE.len()];
+        draw_polyline(&mut canvas, &series.points, &xa, &ya, colour);
+    }
+    if chart.mark_start {
+        for (i, series) in chart.series.iter().enumerate() {
+            if let Some(&(x, y)) = series.points.iter().find(|&&p| is_drawable(p)) {
+                let colour = PALETTE[i % PALETTE.len()];
+                draw_start_marker(&mut canvas, xa.px(x), ya.px(y), colour);
+            }
+        }
+    }
+
+    // Legend.
+    if let Some((lx, ly, lw, lh)) = layout.legend {
+        canvas.stroke_rect(lx, ly, lw as u32, lh as u32, GRID);
+        for (row, name) in layout.legend_names.iter().enumerate() {
+            let y = ly + 8 + row as i32 * (line + 8);
+            let mid = y + line / 2;
+            let colour = PALETTE[row % PALETTE.len()];
+            canvas.line(
+                (lx + 10, mid),
+                (lx + 10 + 24, mid),
+                colour,
+                SERIES_THICKNESS,
+            );
+            canvas.text(lx + 10 + 24 + 8, y, name, LABEL_SCALE, TEXT);
+        }
+        if chart.mark_start {
+            let y = ly + 8 + layout.legend_names.len() as i32 * (line + 8);
+            draw_start_marker(&mut canvas, lx + 10 + 12, y + line / 2, MUTED);
+            canvas.text(lx + 10 + 24 + 8, y, "start", LABEL_SCALE, TEXT);
+        }
+    }
+
+    // Title and axis labels.
+    draw_title(&mut canvas, &chart.title, (plot.left + plot.right) / 2);
+    if !chart.x_label.is_empty() {
+        let label = fit_text(&chart.x_label, plot.width(), LABEL_SCALE);
+        let x = (plot.left + plot.right) / 2 - width_px(&label, LABEL_SCALE) / 2;
+        let y = plot.bottom + TICK_LEN + 4 + line + 10;
+        canvas.text(x, y, &label, LABEL_SCALE, TEXT);
+    }
+    draw_y_label(&mut canvas, &chart.y_label, PAD, plot);
+    Ok(canvas)
+}
+
+/// Draws a line chart (see [`render_line_chart`]) and writes it to `path` as a
+/// PNG (see [`Canvas::save_png`]).
+pub fn line_chart_png(chart: &LineChart, path: &Path) -> Result<(), PlotError> {
+    render_line_chart(chart)?.save_png(path)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
@@ -1626,6 +2163,72 @@ mod tests {
             RooflinePoint::new("frontend", 0.5, 2.0e9),
             RooflinePoint::new("backend", 8.0, 6.0e9),
             RooflinePoint::new("map", 0.05, 3.0e8),
+        ];
+        chart
+    }
+
+    /// A trajectory top view: a ground-truth loop around (-3, 1) m and an
+    /// estimate that drifts from it and loses tracking for a while.
+    fn trajectory_chart() -> LineChart {
+        let mut chart = LineChart::new("Trajectory (top view)", "x (m)", "y (m)");
+        chart.equal_aspect = true;
+        chart.mark_start = true;
+        let truth: Vec<(f64, f64)> = (0..=400)
+            .map(|i| {
+                let t = f64::from(i) / 400.0 * std::f64::consts::TAU;
+                let r = 1.0 + 0.15 * (3.0 * t).sin();
+                (-3.0 + 6.0 * r * t.cos(), 1.0 + 3.0 * r * t.sin())
+            })
+            .collect();
+        let estimate = truth
+            .iter()
+            .enumerate()
+            .map(|(i, &(x, y))| {
+                if (250..270).contains(&i) {
+                    return (f64::NAN, f64::NAN);
+                }
+                // Drift: a slow rotation about the start, a growing offset and a wobble.
+                let k = i as f64 / 400.0;
+                let (dx, dy) = (x - 3.0, y - 1.0);
+                let a = 0.08 * k;
+                let wobble = 0.05 * (i as f64 * 0.3).sin();
+                (
+                    3.0 + dx * a.cos() - dy * a.sin() + 0.6 * k + wobble,
+                    1.0 + dx * a.sin() + dy * a.cos() - 0.4 * k,
+                )
+            })
+            .collect();
+        chart.series = vec![
+            LineSeries::new("ground truth", truth),
+            LineSeries::new("VIO estimate", estimate),
+        ];
+        chart
+    }
+
+    /// Position error against time for two runs, from 0, with a gap.
+    fn error_chart() -> LineChart {
+        let mut chart = LineChart::new("Position error", "time (s)", "error (m)");
+        chart.y_from_zero = true;
+        let run = |growth: f64, closure: bool| -> Vec<(f64, f64)> {
+            (0..=600)
+                .map(|i| {
+                    let t = f64::from(i) * 0.1;
+                    if (380..400).contains(&i) && !closure {
+                        return (t, f64::NAN);
+                    }
+                    let base = growth * t * (1.0 + 0.2 * (t * 0.7).sin());
+                    let e = if closure && t > 35.0 {
+                        base * 0.25
+                    } else {
+                        base
+                    };
+                    (t, e + 0.01 * (t * 5.0).sin().abs())
+                })
+                .collect()
+        };
+        chart.series = vec![
+            LineSeries::new("VIO", run(0.006, false)),
+            LineSeries::new("VIO + loop closure", run(0.005, true)),
         ];
         chart
     }
@@ -2039,6 +2642,598 @@ mod tests {
         assert_eq!(at(&img, layout.plot.right - 1, y), COMPUTE_ROOF);
     }
 
+    /// Checks what every line chart layout must satisfy: the axes map their
+    /// ends to the plot's edges, there are at least two ticks per axis, all
+    /// inside the range, and the tick labels neither crowd nor leave the room
+    /// kept for them.
+    fn check_line_layout(chart: &LineChart, layout: &LineLayout) {
+        let (plot, xa, ya) = (layout.plot, layout.x, layout.y);
+        assert!(
+            xa.lo.is_finite() && xa.hi.is_finite() && xa.lo < xa.hi,
+            "{xa:?}"
+        );
+        assert!(
+            ya.lo.is_finite() && ya.hi.is_finite() && ya.lo < ya.hi,
+            "{ya:?}"
+        );
+        assert_eq!((xa.px(xa.lo), xa.px(xa.hi)), (plot.left, plot.right));
+        assert_eq!((ya.px(ya.lo), ya.px(ya.hi)), (plot.bottom, plot.top));
+        for (axis, ticks) in [(xa, &layout.x_ticks), (ya, &layout.y_ticks)] {
+            assert!(ticks.len() >= 2, "{ticks:?} on {axis:?}");
+            let slack = (axis.hi - axis.lo) * 1e-6;
+            assert!(
+                ticks
+                    .iter()
+                    .all(|t| *t >= axis.lo - slack && *t <= axis.hi + slack)
+            );
+        }
+        let line = line_px(LABEL_SCALE);
+        let spans: Vec<(i32, i32)> = layout
+            .x_ticks
+            .iter()
+            .zip(&layout.x_labels)
+            .map(|(&t, l)| {
+                let x = xa.px(t) - width_px(l, LABEL_SCALE) / 2;
+                (x, x + width_px(l, LABEL_SCALE))
+            })
+            .collect();
+        for pair in spans.windows(2) {
+            assert!(pair[0].1 + 8 <= pair[1].0, "x labels crowd: {spans:?}");
+        }
+        let rows: Vec<i32> = layout.y_ticks.iter().map(|&t| ya.px(t)).collect();
+        for pair in rows.windows(2) {
+            assert!(pair[0] - pair[1] >= line + 4, "y labels crowd: {rows:?}");
+        }
+        let y_label_w = if chart.y_label.is_empty() {
+            0
+        } else {
+            line + PAD
+        };
+        for l in &layout.y_labels {
+            let x = plot.left - TICK_LEN - 4 - width_px(l, LABEL_SCALE);
+            assert!(x >= PAD + y_label_w, "{l:?} at {x}");
+        }
+    }
+
+    /// Whether a pixel of `colour` is within one pixel of (`x`, `y`).
+    fn colour_near(canvas: &Canvas, colour: Rgb, x: i32, y: i32) -> bool {
+        (-1..=1).any(|dy| (-1..=1).any(|dx| pixel_i(canvas, x + dx, y + dy) == Some(colour)))
+    }
+
+    /// [`Canvas::pixel`] with signed coordinates.
+    fn pixel_i(canvas: &Canvas, x: i32, y: i32) -> Option<Rgb> {
+        canvas.pixel(u32::try_from(x).ok()?, u32::try_from(y).ok()?)
+    }
+
+    /// Bounding box (x0, y0, x1, y1), inclusive, of the pixels of `colour`
+    /// inside the plot.
+    fn colour_box(canvas: &Canvas, colour: Rgb, plot: PlotArea) -> (i32, i32, i32, i32) {
+        let mut b = (i32::MAX, i32::MAX, i32::MIN, i32::MIN);
+        for y in plot.top..=plot.bottom + 1 {
+            for x in plot.left..=plot.right + 1 {
+                if pixel_i(canvas, x, y) == Some(colour) {
+                    b = (b.0.min(x), b.1.min(y), b.2.max(x), b.3.max(y));
+                }
+            }
+        }
+        b
+    }
+
+    #[test]
+    fn ticks_between_and_their_labels_handle_negative_ranges() {
+        assert_eq!(
+            ticks_between(-12.3, -1.7, 2.0),
+            vec![-12.0, -10.0, -8.0, -6.0, -4.0, -2.0]
+        );
+        assert_eq!(ticks_between(-0.25, 0.3, 0.1).len(), 6); // -0.2 ..= 0.3
+        assert_eq!(ticks_between(0.0, 1.0, 0.5), vec![0.0, 0.5, 1.0]);
+        assert!(ticks_between(0.1, 0.2, 1.0).is_empty());
+        assert_eq!(
+            format_ticks_with_step(&ticks_between(-1.0, 0.5, 0.5), 0.5),
+            ["-1.0", "-0.5", "0", "0.5"]
+        );
+        assert_eq!(
+            format_ticks_with_step(&ticks_between(-0.25, 0.3, 0.1), 0.1),
+            ["-0.2", "-0.1", "0", "0.1", "0.2", "0.3"]
+        );
+        // Scientific when the tick furthest from 0 is large, even if negative.
+        assert_eq!(
+            format_ticks_with_step(&[-1e6, -5e5, 0.0], 5e5),
+            ["-1e6", "-5e5", "0"]
+        );
+        // A single tick still gets the decimals its step needs.
+        assert_eq!(format_ticks_with_step(&[0.25], 0.05), ["0.25"]);
+        // The old entry point is unchanged for ticks from 0.
+        assert_eq!(format_ticks(&[0.0, 0.5, 1.0]), ["0", "0.5", "1.0"]);
+    }
+
+    #[test]
+    fn line_chart_draws_each_polyline_where_the_axes_put_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lines.png");
+        let mut chart = LineChart::new("Two series", "time (s)", "value");
+        let zigzag = vec![(0.0, 0.0), (10.0, 5.0), (20.0, -5.0), (30.0, 0.0)];
+        chart.series = vec![
+            LineSeries::new("zigzag", zigzag.clone()),
+            LineSeries::new("flat", vec![(0.0, 2.0), (30.0, 2.0)]),
+        ];
+        line_chart_png(&chart, &path).unwrap();
+        let img = load(&path);
+        assert_eq!((img.width(), img.height()), (DEFAULT_WIDTH, DEFAULT_HEIGHT));
+        let layout = line_layout(&chart);
+        check_line_layout(&chart, &layout);
+        let (plot, xa, ya) = (layout.plot, layout.x, layout.y);
+        // The data (x 0..30, y -5..5) plus a 5% margin on each side.
+        assert!(
+            (xa.lo + 1.5).abs() < 1e-9 && (xa.hi - 31.5).abs() < 1e-9,
+            "{xa:?}"
+        );
+        assert!(
+            (ya.lo + 5.5).abs() < 1e-9 && (ya.hi - 5.5).abs() < 1e-9,
+            "{ya:?}"
+        );
+        assert_eq!(layout.x_labels, ["0", "5", "10", "15", "20", "25", "30"]);
+        assert_eq!(layout.y_labels, ["-4", "-2", "0", "2", "4"]);
+
+        // Vertices exactly, and points along each segment within a pixel (the
+        // 2-pixel pen covers the line's pixel and the one right of or below it).
+        let zig = PALETTE[0];
+        for &(x, y) in &zigzag {
+            assert_eq!(at(&img, xa.px(x), ya.px(y)), zig, "vertex ({x}, {y})");
+        }
+        for pair in zigzag.windows(2) {
+            let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
+            for t in [0.1, 0.3, 0.5, 0.7, 0.9] {
+                let (x, y) = (x0 + t * (x1 - x0), y0 + t * (y1 - y0));
+                if (y - 2.0).abs() < 0.3 {
+                    continue; // under the flat series, drawn later
+                }
+                let (px, py) = (xa.px(x), ya.px(y));
+                assert!(colour_near(&img, zig, px, py), "({x}, {y}) at ({px}, {py})");
+            }
+        }
+        // Nowhere near the line: not painted.
+        for (x, y) in [(10.0, -3.0), (20.0, 4.0), (5.0, -4.0), (28.0, 4.5)] {
+            assert!(!colour_near(&img, zig, xa.px(x), ya.px(y)), "({x}, {y})");
+        }
+        // The flat series, 2 pixels thick, across its whole x range (on top of
+        // the zigzag where they cross), and nothing beyond its ends.
+        let flat = PALETTE[1];
+        let (y, x0, x1) = (ya.px(2.0), xa.px(0.0), xa.px(30.0));
+        for x in x0..=x1 {
+            assert_eq!(at(&img, x, y), flat, "column {x}");
+            assert_eq!(at(&img, x, y + 1), flat, "column {x}");
+        }
+        assert_ne!(at(&img, x0 - 2, y), flat);
+        assert_ne!(at(&img, x1 + 3, y), flat);
+        assert_ne!(at(&img, (x0 + x1) / 2, y - 1), flat);
+        assert_ne!(at(&img, (x0 + x1) / 2, y + 2), flat);
+
+        // The legend, right of the plot, has a line sample of each colour; no
+        // series pixel is elsewhere outside the plot.
+        let (lx, ly, lw, lh) = layout.legend.unwrap();
+        assert!(lx > plot.right + 2);
+        for colour in [zig, flat] {
+            assert!(count_colour(&img, colour, lx, ly, lx + lw, ly + lh) >= 40);
+            let total = count_colour(&img, colour, 0, 0, 900, 560);
+            let inside = count_colour(
+                &img,
+                colour,
+                plot.left,
+                plot.top,
+                plot.right + 2,
+                plot.bottom + 2,
+            );
+            let legend = count_colour(&img, colour, lx, ly, lx + lw, ly + lh);
+            assert_eq!(total, inside + legend, "{colour:?}");
+        }
+        assert!(dark_in(&img, lx + 40, ly, lx + lw, ly + lh) > 100); // the names
+        // Title above, x label below the tick labels, y label on the left.
+        assert!(dark_in(&img, 0, 0, 900, plot.top - 8) > 100);
+        assert!(dark_in(&img, plot.left, plot.bottom + 30, plot.right, 560) > 30);
+        assert!(dark_in(&img, PAD, plot.top, PAD + 8, plot.bottom) > 20);
+    }
+
+    #[test]
+    fn start_markers_sit_on_each_series_first_drawable_point() {
+        let mut chart = LineChart::new("", "", "");
+        chart.mark_start = true;
+        chart.series = vec![
+            LineSeries::new("a", vec![(f64::NAN, 0.0), (1.0, 1.0), (4.0, 3.0)]),
+            LineSeries::new("b", vec![(4.0, 0.0), (0.0, 2.0)]),
+            LineSeries::new("nothing", vec![(f64::NAN, f64::NAN)]),
+        ];
+        let img = render_line_chart(&chart).unwrap();
+        let layout = line_layout(&chart);
+        check_line_layout(&chart, &layout);
+        let (xa, ya) = (layout.x, layout.y);
+        for (colour, (x, y)) in [(PALETTE[0], (1.0, 1.0)), (PALETTE[1], (4.0, 0.0))] {
+            let (px, py) = (xa.px(x), ya.px(y));
+            // A disc of radius 4 in the series' colour, in a white ring.
+            assert_eq!(
+                count_colour(&img, colour, px - 4, py - 4, px + 5, py + 5),
+                69
+            );
+            assert_eq!(at(&img, px + 6, py), WHITE);
+            assert_eq!(at(&img, px, py - 6), WHITE);
+        }
+        // The other end of each line has no marker: just the 2-pixel line.
+        let (px, py) = (xa.px(0.0), ya.px(2.0));
+        assert!(count_colour(&img, PALETTE[1], px - 4, py - 4, px + 5, py + 5) < 30);
+        // The legend's last row says what the markers are.
+        let (lx, ly, lw, lh) = layout.legend.unwrap();
+        let row_y = ly + 8 + 3 * (line_px(LABEL_SCALE) + 8);
+        assert!(row_y + 8 <= ly + lh);
+        assert!(count_colour(&img, MUTED, lx, row_y, lx + 40, row_y + 8) > 30);
+        assert!(dark_in(&img, lx + 40, row_y, lx + lw, row_y + 8) > 10);
+    }
+
+    #[test]
+    fn equal_aspect_draws_a_unit_square_as_a_square() {
+        let square = vec![(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0), (0.0, 0.0)];
+        // Wide data (x range 7 m, y 1 m) and tall data (x 1 m, y 12 m): the
+        // narrower axis for its length is widened either way.
+        for (other, wide) in [
+            (vec![(-3.0, 0.5), (4.0, 0.5)], true),
+            (vec![(0.5, -5.0), (0.5, 7.0)], false),
+        ] {
+            let mut chart = LineChart::new("square", "x (m)", "y (m)");
+            chart.series = vec![
+                LineSeries::new("square", square.clone()),
+                LineSeries::new("other", other),
+            ];
+            // Without equal aspect the square is stretched.
+            let img = render_line_chart(&chart).unwrap();
+            let layout = line_layout(&chart);
+            let (x0, y0, x1, y1) = colour_box(&img, PALETTE[0], layout.plot);
+            assert!(((x1 - x0) - (y1 - y0)).abs() > 20, "{wide}: not stretched");
+
+            chart.equal_aspect = true;
+            let img = render_line_chart(&chart).unwrap();
+            let layout = line_layout(&chart);
+            check_line_layout(&chart, &layout);
+            let (xa, ya) = (layout.x, layout.y);
+            let x_ppu = (xa.px_hi - xa.px_lo) / (xa.hi - xa.lo);
+            let y_ppu = (ya.px_lo - ya.px_hi) / (ya.hi - ya.lo);
+            assert!((x_ppu - y_ppu).abs() < 1e-9 * x_ppu, "{x_ppu} vs {y_ppu}");
+            // The square's painted corners (the pen adds one pixel right and below).
+            let (x0, y0, x1, y1) = colour_box(&img, PALETTE[0], layout.plot);
+            assert_eq!((x0, y0), (xa.px(0.0), ya.px(1.0)), "{wide}");
+            assert_eq!((x1, y1), (xa.px(1.0) + 1, ya.px(0.0) + 1), "{wide}");
+            let (side_x, side_y) = (x1 - x0, y1 - y0);
+            assert!((side_x - side_y).abs() <= 1, "{wide}: {side_x} x {side_y}");
+            assert!((f64::from(side_x - 1) - x_ppu).abs() <= 1.0);
+            // Both axes share one tick step, and the ticks are square on screen.
+            let step = |t: &[f64]| t[1] - t[0];
+            assert_eq!(step(&layout.x_ticks), step(&layout.y_ticks));
+            // The data's own range is kept on the wider axis (with its margin).
+            if wide {
+                assert!((xa.lo + 3.35).abs() < 1e-9 && (xa.hi - 4.35).abs() < 1e-9);
+                assert!(ya.lo < -1.0 && ya.hi > 2.0);
+            } else {
+                assert!((ya.lo + 5.6).abs() < 1e-9 && (ya.hi - 7.6).abs() < 1e-9);
+                assert!(xa.lo < -1.0 && xa.hi > 2.0);
+            }
+        }
+    }
+
+    #[test]
+    fn negative_coordinates_get_ticks_and_labels() {
+        let mut chart = LineChart::new("Negative", "x (m)", "y (m)");
+        let path_xy = vec![(-12.0, -8.0), (-7.0, -1.0), (-2.0, -6.0)];
+        chart.series = vec![LineSeries::new("track", path_xy.clone())];
+        let img = render_line_chart(&chart).unwrap();
+        let layout = line_layout(&chart);
+        check_line_layout(&chart, &layout);
+        let (plot, xa, ya) = (layout.plot, layout.x, layout.y);
+        assert!(xa.hi < 0.0 && ya.hi < 0.0, "{xa:?} {ya:?}");
+        for &(x, y) in &path_xy {
+            assert_eq!(at(&img, xa.px(x), ya.px(y)), PALETTE[0]);
+        }
+        assert_eq!(layout.x_labels, ["-12", "-10", "-8", "-6", "-4", "-2"]);
+        assert_eq!(
+            layout.y_labels,
+            ["-8", "-7", "-6", "-5", "-4", "-3", "-2", "-1"]
+        );
+        // Each label is drawn where the layout puts it: its dark pixels are
+        // exactly those of the text drawn alone there.
+        let line = line_px(LABEL_SCALE);
+        let mut boxes = Vec::new();
+        for (&t, l) in layout.x_ticks.iter().zip(&layout.x_labels) {
+            let x = xa.px(t) - width_px(l, LABEL_SCALE) / 2;
+            boxes.push((x, plot.bottom + TICK_LEN + 4, l.clone()));
+        }
+        for (&t, l) in layout.y_ticks.iter().zip(&layout.y_labels) {
+            let x = plot.left - TICK_LEN - 4 - width_px(l, LABEL_SCALE);
+            boxes.push((x, ya.px(t) - line / 2, l.clone()));
+        }
+        for (x, y, label) in boxes {
+            let mut alone = Canvas::new(img.width(), img.height(), WHITE);
+            alone.text(x, y, &label, LABEL_SCALE, TEXT);
+            let w = width_px(&label, LABEL_SCALE);
+            let n = dark_in(&alone, x, y, x + w, y + line);
+            assert!(n > 10, "{label}");
+            for py in y..y + line {
+                for px in x..x + w {
+                    let want = is_dark(at(&alone, px, py));
+                    assert_eq!(is_dark(at(&img, px, py)), want, "{label} at ({px}, {py})");
+                }
+            }
+            // The minus sign: a dash in the first glyph's middle rows.
+            assert!(dark_in(&img, x, y + 3, x + 8, y + 5) >= 4, "{label}");
+        }
+    }
+
+    #[test]
+    fn non_finite_points_break_the_line() {
+        let with_gap = vec![
+            (0.0, 0.0),
+            (1.0, 1.0),
+            (f64::NAN, 1.0), // gap between (1, 1) and (3, 1)
+            (3.0, 1.0),
+            (4.0, 0.0),
+            (5.0, f64::INFINITY), // gap, then a lone point
+            (6.0, 0.5),
+            (f64::NEG_INFINITY, 0.0),
+            (7.0, 1e301), // beyond ±1e300: a gap too
+            (8.0, 0.0),
+            (9.0, 0.5),
+        ];
+        let mut chart = LineChart::new("gaps", "x", "y");
+        chart.series = vec![LineSeries::new("gappy", with_gap.clone())];
+        let img = render_line_chart(&chart).unwrap();
+        let layout = line_layout(&chart);
+        check_line_layout(&chart, &layout);
+        let (xa, ya) = (layout.x, layout.y);
+        // The range ignores the undrawable points.
+        assert!(
+            (xa.lo + 0.45).abs() < 1e-9 && (xa.hi - 9.45).abs() < 1e-9,
+            "{xa:?}"
+        );
+        assert!(
+            (ya.lo + 0.05).abs() < 1e-9 && (ya.hi - 1.05).abs() < 1e-9,
+            "{ya:?}"
+        );
+        let c = PALETTE[0];
+        // Nothing across the gap from (1, 1) to (3, 1).
+        let y = ya.px(1.0);
+        let n = count_colour(&img, c, xa.px(1.0) + 3, y - 2, xa.px(3.0) - 2, y + 3);
+        assert_eq!(n, 0, "{n} pixels across the NaN gap");
+        // Nor from (4, 0) to the lone (6, 0.5), nor from it on to (8, 0).
+        for x in [4.6, 5.0, 5.4, 6.6, 7.0, 7.4] {
+            let y = if x < 6.0 {
+                (x - 4.0) * 0.25
+            } else {
+                0.5 - (x - 6.0) * 0.25
+            };
+            assert!(!colour_near(&img, c, xa.px(x), ya.px(y)), "x = {x}");
+        }
+        // The segments between drawable neighbours are there, and so is a disc
+        // at the lone point.
+        for (x, y) in [(0.5, 0.5), (3.0, 1.0), (3.5, 0.5), (8.5, 0.25)] {
+            assert!(colour_near(&img, c, xa.px(x), ya.px(y)), "({x}, {y})");
+        }
+        let (px, py) = (xa.px(6.0), ya.px(0.5));
+        assert_eq!(count_colour(&img, c, px - 2, py - 2, px + 3, py + 3), 21);
+
+        // Without the gap the segment across it is drawn (the test can fail).
+        let mut joined = chart.clone();
+        joined.series[0].points.remove(2);
+        let img = render_line_chart(&joined).unwrap();
+        let n = count_colour(&img, c, xa.px(1.0) + 3, y - 2, xa.px(3.0) - 2, y + 3);
+        assert!(n > 100, "{n}");
+    }
+
+    #[test]
+    fn empty_and_degenerate_line_charts_render() {
+        let dir = tempfile::tempdir().unwrap();
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+
+        // Nothing at all: axes 0..1 (with the margin), no legend.
+        let empty = LineChart::new("nothing", "", "");
+        let path = dir.path().join("empty.png");
+        line_chart_png(&empty, &path).unwrap();
+        let img = load(&path);
+        let layout = line_layout(&empty);
+        check_line_layout(&empty, &layout);
+        assert!(close(layout.x.lo, -0.05) && close(layout.x.hi, 1.05));
+        assert!(close(layout.y.lo, -0.05) && close(layout.y.hi, 1.05));
+        assert_eq!(layout.legend, None);
+        let p = layout.plot;
+        assert!(is_dark(at(&img, p.left, (p.top + p.bottom) / 2)));
+        assert!(is_dark(at(&img, (p.left + p.right) / 2, p.bottom)));
+        for colour in PALETTE {
+            assert_eq!(count_colour(&img, colour, 0, 0, 900, 560), 0);
+        }
+
+        // Series without drawable points: a legend, the same axes, no lines.
+        let mut hollow = LineChart::new("hollow", "x", "y");
+        hollow.mark_start = true;
+        hollow.series = vec![
+            LineSeries::new("empty", Vec::new()),
+            LineSeries::new("all NaN", vec![(f64::NAN, 1.0), (2.0, f64::NAN)]),
+        ];
+        let img = render_line_chart(&hollow).unwrap();
+        let layout = line_layout(&hollow);
+        check_line_layout(&hollow, &layout);
+        assert!(close(layout.x.lo, -0.05) && close(layout.y.hi, 1.05));
+        let p = layout.plot;
+        assert_eq!(
+            count_colour(&img, PALETTE[0], p.left, p.top, p.right + 2, p.bottom + 2),
+            0
+        );
+        assert!(layout.legend.is_some());
+
+        // A single point: a range of ±10% of each value, the point in the middle.
+        let mut single = LineChart::new("single", "x", "y");
+        single.series = vec![LineSeries::new("one", vec![(2.5, -1.0)])];
+        let img = render_line_chart(&single).unwrap();
+        let layout = line_layout(&single);
+        check_line_layout(&single, &layout);
+        assert!(close(layout.x.lo, 2.25) && close(layout.x.hi, 2.75));
+        assert!(close(layout.y.lo, -1.1) && close(layout.y.hi, -0.9));
+        let p = layout.plot;
+        let (px, py) = (layout.x.px(2.5), layout.y.px(-1.0));
+        assert!(
+            (px - (p.left + p.right) / 2).abs() <= 1 && (py - (p.top + p.bottom) / 2).abs() <= 1
+        );
+        assert_eq!(at(&img, px, py), PALETTE[0]);
+        // A single point at the origin: -1..1 on both axes.
+        single.series[0].points = vec![(0.0, 0.0)];
+        let layout = line_layout(&single);
+        check_line_layout(&single, &layout);
+        assert!(close(layout.x.lo, -1.0) && close(layout.y.hi, 1.0));
+
+        // All x equal: a vertical line in the middle.
+        let mut vertical = LineChart::new("vertical", "x", "y");
+        vertical.series = vec![LineSeries::new(
+            "v",
+            vec![(3.0, 0.0), (3.0, 1.0), (3.0, 2.0)],
+        )];
+        let img = render_line_chart(&vertical).unwrap();
+        let layout = line_layout(&vertical);
+        check_line_layout(&vertical, &layout);
+        assert!(close(layout.x.lo, 2.7) && close(layout.x.hi, 3.3));
+        let x = layout.x.px(3.0);
+        for v in [0.0, 0.5, 1.0, 1.5, 2.0] {
+            assert_eq!(at(&img, x, layout.y.px(v)), PALETTE[0]);
+        }
+        // ... and with equal aspect, x is widened to y's scale instead of ±10%.
+        vertical.equal_aspect = true;
+        let layout = line_layout(&vertical);
+        check_line_layout(&vertical, &layout);
+        assert!(close(layout.y.lo, -0.1) && close(layout.y.hi, 2.1));
+        let (xa, ya) = (layout.x, layout.y);
+        let ratio =
+            ((xa.hi - xa.lo) / (xa.px_hi - xa.px_lo)) / ((ya.hi - ya.lo) / (ya.px_lo - ya.px_hi));
+        assert!((ratio - 1.0).abs() < 1e-9, "{ratio}");
+        assert!(close(xa.lo / 2.0 + xa.hi / 2.0, 3.0));
+        // Equal aspect with a single point: still a sensible, equal-scale chart.
+        single.equal_aspect = true;
+        render_line_chart(&single).unwrap();
+        check_line_layout(&single, &line_layout(&single));
+
+        // All zeros from zero: 0..1.
+        let mut zeros = LineChart::new("zeros", "t", "e");
+        zeros.y_from_zero = true;
+        zeros.series = vec![LineSeries::new("z", vec![(0.0, 0.0), (1.0, 0.0)])];
+        let layout = line_layout(&zeros);
+        check_line_layout(&zeros, &layout);
+        assert_eq!((layout.y.lo, layout.y.hi), (0.0, 1.0));
+        render_line_chart(&zeros).unwrap();
+
+        // Extreme magnitudes still give finite, ordered axes.
+        for points in [
+            vec![(1e300, -1e300), (-1e300, 1e300)],
+            vec![(5e-324, 1e-310), (1e-310, 5e-324)],
+            vec![(1e15, 1.0), (1e15 + 1.0, 1.0 + 1e-12)],
+        ] {
+            let mut extreme = LineChart::new("extreme", "x", "y");
+            extreme.series = vec![LineSeries::new("e", points.clone())];
+            for equal_aspect in [false, true] {
+                extreme.equal_aspect = equal_aspect;
+                render_line_chart(&extreme).unwrap();
+                let layout = line_layout(&extreme);
+                assert!(
+                    layout.x.lo < layout.x.hi && layout.y.lo < layout.y.hi,
+                    "{points:?}"
+                );
+                assert!(
+                    layout.x.hi.is_finite() && layout.y.hi.is_finite(),
+                    "{points:?}"
+                );
+            }
+        }
+
+        // The smallest size works; smaller is refused and writes nothing.
+        let mut small = single.clone();
+        (small.width, small.height) = (MIN_WIDTH, MIN_HEIGHT);
+        render_line_chart(&small).unwrap();
+        check_line_layout(&small, &line_layout(&small));
+        small.height = MIN_HEIGHT - 1;
+        let path = dir.path().join("small.png");
+        assert!(matches!(
+            line_chart_png(&small, &path),
+            Err(PlotError::TooSmall {
+                width: MIN_WIDTH,
+                ..
+            })
+        ));
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn y_from_zero_puts_zero_on_the_bottom_axis() {
+        let mut chart = LineChart::new("error", "time (s)", "error (m)");
+        let points: Vec<(f64, f64)> = (0..=10)
+            .map(|i| (f64::from(i), 2.0 + 0.3 * f64::from(i)))
+            .collect();
+        chart.series = vec![
+            LineSeries::new("error", points),
+            LineSeries::new("touches 0", vec![(2.0, 0.0), (8.0, 0.0)]),
+        ];
+        let unanchored = line_layout(&chart);
+        check_line_layout(&chart, &unanchored);
+        assert!(unanchored.y.lo < 0.0); // the second series' 0 minus the margin
+
+        chart.series.truncate(1);
+        let unanchored = line_layout(&chart);
+        assert!(close_to(unanchored.y.lo, 1.85), "{:?}", unanchored.y); // 2 - 5% of 3
+
+        chart.y_from_zero = true;
+        let path = tempfile::tempdir().unwrap();
+        let file = path.path().join("from_zero.png");
+        chart
+            .series
+            .push(LineSeries::new("touches 0", vec![(2.0, 0.0), (8.0, 0.0)]));
+        line_chart_png(&chart, &file).unwrap();
+        let img = load(&file);
+        let layout = line_layout(&chart);
+        check_line_layout(&chart, &layout);
+        let (plot, xa, ya) = (layout.plot, layout.x, layout.y);
+        assert_eq!(ya.lo, 0.0);
+        assert!(close_to(ya.hi, 5.25), "{ya:?}"); // 5 plus 5% above only
+        assert_eq!(ya.px(0.0), plot.bottom);
+        assert_eq!(layout.y_ticks[0], 0.0);
+        assert_eq!(layout.y_labels[0], "0");
+        // The "0" label sits at the bottom axis.
+        let line = line_px(LABEL_SCALE);
+        let x = plot.left - TICK_LEN - 4 - 8;
+        assert!(
+            dark_in(
+                &img,
+                x,
+                plot.bottom - line / 2,
+                x + 8,
+                plot.bottom + line / 2
+            ) > 8
+        );
+        // A series at y = 0 runs along the bottom axis, drawn over it.
+        for t in [2.0, 5.0, 8.0] {
+            assert_eq!(at(&img, xa.px(t), plot.bottom), PALETTE[1], "t = {t}");
+        }
+        assert_eq!(at(&img, xa.px(9.0), plot.bottom), AXIS);
+        // The other series is where the axis puts it.
+        assert_eq!(at(&img, xa.px(10.0), ya.px(5.0)), PALETTE[0]);
+
+        // With equal aspect, 0 stays at the bottom; y grows upwards only.
+        chart.equal_aspect = true;
+        let layout = line_layout(&chart);
+        check_line_layout(&chart, &layout);
+        assert_eq!(layout.y.lo, 0.0);
+        assert_eq!(layout.y.px(0.0), layout.plot.bottom);
+
+        // Negative values are not hidden: the axis goes below 0 for them.
+        chart.equal_aspect = false;
+        chart.series[1].points.push((9.0, -1.0));
+        let layout = line_layout(&chart);
+        assert!(close_to(layout.y.lo, -1.3), "{:?}", layout.y);
+    }
+
+    fn close_to(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
     /// Writes the sample charts to `$VIZ_SAMPLES_DIR` (run with `--ignored`).
     #[test]
     #[ignore = "writes sample PNGs for people to look at"]
@@ -2111,5 +3306,39 @@ mod tests {
             })
             .collect();
         roofline_png(&wide, &dir.join("roofline_wide.png")).unwrap();
+
+        // Line charts: a trajectory top view and a quantity over time.
+        line_chart_png(&trajectory_chart(), &dir.join("line_trajectory.png")).unwrap();
+        line_chart_png(&error_chart(), &dir.join("line_time.png")).unwrap();
+        let mut frame_ms = LineChart::new("Time per frame", "frame", "time (ms)");
+        frame_ms.y_from_zero = true;
+        frame_ms.width = 480;
+        frame_ms.height = 300;
+        frame_ms.series = vec![
+            LineSeries::new(
+                "frontend",
+                (0..300)
+                    .map(|i| (f64::from(i), 11.0 + 3.0 * (f64::from(i) * 0.21).sin().abs()))
+                    .collect(),
+            ),
+            LineSeries::new(
+                "backend",
+                (0..300)
+                    .map(|i| (f64::from(i), if i % 10 == 0 { 24.0 } else { 6.5 }))
+                    .collect(),
+            ),
+        ];
+        line_chart_png(&frame_ms, &dir.join("line_frame_ms.png")).unwrap();
+        let mut flat = LineChart::new("Degenerate", "x", "y");
+        flat.series = vec![
+            LineSeries::new("one point", vec![(2.5, -1.0)]),
+            LineSeries::new("empty", Vec::new()),
+        ];
+        line_chart_png(&flat, &dir.join("line_single_point.png")).unwrap();
+        line_chart_png(
+            &LineChart::new("Empty", "x (m)", "y (m)"),
+            &dir.join("line_empty.png"),
+        )
+        .unwrap();
     }
 }

@@ -641,6 +641,25 @@ fn title_block(title: &str) -> i32 {
 }
 
 /// Draws a y-axis label rotated, at `x`, centred on the plot's height.
+/// The left and bottom axis lines of `plot`.
+fn draw_axes(canvas: &mut Canvas, plot: PlotArea) {
+    canvas.line((plot.left, plot.top), (plot.left, plot.bottom), AXIS, 1);
+    canvas.line((plot.left, plot.bottom), (plot.right, plot.bottom), AXIS, 1);
+}
+
+/// The title above `plot`, the x label under its tick labels and the y label
+/// beside it (an empty x label is left out).
+fn draw_titles(canvas: &mut Canvas, title: &str, x_label: &str, y_label: &str, plot: PlotArea) {
+    draw_title(canvas, title, (plot.left + plot.right) / 2);
+    if !x_label.is_empty() {
+        let label = fit_text(x_label, plot.width(), LABEL_SCALE);
+        let x = (plot.left + plot.right) / 2 - width_px(&label, LABEL_SCALE) / 2;
+        let y = plot.bottom + TICK_LEN + 4 + line_px(LABEL_SCALE) + 10;
+        canvas.text(x, y, &label, LABEL_SCALE, TEXT);
+    }
+    draw_y_label(canvas, y_label, PAD, plot);
+}
+
 fn draw_y_label(canvas: &mut Canvas, label: &str, x: i32, plot: PlotArea) {
     if label.is_empty() {
         return;
@@ -1067,8 +1086,7 @@ pub fn render_stacked_bars(chart: &StackedBars) -> Result<Canvas, PlotError> {
     }
 
     // Axes on top of the bars' feet.
-    canvas.line((plot.left, plot.top), (plot.left, plot.bottom), AXIS, 1);
-    canvas.line((plot.left, plot.bottom), (plot.right, plot.bottom), AXIS, 1);
+    draw_axes(&mut canvas, plot);
 
     // Legend: top of the stack first, as the bars read.
     if let Some((lx, ly, lw, lh)) = layout.legend {
@@ -1474,8 +1492,7 @@ pub fn render_roofline(chart: &Roofline) -> Result<Canvas, PlotError> {
     }
 
     // Axes.
-    canvas.line((plot.left, plot.top), (plot.left, plot.bottom), AXIS, 1);
-    canvas.line((plot.left, plot.bottom), (plot.right, plot.bottom), AXIS, 1);
+    draw_axes(&mut canvas, plot);
 
     // Points, then their labels, placed where they overlap nothing placed before.
     let points: Vec<&RooflinePoint> = chart.points.iter().filter(|p| p.is_plottable()).collect();
@@ -1517,15 +1534,13 @@ pub fn render_roofline(chart: &Roofline) -> Result<Canvas, PlotError> {
         canvas.text(lx + 10, ly + lh + 8, &note, LABEL_SCALE, MUTED);
     }
 
-    // Title and axis labels.
-    draw_title(&mut canvas, &chart.title, (plot.left + plot.right) / 2);
-    if !chart.x_label.is_empty() {
-        let label = fit_text(&chart.x_label, plot.width(), LABEL_SCALE);
-        let x = (plot.left + plot.right) / 2 - width_px(&label, LABEL_SCALE) / 2;
-        let y = plot.bottom + TICK_LEN + 4 + line + 10;
-        canvas.text(x, y, &label, LABEL_SCALE, TEXT);
-    }
-    draw_y_label(&mut canvas, &chart.y_label, PAD, plot);
+    draw_titles(
+        &mut canvas,
+        &chart.title,
+        &chart.x_label,
+        &chart.y_label,
+        plot,
+    );
     Ok(canvas)
 }
 
@@ -2027,8 +2042,7 @@ pub fn render_line_chart(chart: &LineChart) -> Result<Canvas, PlotError> {
     }
 
     // Axes under the data, so that a line along an axis stays visible.
-    canvas.line((plot.left, plot.top), (plot.left, plot.bottom), AXIS, 1);
-    canvas.line((plot.left, plot.bottom), (plot.right, plot.bottom), AXIS, 1);
+    draw_axes(&mut canvas, plot);
 
     // The series, then the start markers over every line.
     for (i, series) in chart.series.iter().enumerate() {
@@ -2066,15 +2080,13 @@ pub fn render_line_chart(chart: &LineChart) -> Result<Canvas, PlotError> {
         }
     }
 
-    // Title and axis labels.
-    draw_title(&mut canvas, &chart.title, (plot.left + plot.right) / 2);
-    if !chart.x_label.is_empty() {
-        let label = fit_text(&chart.x_label, plot.width(), LABEL_SCALE);
-        let x = (plot.left + plot.right) / 2 - width_px(&label, LABEL_SCALE) / 2;
-        let y = plot.bottom + TICK_LEN + 4 + line + 10;
-        canvas.text(x, y, &label, LABEL_SCALE, TEXT);
-    }
-    draw_y_label(&mut canvas, &chart.y_label, PAD, plot);
+    draw_titles(
+        &mut canvas,
+        &chart.title,
+        &chart.x_label,
+        &chart.y_label,
+        plot,
+    );
     Ok(canvas)
 }
 

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
-use cost::CostLedger;
+use cost::StageCounts;
 use datasets::GrayImage;
 use datasets::euroc::EurocDataset;
 use datasets::model::{RigCalibration, StereoFrame};
@@ -137,13 +137,11 @@ pub struct MapSummary {
     pub slice_height_m: f64,
     /// Saved map file, bytes.
     pub file_bytes: u64,
-    /// Counted work of all keyframes, by kernel (stereo and insertion).
-    pub cost: CostLedger,
+    /// Counted work of all keyframes, by kernel (stereo and insertion; each
+    /// keyframe's goes to `cost.json`, not `map.json`).
+    pub cost: StageCounts,
     /// Wall time of the stereo matching and insertion of all keyframes, s.
     pub wall_s: f64,
-    /// Each keyframe's counted work (in `cost.json`, not `map.json`).
-    #[serde(skip)]
-    pub per_keyframe: Vec<cost::RunCost>,
 }
 
 /// Dense stereo depth into the map, one keyframe at a time.
@@ -223,19 +221,8 @@ impl KeyframeMapper {
         s.points += self.points.len();
         s.cell_updates += stats.updates();
         s.cells_traversed += stats.cells_traversed;
-        s.cost.accumulate(self.depth.cost());
-        s.cost.accumulate(self.inserter.cost());
-        if cost::counting() {
-            let mut work = self.depth.cost().total();
-            work += self.inserter.cost().total();
-            s.per_keyframe.push(cost::RunCost {
-                t_ns: frame.t_ns,
-                cost: work,
-            });
-        }
-        s.wall_s += 1e-3
-            * (self.stereo_ms.last().copied().unwrap_or(0.0)
-                + self.insert_ms.last().copied().unwrap_or(0.0));
+        s.cost
+            .record_run(frame.t_ns, &[self.depth.cost(), self.inserter.cost()]);
         self.heights.push(world_from_body.translation.vector.z);
         Ok(stats)
     }
@@ -261,6 +248,7 @@ impl KeyframeMapper {
     pub fn write(&mut self, out: &Path) -> anyhow::Result<MapSummary> {
         let map = &self.map;
         let s = &mut self.summary;
+        s.wall_s = 1e-3 * self.stereo_ms.iter().chain(&self.insert_ms).sum::<f64>();
         s.stereo_ms_median = median(&mut self.stereo_ms);
         s.insert_ms_median = median(&mut self.insert_ms);
         s.bricks = map.brick_count();

@@ -44,7 +44,7 @@ use std::any::Any;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use cost::CostLedger;
+use cost::StageCounts;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use datasets::euroc::EurocDataset;
 use datasets::{DatasetError, GrayImage, ImuSample, StereoFrame};
@@ -209,14 +209,10 @@ pub struct PipelineRun {
     pub imu_samples: usize,
     /// Wall time of the whole run, ns.
     pub wall_ns: u64,
-    /// The front end's counted work over the run, by kernel.
-    pub frontend_cost: CostLedger,
-    /// The back end's counted work over the run, by kernel.
-    pub backend_cost: CostLedger,
-    /// The front end's work frame by frame.
-    pub frontend_per_frame: Vec<cost::RunCost>,
-    /// The back end's work frame by frame.
-    pub backend_per_frame: Vec<cost::RunCost>,
+    /// The front end's counted work, by kernel and frame by frame.
+    pub frontend_cost: StageCounts,
+    /// The back end's counted work, by kernel and frame by frame.
+    pub backend_cost: StageCounts,
 }
 
 impl PipelineRun {
@@ -369,9 +365,7 @@ struct FrontEndStage {
     frontend: FrontEnd,
     gyro: GyroWindow,
     /// Counted work over the run.
-    cost: CostLedger,
-    /// Each frame's work.
-    per_frame: Vec<cost::RunCost>,
+    cost: StageCounts,
 }
 
 impl FrontEndStage {
@@ -386,8 +380,7 @@ impl FrontEndStage {
         Ok(Self {
             frontend,
             gyro: GyroWindow::default(),
-            cost: CostLedger::new(),
-            per_frame: Vec::new(),
+            cost: StageCounts::new(),
         })
     }
 
@@ -409,13 +402,7 @@ impl FrontEndStage {
                 error,
             })?;
         let ns = elapsed_ns(start);
-        self.cost.accumulate(self.frontend.cost());
-        if cost::counting() {
-            self.per_frame.push(cost::RunCost {
-                t_ns: frame.t_ns,
-                cost: self.frontend.cost().total(),
-            });
-        }
+        self.cost.record_run(frame.t_ns, &[self.frontend.cost()]);
         Ok((self.frontend.last(), ns))
     }
 }
@@ -426,9 +413,7 @@ struct BackEndStage {
     backend: BackEnd,
     imu_samples: usize,
     /// Counted work over the run.
-    cost: CostLedger,
-    /// Each frame's work.
-    per_frame: Vec<cost::RunCost>,
+    cost: StageCounts,
 }
 
 impl BackEndStage {
@@ -442,8 +427,7 @@ impl BackEndStage {
         Ok(Self {
             backend,
             imu_samples: 0,
-            cost: CostLedger::new(),
-            per_frame: Vec::new(),
+            cost: StageCounts::new(),
         })
     }
 
@@ -476,13 +460,7 @@ impl BackEndStage {
                 error,
             })?
             .clone();
-        self.cost.accumulate(self.backend.cost());
-        if cost::counting() {
-            self.per_frame.push(cost::RunCost {
-                t_ns: tracks.t_ns,
-                cost: self.backend.cost().total(),
-            });
-        }
+        self.cost.record_run(tracks.t_ns, &[self.backend.cost()]);
         Ok(Some((estimate, elapsed_ns(start))))
     }
 }
@@ -630,8 +608,6 @@ pub fn run_sequential(
         wall_ns: elapsed_ns(start),
         frontend_cost: frontend.cost,
         backend_cost: backend.cost,
-        frontend_per_frame: frontend.per_frame,
-        backend_per_frame: backend.per_frame,
     })
 }
 
@@ -761,8 +737,8 @@ pub fn run_pipeline(
     // A stage that stopped with an error made the stages upstream of it stop
     // quietly and those downstream finish what they had; the back end's error
     // concerns the earliest frame, then the front end's, then the source's.
-    let (imu_samples, backend_cost, backend_per_frame) = backend?;
-    let (frontend_cost, frontend_per_frame) = frontend?;
+    let (imu_samples, backend_cost) = backend?;
+    let frontend_cost = frontend?;
     let dropped_t_ns = source?;
     Ok(PipelineRun {
         mode,
@@ -773,8 +749,6 @@ pub fn run_pipeline(
         wall_ns: elapsed_ns(start),
         frontend_cost,
         backend_cost,
-        frontend_per_frame,
-        backend_per_frame,
     })
 }
 
@@ -889,10 +863,10 @@ fn frontend_thread(
     frame_pool: Sender<FrameSlot>,
     tracks_tx: Sender<TracksSlot>,
     tracks_pool: Receiver<TracksSlot>,
-) -> Result<(CostLedger, Vec<cost::RunCost>), PipelineError> {
+) -> Result<StageCounts, PipelineError> {
     for slot in frames_rx.iter() {
         let Ok(mut out) = tracks_pool.recv() else {
-            return Ok((stage.cost, stage.per_frame));
+            return Ok(stage.cost);
         };
         out.index = slot.index;
         out.available = slot.available;
@@ -909,10 +883,10 @@ fn frontend_thread(
         // The pool has room for every slot; the source may have finished.
         let _ = frame_pool.try_send(slot);
         if tracks_tx.send(out).is_err() {
-            return Ok((stage.cost, stage.per_frame));
+            return Ok(stage.cost);
         }
     }
-    Ok((stage.cost, stage.per_frame))
+    Ok(stage.cost)
 }
 
 /// Pushes each frame's IMU samples and tracks into the back end and sends a
@@ -923,7 +897,7 @@ fn backend_thread(
     tracks_rx: Receiver<TracksSlot>,
     tracks_pool: Sender<TracksSlot>,
     records_tx: Sender<PipelineRecord>,
-) -> Result<(usize, CostLedger, Vec<cost::RunCost>), PipelineError> {
+) -> Result<(usize, StageCounts), PipelineError> {
     for slot in tracks_rx.iter() {
         let tracks = slot.has_tracks.then_some(&slot.tracks);
         if let Some((estimate, backend_ns)) = stage.step(&slot.imu, tracks)? {
@@ -941,7 +915,7 @@ fn backend_thread(
         }
         let _ = tracks_pool.try_send(slot);
     }
-    Ok((stage.imu_samples, stage.cost, stage.per_frame))
+    Ok((stage.imu_samples, stage.cost))
 }
 
 #[cfg(test)]

@@ -618,31 +618,28 @@ pub fn pipeline_cost_report(
         run.records.iter().map(|r| f(&r.timing) as f64).sum::<f64>() * 1e-9
     };
     let mut report = CostReport::new(source, frames);
-    report.stages.push(StageReport::from_ledger(
+    report.stages.push(StageReport::from_counts(
         "frontend",
         frames,
         "frame",
         seconds(|t| t.frontend_ns),
         &run.frontend_cost,
     ));
-    report.stages[0].per_run.clone_from(&run.frontend_per_frame);
-    report.stages.push(StageReport::from_ledger(
+    report.stages.push(StageReport::from_counts(
         "backend",
         frames,
         "frame",
         seconds(|t| t.backend_ns),
         &run.backend_cost,
     ));
-    report.stages[1].per_run.clone_from(&run.backend_per_frame);
     if let Some(m) = map {
-        report.stages.push(StageReport::from_ledger(
+        report.stages.push(StageReport::from_counts(
             "map",
             m.keyframes as u64,
             "keyframe",
             m.wall_s,
             &m.cost,
         ));
-        report.stages[2].per_run.clone_from(&m.per_keyframe);
     }
     report
 }

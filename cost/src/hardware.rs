@@ -250,22 +250,10 @@ impl Hardware {
     }
 
     /// Peak single-precision operations per second (adds and multiplies in
-    /// equal numbers); [`Hardware::peak_ops_per_s_for`] gives it for a mix.
+    /// equal numbers).
     #[must_use]
     pub fn peak_f32_ops_per_s(&self) -> f64 {
         self.clock_hz * 0.5 * (self.ops_per_cycle.f32_add + self.ops_per_cycle.f32_mul)
-    }
-
-    /// Peak operations per second for the mix of kinds in `ops` (its total
-    /// divided by the time the compute roof gives it).
-    #[must_use]
-    pub fn peak_ops_per_s_for(&self, ops: &OpCounts) -> f64 {
-        let cycles = self.ops_per_cycle.cycles(ops);
-        if cycles > 0.0 {
-            ops.total() as f64 / cycles * self.clock_hz
-        } else {
-            self.peak_f32_ops_per_s()
-        }
     }
 }
 

@@ -32,7 +32,7 @@ pub use ledger::{
     set_counting,
 };
 pub use model::{Bound, Estimate, estimate};
-pub use report::{CostReport, KernelReport, RunCost, StageReport};
+pub use report::{CostReport, KernelReport, RunCost, StageCounts, StageReport};
 
 /// What can go wrong reading hardware descriptions and reports.
 #[derive(Debug, thiserror::Error)]

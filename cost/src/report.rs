@@ -12,7 +12,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::{CostLedger, KernelCost};
+use crate::ledger::{CostLedger, KernelCost, counting};
 use crate::{CostError, Result};
 
 /// The `cost.json` format's version.
@@ -38,6 +38,41 @@ pub struct RunCost {
     /// The work.
     #[serde(flatten)]
     pub cost: KernelCost,
+}
+
+/// What a stage gathers while it runs: its kernels' work over all runs, and
+/// each run's total (what a [`StageReport`] is made from).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StageCounts {
+    /// Work by kernel over all runs.
+    #[serde(flatten)]
+    pub ledger: CostLedger,
+    /// Each run's work, in order.
+    #[serde(skip)]
+    pub per_run: Vec<RunCost>,
+}
+
+impl StageCounts {
+    /// Nothing counted yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one run (a frame, a keyframe) at `t_ns` whose work is in
+    /// `ledgers` (a stage may own several kernels' ledgers). Nothing while
+    /// counting is off ([`crate::set_counting`]).
+    pub fn record_run(&mut self, t_ns: i64, ledgers: &[&CostLedger]) {
+        if !counting() {
+            return;
+        }
+        let mut cost = KernelCost::default();
+        for l in ledgers {
+            self.ledger.accumulate(l);
+            cost += l.total();
+        }
+        self.per_run.push(RunCost { t_ns, cost });
+    }
 }
 
 /// One stage's counted work over a run.
@@ -82,6 +117,21 @@ impl StageReport {
                 })
                 .collect(),
             per_run: Vec::new(),
+        }
+    }
+
+    /// A stage's report from what it gathered, every run included.
+    #[must_use]
+    pub fn from_counts(
+        stage: &str,
+        runs: u64,
+        run_unit: &str,
+        measured_s: f64,
+        counts: &StageCounts,
+    ) -> Self {
+        Self {
+            per_run: counts.per_run.clone(),
+            ..Self::from_ledger(stage, runs, run_unit, measured_s, &counts.ledger)
         }
     }
 

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use cost::{CostReport, Estimate, Hardware, KernelCost, estimate};
+use scout::replay::Quantiles;
 use serde::Serialize;
 
 /// Arguments of `scout cost`.
@@ -72,13 +73,9 @@ pub struct RunSpread {
     pub largest_t_ns: i64,
 }
 
-fn quantiles(mut v: Vec<f64>) -> [f64; 3] {
-    if v.is_empty() {
-        return [0.0; 3];
-    }
-    v.sort_by(f64::total_cmp);
-    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-    [at(0.5), at(0.9), v[v.len() - 1]]
+fn quantiles(v: &[f64]) -> [f64; 3] {
+    let q = Quantiles::of(v);
+    [q.median, q.p90, q.max]
 }
 
 fn run_spread(runs: &[cost::RunCost], hw: &Hardware) -> Option<RunSpread> {
@@ -95,8 +92,18 @@ fn run_spread(runs: &[cost::RunCost], hw: &Hardware) -> Option<RunSpread> {
         .map_or(0, |(t, _)| *t);
     Some(RunSpread {
         runs: runs.len(),
-        energy_uj: quantiles(estimates.iter().map(|(_, e)| e.total_pj() * 1e-6).collect()),
-        bound_ms: quantiles(estimates.iter().map(|(_, e)| e.bound_s * 1e3).collect()),
+        energy_uj: quantiles(
+            &estimates
+                .iter()
+                .map(|(_, e)| e.total_pj() * 1e-6)
+                .collect::<Vec<f64>>(),
+        ),
+        bound_ms: quantiles(
+            &estimates
+                .iter()
+                .map(|(_, e)| e.bound_s * 1e3)
+                .collect::<Vec<f64>>(),
+        ),
         largest_t_ns,
     })
 }

@@ -11,3 +11,5 @@ pub mod pipeline;
 pub mod plots;
 pub mod replay;
 pub mod synthetic;
+#[cfg(feature = "rerun")]
+pub mod viewer;

@@ -239,6 +239,25 @@ impl KeyframeMapper {
         &self.summary
     }
 
+    /// Wall time of the last keyframe's stereo matching and insertion, ms.
+    #[must_use]
+    pub fn last_keyframe_ms(&self) -> Option<f64> {
+        Some(self.stereo_ms.last()? + self.insert_ms.last()?)
+    }
+
+    /// The map's band around the keyframes' mean height so far (as
+    /// `map.png` shows it; see [`MapConfig::png_band_m`]); `None` for an
+    /// empty map or one too wide for a slice.
+    #[must_use]
+    pub fn flight_layer(&self) -> Option<mapping::Slice2D> {
+        if self.heights.is_empty() || self.map.brick_count() == 0 {
+            return None;
+        }
+        let z = self.heights.iter().sum::<f64>() / self.heights.len() as f64;
+        let half = 0.5 * self.config.png_band_m;
+        project_band_with(&self.map, z - half, z + half, None, BandRule::Observed).ok()
+    }
+
     /// Writes `OUT/map.bin`, `OUT/map.png` (the band around the keyframes'
     /// mean height, see [`MapConfig::png_band_m`]), `OUT/map.ply` (occupied
     /// cells) and `OUT/map.json` (the summary). Returns the summary.
@@ -285,16 +304,19 @@ impl KeyframeMapper {
 }
 
 /// Builds the map over the run's keyframes of its first tracking session and
-/// writes it (see [`KeyframeMapper::write`]). Returns the summary.
+/// writes it (see [`KeyframeMapper::write`]); `on_keyframe` sees the mapper
+/// after each keyframe, with the keyframe's time and whether it is the last.
+/// Returns the summary.
 ///
 /// # Errors
-/// If the configuration is invalid, a pair cannot be read, or a file cannot be
-/// written.
+/// If the configuration is invalid, a pair cannot be read, a file cannot be
+/// written, or `on_keyframe` fails.
 pub fn build_map(
     ds: &EurocDataset,
     run: &PipelineRun,
     config: &MapConfig,
     out: &Path,
+    mut on_keyframe: impl FnMut(i64, &KeyframeMapper, bool) -> anyhow::Result<()>,
 ) -> anyhow::Result<MapSummary> {
     let mut mapper = KeyframeMapper::new(config, ds.calibration())?;
     let mut frame = StereoFrame {
@@ -307,6 +329,11 @@ pub fn build_map(
         .iter()
         .find(|r| r.estimate.status == TrackingStatus::Tracking)
         .map(|r| r.estimate.session);
+    let mapped = |r: &&crate::pipeline::PipelineRecord| {
+        let e = &r.estimate;
+        e.keyframe && e.status == TrackingStatus::Tracking && Some(e.session) == first_session
+    };
+    let last = run.records.iter().rev().find(mapped).map(|r| r.index);
     for record in &run.records {
         let e = &record.estimate;
         if !e.keyframe || e.status != TrackingStatus::Tracking {
@@ -319,6 +346,7 @@ pub fn build_map(
         ds.load_stereo_into(record.index, &mut frame)
             .with_context(|| format!("reading stereo pair {}", record.index))?;
         mapper.integrate(&frame, &e.world_from_body)?;
+        on_keyframe(record.t_ns, &mapper, Some(record.index) == last)?;
     }
     mapper.write(out)
 }

@@ -78,6 +78,11 @@ pub struct StreamConfig {
     /// IMU samples from this long before the first stereo pair come with it
     /// (static initialization), s (0 to 60).
     pub imu_lead_s: f64,
+    /// Give each record its [`FrameView`] (the features and the window's
+    /// landmarks) for a viewer; set by `--rrd`, `--connect` and `--spawn`,
+    /// not by the file.
+    #[serde(skip)]
+    pub views: bool,
 }
 
 impl Default for StreamConfig {
@@ -86,6 +91,7 @@ impl Default for StreamConfig {
             frame_queue: 2,
             tracks_queue: 4,
             imu_lead_s: 1.0,
+            views: false,
         }
     }
 }
@@ -164,6 +170,19 @@ pub struct PipelineRecord {
     pub estimate: Estimate,
     /// Wall times.
     pub timing: RecordTiming,
+    /// What a viewer shows of the frame, when [`StreamConfig::views`] is on;
+    /// `on_record` sees it, the run's records do not keep it.
+    pub view: Option<Box<FrameView>>,
+}
+
+/// What a viewer shows of a frame beyond the record's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameView {
+    /// The front end's features.
+    pub features: Vec<vio::frontend::Feature>,
+    /// The back end's window landmarks after the frame, world (m), with
+    /// their ids.
+    pub landmarks: Vec<(u64, nalgebra::Point3<f64>)>,
 }
 
 impl PipelineRecord {
@@ -414,6 +433,8 @@ struct BackEndStage {
     imu_samples: usize,
     /// Counted work over the run.
     cost: StageCounts,
+    /// Whether records carry a [`FrameView`].
+    views: bool,
 }
 
 impl BackEndStage {
@@ -428,6 +449,7 @@ impl BackEndStage {
             backend,
             imu_samples: 0,
             cost: StageCounts::new(),
+            views: config.pipeline.views,
         })
     }
 
@@ -462,6 +484,18 @@ impl BackEndStage {
             .clone();
         self.cost.record_run(tracks.t_ns, &[self.backend.cost()]);
         Ok(Some((estimate, elapsed_ns(start))))
+    }
+
+    /// The frame's view for a viewer, when views are on.
+    fn view(&self, tracks: &FrameTracks) -> Option<Box<FrameView>> {
+        self.views.then(|| {
+            let mut landmarks = Vec::new();
+            self.backend.landmarks_world(&mut landmarks);
+            Box::new(FrameView {
+                features: tracks.features.clone(),
+                landmarks,
+            })
+        })
     }
 }
 
@@ -519,9 +553,9 @@ fn make_record(
     index: usize,
     tracks: &FrameTracks,
     estimate: Estimate,
-    frontend_ns: u64,
-    backend_ns: u64,
+    (frontend_ns, backend_ns): (u64, u64),
     available: Instant,
+    view: Option<Box<FrameView>>,
 ) -> PipelineRecord {
     PipelineRecord {
         index,
@@ -535,6 +569,7 @@ fn make_record(
             backend_ns,
             latency_ns: elapsed_ns(available),
         },
+        view,
     }
 }
 
@@ -594,8 +629,17 @@ pub fn run_sequential(
         let imu = &ds.imu()[batch.clone()];
         let (tracks, frontend_ns) = frontend.process(&frame, imu)?;
         if let Some((estimate, backend_ns)) = backend.step(imu, Some(tracks))? {
-            let record = make_record(index, tracks, estimate, frontend_ns, backend_ns, available);
+            let view = backend.view(tracks);
+            let mut record = make_record(
+                index,
+                tracks,
+                estimate,
+                (frontend_ns, backend_ns),
+                available,
+                view,
+            );
             on_record(&record);
+            record.view = None;
             records.push(record);
         }
     }
@@ -724,8 +768,9 @@ pub fn run_pipeline(
                 backend_thread(backend, tracks_rx, tracks_pool_tx, records_tx)
             });
         // Ends when the back end's thread ends (records_tx dropped).
-        for record in records_rx.iter() {
+        for mut record in records_rx.iter() {
             on_record(&record);
+            record.view = None;
             records.push(record);
         }
         (
@@ -905,9 +950,9 @@ fn backend_thread(
                 slot.index,
                 &slot.tracks,
                 estimate,
-                slot.frontend_ns,
-                backend_ns,
+                (slot.frontend_ns, backend_ns),
                 slot.available,
+                stage.view(&slot.tracks),
             );
             if records_tx.send(record).is_err() {
                 break;

@@ -24,6 +24,10 @@ pub struct AlignedTrajectory {
     /// Position error of each matched pose after alignment: (time from the
     /// first match, s; error, m).
     pub error_over_time: Vec<(f64, f64)>,
+    /// The same errors at the estimate's time stamps: (ns, m).
+    pub error_at_t_ns: Vec<(i64, f64)>,
+    /// The alignment: the estimate's world into the ground truth's.
+    pub transform: crate::eval::SimilarityTransform,
 }
 
 /// Aligns `est` to `gt` (SE(3), the default association); `None` when the
@@ -45,16 +49,17 @@ pub fn align_for_plots(gt: &Trajectory, est: &Trajectory) -> Option<AlignedTraje
             .transform
             .transform_point(&est.world_from_body()[i].translation.vector.into())
     };
+    let error = |m: &crate::eval::Match| {
+        let g = gt.world_from_body()[m.gt_index].translation.vector;
+        (aligned(m.est_index).coords - g).norm()
+    };
     let error_over_time = matches
         .iter()
-        .map(|m| {
-            let g = gt.world_from_body()[m.gt_index].translation.vector;
-            let e = aligned(m.est_index);
-            (
-                (gt.t_ns()[m.gt_index] - t0) as f64 * 1e-9,
-                (e.coords - g).norm(),
-            )
-        })
+        .map(|m| ((gt.t_ns()[m.gt_index] - t0) as f64 * 1e-9, error(m)))
+        .collect();
+    let error_at_t_ns = matches
+        .iter()
+        .map(|m| (est.t_ns()[m.est_index], error(m)))
         .collect();
     let est_xy = (0..est.len())
         .map(|i| {
@@ -72,6 +77,8 @@ pub fn align_for_plots(gt: &Trajectory, est: &Trajectory) -> Option<AlignedTraje
         gt_xy,
         est_xy,
         error_over_time,
+        error_at_t_ns,
+        transform: report.transform,
     })
 }
 

@@ -171,10 +171,58 @@ fn demo_runs_and_can_run_again() {
             .join("scout-demo/sequence/mav0/cam0/data.csv")
             .is_file()
     );
+    let top = std::fs::read_to_string(dir.path().join("scout-demo/trajectory.tum"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(top, trajectory, "scout-demo/trajectory.tum is the VIO's");
+    #[cfg(feature = "rerun")]
+    check_demo_recording(&dir.path().join("scout-demo"), &report);
     // A folder the demo did not write is left alone.
     std::fs::create_dir_all(dir.path().join("mine")).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(dir.path().join("mine/keep.txt"), "x").unwrap_or_else(|e| panic!("{e}"));
     let out = scout(&["demo", "--out", "mine", "--duration", "2.6"], dir.path());
     assert!(!out.status.success());
     assert!(dir.path().join("mine/keep.txt").is_file());
+}
+
+/// The demo's recording, read back through the SDK's decoder: every stage's
+/// entities, a row per frame where one is logged per frame, both timelines,
+/// a blueprint; and the report says how to open it.
+#[cfg(feature = "rerun")]
+fn check_demo_recording(demo: &std::path::Path, report: &str) {
+    use viz::recording::{paths, read_contents};
+    let contents = read_contents(&demo.join("recording.rrd")).unwrap_or_else(|e| panic!("{e}"));
+    let frames = std::fs::read_to_string(demo.join("sequence/mav0/cam0/data.csv"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count();
+    let rows = |p: &str| contents.rows.get(p).copied().unwrap_or(0);
+    for p in [
+        paths::IMAGES[0],
+        paths::IMAGES[1],
+        paths::TRACKS,
+        paths::MATCHES,
+        paths::LANDMARKS,
+    ] {
+        assert_eq!(rows(p), frames, "{p}: {:?}", contents.rows);
+    }
+    for p in [
+        paths::TRAJECTORY,
+        paths::GROUND_TRUTH,
+        paths::BODY,
+        paths::VOXELS,
+        paths::SLICE,
+        paths::ATE,
+        "stats/energy_uJ/frontend",
+        "stats/energy_uJ/backend",
+        "stats/energy_uJ/map",
+        "explore/mi/mi",
+        "explore/frontier/path",
+        "stats/coverage/mi",
+    ] {
+        assert!(rows(p) > 0, "{p} missing: {:?}", contents.rows);
+    }
+    assert!(contents.has_blueprint);
+    assert!(contents.timelines.contains("t_ns") && contents.timelines.contains("explore_time"));
+    assert!(report.contains("rerun recording.rrd"), "{report}");
 }

@@ -108,8 +108,8 @@ fn replayed_map_with_vio_poses_lies_on_the_world_surfaces() {
         run_sequential(&ds, &PipelineConfig::default(), |_| {}).unwrap_or_else(|e| panic!("{e}"));
     let out = tmp.path().join("out");
     std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("{e}"));
-    let summary =
-        build_map(&ds, &run, &MapConfig::default(), &out).unwrap_or_else(|e| panic!("{e:#}"));
+    let summary = build_map(&ds, &run, &MapConfig::default(), &out, |_, _, _| Ok(()))
+        .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(summary.keyframes >= 5, "{summary:?}");
     for f in ["map.bin", "map.png", "map.ply", "map.json"] {
         assert!(out.join(f).is_file(), "{f} missing");

@@ -80,6 +80,11 @@ pub trait Planner {
     fn plan(&mut self, view: &View) -> Result<Option<Plan>>;
     /// Counted work since the last call to `take_cost`.
     fn take_cost(&mut self) -> CostLedger;
+    /// The candidate poses the last plan scored, for a viewer (none for a
+    /// planner that scores none).
+    fn scored(&self) -> &[ScoredCandidate] {
+        &[]
+    }
 }
 
 /// Goal rules both planners share.
@@ -358,5 +363,9 @@ impl Planner for MiPlanner {
 
     fn take_cost(&mut self) -> CostLedger {
         std::mem::take(&mut self.cost)
+    }
+
+    fn scored(&self) -> &[ScoredCandidate] {
+        &self.scored
     }
 }

@@ -31,7 +31,9 @@ use serde::{Deserialize, Serialize};
 use crate::frontier::frontier_clusters;
 use crate::grid::Grid2;
 use crate::paths::{Traversable, distance_field, is_clear};
-use crate::planner::{FrontierPlanner, GoalRules, MiPlanner, MiSettings, Planner, View};
+use crate::planner::{
+    FrontierPlanner, GoalRules, MiPlanner, MiSettings, Plan, Planner, ScoredCandidate, View,
+};
 use crate::{ExplorationError, Result};
 
 /// Which policy drives the robot.
@@ -518,6 +520,17 @@ impl Robot<'_> {
         self.grid.copy_layer(&self.map, self.z)
     }
 
+    /// The last scan, for a viewer.
+    fn scan_event(&self, position: [f64; 2], time_s: f64, coverage: f64) -> ExploreEvent<'_> {
+        ExploreEvent::Scan {
+            time_s,
+            position,
+            points: &self.points,
+            grid: &self.grid,
+            coverage,
+        }
+    }
+
     fn known_reachable(&self, reachable: &[bool]) -> usize {
         let w = self.grid.width();
         reachable
@@ -528,11 +541,56 @@ impl Robot<'_> {
     }
 }
 
+/// What a viewer sees of a run as it happens (see [`explore_observed`]).
+#[derive(Debug)]
+pub enum ExploreEvent<'a> {
+    /// The robot scanned and updated its map.
+    Scan {
+        /// Simulated time, s.
+        time_s: f64,
+        /// The robot's position, world x, y (m).
+        position: [f64; 2],
+        /// The scan's end points, world (m); beams without a return end past
+        /// the range.
+        points: &'a [Vector3<f64>],
+        /// The map layer after the scan.
+        grid: &'a Grid2,
+        /// Known fraction of the reachable free space.
+        coverage: f64,
+    },
+    /// The planner chose a goal (or found nothing left).
+    Plan {
+        /// Simulated time, s.
+        time_s: f64,
+        /// The robot's cell.
+        robot: (usize, usize),
+        /// The plan; `None` when nothing is left to explore.
+        plan: Option<&'a Plan>,
+        /// The candidate poses scored (the MI planner's; empty for frontier).
+        candidates: &'a [ScoredCandidate],
+        /// The map layer the plan was made on.
+        grid: &'a Grid2,
+    },
+}
+
 /// Explores world `seed` with `planner`.
 ///
 /// # Errors
 /// If the configuration is invalid or the world cannot be generated.
 pub fn explore(cfg: &ExploreConfig, seed: u64, planner: PlannerKind) -> Result<ExploreRun> {
+    explore_observed(cfg, seed, planner, |_| {})
+}
+
+/// [`explore`], showing `observe` every scan and every plan as it happens.
+///
+/// # Errors
+/// As [`explore`].
+pub fn explore_observed(
+    cfg: &ExploreConfig,
+    seed: u64,
+    planner: PlannerKind,
+    mut observe: impl FnMut(ExploreEvent<'_>),
+) -> Result<ExploreRun> {
     cfg.validate()?;
     let world = World::generate(&cfg.world, seed)?;
     let params = OccupancyParams::from(cfg.occupancy);
@@ -603,6 +661,7 @@ pub fn explore(cfg: &ExploreConfig, seed: u64, planner: PlannerKind) -> Result<E
         coverage
     };
     let mut coverage = log(&robot, distance, 0, &mut run.samples);
+    observe(robot.scan_event(pos, distance / cfg.speed_m_s, coverage));
     let mut ignored = vec![false; w * h];
     let mut visited: Vec<(usize, usize)> = Vec::new();
     let inflation = cfg.robot_radius_m + cfg.clearance_m;
@@ -639,6 +698,13 @@ pub fn explore(cfg: &ExploreConfig, seed: u64, planner: PlannerKind) -> Result<E
         };
         let plan = policy.plan(&view)?;
         run.planning_s += t0.elapsed().as_secs_f64();
+        observe(ExploreEvent::Plan {
+            time_s: distance / cfg.speed_m_s,
+            robot: here,
+            plan: plan.as_ref(),
+            candidates: policy.scored(),
+            grid: &robot.grid,
+        });
         run.plans += 1;
         run.cost.accumulate(&policy.take_cost());
         let Some(plan) = plan else {
@@ -691,6 +757,7 @@ pub fn explore(cfg: &ExploreConfig, seed: u64, planner: PlannerKind) -> Result<E
                 since_scan = 0.0;
                 robot.sense(pos[0], pos[1])?;
                 coverage = log(&robot, distance, run.plans, &mut run.samples);
+                observe(robot.scan_event(pos, distance / cfg.speed_m_s, coverage));
                 if coverage >= cfg.coverage_target && run.distance_to_target_m.is_none() {
                     run.distance_to_target_m = Some(distance);
                     continue 'explore;

@@ -20,12 +20,18 @@ use anyhow::{Context, bail};
 use clap::Args;
 use datasets::euroc::EurocDataset;
 use datasets::synth::{Difficulty, SynthConfig, SyntheticSequence};
-use exploration::sim::{PlannerKind, explore};
+use exploration::sim::PlannerKind;
 use scout::config::PipelineConfig;
 use scout::frontend_eval::{FlowEvaluator, TrackObservation};
 use scout::pipeline::PipelineMode;
 use scout::replay::replay_frontend;
 use scout::synthetic::write_synthetic_sequence;
+
+/// The Rerun SDK version recordings are written with.
+#[cfg(feature = "rerun")]
+const RERUN_VERSION: &str = viz::recording::RERUN_VERSION;
+#[cfg(not(feature = "rerun"))]
+const RERUN_VERSION: &str = "";
 
 /// Marker file that says a folder was written by `scout demo` and may be replaced.
 const MARKER: &str = ".scout-demo";
@@ -40,8 +46,12 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Duration of the synthetic sequence, seconds.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 20.0)]
     pub duration: f64,
+    /// Where the Rerun recording goes besides `OUT/recording.rrd` (`--rrd`
+    /// writes it elsewhere instead).
+    #[command(flatten)]
+    pub view: super::view::ViewerArgs,
 }
 
 fn prepare_output(out: &Path) -> anyhow::Result<()> {
@@ -163,7 +173,23 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     println!("VIO (front end + back end) over the sequence:");
     let vio_out = args.out.join("vio");
     std::fs::create_dir_all(&vio_out).with_context(|| format!("creating {}", vio_out.display()))?;
-    let vio = super::replay::run_full(&ds, &config, PipelineMode::Deterministic, &vio_out)?;
+    let mut view = args.view.clone();
+    if cfg!(feature = "rerun") && view.rrd.is_none() {
+        view.rrd = Some(args.out.join("recording.rrd"));
+    }
+    let planners = [PlannerKind::Mi, PlannerKind::Frontier];
+    let names: Vec<&str> = planners.iter().map(|p| p.name()).collect();
+    let mut viewer = view.open(true, config.map.enabled, &names)?;
+    let vio = super::replay::run_full(
+        &ds,
+        &config,
+        PipelineMode::Deterministic,
+        &vio_out,
+        viewer.as_mut(),
+    )?;
+    let tum = args.out.join("trajectory.tum");
+    std::fs::copy(vio_out.join("trajectory.tum"), &tum)
+        .with_context(|| format!("writing {}", tum.display()))?;
     let energy = super::cost::print_summary(&vio_out.join("cost.json"), &vio_out)?;
 
     // Closed-loop exploration of a world of the same seed, both planners.
@@ -174,9 +200,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     );
     let explore_cfg = &config.explore;
     let mut explored = Vec::new();
-    for planner in [PlannerKind::Mi, PlannerKind::Frontier] {
-        let run = explore(explore_cfg, args.seed, planner)
-            .with_context(|| format!("exploring world {}", args.seed))?;
+    for planner in planners {
+        let run = super::explore::explore_viewed(explore_cfg, args.seed, planner, viewer.as_mut())?;
         super::explore::write_outputs(
             &run,
             explore_cfg,
@@ -197,6 +222,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         println!("  {line}");
         explored.push(line);
     }
+    if let Some(v) = viewer {
+        v.finish()?;
+    }
     let report_path = args.out.join("report.md");
     let report = Report {
         sequence: summary.to_string(),
@@ -208,6 +236,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         map: config.map.enabled,
         energy: &energy,
         explored: &explored,
+        recording: view
+            .rrd
+            .as_ref()
+            .map(|p| p.strip_prefix(&args.out).unwrap_or(p).display().to_string()),
     };
     std::fs::write(&report_path, report.markdown())
         .with_context(|| format!("writing {}", report_path.display()))?;
@@ -215,6 +247,13 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     println!();
     println!("Wrote {}:", args.out.display());
     println!("  report.md           the figures below, with the plots: start here");
+    if let Some(rrd) = &view.rrd {
+        println!(
+            "  {:<19} Rerun recording: images and tracks, trajectory against ground truth, map, exploration, stage costs",
+            rrd.strip_prefix(&args.out).unwrap_or(rrd).display()
+        );
+    }
+    println!("  trajectory.tum      the VIO's body trajectory (TUM: t x y z qx qy qz qw)");
     println!(
         "  sequence/mav0/      EuRoC layout: cam0, cam1 (PNG), imu0, state_groundtruth_estimate0"
     );
@@ -261,6 +300,14 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     println!(
         "      or feed the folder to any EuRoC-reading VIO (OpenVINS, Basalt, VINS-Fusion, ORB-SLAM3)."
     );
+    if let Some(rrd) = &view.rrd {
+        println!();
+        println!(
+            "Open the recording in the Rerun viewer (the same version as the SDK that wrote it):"
+        );
+        println!("  pip install rerun-sdk=={RERUN_VERSION}");
+        println!("  rerun {}", rrd.display());
+    }
     Ok(())
 }
 
@@ -272,6 +319,8 @@ struct Report<'a> {
     map: bool,
     energy: &'a [super::cost::CostEvaluation],
     explored: &'a [String],
+    /// The Rerun recording, relative to the report.
+    recording: Option<String>,
 }
 
 impl Report<'_> {
@@ -280,6 +329,13 @@ impl Report<'_> {
         let mut md = String::new();
         let m = self.vio;
         let _ = writeln!(md, "# scout demo\n");
+        if let Some(rrd) = &self.recording {
+            let _ = writeln!(
+                md,
+                "Everything below, frame by frame (images and tracks, the trajectory against ground truth, the map growing, exploration, the stages' time, traffic and energy), is in the Rerun recording `{rrd}`: `pip install rerun-sdk=={}`, then `rerun {rrd}`.\n",
+                RERUN_VERSION
+            );
+        }
         let _ = writeln!(
             md,
             "## The sequence\n\n```\n{}\n```\n",

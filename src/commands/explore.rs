@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use exploration::sim::{ExploreConfig, ExploreRun, Outcome, PlannerKind, explore, write_png};
+use exploration::sim::{
+    ExploreConfig, ExploreRun, Outcome, PlannerKind, explore_observed, write_png,
+};
 use scout::config::PipelineConfig;
 use serde::Serialize;
 
@@ -54,6 +56,9 @@ pub struct ExploreArgs {
     /// Configuration (TOML; its `[explore]` section, see `scout::config`).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Where a Rerun recording of the run goes.
+    #[command(flatten)]
+    pub view: super::view::ViewerArgs,
 }
 
 /// The figures of `OUT/summary.json`.
@@ -202,6 +207,33 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<ExploreConfig> {
     Ok(cfg)
 }
 
+/// Explores world `seed` with `planner`, showing every scan and plan to
+/// `viewer`.
+///
+/// # Errors
+/// If the run fails or the recording cannot take it.
+pub fn explore_viewed(
+    cfg: &ExploreConfig,
+    seed: u64,
+    planner: PlannerKind,
+    mut viewer: Option<&mut super::view::Viewer>,
+) -> anyhow::Result<ExploreRun> {
+    let mut view_error = None;
+    let run = explore_observed(cfg, seed, planner, |event| {
+        if let Some(v) = viewer.as_deref_mut()
+            && view_error.is_none()
+            && let Err(e) = v.explore_event(planner.name(), &event)
+        {
+            view_error = Some(e);
+        }
+    })
+    .with_context(|| format!("exploring world {seed}"))?;
+    match view_error {
+        Some(e) => Err(e.context("recording the exploration")),
+        None => Ok(run),
+    }
+}
+
 /// Runs `scout explore`.
 ///
 /// # Errors
@@ -210,9 +242,15 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<ExploreConfig> {
 pub fn run(args: &ExploreArgs) -> anyhow::Result<()> {
     let cfg = load_config(args.config.as_deref())?;
     let planner = PlannerKind::from(args.planner);
-    let run = explore(&cfg, args.world_seed, planner)
-        .with_context(|| format!("exploring world {}", args.world_seed))?;
+    let mut viewer = args.view.open(false, false, &[planner.name()])?;
+    let run = explore_viewed(&cfg, args.world_seed, planner, viewer.as_mut())?;
     write_outputs(&run, &cfg, &args.out)?;
+    if let Some(v) = viewer {
+        v.finish()?;
+        if let Some(path) = &args.view.rrd {
+            println!("wrote {} (rerun {})", path.display(), path.display());
+        }
+    }
     let to_target = run
         .distance_to_target_m
         .map_or_else(|| "not reached".to_string(), |d| format!("{d:.1} m"));

@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod map_bench;
 pub mod replay;
 pub mod synth;
+pub mod view;
 
 use indicatif::{ProgressBar, ProgressStyle};
 

@@ -20,6 +20,8 @@ use scout::replay::{
     replay_frontend, scored_trajectory,
 };
 
+use super::view::Viewer;
+
 /// Arguments of `scout replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
@@ -44,6 +46,9 @@ pub struct ReplayArgs {
     /// costs is the difference in time.
     #[arg(long)]
     pub no_cost: bool,
+    /// Where a Rerun recording of the run goes.
+    #[command(flatten)]
+    pub view: super::view::ViewerArgs,
 }
 
 /// Runs `scout replay`.
@@ -67,29 +72,58 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     if args.frontend_only {
+        anyhow::ensure!(
+            !args.view.wanted(),
+            "--frontend-only writes no recording; leave out --rrd, --connect and --spawn"
+        );
         run_frontend_only(args, &ds, &config)
     } else {
         cost::set_counting(!args.no_cost);
-        run_full(&ds, &config, mode, &args.out).map(|_| ())
+        let mut viewer = args.view.open(true, config.map.enabled, &[])?;
+        run_full(&ds, &config, mode, &args.out, viewer.as_mut())?;
+        if let Some(v) = viewer {
+            v.finish()?;
+            if let Some(path) = &args.view.rrd {
+                println!("wrote {} (rerun {})", path.display(), path.display());
+            }
+        }
+        Ok(())
     }
 }
 
 /// The whole pipeline over `ds`: writes `out/trajectory.tum` and
 /// `out/metrics.json`, then (unless `[map] enabled = false`) the keyframes'
-/// map (`out/map.bin`, `map.png`, `map.ply`, `map.json`); prints a summary,
-/// returns the metrics.
+/// map (`out/map.bin`, `map.png`, `map.ply`, `map.json`); shows the run to
+/// `viewer` as it goes; prints a summary, returns the metrics.
 pub(crate) fn run_full(
     ds: &EurocDataset,
     config: &PipelineConfig,
     mode: PipelineMode,
     out: &Path,
+    mut viewer: Option<&mut Viewer>,
 ) -> anyhow::Result<PipelineMetrics> {
+    let mut config = config.clone();
+    if let Some(v) = viewer.as_deref() {
+        v.start_sequence(ds)?;
+        config.pipeline.views = true;
+    }
+    let config = &config;
     let bar = super::progress(ds.stereo_entries().len() as u64, "pipeline");
+    let mut view_error = None;
     let run = run_pipeline(ds, config, mode, |record| {
         bar.set_position(record.index as u64 + 1);
+        if let Some(v) = viewer.as_deref_mut()
+            && view_error.is_none()
+            && let Err(e) = v.record(ds, record)
+        {
+            view_error = Some(e);
+        }
     })
     .with_context(|| format!("replaying {}", ds.mav0().display()))?;
     bar.finish_and_clear();
+    if let Some(e) = view_error {
+        return Err(e.context("recording the run"));
+    }
     let trajectory = run
         .tracking_trajectory()
         .context("the back end's trajectory")?;
@@ -150,6 +184,12 @@ pub(crate) fn run_full(
     let gt = ground_truth_trajectory(ds)?;
     let scored = scored_trajectory(&run, &trajectory)?;
     let plots = scout::plots::write_replay_plots(out, gt.as_ref(), &scored, &run)?;
+    if let Some(v) = viewer.as_deref_mut() {
+        let aligned = gt
+            .as_ref()
+            .and_then(|g| scout::plots::align_for_plots(g, &scored));
+        v.finish_run(&run, gt.as_ref(), aligned.as_ref())?;
+    }
     let names: Vec<String> = plots
         .iter()
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -157,7 +197,12 @@ pub(crate) fn run_full(
     println!("wrote {}/{}", out.display(), names.join(", "));
     let mut map_summary = None;
     if config.map.enabled {
-        let s = build_map(ds, &run, &config.map, out).context("building the map")?;
+        let s = build_map(ds, &run, &config.map, out, |t_ns, mapper, last| {
+            viewer
+                .as_deref_mut()
+                .map_or(Ok(()), |v| v.keyframe(t_ns, mapper, last))
+        })
+        .context("building the map")?;
         println!(
             "  map              {} keyframes ({} skipped), {} points, {} cell updates; stereo {:.1} ms, insertion {:.1} ms per keyframe (median)",
             s.keyframes,

@@ -345,6 +345,25 @@ impl BackEnd {
         (self.window.frames.len(), self.window.landmarks.len())
     }
 
+    /// Appends the window's landmarks to `out` as points in the world frame, m
+    /// (each from its host keyframe's current pose, its cam0 bearing and its
+    /// inverse depth; landmarks at or behind infinity are left out), with
+    /// their ids. Nothing when the window is empty.
+    pub fn landmarks_world(&self, out: &mut Vec<(u64, nalgebra::Point3<f64>)>) {
+        let ext = &self.window.ext;
+        for (&id, lm) in &self.window.landmarks {
+            if !(lm.rho.is_finite() && lm.rho > 0.0) {
+                continue;
+            }
+            let Some(host) = self.window.frames.iter().find(|f| f.id == lm.host) else {
+                continue;
+            };
+            let point_body = ext.body_from_cam0_r * (lm.bearing / lm.rho) + ext.body_from_cam0_t;
+            let point = host.nav.rotation * point_body + host.nav.position;
+            out.push((id, nalgebra::Point3::from(point)));
+        }
+    }
+
     /// Adds one IMU sample (time-ordered).
     ///
     /// # Errors

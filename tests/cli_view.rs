@@ -1,0 +1,149 @@
+//! `scout replay --rrd` and `scout explore --rrd` write Rerun recordings that
+//! read back with every frame's entities; bad viewer options are refused by
+//! name. The replay runs on the real EuRoC snippet (skipped when absent).
+#![cfg(feature = "rerun")]
+#![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{scout, stderr};
+use viz::recording::{paths, read_contents};
+
+fn euroc_micro() -> Option<PathBuf> {
+    let dir = std::env::var_os("SCOUT_EUROC_MICRO").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/euroc/V1_01_easy_micro"),
+        PathBuf::from,
+    );
+    if dir.join("mav0").is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: {} is absent (the shared EuRoC snippet)",
+            dir.display()
+        );
+        None
+    }
+}
+
+#[test]
+fn replay_of_the_euroc_snippet_records_every_frame() {
+    let Some(seq) = euroc_micro() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let seq = seq.to_string_lossy().into_owned();
+    let o = scout(
+        &[
+            "-q",
+            "replay",
+            &seq,
+            "--out",
+            "run",
+            "--rrd",
+            "run/replay.rrd",
+            "--images-every",
+            "2",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let contents = read_contents(&dir.path().join("run/replay.rrd")).unwrap();
+    let metrics: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("run/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let frames = metrics["frames"].as_u64().unwrap() as usize;
+    assert!(frames > 80, "{frames}");
+    let rows = |p: &str| contents.rows.get(p).copied().unwrap_or(0);
+    for p in [
+        paths::TRACKS,
+        paths::MATCHES,
+        paths::LANDMARKS,
+        "stats/time_ms/frontend",
+    ] {
+        assert_eq!(rows(p), frames, "{p}");
+    }
+    // Every other pair's images.
+    assert_eq!(rows(paths::IMAGES[0]), frames.div_ceil(2));
+    // Poses while tracking, the ground truth, errors, the map, costs.
+    let tracking = metrics["frames_tracking"].as_u64().unwrap() as usize;
+    assert_eq!(rows(paths::BODY), tracking);
+    for p in [
+        paths::GROUND_TRUTH,
+        paths::ATE,
+        paths::VOXELS,
+        "stats/dram_kB/backend",
+        "stats/energy_uJ/map",
+    ] {
+        assert!(rows(p) > 0, "{p} missing: {:?}", contents.rows);
+    }
+    assert!(!contents.rows.keys().any(|p| p.starts_with("explore")));
+}
+
+#[test]
+fn explore_records_its_plans_on_the_exploration_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = scout(
+        &[
+            "-q",
+            "explore",
+            "--world-seed",
+            "1",
+            "--planner",
+            "frontier",
+            "--out",
+            "ex",
+            "--rrd",
+            "ex.rrd",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let contents = read_contents(&dir.path().join("ex.rrd")).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("ex/summary.json")).unwrap())
+            .unwrap();
+    let plans = summary["plans"].as_u64().unwrap() as usize;
+    assert_eq!(contents.rows.get("explore/frontier/map"), Some(&plans));
+    assert!(contents.timelines.contains("explore_time"));
+    assert!(!contents.timelines.contains("t_ns"));
+}
+
+#[test]
+fn bad_viewer_options_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = scout(
+        &["-q", "synth", "--out", "seq", "--duration", "2.6"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = scout(
+        &[
+            "-q",
+            "replay",
+            "seq",
+            "--out",
+            "run",
+            "--connect",
+            "no such host",
+        ],
+        dir.path(),
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no such host"), "{}", stderr(&o));
+    let o = scout(
+        &[
+            "-q",
+            "replay",
+            "seq",
+            "--out",
+            "run",
+            "--frontend-only",
+            "--rrd",
+            "x.rrd",
+        ],
+        dir.path(),
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--frontend-only"), "{}", stderr(&o));
+}

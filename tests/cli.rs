@@ -196,7 +196,7 @@ fn check_demo_recording(demo: &std::path::Path, report: &str) {
         .lines()
         .filter(|l| !l.starts_with('#'))
         .count();
-    let rows = |p: &str| contents.rows.get(p).copied().unwrap_or(0);
+    let rows = |p: &str| contents.rows_at(p);
     for p in [
         paths::IMAGES[0],
         paths::IMAGES[1],
@@ -206,9 +206,9 @@ fn check_demo_recording(demo: &std::path::Path, report: &str) {
     ] {
         assert_eq!(rows(p), frames, "{p}: {:?}", contents.rows);
     }
+    assert!(contents.static_entities.contains(paths::GROUND_TRUTH));
     for p in [
         paths::TRAJECTORY,
-        paths::GROUND_TRUTH,
         paths::BODY,
         paths::VOXELS,
         paths::SLICE,

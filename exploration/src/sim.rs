@@ -526,6 +526,7 @@ impl Robot<'_> {
             time_s,
             position,
             points: &self.points,
+            range_m: self.range,
             grid: &self.grid,
             coverage,
         }
@@ -553,6 +554,8 @@ pub enum ExploreEvent<'a> {
         /// The scan's end points, world (m); beams without a return end past
         /// the range.
         points: &'a [Vector3<f64>],
+        /// The sensor's range, m.
+        range_m: f64,
         /// The map layer after the scan.
         grid: &'a Grid2,
         /// Known fraction of the reachable free space.

@@ -48,8 +48,8 @@ use exploration::sim::ExploreEvent;
 use mapping::{FixedMap, Occupancy, OccupancyMap, Slice2D};
 use nalgebra::{Isometry3, Point3};
 use rerun::blueprint::{
-    Blueprint, BlueprintActivation, ContainerLike, Horizontal, Spatial2DView, Spatial3DView, Tabs,
-    TimePanel, TimeSeriesView, Vertical,
+    Blueprint, BlueprintActivation, BlueprintPanel, ContainerLike, Horizontal, SelectionPanel,
+    Spatial2DView, Spatial3DView, Tabs, TimePanel, TimeSeriesView, Vertical,
 };
 use rerun::{RecordingStream, TimeCell};
 use vio::backend::{Estimate, TrackingStatus};
@@ -170,6 +170,8 @@ pub struct Recorder {
     sinks: Vec<Sink>,
     /// Scratch for image encoding.
     jpeg: Vec<u8>,
+    /// Chart series already given their name and colour.
+    styled: std::collections::HashSet<String>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -250,6 +252,7 @@ impl Recorder {
             travelled: HashMap::new(),
             sinks: sinks.to_vec(),
             jpeg: Vec::new(),
+            styled: std::collections::HashSet::new(),
         })
     }
 
@@ -342,7 +345,10 @@ impl Recorder {
         } else {
             EXPLORE_TIMELINE
         };
+        let collapsed = rerun::blueprint::components::PanelState::Collapsed;
         Blueprint::new(Tabs::new(tabs))
+            .with_blueprint_panel(BlueprintPanel::new().with_state(collapsed))
+            .with_selection_panel(SelectionPanel::new().with_state(collapsed))
             .with_time_panel(TimePanel::new().with_timeline(timeline))
             .send(&self.rec, BlueprintActivation::default())
             .map_err(sdk)
@@ -422,11 +428,8 @@ impl Recorder {
             .features
             .iter()
             .map(|f| {
-                rerun::Color::from_rgb(
-                    age_color(f.age)[0],
-                    age_color(f.age)[1],
-                    age_color(f.age)[2],
-                )
+                let [r, g, b] = age_color(f.age);
+                rerun::Color::from_rgb(r, g, b)
             })
             .collect();
         rec.log(
@@ -443,10 +446,11 @@ impl Recorder {
                 .with_show_labels(false),
         )
         .map_err(sdk)?;
-        self.tails
-            .retain(|id, _| frame.features.iter().any(|f| f.id == *id));
+        // Tails of the tracks alive in this frame; the others are forgotten.
+        let mut tails = std::mem::take(&mut self.tails);
+        self.tails.reserve(frame.features.len());
         for (f, p) in frame.features.iter().zip(&positions) {
-            let tail = self.tails.entry(f.id).or_default();
+            let mut tail = tails.remove(&f.id).unwrap_or_default();
             if f.age == 0 {
                 tail.clear();
             }
@@ -454,6 +458,7 @@ impl Recorder {
             if tail.len() > TAIL_LENGTH {
                 tail.remove(0);
             }
+            self.tails.insert(f.id, tail);
         }
         let mut strips = Vec::new();
         let mut strip_colors = Vec::new();
@@ -545,11 +550,32 @@ impl Recorder {
     ///
     /// # Errors
     /// If the SDK refuses it.
-    pub fn log_position_error(&self, t_ns: i64, error_m: f64) -> Result<(), RecordingError> {
+    pub fn log_position_error(&mut self, t_ns: i64, error_m: f64) -> Result<(), RecordingError> {
         self.at_sensor_time(t_ns);
+        self.style_series(paths::ATE, "position error")?;
         self.rec
             .log(paths::ATE, &rerun::Scalars::single(error_m * 1e3))
             .map_err(sdk)
+    }
+
+    /// Gives a chart series its name and its colour (the same colour for a
+    /// stage or a planner on every chart), once.
+    fn style_series(&mut self, path: &str, name: &str) -> Result<(), RecordingError> {
+        if self.styled.contains(path) {
+            return Ok(());
+        }
+        let [r, g, b] = series_color(name);
+        self.rec
+            .log_static(
+                path,
+                &rerun::SeriesLines::new()
+                    .with_names([name])
+                    .with_colors([rerun::Color::from_rgb(r, g, b)])
+                    .with_widths([1.5f32]),
+            )
+            .map_err(sdk)?;
+        self.styled.insert(path.to_string());
+        Ok(())
     }
 
     /// Logs one stage's figures at `t_ns` under `stats/*/STAGE`.
@@ -557,7 +583,7 @@ impl Recorder {
     /// # Errors
     /// If the SDK refuses it.
     pub fn log_stage(
-        &self,
+        &mut self,
         t_ns: i64,
         stage: &str,
         figures: &StageFigures,
@@ -569,8 +595,10 @@ impl Recorder {
             ("energy_uJ", figures.energy_uj),
         ] {
             if let Some(v) = value {
+                let path = format!("stats/{chart}/{stage}");
+                self.style_series(&path, stage)?;
                 self.rec
-                    .log(format!("stats/{chart}/{stage}"), &rerun::Scalars::single(v))
+                    .log(path, &rerun::Scalars::single(v))
                     .map_err(sdk)?;
             }
         }
@@ -649,6 +677,7 @@ impl Recorder {
                 time_s,
                 position,
                 points,
+                range_m,
                 grid,
                 coverage,
             } => {
@@ -676,17 +705,23 @@ impl Recorder {
                 self.rec
                     .log(
                         format!("{base}/scan"),
-                        &rerun::Points2D::new(points.iter().map(|p| to_pixels(grid, p.x, p.y)))
-                            .with_colors([rerun::Color::from_rgb(220, 40, 40)])
-                            .with_radii([0.6f32])
-                            .with_draw_order(20.0),
+                        &rerun::Points2D::new(
+                            points
+                                .iter()
+                                .filter(|p| {
+                                    (p.x - position[0]).hypot(p.y - position[1]) <= *range_m
+                                })
+                                .map(|p| to_pixels(grid, p.x, p.y)),
+                        )
+                        .with_colors([rerun::Color::from_rgb(220, 40, 40)])
+                        .with_radii([0.6f32])
+                        .with_draw_order(20.0),
                     )
                     .map_err(sdk)?;
+                let path = format!("stats/coverage/{planner}");
+                self.style_series(&path, planner)?;
                 self.rec
-                    .log(
-                        format!("stats/coverage/{planner}"),
-                        &rerun::Scalars::single(*coverage),
-                    )
+                    .log(path, &rerun::Scalars::single(*coverage))
                     .map_err(sdk)?;
             }
             ExploreEvent::Plan {
@@ -711,7 +746,7 @@ impl Recorder {
                         &rerun::Points2D::new(candidates.iter().map(|c| cell_px(c.cell)))
                             .with_colors(candidates.iter().map(|c| {
                                 let [r, g, b] = heat_color(c.gain_bits / max_gain);
-                                rerun::Color::from_unmultiplied_rgba(r, g, b, 200)
+                                rerun::Color::from_rgb(r, g, b)
                             }))
                             .with_radii([2.5f32])
                             .with_labels(
@@ -849,18 +884,29 @@ pub fn age_color(age: u32) -> [u8; 3] {
     ramp(&[[230, 50, 40], [245, 200, 40], [40, 200, 90]], t)
 }
 
-/// A heat ramp for `t` in 0..=1 (clamped): dark blue, purple, orange, yellow.
+/// A heat ramp for `t` in 0..=1 (clamped), after matplotlib's "plasma":
+/// dark blue, purple, orange, yellow.
 #[must_use]
 pub fn heat_color(t: f32) -> [u8; 3] {
     ramp(
-        &[
-            [20, 20, 110],
-            [150, 40, 150],
-            [240, 120, 40],
-            [250, 240, 80],
-        ],
+        &[[13, 8, 135], [156, 23, 158], [237, 121, 83], [240, 249, 33]],
         t,
     )
+}
+
+/// The colour of a chart series: one per stage and per planner, the same on
+/// every chart.
+#[must_use]
+pub fn series_color(name: &str) -> [u8; 3] {
+    match name {
+        "frontend" => [31, 119, 180],
+        "backend" => [255, 127, 14],
+        "map" => [44, 160, 44],
+        "mi" => [148, 103, 189],
+        "frontier" => [140, 86, 75],
+        "position error" => [214, 39, 40],
+        _ => [127, 127, 127],
+    }
 }
 
 fn ramp(stops: &[[u8; 3]], t: f32) -> [u8; 3] {
@@ -882,17 +928,34 @@ fn ramp(stops: &[[u8; 3]], t: f32) -> [u8; 3] {
     out
 }
 
-/// What a recording file holds: rows logged per entity path of its recording
-/// (written as in [`paths`], without the leading `/`; the blueprint's own
-/// entities left out), and its timelines.
+/// What a recording file holds: rows logged on a timeline per entity path
+/// of its recording, and the entities with static data (paths written as in
+/// [`paths`], without the leading `/`; the blueprint's own entities left out),
+/// and its timelines.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordingContents {
-    /// Entity path to the number of rows logged there.
+    /// Entity path to the number of rows logged there on a timeline.
     pub rows: std::collections::BTreeMap<String, usize>,
+    /// Entity paths with static data (the rig, the ground truth, chart styles).
+    pub static_entities: std::collections::BTreeSet<String>,
     /// Timeline names.
     pub timelines: std::collections::BTreeSet<String>,
     /// Whether a blueprint came with it.
     pub has_blueprint: bool,
+}
+
+impl RecordingContents {
+    /// Rows logged at `path` on a timeline (0 when none).
+    #[must_use]
+    pub fn rows_at(&self, path: &str) -> usize {
+        self.rows.get(path).copied().unwrap_or(0)
+    }
+
+    /// Whether anything, static or on a timeline, was logged at `path`.
+    #[must_use]
+    pub fn has(&self, path: &str) -> bool {
+        self.rows_at(path) > 0 || self.static_entities.contains(path)
+    }
 }
 
 /// Reads an `.rrd` file back through the SDK's decoder and lists what it
@@ -921,14 +984,50 @@ pub fn read_contents(path: &std::path::Path) -> Result<RecordingContents, Record
             let chunk = rerun::log::Chunk::from_arrow_msg(&arrow)
                 .map_err(|e| bad(format!("undecodable chunk: {e}")))?;
             let path = chunk.entity_path().to_string();
-            *contents
-                .rows
-                .entry(path.trim_start_matches('/').to_string())
-                .or_default() += chunk.num_rows();
-            contents
-                .timelines
-                .extend(chunk.timelines().keys().map(ToString::to_string));
+            let path = path.trim_start_matches('/').to_string();
+            if chunk.timelines().is_empty() {
+                contents.static_entities.insert(path);
+            } else {
+                *contents.rows.entry(path).or_default() += chunk.num_rows();
+                contents
+                    .timelines
+                    .extend(chunk.timelines().keys().map(ToString::to_string));
+            }
         }
     }
     Ok(contents)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_ramps_hit_their_ends_and_clamp() {
+        assert_eq!(age_color(0), [230, 50, 40]);
+        assert_eq!(age_color(OLD_TRACK), [40, 200, 90]);
+        assert_eq!(age_color(10 * OLD_TRACK), age_color(OLD_TRACK));
+        assert_eq!(age_color(OLD_TRACK / 2), [245, 200, 40]);
+        assert_eq!(heat_color(0.0), [13, 8, 135]);
+        assert_eq!(heat_color(1.0), [240, 249, 33]);
+        assert_eq!(heat_color(f32::NAN), heat_color(0.0));
+        assert_eq!(heat_color(7.0), heat_color(1.0));
+        // Brighter with more information.
+        let luma: Vec<u32> = (0..=20)
+            .map(|i| {
+                let [r, g, b] = heat_color(i as f32 / 20.0);
+                2 * u32::from(r) + 5 * u32::from(g) + u32::from(b)
+            })
+            .collect();
+        assert!(luma.windows(2).all(|w| w[0] <= w[1]), "{luma:?}");
+    }
+
+    #[test]
+    fn viewer_addresses_become_proxy_urls() {
+        assert!(proxy_uri("127.0.0.1:9876").is_ok());
+        assert!(proxy_uri("rerun+http://laptop.local:9876/proxy").is_ok());
+        let err = proxy_uri("two words").unwrap_err();
+        assert!(err.to_string().contains("two words"), "{err}");
+    }
 }

@@ -154,6 +154,7 @@ fn a_recording_reads_back_with_every_entity_and_timeline() {
             time_s: 0.0,
             position: [-0.25, -0.25],
             points: &points,
+            range_m: 5.0,
             grid: &grid,
             coverage: 0.1,
         },
@@ -181,7 +182,7 @@ fn a_recording_reads_back_with_every_entity_and_timeline() {
             "no timeline {timeline}: {contents:?}"
         );
     }
-    let rows = |p: &str| contents.rows.get(p).copied().unwrap_or(0);
+    let rows = |p: &str| contents.rows_at(p);
     for p in [
         paths::IMAGES[0],
         paths::IMAGES[1],
@@ -193,15 +194,21 @@ fn a_recording_reads_back_with_every_entity_and_timeline() {
         assert_eq!(rows(p), 3, "{p}: {contents:?}");
     }
     assert_eq!(rows(paths::TRAJECTORY), 3);
-    // The static rig and ground truth, the first frame's tail-less tails.
+    // The static rig and ground truth; the charts' styles.
     for p in [
         paths::CAMERAS[0],
         paths::CAMERAS[1],
         paths::GROUND_TRUTH,
         paths::WORLD,
-        paths::TAILS,
-        paths::VOXELS,
+        paths::ATE,
+        "stats/coverage/mi",
     ] {
+        assert!(
+            contents.static_entities.contains(p),
+            "{p} not static: {contents:?}"
+        );
+    }
+    for p in [paths::TAILS, paths::VOXELS] {
         assert!(rows(p) >= 1, "{p} missing: {contents:?}");
     }
     for p in [

@@ -273,7 +273,7 @@ impl Recorder {
         if layout.vio {
             let scene = Spatial3DView::new("3D: trajectory, landmarks, cameras")
                 .with_origin(paths::WORLD)
-                .with_contents(["$origin/**".to_string(), format!("- {}/**", "world/map")]);
+                .with_contents(["+ $origin/**", "- /world/map/**"]);
             let cameras = Vertical::new([
                 Spatial2DView::new("left camera: tracks by age")
                     .with_origin(paths::CAMERAS[0])
@@ -310,10 +310,10 @@ impl Recorder {
                 Spatial3DView::new("Map")
                     .with_origin(paths::WORLD)
                     .with_contents([
-                        "$origin/map/**".to_string(),
-                        format!("+ {}", paths::TRAJECTORY),
-                        format!("+ {}", paths::GROUND_TRUTH),
-                        format!("+ {}", paths::BODY),
+                        "+ /world/map/**".to_string(),
+                        format!("+ /{}", paths::TRAJECTORY),
+                        format!("+ /{}", paths::GROUND_TRUTH),
+                        format!("+ /{}", paths::BODY),
                     ])
                     .into(),
             );

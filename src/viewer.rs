@@ -58,12 +58,6 @@ impl Viewer {
         })
     }
 
-    /// The recorder, for what this type does not log.
-    #[must_use]
-    pub fn recorder(&mut self) -> &mut Recorder {
-        &mut self.rec
-    }
-
     /// Logs the rig of `ds` (static).
     ///
     /// # Errors

@@ -256,12 +256,6 @@ impl Recorder {
         })
     }
 
-    /// The underlying stream, for anything this type does not log.
-    #[must_use]
-    pub fn stream(&self) -> &RecordingStream {
-        &self.rec
-    }
-
     /// Sends the blueprint: tabs for the VIO, the map and exploration as
     /// `layout` asks, the time panel on the sensor timeline when there is a
     /// VIO tab.
@@ -815,12 +809,6 @@ impl Recorder {
     /// If a sink cannot take it.
     pub fn flush(&self) -> Result<(), RecordingError> {
         self.rec.flush_blocking().map_err(sdk)
-    }
-
-    /// The sinks, as given.
-    #[must_use]
-    pub fn sinks(&self) -> &[Sink] {
-        &self.sinks
     }
 }
 

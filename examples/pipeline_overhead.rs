@@ -11,8 +11,9 @@
 use std::process::ExitCode;
 
 use datasets::euroc::EurocDataset;
-use scout::config::PipelineConfig;
-use scout::pipeline::{PipelineMode, PipelineRun, run_pipeline, run_sequential};
+use pipeline::{
+    EurocSource, PipelineConfig, PipelineMode, PipelineRun, run_pipeline, run_sequential,
+};
 
 /// Median of a list (0 when empty).
 fn median(mut v: Vec<f64>) -> f64 {
@@ -58,8 +59,14 @@ fn main() -> ExitCode {
     let config = PipelineConfig::default();
     let (mut plain, mut threaded) = (Vec::new(), Vec::new());
     for _ in 0..runs {
-        let a = run_sequential(&ds, &config, |_| {});
-        let b = run_pipeline(&ds, &config, PipelineMode::Deterministic, |_| {});
+        let lead = config.pipeline.imu_lead_ns();
+        let a = run_sequential(&mut EurocSource::new(&ds, lead), &config, |_| {});
+        let b = run_pipeline(
+            &mut EurocSource::new(&ds, lead),
+            &config,
+            PipelineMode::Deterministic,
+            |_| {},
+        );
         match (a, b) {
             (Ok(a), Ok(b)) => {
                 if !a.same_output(&b) {

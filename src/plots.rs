@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use viz::plot::{LineChart, LineSeries, PlotError, line_chart_png};
 
 use crate::eval::{Alignment, EvalOptions, Trajectory, associate, evaluate};
-use crate::pipeline::PipelineRun;
+use pipeline::PipelineRun;
 
 /// An estimate aligned to its ground truth, ready to draw.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,7 +140,7 @@ pub fn write_replay_plots(
     }
     if let Some(first) = run.records.first() {
         let t0 = first.t_ns;
-        let series = |name: &str, f: fn(&crate::pipeline::RecordTiming) -> u64| {
+        let series = |name: &str, f: fn(&pipeline::RecordTiming) -> u64| {
             LineSeries::new(
                 name,
                 run.records

@@ -10,7 +10,7 @@
 //! kernel are recorded. The result serializes to `metrics.json`.
 //!
 //! [`pipeline_metrics`] summarizes a run of the whole pipeline
-//! ([`crate::pipeline`], what `scout replay DIR --out OUT` does): frames,
+//! (the `pipeline` crate, what `scout replay DIR --out OUT` does): frames,
 //! tracking status, drops, per-stage wall time and latency quantiles (ms), peak
 //! resident memory, and the absolute trajectory error of the `Tracking` poses
 //! against the sequence's ground truth ([`ate_metrics`], SE(3) and
@@ -20,16 +20,15 @@ use cost::{CostLedger, CostReport, StageReport};
 use datasets::euroc::EurocDataset;
 use datasets::{DatasetError, StereoFrame};
 use nalgebra::Vector3;
+use pipeline::{PipelineConfig, PipelineMode, PipelineRecord, PipelineRun, RecordTiming};
 use serde::Serialize;
 use vio::backend::TrackingStatus;
 use vio::frontend::{FrameStats, FrameTiming, FrameTracks, FrontEnd, FrontEndConfig};
 
-use crate::config::PipelineConfig;
 use crate::eval::{Alignment, EvalError, EvalOptions, Trajectory, associate, evaluate};
 use crate::frontend_eval::{
     TrackObservation, TrackStatistics, TrackStatsCollector, TrackStatsConfig,
 };
-use crate::pipeline::{PipelineMode, PipelineRun};
 
 /// Counted work of one kernel in one frame.
 #[derive(Debug, Clone, Serialize)]
@@ -86,6 +85,8 @@ pub struct Quantiles {
     pub median: f64,
     /// 90th percentile.
     pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
     /// Largest.
     pub max: f64,
     /// Smallest.
@@ -106,6 +107,7 @@ impl Quantiles {
             mean: v.iter().sum::<f64>() / v.len() as f64,
             median: at(0.5),
             p90: at(0.9),
+            p99: at(0.99),
             max: v[v.len() - 1],
             min: v[0],
         }
@@ -439,8 +441,12 @@ pub struct PipelineMetrics {
     pub wall_s: f64,
     /// Per-stage wall time per frame, ms.
     pub time_ms: StageTimes,
-    /// From a pair being available to its estimate, queueing included, ms.
+    /// From a pair being available to its estimate, queueing included, ms
+    /// (camera to pose).
     pub latency_ms: Quantiles,
+    /// The map built online from the keyframes; `None` with `[map] enabled
+    /// = false`.
+    pub map: Option<MapLatency>,
     /// Peak resident memory of the process, bytes (`VmHWM`; `None` where
     /// `/proc/self/status` does not exist).
     pub peak_rss_bytes: Option<u64>,
@@ -450,8 +456,66 @@ pub struct PipelineMetrics {
     pub per_frame: Vec<PipelineFrame>,
 }
 
+/// The online map's share of `metrics.json`: what reached the map, and how
+/// late.
+#[derive(Debug, Clone, Serialize)]
+pub struct MapLatency {
+    /// Keyframes whose depth went into the map.
+    pub keyframes_mapped: usize,
+    /// Keyframes of a later tracking session (another world frame), not
+    /// mapped.
+    pub keyframes_skipped: usize,
+    /// Keyframes not mapped because the mapper's queue was full (real time
+    /// only).
+    pub keyframes_dropped: usize,
+    /// From the back end's estimate of a keyframe to its depth being in the
+    /// map, queueing included, ms.
+    pub keyframe_to_map_ms: Quantiles,
+    /// From a keyframe's pair being available to its depth being in the map,
+    /// ms.
+    pub camera_to_map_ms: Quantiles,
+    /// The mapper's own time per keyframe (stereo matching and insertion), ms.
+    pub map_ms: Quantiles,
+}
+
+impl MapLatency {
+    /// Of a run with a map.
+    #[must_use]
+    pub fn of(run: &PipelineRun) -> Option<Self> {
+        let summary = run.mapper.as_ref()?.summary();
+        let ms = |f: &dyn Fn(&pipeline::MapRecord) -> f64| {
+            Quantiles::of(&run.map_records.iter().map(f).collect::<Vec<_>>())
+        };
+        Some(Self {
+            keyframes_mapped: run.map_records.len(),
+            keyframes_skipped: summary.keyframes_skipped,
+            keyframes_dropped: summary.keyframes_dropped,
+            keyframe_to_map_ms: ms(&|r| r.keyframe_to_map_ns as f64 * 1e-6),
+            camera_to_map_ms: ms(&|r| r.camera_to_map_ns as f64 * 1e-6),
+            map_ms: ms(&|r| r.stereo_ms + r.insert_ms),
+        })
+    }
+}
+
+/// The poses of the frames whose status is `Tracking`, as a trajectory
+/// (`world_from_body`, body = IMU frame): the rows of `trajectory.tum`.
+///
+/// # Errors
+/// [`EvalError::InvalidTrajectory`] when a pose is not finite.
+pub fn tracking_trajectory(run: &PipelineRun) -> Result<Trajectory, EvalError> {
+    let tracking = || {
+        run.records
+            .iter()
+            .filter(|r| r.estimate.status == TrackingStatus::Tracking)
+    };
+    Trajectory::new(
+        tracking().map(|r| r.t_ns).collect(),
+        tracking().map(|r| r.estimate.world_from_body).collect(),
+    )
+}
+
 /// Summarizes a pipeline run; `estimate` is its `Tracking` trajectory
-/// ([`PipelineRun::tracking_trajectory`]), scored against `ds`'s ground truth
+/// ([`tracking_trajectory`]), scored against `ds`'s ground truth
 /// when it has any.
 ///
 /// # Errors
@@ -464,7 +528,7 @@ pub fn pipeline_metrics(
     estimate: &Trajectory,
 ) -> Result<PipelineMetrics, EvalError> {
     let ms = |ns: u64| ns as f64 * 1e-6;
-    let per = |f: &dyn Fn(&crate::pipeline::PipelineRecord) -> f64| {
+    let per = |f: &dyn Fn(&PipelineRecord) -> f64| {
         Quantiles::of(&run.records.iter().map(f).collect::<Vec<_>>())
     };
     let count = |status: TrackingStatus| {
@@ -516,6 +580,7 @@ pub fn pipeline_metrics(
             total: per(&|r| ms(r.timing.frontend_ns.saturating_add(r.timing.backend_ns))),
         },
         latency_ms: per(&|r| ms(r.timing.latency_ns)),
+        map: MapLatency::of(run),
         peak_rss_bytes: peak_rss_bytes(),
         ate,
         per_frame: run
@@ -608,13 +673,10 @@ pub fn scored_trajectory(
 /// `map` when a map was built), with the wall time each stage took: what
 /// `scout replay` writes to `OUT/cost.json` and `scout cost` reads.
 #[must_use]
-pub fn pipeline_cost_report(
-    source: &str,
-    run: &PipelineRun,
-    map: Option<&crate::mapper::MapSummary>,
-) -> CostReport {
+pub fn pipeline_cost_report(source: &str, run: &PipelineRun) -> CostReport {
+    let map = run.mapper.as_ref().map(|m| m.summary());
     let frames = run.records.len() as u64;
-    let seconds = |f: fn(&crate::pipeline::RecordTiming) -> u64| {
+    let seconds = |f: fn(&RecordTiming) -> u64| {
         run.records.iter().map(|r| f(&r.timing) as f64).sum::<f64>() * 1e-9
     };
     let mut report = CostReport::new(source, frames);

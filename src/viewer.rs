@@ -1,7 +1,9 @@
 //! The glue between the pipeline and a Rerun recording (feature `rerun`): the
-//! pipeline's records, the keyframes' map and the exploration runs become
-//! `viz::recording` calls, with each frame's images read again from the
-//! sequence (the pipeline's own buffers are back in its pools by then).
+//! pipeline's records (with the stereo pair the front end tracked, copied
+//! into the record's view every `--images-every` frames), the map snapshots
+//! the mapper attaches to keyframes as it builds the map, and the exploration
+//! runs become `viz::recording` calls. It is a sink on the calling thread:
+//! the stages' threads never touch Rerun.
 //!
 //! Per-stage charts: wall time as the record measured it; main-memory
 //! traffic and energy from each run's counted work ([`cost::RunCost`]) on a
@@ -11,19 +13,14 @@
 //! `metrics.json`'s ATE uses ([`crate::plots::align_for_plots`]), and the
 //! position error of every scored frame goes on the `stats/ate_mm` chart.
 
-use anyhow::Context;
-use datasets::euroc::EurocDataset;
+use datasets::model::RigCalibration;
 use exploration::sim::ExploreEvent;
 use viz::recording::{FrameLog, Layout, Recorder, Sink, StageFigures};
 
-use crate::eval::Trajectory;
-use crate::mapper::KeyframeMapper;
-use crate::pipeline::{PipelineRecord, PipelineRun};
-use crate::plots::AlignedTrajectory;
+use pipeline::{MapRecord, PipelineRecord, PipelineRun};
 
-/// The map is logged at most this often (sensor time, ns), and at the last
-/// keyframe: each logging holds every occupied voxel.
-const MAP_EVERY_NS: i64 = 2_000_000_000;
+use crate::eval::Trajectory;
+use crate::plots::AlignedTrajectory;
 
 /// A recording of a run in progress.
 #[derive(Debug)]
@@ -31,9 +28,8 @@ pub struct Viewer {
     rec: Recorder,
     images_every: usize,
     hw: cost::Hardware,
+    /// The keyframe whose map snapshot was logged last.
     last_map_t_ns: Option<i64>,
-    /// The pair being logged.
-    frame: datasets::model::StereoFrame,
 }
 
 impl Viewer {
@@ -50,41 +46,35 @@ impl Viewer {
             images_every,
             hw: cost::Hardware::named_or_file("rpi4")?,
             last_map_t_ns: None,
-            frame: datasets::model::StereoFrame {
-                t_ns: 0,
-                left: datasets::GrayImage::new(0, 0),
-                right: datasets::GrayImage::new(0, 0),
-            },
         })
     }
 
-    /// Logs the rig of `ds` (static).
+    /// Log the images of every this many frames (0: none).
+    #[must_use]
+    pub fn images_every(&self) -> usize {
+        self.images_every
+    }
+
+    /// Logs the rig (static).
     ///
     /// # Errors
     /// If the SDK refuses it.
-    pub fn start_sequence(&self, ds: &EurocDataset) -> anyhow::Result<()> {
-        self.rec.log_rig(ds.calibration())?;
+    pub fn start_sequence(&self, rig: &RigCalibration) -> anyhow::Result<()> {
+        self.rec.log_rig(rig)?;
         Ok(())
     }
 
-    /// Logs one record of the pipeline: its images (every `images_every`th
-    /// frame), features, matches, pose, landmarks, and the stages' times.
-    /// A record without a view (views off) logs the pose and times only.
+    /// Logs one record of the pipeline: its images (when its view carries
+    /// them, every `--images-every`th frame), features, matches, pose,
+    /// landmarks, and the stages' times. A record without a view (views off)
+    /// logs the pose and times only.
     ///
     /// # Errors
-    /// If an image file cannot be read or the SDK refuses it.
-    pub fn record(&mut self, ds: &EurocDataset, record: &PipelineRecord) -> anyhow::Result<()> {
-        let with_images = self.images_every > 0 && record.index.is_multiple_of(self.images_every);
-        if with_images {
-            ds.load_stereo_into(record.index, &mut self.frame)
-                .with_context(|| {
-                    format!("reading stereo pair {} for the recording", record.index)
-                })?;
-        }
-        let images = if with_images {
-            [Some(&self.frame.left), Some(&self.frame.right)]
-        } else {
-            [None, None]
+    /// If the SDK refuses it.
+    pub fn record(&mut self, record: &PipelineRecord) -> anyhow::Result<()> {
+        let images = match record.view.as_deref().and_then(|v| v.images.as_ref()) {
+            Some(pair) => [Some(&pair.left), Some(&pair.right)],
+            None => [None, None],
         };
         let (features, landmarks) = record
             .view
@@ -138,14 +128,25 @@ impl Viewer {
                 self.rec.log_position_error(t_ns, error_m)?;
             }
         }
+        let map_cost = run.mapper.as_ref().map(|m| &m.summary().cost);
         for (stage, counts) in [
-            ("frontend", &run.frontend_cost),
-            ("backend", &run.backend_cost),
+            ("frontend", Some(&run.frontend_cost)),
+            ("backend", Some(&run.backend_cost)),
+            ("map", map_cost),
         ] {
+            let Some(counts) = counts else { continue };
             for r in &counts.per_run {
                 self.rec
                     .log_stage(r.t_ns, stage, &self.figures(&r.cost, None))?;
             }
+        }
+        // The whole map at its last keyframe, unless a snapshot showed it.
+        if let (Some(m), Some(last)) = (&run.mapper, run.map_records.last())
+            && self.last_map_t_ns != Some(last.t_ns)
+        {
+            self.last_map_t_ns = Some(last.t_ns);
+            self.rec
+                .log_map(last.t_ns, m.map(), m.flight_layer().as_ref())?;
         }
         Ok(())
     }
@@ -159,31 +160,22 @@ impl Viewer {
         }
     }
 
-    /// After a keyframe entered the map: the map stage's time, traffic and
-    /// energy for it; the voxels and the flight layer once a second of sensor
-    /// time and at the last keyframe.
+    /// After a keyframe entered the map: the map stage's time for it; the
+    /// voxels and the flight layer when the record carries a snapshot (every
+    /// `[map] view_every_s` of sensor time).
     ///
     /// # Errors
     /// If the SDK refuses it.
-    pub fn keyframe(
-        &mut self,
-        t_ns: i64,
-        mapper: &KeyframeMapper,
-        last: bool,
-    ) -> anyhow::Result<()> {
-        let work = mapper.summary().cost.per_run.last().map(|r| r.cost);
-        let figures = match work {
-            Some(w) => self.figures(&w, mapper.last_keyframe_ms()),
-            None => StageFigures {
-                time_ms: mapper.last_keyframe_ms(),
-                ..StageFigures::default()
-            },
+    pub fn keyframe(&mut self, record: &MapRecord) -> anyhow::Result<()> {
+        let figures = StageFigures {
+            time_ms: Some(record.stereo_ms + record.insert_ms),
+            ..StageFigures::default()
         };
-        self.rec.log_stage(t_ns, "map", &figures)?;
-        if last || self.last_map_t_ns.is_none_or(|t| t_ns - t >= MAP_EVERY_NS) {
-            self.last_map_t_ns = Some(t_ns);
+        self.rec.log_stage(record.t_ns, "map", &figures)?;
+        if let Some(snapshot) = &record.snapshot {
+            self.last_map_t_ns = Some(record.t_ns);
             self.rec
-                .log_map(t_ns, mapper.map(), mapper.flight_layer().as_ref())?;
+                .log_map(record.t_ns, &snapshot.map, snapshot.flight_layer.as_ref())?;
         }
         Ok(())
     }

@@ -1,7 +1,9 @@
 //! The map of a replayed sequence against the synthetic world it was rendered
 //! from: dense stereo on keyframes into the int8 map, first with the exact
 //! poses (the depth and the map alone), then with the VIO's poses through the
-//! whole pipeline (aligned to the ground truth as the ATE is).
+//! whole pipeline (aligned to the ground truth as the ATE is), built online
+//! by the mapper stage and compared byte for byte with the map built after
+//! the run from the same keyframes read again from disk.
 
 use datasets::euroc::EurocDataset;
 use datasets::synth::world::World;
@@ -9,10 +11,12 @@ use datasets::synth::{Difficulty, SynthConfig, SyntheticSequence};
 use mapping::map::Occupancy;
 use mapping::{FixedMap, io};
 use nalgebra::{Point3, Vector3};
-use scout::config::PipelineConfig;
+use pipeline::stages::{KeyframeMapper, MapConfig};
+use pipeline::{
+    EurocSource, PipelineConfig, PipelineMode, PipelineRun, StreamConfig, run_pipeline,
+    run_sequential,
+};
 use scout::eval::align::{Alignment, align};
-use scout::mapper::{KeyframeMapper, MapConfig, build_map};
-use scout::pipeline::run_sequential;
 use scout::synthetic::write_synthetic_sequence;
 use vio::backend::TrackingStatus;
 
@@ -83,7 +87,7 @@ fn stereo_map_with_exact_poses_lies_on_the_world_surfaces() {
             .unwrap_or_else(|e| panic!("{e}"));
         let pose = seq.pose_at(frame.t_ns);
         mapper
-            .integrate(&frame, &pose)
+            .integrate(i, &frame, &pose)
             .unwrap_or_else(|e| panic!("{e:#}"));
     }
     let a = agreement(mapper.map(), &seq.world, &|p| *p, 0.1);
@@ -104,13 +108,44 @@ fn replayed_map_with_vio_poses_lies_on_the_world_surfaces() {
     let dir = tmp.path().join("seq");
     write_synthetic_sequence(&config(), &dir, 2, |_, _| {}).unwrap_or_else(|e| panic!("{e:#}"));
     let ds = EurocDataset::open(&dir).unwrap_or_else(|e| panic!("{e}"));
-    let run =
-        run_sequential(&ds, &PipelineConfig::default(), |_| {}).unwrap_or_else(|e| panic!("{e}"));
+    let lead = StreamConfig::default().imu_lead_ns();
+    let pipeline_config = PipelineConfig::default();
+    let mut run = run_sequential(&mut EurocSource::new(&ds, lead), &pipeline_config, |_| {})
+        .unwrap_or_else(|e| panic!("{e}"));
     let out = tmp.path().join("out");
     std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("{e}"));
-    let summary = build_map(&ds, &run, &MapConfig::default(), &out, |_, _, _| Ok(()))
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let online = run.mapper.as_mut().unwrap_or_else(|| panic!("no map"));
+    let summary = online.write(&out).unwrap_or_else(|e| panic!("{e:#}"));
     assert!(summary.keyframes >= 5, "{summary:?}");
+    assert_eq!(run.map_records.len(), summary.keyframes);
+
+    // The same map, byte for byte, as the one built after the run from the
+    // keyframes' pairs read and decoded again (the way `scout replay` built
+    // it before the mapper was a stage), and as the threaded pipeline's.
+    let post_hoc = post_hoc_map(&ds, &run);
+    let bytes = |map: &FixedMap, name: &str| {
+        let path = tmp.path().join(name);
+        io::save(map, &path).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let online_bytes = bytes(
+        run.mapper.as_ref().map_or_else(|| panic!(), |m| m.map()),
+        "a.bin",
+    );
+    assert_eq!(online_bytes, bytes(&post_hoc, "b.bin"));
+    let threaded = run_pipeline(
+        &mut EurocSource::new(&ds, lead),
+        &pipeline_config,
+        PipelineMode::Deterministic,
+        |_| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(threaded.same_output(&run));
+    let threaded_map = threaded
+        .mapper
+        .as_ref()
+        .map_or_else(|| panic!(), |m| m.map());
+    assert_eq!(online_bytes, bytes(threaded_map, "c.bin"));
     for f in ["map.bin", "map.png", "map.ply", "map.json"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
@@ -144,4 +179,32 @@ fn replayed_map_with_vio_poses_lies_on_the_world_surfaces() {
     // Measured 0.867 and 0.0043.
     assert!(on_surface > 0.84, "{a:?}");
     assert!(inside < 0.006, "{a:?}");
+}
+
+/// The map of a run's keyframes (tracking, first session) built after the
+/// run, each pair read and decoded again from the sequence.
+fn post_hoc_map(ds: &EurocDataset, run: &PipelineRun) -> FixedMap {
+    let mut mapper = KeyframeMapper::new(&MapConfig::default(), ds.calibration())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let first_session = run
+        .records
+        .iter()
+        .find(|r| r.estimate.status == TrackingStatus::Tracking)
+        .map(|r| r.estimate.session);
+    let mut frame = datasets::StereoFrame {
+        t_ns: 0,
+        left: datasets::GrayImage::new(0, 0),
+        right: datasets::GrayImage::new(0, 0),
+    };
+    for r in &run.records {
+        let e = &r.estimate;
+        if e.keyframe && e.status == TrackingStatus::Tracking && Some(e.session) == first_session {
+            ds.load_stereo_into(r.index, &mut frame)
+                .unwrap_or_else(|e| panic!("{e}"));
+            mapper
+                .integrate(r.index, &frame, &e.world_from_body)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    mapper.map().clone()
 }

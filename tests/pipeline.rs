@@ -15,11 +15,12 @@ use std::sync::OnceLock;
 
 use datasets::euroc::EurocDataset;
 use datasets::synth::{Difficulty, SynthConfig};
-use scout::config::PipelineConfig;
-use scout::eval::trajectory::format_tum;
-use scout::pipeline::{
-    PipelineError, PipelineMode, PipelineRun, StreamConfig, run_pipeline, run_sequential,
+use pipeline::{
+    EurocSource, PipelineConfig, PipelineError, PipelineMode, PipelineRun, StreamConfig,
+    StreamEvent, run_pipeline, run_sequential,
 };
+use scout::eval::trajectory::format_tum;
+use scout::replay::tracking_trajectory;
 use scout::synthetic::write_synthetic_sequence;
 
 /// A 2.5 s medium sequence (50 stereo pairs), written once per test binary
@@ -48,6 +49,19 @@ fn open(dir: &Path) -> EurocDataset {
     EurocDataset::open(dir).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The dataset as a source, with the default IMU lead.
+fn src(ds: &EurocDataset) -> EurocSource<'_> {
+    EurocSource::new(ds, StreamConfig::default().imu_lead_ns())
+}
+
+/// The index of a frame's record (`None` for a keyframe's map record).
+fn frame_index(event: &StreamEvent<'_>) -> Option<usize> {
+    match event {
+        StreamEvent::Frame(r) => Some(r.index),
+        StreamEvent::Keyframe(_) => None,
+    }
+}
+
 fn ok<T>(result: Result<T, PipelineError>) -> T {
     result.unwrap_or_else(|e| panic!("{e}"))
 }
@@ -57,6 +71,7 @@ fn small_queues() -> PipelineConfig {
         pipeline: StreamConfig {
             frame_queue: 1,
             tracks_queue: 1,
+            map_queue: 1,
             ..StreamConfig::default()
         },
         ..PipelineConfig::default()
@@ -64,7 +79,7 @@ fn small_queues() -> PipelineConfig {
 }
 
 fn tum_text(run: &PipelineRun) -> String {
-    format_tum(&run.tracking_trajectory().unwrap_or_else(|e| panic!("{e}")))
+    format_tum(&tracking_trajectory(run).unwrap_or_else(|e| panic!("{e}")))
 }
 
 #[test]
@@ -72,7 +87,9 @@ fn deterministic_mode_repeats_bit_for_bit_and_equals_the_plain_loop() {
     let ds = open(sequence());
     let config = PipelineConfig::default();
     let mut seen = Vec::new();
-    let reference = ok(run_sequential(&ds, &config, |r| seen.push(r.index)));
+    let reference = ok(run_sequential(&mut src(&ds), &config, |e| {
+        seen.extend(frame_index(&e));
+    }));
     assert_eq!(reference.pairs, ds.stereo_entries().len());
     assert_eq!(reference.records.len(), reference.pairs);
     assert_eq!(seen, (0..reference.pairs).collect::<Vec<_>>());
@@ -109,10 +126,10 @@ fn deterministic_mode_repeats_bit_for_bit_and_equals_the_plain_loop() {
         for attempt in 0..2 {
             let mut order = Vec::new();
             let run = ok(run_pipeline(
-                &ds,
+                &mut src(&ds),
                 &config,
                 PipelineMode::Deterministic,
-                |r| order.push(r.index),
+                |e| order.extend(frame_index(&e)),
             ));
             assert_eq!(order, seen, "{name}, run {attempt}: records out of order");
             assert_eq!(run.drops(), 0);
@@ -132,11 +149,15 @@ fn deterministic_mode_repeats_bit_for_bit_and_equals_the_plain_loop() {
 #[test]
 fn real_time_mode_drops_the_newest_frames_and_keeps_every_imu_sample() {
     let ds = open(sequence());
-    let reference = ok(run_sequential(&ds, &PipelineConfig::default(), |_| {}));
+    let reference = ok(run_sequential(
+        &mut src(&ds),
+        &PipelineConfig::default(),
+        |_| {},
+    ));
     let all_t: Vec<i64> = ds.stereo_entries().iter().map(|e| e.t_ns).collect();
     for (speed, config) in [(1000.0, PipelineConfig::default()), (1e9, small_queues())] {
         let run = ok(run_pipeline(
-            &ds,
+            &mut src(&ds),
             &config,
             PipelineMode::RealTime { speed },
             |_| {},
@@ -176,7 +197,7 @@ fn real_time_mode_drops_the_newest_frames_and_keeps_every_imu_sample() {
     // A speed that is not a positive number is refused.
     for speed in [0.0, -1.0, f64::NAN, f64::INFINITY] {
         match run_pipeline(
-            &ds,
+            &mut src(&ds),
             &PipelineConfig::default(),
             PipelineMode::RealTime { speed },
             |_| {},
@@ -226,18 +247,20 @@ fn an_unreadable_image_mid_stream_stops_every_mode_with_its_file_and_line() {
         other => panic!("{what}: expected a dataset error, got {other:?}"),
     };
     let config = PipelineConfig::default();
-    check("plain loop", run_sequential(&ds, &config, |_| {}));
+    check("plain loop", run_sequential(&mut src(&ds), &config, |_| {}));
     let mut records = 0;
     check(
         "deterministic",
-        run_pipeline(&ds, &config, PipelineMode::Deterministic, |_| records += 1),
+        run_pipeline(&mut src(&ds), &config, PipelineMode::Deterministic, |e| {
+            records += frame_index(&e).map_or(0, |_| 1);
+        }),
     );
     // The frames before the bad one went through before the pipeline stopped.
     assert!(records <= 20, "{records}");
     check(
         "real time",
         run_pipeline(
-            &ds,
+            &mut src(&ds),
             &small_queues(),
             PipelineMode::RealTime { speed: 1e9 },
             |_| {},
@@ -264,8 +287,9 @@ fn replay_writes_the_trajectory_and_the_metrics() {
     // The same trajectory as the library's plain loop, byte for byte.
     let tum = std::fs::read_to_string(tmp.path().join("run/trajectory.tum"))
         .unwrap_or_else(|e| panic!("{e}"));
+    let ds = open(sequence());
     let reference = ok(run_sequential(
-        &open(sequence()),
+        &mut src(&ds),
         &PipelineConfig::default(),
         |_| {},
     ));
@@ -284,9 +308,31 @@ fn replay_writes_the_trajectory_and_the_metrics() {
             assert!(m["time_ms"][stage][q].is_f64(), "time_ms.{stage}.{q}: {m}");
         }
     }
-    for q in ["mean", "median", "p90", "max"] {
+    for q in ["mean", "median", "p90", "p99", "max"] {
         assert!(m["latency_ms"][q].is_f64(), "latency_ms.{q}");
     }
+    // The map was built online from the keyframes: how many, and how late.
+    let map = &m["map"];
+    let keyframes = m["keyframes"].as_u64().unwrap_or(0);
+    let mapped = map["keyframes_mapped"].as_u64().unwrap_or(0);
+    assert!(mapped >= 3 && mapped <= keyframes, "{map}");
+    assert_eq!(map["keyframes_dropped"], 0);
+    for q in ["median", "p99", "max"] {
+        for what in ["keyframe_to_map_ms", "camera_to_map_ms", "map_ms"] {
+            assert!(
+                map[what][q].as_f64().is_some_and(|v| v > 0.0),
+                "{what}.{q}: {map}"
+            );
+        }
+    }
+    let summary = read_json(&tmp.path().join("run/map.json"));
+    assert_eq!(summary["keyframes"].as_u64(), Some(mapped));
+    assert_eq!(
+        mapping::io::load(tmp.path().join("run/map.bin"))
+            .map(|m| m.brick_count() as u64)
+            .ok(),
+        summary["bricks"].as_u64()
+    );
     let rss = &m["peak_rss_bytes"];
     assert!(
         rss.is_u64() || (rss.is_null() && !cfg!(target_os = "linux")),

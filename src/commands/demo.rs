@@ -21,9 +21,9 @@ use clap::Args;
 use datasets::euroc::EurocDataset;
 use datasets::synth::{Difficulty, SynthConfig, SyntheticSequence};
 use exploration::sim::PlannerKind;
-use scout::config::PipelineConfig;
+use pipeline::PipelineConfig;
+use pipeline::PipelineMode;
 use scout::frontend_eval::{FlowEvaluator, TrackObservation};
-use scout::pipeline::PipelineMode;
 use scout::replay::replay_frontend;
 use scout::synthetic::write_synthetic_sequence;
 

@@ -20,7 +20,7 @@ use clap::{Args, ValueEnum};
 use exploration::sim::{
     ExploreConfig, ExploreRun, Outcome, PlannerKind, explore_observed, write_png,
 };
-use scout::config::PipelineConfig;
+use pipeline::PipelineConfig;
 use serde::Serialize;
 
 /// The planner on the command line.
@@ -53,7 +53,7 @@ pub struct ExploreArgs {
     /// Output folder (created).
     #[arg(long)]
     pub out: PathBuf,
-    /// Configuration (TOML; its `[explore]` section, see `scout::config`).
+    /// Configuration (TOML; its `[explore]` section, see `pipeline::config`).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Where a Rerun recording of the run goes.

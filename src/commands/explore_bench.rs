@@ -50,7 +50,7 @@ pub struct ExploreBenchArgs {
     /// Print the figures as JSON instead of tables.
     #[arg(long)]
     pub json: bool,
-    /// Configuration (TOML; its `[explore]` section, see `scout::config`).
+    /// Configuration (TOML; its `[explore]` section, see `pipeline::config`).
     #[arg(long)]
     pub config: Option<std::path::PathBuf>,
 }

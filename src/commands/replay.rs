@@ -11,13 +11,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use datasets::euroc::EurocDataset;
-use scout::config::PipelineConfig;
+use pipeline::{EurocSource, PipelineConfig, PipelineMode, StreamEvent, run_pipeline};
 use scout::eval::write_tum;
-use scout::mapper::build_map;
-use scout::pipeline::{PipelineMode, run_pipeline};
 use scout::replay::{
     AteFigures, PipelineMetrics, ground_truth_trajectory, pipeline_cost_report, pipeline_metrics,
-    replay_frontend, scored_trajectory,
+    replay_frontend, scored_trajectory, tracking_trajectory,
 };
 
 use super::view::Viewer;
@@ -33,7 +31,7 @@ pub struct ReplayArgs {
     /// Run only the front end (corners, KLT, stereo) and write its figures.
     #[arg(long, conflicts_with = "realtime")]
     pub frontend_only: bool,
-    /// Pipeline configuration (TOML; see `scout::config`).
+    /// Pipeline configuration (TOML; see `pipeline::config`).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Release the frames at their sensor times (divided by SPEED, default 1)
@@ -91,10 +89,11 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     }
 }
 
-/// The whole pipeline over `ds`: writes `out/trajectory.tum` and
-/// `out/metrics.json`, then (unless `[map] enabled = false`) the keyframes'
-/// map (`out/map.bin`, `map.png`, `map.ply`, `map.json`); shows the run to
-/// `viewer` as it goes; prints a summary, returns the metrics.
+/// The whole pipeline over `ds`, the map built online from its keyframes
+/// (unless `[map] enabled = false`): writes `out/trajectory.tum`,
+/// `out/metrics.json`, the map (`out/map.bin`, `map.png`, `map.ply`,
+/// `map.json`), the plots and `out/cost.json`; shows the run to `viewer` as
+/// it goes; prints a summary, returns the metrics.
 pub(crate) fn run_full(
     ds: &EurocDataset,
     config: &PipelineConfig,
@@ -104,17 +103,24 @@ pub(crate) fn run_full(
 ) -> anyhow::Result<PipelineMetrics> {
     let mut config = config.clone();
     if let Some(v) = viewer.as_deref() {
-        v.start_sequence(ds)?;
+        v.start_sequence(ds.calibration())?;
         config.pipeline.views = true;
+        config.pipeline.view_images_every = v.images_every();
     }
     let config = &config;
     let bar = super::progress(ds.stereo_entries().len() as u64, "pipeline");
     let mut view_error = None;
-    let run = run_pipeline(ds, config, mode, |record| {
-        bar.set_position(record.index as u64 + 1);
+    let mut source = EurocSource::new(ds, config.pipeline.imu_lead_ns());
+    let mut run = run_pipeline(&mut source, config, mode, |event| {
+        if let StreamEvent::Frame(record) = &event {
+            bar.set_position(record.index as u64 + 1);
+        }
         if let Some(v) = viewer.as_deref_mut()
             && view_error.is_none()
-            && let Err(e) = v.record(ds, record)
+            && let Err(e) = match event {
+                StreamEvent::Frame(record) => v.record(record),
+                StreamEvent::Keyframe(record) => v.keyframe(record),
+            }
         {
             view_error = Some(e);
         }
@@ -124,15 +130,13 @@ pub(crate) fn run_full(
     if let Some(e) = view_error {
         return Err(e.context("recording the run"));
     }
-    let trajectory = run
-        .tracking_trajectory()
-        .context("the back end's trajectory")?;
+    let trajectory = tracking_trajectory(&run).context("the back end's trajectory")?;
     let tum = out.join("trajectory.tum");
     write_tum(&tum, &trajectory)?;
     let metrics = pipeline_metrics(ds, config, &run, &trajectory)?;
     let path = out.join("metrics.json");
     let json = serde_json::to_string_pretty(&metrics)?;
-    std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+    pipeline::error::write_atomically(&path, json.as_bytes())?;
 
     let m = &metrics;
     let mode_text = match m.mode {
@@ -184,7 +188,7 @@ pub(crate) fn run_full(
     let gt = ground_truth_trajectory(ds)?;
     let scored = scored_trajectory(&run, &trajectory)?;
     let plots = scout::plots::write_replay_plots(out, gt.as_ref(), &scored, &run)?;
-    if let Some(v) = viewer.as_deref_mut() {
+    if let Some(v) = viewer {
         let aligned = gt
             .as_ref()
             .and_then(|g| scout::plots::align_for_plots(g, &scored));
@@ -195,23 +199,27 @@ pub(crate) fn run_full(
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
     println!("wrote {}/{}", out.display(), names.join(", "));
-    let mut map_summary = None;
-    if config.map.enabled {
-        let s = build_map(ds, &run, &config.map, out, |t_ns, mapper, last| {
-            viewer
-                .as_deref_mut()
-                .map_or(Ok(()), |v| v.keyframe(t_ns, mapper, last))
-        })
-        .context("building the map")?;
+    if let Some(mapper) = run.mapper.as_mut() {
+        let s = mapper.write(out).context("writing the map")?;
         println!(
-            "  map              {} keyframes ({} skipped), {} points, {} cell updates; stereo {:.1} ms, insertion {:.1} ms per keyframe (median)",
+            "  map (online)     {} keyframes ({} skipped, {} dropped), {} points, {} cell updates; stereo {:.1} ms, insertion {:.1} ms per keyframe (median)",
             s.keyframes,
             s.keyframes_skipped,
+            s.keyframes_dropped,
             s.points,
             s.cell_updates,
             s.stereo_ms_median,
             s.insert_ms_median
         );
+        if let Some(l) = &m.map {
+            println!(
+                "                   keyframe to map median {:.1} ms, p99 {:.1} ms (camera to pose median {:.1} ms, p99 {:.1} ms)",
+                l.keyframe_to_map_ms.median,
+                l.keyframe_to_map_ms.p99,
+                m.latency_ms.median,
+                m.latency_ms.p99
+            );
+        }
         println!(
             "                   {} occupied and {} free cells, {:.3} bytes per allocated cell, {:.1} kB on disk",
             s.occupied_cells,
@@ -229,19 +237,13 @@ pub(crate) fn run_full(
         } else {
             println!("wrote {}/map.bin (empty) and map.json", out.display());
         }
-        map_summary = Some(s);
     }
     if !cost::counting() {
         println!("  cost             not counted (--no-cost)");
         return Ok(metrics);
     }
     let cost_path = out.join("cost.json");
-    pipeline_cost_report(
-        &format!("scout replay {}", m.sequence),
-        &run,
-        map_summary.as_ref(),
-    )
-    .write(&cost_path)?;
+    pipeline_cost_report(&format!("scout replay {}", m.sequence), &run).write(&cost_path)?;
     println!(
         "wrote {} (scout cost {} --hw rpi4|rpi5|accel)",
         cost_path.display(),

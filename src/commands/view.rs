@@ -90,30 +90,24 @@ fn open(_: &ViewerArgs, _: bool, _: bool, _: &[&str]) -> anyhow::Result<Viewer> 
     reason = "the same calls as scout::viewer::Viewer"
 )]
 impl Viewer {
-    pub fn start_sequence(&self, _: &datasets::euroc::EurocDataset) -> anyhow::Result<()> {
+    pub fn images_every(&self) -> usize {
         match *self {}
     }
-    pub fn record(
-        &mut self,
-        _: &datasets::euroc::EurocDataset,
-        _: &scout::pipeline::PipelineRecord,
-    ) -> anyhow::Result<()> {
+    pub fn start_sequence(&self, _: &datasets::model::RigCalibration) -> anyhow::Result<()> {
+        match *self {}
+    }
+    pub fn record(&mut self, _: &pipeline::PipelineRecord) -> anyhow::Result<()> {
         match *self {}
     }
     pub fn finish_run(
         &mut self,
-        _: &scout::pipeline::PipelineRun,
+        _: &pipeline::PipelineRun,
         _: Option<&scout::eval::Trajectory>,
         _: Option<&scout::plots::AlignedTrajectory>,
     ) -> anyhow::Result<()> {
         match *self {}
     }
-    pub fn keyframe(
-        &mut self,
-        _: i64,
-        _: &scout::mapper::KeyframeMapper,
-        _: bool,
-    ) -> anyhow::Result<()> {
+    pub fn keyframe(&mut self, _: &pipeline::MapRecord) -> anyhow::Result<()> {
         match *self {}
     }
     pub fn explore_event(

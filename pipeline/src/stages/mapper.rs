@@ -1,34 +1,34 @@
-//! The occupancy map of a replayed sequence: dense stereo depth on the VIO's
-//! keyframes, inserted into the int8 map at the keyframes' estimated poses.
+//! The mapper stage: dense stereo depth on the VIO's keyframes, inserted
+//! into the int8 occupancy map at the keyframes' estimated poses, online.
 //!
 //! Frames and units: the map is in the VIO's world frame (gravity along -z,
 //! metres); a keyframe's depth rays start at cam0's centre,
-//! `world_from_cam0 = world_from_body * body_from_cam0`, with `world_from_body`
-//! the back end's estimate for that frame. Only the first tracking session is
-//! mapped: after a re-initialization from scratch the world frame is a new
-//! one, and its poses would smear the map.
+//! `world_from_cam0 = world_from_body * body_from_cam0`, with
+//! `world_from_body` the back end's estimate for that frame when it was
+//! made. Only the first tracking session is mapped: after a re-initialization
+//! from scratch the world frame is a new one, and its poses would smear the
+//! map ([`crate::stages::BackEndStage::maps`] decides).
 //!
-//! This runs after the VIO, over the keyframes it chose (the stereo pair is
-//! read again from the dataset), so the map costs the odometry no latency; the
-//! work per keyframe (matching, insertion) is measured and counted all the same.
+//! The keyframe arrives with the stereo pair the front end tracked (the same
+//! decoded buffers, handed down the stream), so nothing is read or decoded
+//! twice. The work per keyframe (matching, insertion) is measured and
+//! counted ([`MapSummary::cost`]).
 
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::Context;
 use cost::StageCounts;
-use datasets::GrayImage;
-use datasets::euroc::EurocDataset;
 use datasets::model::{RigCalibration, StereoFrame};
 use mapping::io::{export_ply, export_png, save};
 use mapping::query::{BandRule, entropy_bits, project_band_with};
 use mapping::stereo::{StereoConfig, StereoDepth};
-use mapping::{FixedMap, FreeSpace, OccupancyParams, ScanInserter, ScanStats};
+use mapping::{FixedMap, FreeSpace, OccupancyParams, ScanInserter, Slice2D};
 use nalgebra::{Isometry3, Vector3};
 use serde::{Deserialize, Serialize};
-use vio::backend::TrackingStatus;
 
-use crate::pipeline::PipelineRun;
+use crate::PipelineError;
+use crate::error::write_atomically;
+use crate::record::MapRecord;
 
 /// The map's configuration (`[map]` in the pipeline file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +61,10 @@ pub struct MapConfig {
     /// any is observed free, grey if none is observed. One layer alone is
     /// crossed by few rays at a shallow angle and shows stripes of unknown.
     pub png_band_m: f64,
+    /// With views on, a keyframe carries a snapshot of the map when this
+    /// much sensor time has passed since the last snapshot, s (each snapshot
+    /// holds every occupied voxel).
+    pub view_every_s: f64,
 }
 
 impl MapConfig {
@@ -68,22 +72,25 @@ impl MapConfig {
     /// the matcher check theirs).
     ///
     /// # Errors
-    /// Names the first value out of range.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    /// [`PipelineError::Config`] naming the first value out of range.
+    pub fn validate(&self) -> Result<(), PipelineError> {
         for (name, v) in [
             ("max_range_m", self.max_range_m),
             ("max_depth_m", self.max_depth_m),
             ("png_band_m", self.png_band_m),
+            ("view_every_s", self.view_every_s),
         ] {
-            anyhow::ensure!(
-                v.is_finite() && v > 0.0,
-                "[map] {name} must be finite and > 0, got {v}"
-            );
+            if !(v.is_finite() && v > 0.0) {
+                return Err(PipelineError::Config(format!(
+                    "[map] {name} must be finite and > 0, got {v}"
+                )));
+            }
         }
-        anyhow::ensure!(
-            self.pixel_stride >= 1,
-            "[map] pixel_stride must be at least 1"
-        );
+        if self.pixel_stride < 1 {
+            return Err(PipelineError::Config(
+                "[map] pixel_stride must be at least 1".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -100,6 +107,7 @@ impl Default for MapConfig {
             occupancy: OccupancyParams::default(),
             stereo: StereoConfig::default(),
             png_band_m: 0.5,
+            view_every_s: 2.0,
         }
     }
 }
@@ -111,6 +119,9 @@ pub struct MapSummary {
     pub keyframes: usize,
     /// Keyframes left out (not in the first tracking session).
     pub keyframes_skipped: usize,
+    /// Keyframes not mapped because the mapper's queue was full (real time
+    /// only; deterministic runs map every keyframe).
+    pub keyframes_dropped: usize,
     /// Stereo points inserted.
     pub points: usize,
     /// Cell updates (each cell at most once per keyframe).
@@ -163,13 +174,14 @@ impl KeyframeMapper {
     /// An empty map for a rig.
     ///
     /// # Errors
-    /// If the configuration is out of range or does not fit the rig.
-    pub fn new(config: &MapConfig, rig: &RigCalibration) -> anyhow::Result<Self> {
+    /// [`PipelineError::Config`] or [`PipelineError::MapSetup`] when the
+    /// configuration is out of range or does not fit the rig.
+    pub fn new(config: &MapConfig, rig: &RigCalibration) -> Result<Self, PipelineError> {
         config.validate()?;
         let map = FixedMap::fixed(config.resolution_m, &config.occupancy)
-            .context("the [map] configuration")?;
-        let depth = StereoDepth::new(config.stereo.clone(), rig)
-            .context("the [map.stereo] configuration")?;
+            .map_err(PipelineError::MapSetup)?;
+        let depth =
+            StereoDepth::new(config.stereo.clone(), rig).map_err(PipelineError::MapSetup)?;
         Ok(Self {
             config: config.clone(),
             map,
@@ -185,19 +197,24 @@ impl KeyframeMapper {
     }
 
     /// Matches a stereo pair and inserts its points, with the body's pose in
-    /// the map's world frame when the pair was taken.
+    /// the map's world frame when the pair was taken. Returns the keyframe's
+    /// record (its latency is the caller's to fill in).
     ///
     /// # Errors
-    /// If the images do not fit the calibration.
+    /// [`PipelineError::Map`] when the images do not fit the calibration.
     pub fn integrate(
         &mut self,
+        index: usize,
         frame: &StereoFrame,
         world_from_body: &Isometry3<f64>,
-    ) -> anyhow::Result<ScanStats> {
+    ) -> Result<MapRecord, PipelineError> {
         let start = Instant::now();
         self.depth
             .compute(&frame.left, &frame.right)
-            .with_context(|| format!("stereo depth of the pair at {} ns", frame.t_ns))?;
+            .map_err(|error| PipelineError::Map {
+                t_ns: frame.t_ns,
+                error,
+            })?;
         let world_from_cam0 = world_from_body * self.body_from_cam0;
         self.points.clear();
         self.depth.points_world(
@@ -206,7 +223,7 @@ impl KeyframeMapper {
             self.config.pixel_stride,
             &mut self.points,
         );
-        self.stereo_ms.push(start.elapsed().as_secs_f64() * 1e3);
+        let stereo_ms = start.elapsed().as_secs_f64() * 1e3;
         let start = Instant::now();
         let origin = world_from_cam0.translation.vector;
         let stats = self.inserter.insert(
@@ -215,16 +232,29 @@ impl KeyframeMapper {
             &self.points,
             self.config.max_range_m,
         );
-        self.insert_ms.push(start.elapsed().as_secs_f64() * 1e3);
+        let insert_ms = start.elapsed().as_secs_f64() * 1e3;
+        self.stereo_ms.push(stereo_ms);
+        self.insert_ms.push(insert_ms);
         let s = &mut self.summary;
         s.keyframes += 1;
+        s.wall_s += 1e-3 * (stereo_ms + insert_ms);
         s.points += self.points.len();
         s.cell_updates += stats.updates();
         s.cells_traversed += stats.cells_traversed;
         s.cost
             .record_run(frame.t_ns, &[self.depth.cost(), self.inserter.cost()]);
         self.heights.push(world_from_body.translation.vector.z);
-        Ok(stats)
+        Ok(MapRecord {
+            index,
+            t_ns: frame.t_ns,
+            points: self.points.len(),
+            cell_updates: stats.updates(),
+            stereo_ms,
+            insert_ms,
+            keyframe_to_map_ns: 0,
+            camera_to_map_ns: 0,
+            snapshot: None,
+        })
     }
 
     /// The map so far.
@@ -233,47 +263,77 @@ impl KeyframeMapper {
         &self.map
     }
 
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &MapConfig {
+        &self.config
+    }
+
     /// The summary so far (map figures filled in by [`Self::write`]).
     #[must_use]
     pub fn summary(&self) -> &MapSummary {
         &self.summary
     }
 
-    /// Wall time of the last keyframe's stereo matching and insertion, ms.
+    /// Counts keyframes left out: `skipped` of a later session, `dropped`
+    /// for want of room in the mapper's queue.
+    pub fn count_unmapped(&mut self, skipped: usize, dropped: usize) {
+        self.summary.keyframes_skipped += skipped;
+        self.summary.keyframes_dropped += dropped;
+    }
+
+    /// The keyframes' mean height so far, m (0 before the first).
     #[must_use]
-    pub fn last_keyframe_ms(&self) -> Option<f64> {
-        Some(self.stereo_ms.last()? + self.insert_ms.last()?)
+    pub fn mean_height_m(&self) -> f64 {
+        if self.heights.is_empty() {
+            0.0
+        } else {
+            self.heights.iter().sum::<f64>() / self.heights.len() as f64
+        }
     }
 
     /// The map's band around the keyframes' mean height so far (as
     /// `map.png` shows it; see [`MapConfig::png_band_m`]); `None` for an
     /// empty map or one too wide for a slice.
     #[must_use]
-    pub fn flight_layer(&self) -> Option<mapping::Slice2D> {
+    pub fn flight_layer(&self) -> Option<Slice2D> {
         if self.heights.is_empty() || self.map.brick_count() == 0 {
             return None;
         }
-        let z = self.heights.iter().sum::<f64>() / self.heights.len() as f64;
+        let z = self.mean_height_m();
         let half = 0.5 * self.config.png_band_m;
         project_band_with(&self.map, z - half, z + half, None, BandRule::Observed).ok()
     }
 
+    /// A copy of the map and its flight layer, for a viewer.
+    #[must_use]
+    pub fn snapshot(&self) -> MapSnapshot {
+        MapSnapshot {
+            map: self.map.clone(),
+            flight_layer: self.flight_layer(),
+        }
+    }
+
     /// Writes `OUT/map.bin`, `OUT/map.png` (the band around the keyframes'
     /// mean height, see [`MapConfig::png_band_m`]), `OUT/map.ply` (occupied
-    /// cells) and `OUT/map.json` (the summary). Returns the summary.
+    /// cells) and `OUT/map.json` (the summary), each whole or not at all.
+    /// Returns the summary.
     ///
     /// # Errors
-    /// If a file cannot be written.
-    pub fn write(&mut self, out: &Path) -> anyhow::Result<MapSummary> {
+    /// [`PipelineError::Write`] naming a file that cannot be written.
+    pub fn write(&mut self, out: &Path) -> Result<MapSummary, PipelineError> {
+        let write_error = |path: &Path, e: &dyn std::fmt::Display| PipelineError::Write {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
         let map = &self.map;
         let s = &mut self.summary;
-        s.wall_s = 1e-3 * self.stereo_ms.iter().chain(&self.insert_ms).sum::<f64>();
         s.stereo_ms_median = median(&mut self.stereo_ms);
         s.insert_ms_median = median(&mut self.insert_ms);
         s.bricks = map.brick_count();
         s.allocated_cells = map.allocated_cells();
         s.bytes_per_cell = map.memory_bytes() as f64 / map.allocated_cells().max(1) as f64;
-        let entropy = entropy_bits(map, None).context("the map's entropy")?;
+        let entropy = entropy_bits(map, None).map_err(PipelineError::MapSetup)?;
         s.occupied_cells = entropy.occupied;
         s.free_cells = entropy.free;
         s.entropy_bits = entropy.bits;
@@ -282,7 +342,8 @@ impl KeyframeMapper {
         } else {
             self.heights.iter().sum::<f64>() / self.heights.len() as f64
         };
-        s.file_bytes = save(map, out.join("map.bin"))?.bytes;
+        let bin = out.join("map.bin");
+        s.file_bytes = save(map, &bin).map_err(|e| write_error(&bin, &e))?.bytes;
         if map.brick_count() > 0 {
             // A map too wide for one image (poses gone astray) still has its
             // other files.
@@ -290,65 +351,81 @@ impl KeyframeMapper {
             let (z, rule) = (s.slice_height_m, BandRule::Observed);
             match project_band_with(map, z - half, z + half, None, rule) {
                 Ok(slice) => {
-                    export_png(&slice, out.join("map.png"))?;
+                    let png = out.join("map.png");
+                    export_png(&slice, &png).map_err(|e| write_error(&png, &e))?;
                 }
                 Err(e) => tracing::warn!("no map.png: {e}"),
             }
-            export_ply(map, out.join("map.ply"))?;
+            let ply = out.join("map.ply");
+            export_ply(map, &ply).map_err(|e| write_error(&ply, &e))?;
         }
         let json = out.join("map.json");
-        std::fs::write(&json, serde_json::to_string_pretty(&*s)?)
-            .with_context(|| format!("writing {}", json.display()))?;
+        let text = serde_json::to_string_pretty(&*s).map_err(|e| write_error(&json, &e))?;
+        write_atomically(&json, text.as_bytes())?;
         Ok(s.clone())
     }
 }
 
-/// Builds the map over the run's keyframes of its first tracking session and
-/// writes it (see [`KeyframeMapper::write`]); `on_keyframe` sees the mapper
-/// after each keyframe, with the keyframe's time and whether it is the last.
-/// Returns the summary.
-///
-/// # Errors
-/// If the configuration is invalid, a pair cannot be read, a file cannot be
-/// written, or `on_keyframe` fails.
-pub fn build_map(
-    ds: &EurocDataset,
-    run: &PipelineRun,
-    config: &MapConfig,
-    out: &Path,
-    mut on_keyframe: impl FnMut(i64, &KeyframeMapper, bool) -> anyhow::Result<()>,
-) -> anyhow::Result<MapSummary> {
-    let mut mapper = KeyframeMapper::new(config, ds.calibration())?;
-    let mut frame = StereoFrame {
-        t_ns: 0,
-        left: GrayImage::new(0, 0),
-        right: GrayImage::new(0, 0),
-    };
-    let first_session = run
-        .records
-        .iter()
-        .find(|r| r.estimate.status == TrackingStatus::Tracking)
-        .map(|r| r.estimate.session);
-    let mapped = |r: &&crate::pipeline::PipelineRecord| {
-        let e = &r.estimate;
-        e.keyframe && e.status == TrackingStatus::Tracking && Some(e.session) == first_session
-    };
-    let last = run.records.iter().rev().find(mapped).map(|r| r.index);
-    for record in &run.records {
-        let e = &record.estimate;
-        if !e.keyframe || e.status != TrackingStatus::Tracking {
-            continue;
-        }
-        if Some(e.session) != first_session {
-            mapper.summary.keyframes_skipped += 1;
-            continue;
-        }
-        ds.load_stereo_into(record.index, &mut frame)
-            .with_context(|| format!("reading stereo pair {}", record.index))?;
-        mapper.integrate(&frame, &e.world_from_body)?;
-        on_keyframe(record.t_ns, &mapper, Some(record.index) == last)?;
+/// A copy of the map at a keyframe, for a viewer.
+#[derive(Debug, Clone)]
+pub struct MapSnapshot {
+    /// The map.
+    pub map: FixedMap,
+    /// Its band around the keyframes' mean height ([`MapConfig::png_band_m`]).
+    pub flight_layer: Option<Slice2D>,
+}
+
+/// The mapper stage: a [`KeyframeMapper`] that, with views on, attaches a
+/// [`MapSnapshot`] to a keyframe's record every
+/// [`MapConfig::view_every_s`] of sensor time.
+#[derive(Debug)]
+pub struct MapperStage {
+    /// The map and its figures.
+    pub mapper: KeyframeMapper,
+    views: bool,
+    last_snapshot_t_ns: Option<i64>,
+}
+
+impl MapperStage {
+    /// An empty map for a rig; `views`: attach snapshots for a viewer.
+    ///
+    /// # Errors
+    /// As [`KeyframeMapper::new`].
+    pub fn new(
+        config: &MapConfig,
+        rig: &RigCalibration,
+        views: bool,
+    ) -> Result<Self, PipelineError> {
+        Ok(Self {
+            mapper: KeyframeMapper::new(config, rig)?,
+            views,
+            last_snapshot_t_ns: None,
+        })
     }
-    mapper.write(out)
+
+    /// Maps keyframe `index` (its pair and `world_from_body`, the back end's
+    /// estimate).
+    ///
+    /// # Errors
+    /// As [`KeyframeMapper::integrate`].
+    pub fn step(
+        &mut self,
+        index: usize,
+        frame: &StereoFrame,
+        world_from_body: &Isometry3<f64>,
+    ) -> Result<MapRecord, PipelineError> {
+        let mut record = self.mapper.integrate(index, frame, world_from_body)?;
+        let every_ns = (self.mapper.config.view_every_s * 1e9) as i64;
+        if self.views
+            && self
+                .last_snapshot_t_ns
+                .is_none_or(|t| frame.t_ns.saturating_sub(t) >= every_ns)
+        {
+            self.last_snapshot_t_ns = Some(frame.t_ns);
+            record.snapshot = Some(Box::new(self.mapper.snapshot()));
+        }
+        Ok(record)
+    }
 }
 
 /// The median (0 for none); sorts the values.
@@ -388,6 +465,13 @@ mod tests {
                     ..MapConfig::default()
                 },
                 "pixel_stride",
+            ),
+            (
+                MapConfig {
+                    view_every_s: 0.0,
+                    ..MapConfig::default()
+                },
+                "view_every_s",
             ),
         ] {
             let e = config

@@ -1,0 +1,194 @@
+//! Sources: where the stream's sensor data comes from.
+//!
+//! A [`Source`] yields the sensor events of one rig in time order, grouped by
+//! stereo pair: for pair `i` at `t_i` (ns), the IMU samples since those of
+//! pair `i - 1`, up to and including the first sample at or after `t_i` (the
+//! back end needs the IMU up to the frame's time), then the decoded pair. The
+//! first pair also brings the samples from the last one at or before
+//! [`crate::config::StreamConfig::imu_lead_s`] ahead of it (for a still
+//! initialization). Every source fills a [`FrameInput`] the caller owns and
+//! reuses, so nothing is allocated per frame once the buffers have grown.
+//!
+//! Built: [`EurocSource`] (an EuRoC/ASL folder, images decoded on demand).
+//! The synthetic world rendered along the flown path, live V4L2/IIO devices
+//! and bag files implement the same trait; the stages never see which one
+//! feeds them. Timestamps are on the source's own clock (EuRoC's: ns since
+//! the epoch).
+
+use std::ops::Range;
+
+use datasets::euroc::EurocDataset;
+use datasets::model::RigCalibration;
+use datasets::{GrayImage, ImuSample, StereoFrame};
+
+use crate::PipelineError;
+
+/// One stereo pair and the IMU samples that came before it.
+#[derive(Debug, Clone)]
+pub struct FrameInput {
+    /// The pair's index in the source's stream, from 0.
+    pub index: usize,
+    /// The decoded pair (`t_ns` is its time stamp).
+    pub frame: StereoFrame,
+    /// The IMU samples since the previous pair's, time-ordered.
+    pub imu: Vec<ImuSample>,
+}
+
+impl FrameInput {
+    /// Empty buffers for a rig's image size.
+    #[must_use]
+    pub fn for_rig(rig: &RigCalibration) -> Self {
+        Self {
+            index: 0,
+            frame: StereoFrame {
+                t_ns: 0,
+                left: GrayImage::new(rig.cam0.width, rig.cam0.height),
+                right: GrayImage::new(rig.cam1.width, rig.cam1.height),
+            },
+            imu: Vec::new(),
+        }
+    }
+}
+
+/// A time-ordered stream of stereo pairs with their IMU samples.
+pub trait Source: Send {
+    /// What the source is, for messages (a folder, a device).
+    fn name(&self) -> String;
+
+    /// The rig the data comes from: cameras, IMU and their extrinsics.
+    fn rig(&self) -> &RigCalibration;
+
+    /// Stereo pairs the stream holds, when known in advance.
+    fn len_hint(&self) -> Option<usize>;
+
+    /// Fills `input` with the next pair and the IMU samples before it
+    /// (replacing what it held, reusing its buffers). Returns `false` at the
+    /// end of the stream; IMU samples after the last pair are not delivered.
+    ///
+    /// # Errors
+    /// When the data cannot be read or decoded; the error names the file and
+    /// line (or the device).
+    fn next_into(&mut self, input: &mut FrameInput) -> Result<bool, PipelineError>;
+}
+
+/// An EuRoC/ASL folder as a source: calibration, IMU and the image index are
+/// read when the folder is opened ([`EurocDataset::open`]); each pair is
+/// decoded when its turn comes.
+#[derive(Debug)]
+pub struct EurocSource<'a> {
+    ds: &'a EurocDataset,
+    batches: Vec<Range<usize>>,
+    next: usize,
+}
+
+impl<'a> EurocSource<'a> {
+    /// Streams `ds` from its first pair, with the IMU samples from `lead_ns`
+    /// before it.
+    #[must_use]
+    pub fn new(ds: &'a EurocDataset, lead_ns: i64) -> Self {
+        let frame_t: Vec<i64> = ds.stereo_entries().iter().map(|e| e.t_ns).collect();
+        Self {
+            ds,
+            batches: imu_batches(ds.imu(), &frame_t, lead_ns),
+            next: 0,
+        }
+    }
+
+    /// The folder.
+    #[must_use]
+    pub fn dataset(&self) -> &'a EurocDataset {
+        self.ds
+    }
+}
+
+impl Source for EurocSource<'_> {
+    fn name(&self) -> String {
+        self.ds.mav0().display().to_string()
+    }
+
+    fn rig(&self) -> &RigCalibration {
+        self.ds.calibration()
+    }
+
+    fn len_hint(&self) -> Option<usize> {
+        Some(self.batches.len())
+    }
+
+    fn next_into(&mut self, input: &mut FrameInput) -> Result<bool, PipelineError> {
+        let Some(batch) = self.batches.get(self.next) else {
+            return Ok(false);
+        };
+        input.imu.clear();
+        input.imu.extend_from_slice(&self.ds.imu()[batch.clone()]);
+        self.ds.load_stereo_into(self.next, &mut input.frame)?;
+        input.index = self.next;
+        self.next += 1;
+        Ok(true)
+    }
+}
+
+/// For each stereo pair, the range of `imu` that goes with it (see the module
+/// docs): consecutive, non-overlapping, each sample in at most one range.
+/// `frame_t_ns` must be increasing, `imu` sorted by time.
+#[must_use]
+pub fn imu_batches(imu: &[ImuSample], frame_t_ns: &[i64], lead_ns: i64) -> Vec<Range<usize>> {
+    let mut start = frame_t_ns.first().map_or(imu.len(), |&t0| {
+        let from = t0.saturating_sub(lead_ns);
+        imu.partition_point(|s| s.t_ns <= from).saturating_sub(1)
+    });
+    frame_t_ns
+        .iter()
+        .map(|&t| {
+            let end = (imu.partition_point(|s| s.t_ns < t) + 1)
+                .min(imu.len())
+                .max(start);
+            let range = start..end;
+            start = end;
+            range
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use nalgebra::Vector3;
+
+    use super::*;
+
+    pub(crate) fn imu_at(times: &[i64]) -> Vec<ImuSample> {
+        times
+            .iter()
+            .map(|&t_ns| ImuSample {
+                t_ns,
+                gyro: Vector3::new(0.1, -0.2, 0.3 + t_ns as f64 * 1e-9),
+                accel: Vector3::new(9.8, 0.0, 0.0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn imu_batches_hand_over_every_sample_once_up_to_each_frame() {
+        // IMU every 5 ms from 0 to 300 ms; frames at 100, 152 (between
+        // samples), 200 and 400 ms (after the last sample).
+        let times: Vec<i64> = (0..=60).map(|k| k * 5_000_000).collect();
+        let imu = imu_at(&times);
+        let frames = [100_000_000, 152_000_000, 200_000_000, 400_000_000];
+        let batches = imu_batches(&imu, &frames, 50_000_000);
+        assert_eq!(batches.len(), 4);
+        // Lead: from 50 ms; up to and including the sample at the frame time.
+        assert_eq!(imu[batches[0].start].t_ns, 50_000_000);
+        assert_eq!(imu[batches[0].end - 1].t_ns, 100_000_000);
+        // Between samples: up to the first sample after the frame.
+        assert_eq!(imu[batches[1].end - 1].t_ns, 155_000_000);
+        for w in batches.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+        }
+        // After the last sample: the rest, then nothing.
+        assert_eq!(batches[3].end, imu.len());
+        // A lead ending between samples starts at the sample before it.
+        let batches = imu_batches(&imu, &frames, 52_000_000);
+        assert_eq!(imu[batches[0].start].t_ns, 45_000_000);
+        assert!(imu_batches(&imu, &[], 0).is_empty());
+        assert_eq!(imu_batches(&[], &frames, 0), vec![0..0; 4]);
+    }
+}

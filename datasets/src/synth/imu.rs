@@ -68,6 +68,97 @@ pub struct ImuSimulation {
     pub biases: Vec<ImuBias>,
 }
 
+/// An IMU sampled one reading at a time along a trajectory that may still be
+/// growing (a closed-loop flight appends control points as it plans): the
+/// same model and the same random stream as [`simulate_imu`], which is this
+/// simulator run over a finished trajectory.
+#[derive(Debug, Clone)]
+pub struct ImuSimulator {
+    rng: Rng,
+    bias: ImuBias,
+    gyro_white: f64,
+    accel_white: f64,
+    gyro_walk: f64,
+    accel_walk: f64,
+    start_ns: i64,
+    period_ns: i64,
+    next: usize,
+}
+
+impl ImuSimulator {
+    /// An IMU whose first reading is at `start_ns` (the trajectory's time 0),
+    /// then every `period_ns`. Deterministic in `seed`.
+    ///
+    /// # Errors
+    /// If the period is not positive or the noise settings are negative or not
+    /// finite.
+    pub fn new(
+        calibration: &ImuCalibration,
+        noise: &ImuNoiseConfig,
+        start_ns: i64,
+        period_ns: i64,
+        seed: u64,
+    ) -> Result<Self> {
+        let finite_nonneg = |x: f64| x.is_finite() && x >= 0.0;
+        if period_ns <= 0 {
+            return Err(DatasetError::InvalidArgument(format!(
+                "IMU period {period_ns} ns must be positive"
+            )));
+        }
+        if !finite_nonneg(noise.noise_scale)
+            || !finite_nonneg(noise.initial_gyro_bias_sigma_rad_s)
+            || !finite_nonneg(noise.initial_accel_bias_sigma_m_s2)
+        {
+            return Err(DatasetError::InvalidArgument(
+                "IMU noise settings must be finite and >= 0".into(),
+            ));
+        }
+        let mut rng = Rng::stream(seed, &[Stream::Imu.id()]);
+        let dt = period_ns as f64 * 1e-9;
+        let s = noise.noise_scale;
+        // Draws are made even when a sigma is zero so that the stream (and so
+        // the other quantities) does not depend on which noise terms are on.
+        let bias = ImuBias {
+            gyro: rng.gaussian3() * noise.initial_gyro_bias_sigma_rad_s,
+            accel: rng.gaussian3() * noise.initial_accel_bias_sigma_m_s2,
+        };
+        Ok(Self {
+            rng,
+            bias,
+            gyro_white: s * calibration.gyro_noise_density / dt.sqrt(),
+            accel_white: s * calibration.accel_noise_density / dt.sqrt(),
+            gyro_walk: s * calibration.gyro_random_walk * dt.sqrt(),
+            accel_walk: s * calibration.accel_random_walk * dt.sqrt(),
+            start_ns,
+            period_ns,
+            next: 0,
+        })
+    }
+
+    /// Time of the next reading, ns.
+    #[must_use]
+    pub fn next_t_ns(&self) -> i64 {
+        self.start_ns + self.next as i64 * self.period_ns
+    }
+
+    /// The next reading along `trajectory` (its time 0 at the start time) and
+    /// the true bias it carries.
+    pub fn sample(&mut self, trajectory: &Trajectory) -> (ImuSample, ImuBias) {
+        let t_ns = self.next_t_ns();
+        let dt = self.period_ns as f64 * 1e-9;
+        let state = trajectory.state(self.next as f64 * dt);
+        let rng = &mut self.rng;
+        let gyro = state.angular_velocity_body + self.bias.gyro + rng.gaussian3() * self.gyro_white;
+        let accel =
+            state.specific_force_body + self.bias.accel + rng.gaussian3() * self.accel_white;
+        let bias = self.bias;
+        self.bias.gyro += rng.gaussian3() * self.gyro_walk;
+        self.bias.accel += rng.gaussian3() * self.accel_walk;
+        self.next += 1;
+        (ImuSample { t_ns, gyro, accel }, bias)
+    }
+}
+
 /// Simulates `count` IMU samples at `start_ns + k * period_ns` along `trajectory`
 /// (whose time 0 is `start_ns`). Deterministic in `seed`.
 ///
@@ -82,44 +173,13 @@ pub fn simulate_imu(
     count: usize,
     seed: u64,
 ) -> Result<ImuSimulation> {
-    let finite_nonneg = |x: f64| x.is_finite() && x >= 0.0;
-    if period_ns <= 0 {
-        return Err(DatasetError::InvalidArgument(format!(
-            "IMU period {period_ns} ns must be positive"
-        )));
-    }
-    if !finite_nonneg(noise.noise_scale)
-        || !finite_nonneg(noise.initial_gyro_bias_sigma_rad_s)
-        || !finite_nonneg(noise.initial_accel_bias_sigma_m_s2)
-    {
-        return Err(DatasetError::InvalidArgument(
-            "IMU noise settings must be finite and >= 0".into(),
-        ));
-    }
-    let mut rng = Rng::stream(seed, &[Stream::Imu.id()]);
-    let dt = period_ns as f64 * 1e-9;
-    let s = noise.noise_scale;
-    let gyro_white = s * calibration.gyro_noise_density / dt.sqrt();
-    let accel_white = s * calibration.accel_noise_density / dt.sqrt();
-    let gyro_walk = s * calibration.gyro_random_walk * dt.sqrt();
-    let accel_walk = s * calibration.accel_random_walk * dt.sqrt();
-    // Draws are made even when a sigma is zero so that the stream (and so the
-    // other quantities) does not depend on which noise terms are on.
-    let mut bias = ImuBias {
-        gyro: rng.gaussian3() * noise.initial_gyro_bias_sigma_rad_s,
-        accel: rng.gaussian3() * noise.initial_accel_bias_sigma_m_s2,
-    };
+    let mut imu = ImuSimulator::new(calibration, noise, start_ns, period_ns, seed)?;
     let mut samples = Vec::with_capacity(count);
     let mut biases = Vec::with_capacity(count);
-    for k in 0..count {
-        let t_ns = start_ns + k as i64 * period_ns;
-        let state = trajectory.state(k as f64 * dt);
-        let gyro = state.angular_velocity_body + bias.gyro + rng.gaussian3() * gyro_white;
-        let accel = state.specific_force_body + bias.accel + rng.gaussian3() * accel_white;
-        samples.push(ImuSample { t_ns, gyro, accel });
+    for _ in 0..count {
+        let (sample, bias) = imu.sample(trajectory);
+        samples.push(sample);
         biases.push(bias);
-        bias.gyro += rng.gaussian3() * gyro_walk;
-        bias.accel += rng.gaussian3() * accel_walk;
     }
     Ok(ImuSimulation { samples, biases })
 }

@@ -419,6 +419,70 @@ impl Trajectory {
         Ok(traj)
     }
 
+    /// A trajectory that hovers exactly at `position` with `yaw` (rad) and
+    /// grows as control points are appended ([`Self::push_control_point`]):
+    /// a closed-loop flight, whose path is planned as it flies. Time 0 is the
+    /// start of the hover; the trajectory is defined up to
+    /// [`Self::duration_s`], which grows by a knot interval per control
+    /// point, and holds its last state after it.
+    ///
+    /// # Errors
+    /// If the knot interval is outside [0.05, 5] s, the tilt is not under 1.2
+    /// rad, or a value is not finite.
+    pub fn hover(
+        position: Vector3<f64>,
+        yaw: f64,
+        knot_interval_s: f64,
+        camera_tilt_rad: f64,
+    ) -> Result<Self> {
+        if !(knot_interval_s >= 0.05 && knot_interval_s <= 5.0)
+            || !(camera_tilt_rad.abs() < 1.2)
+            || !position.iter().all(|v| v.is_finite())
+            || !yaw.is_finite()
+        {
+            return Err(DatasetError::InvalidArgument(format!(
+                "hover at {position:?}, yaw {yaw}: knot interval {knot_interval_s} s must be in [0.05, 5], tilt {camera_tilt_rad} under 1.2 rad, values finite"
+            )));
+        }
+        let point = [position.x, position.y, position.z, yaw];
+        Ok(Self {
+            control_points: vec![point; ORDER],
+            knot_interval_s,
+            time_offset_s: 0.0,
+            duration_s: knot_interval_s,
+            hover_s: knot_interval_s,
+            vehicle_from_body: vehicle_from_body(camera_tilt_rad),
+            basis: uniform_basis(),
+        })
+    }
+
+    /// Appends a control point `(x, y, z, yaw)` (metres, rad, yaw unwrapped):
+    /// the trajectory then lasts one knot interval longer. A point changes the
+    /// path only from the end of the current last span on (the spline is
+    /// local), so what has been flown is never rewritten. The speed stays
+    /// under the largest step between consecutive points over the knot
+    /// interval (the convex-hull property of the derivative spline), and the
+    /// path within the convex hull of six consecutive points.
+    ///
+    /// # Errors
+    /// If a value is not finite.
+    pub fn push_control_point(&mut self, point: [f64; 4]) -> Result<()> {
+        if !point.iter().all(|v| v.is_finite()) {
+            return Err(DatasetError::InvalidArgument(format!(
+                "control point {point:?} is not finite"
+            )));
+        }
+        self.control_points.push(point);
+        self.duration_s += self.knot_interval_s;
+        Ok(())
+    }
+
+    /// Time between knots, s.
+    #[must_use]
+    pub fn knot_interval_s(&self) -> f64 {
+        self.knot_interval_s
+    }
+
     /// Whether span `span` keeps the clearance and the speed and rate limits at
     /// dense samples (with margins for the gaps between samples).
     fn span_is_acceptable(&self, span: usize, world: &World, cfg: &TrajectoryConfig) -> bool {
@@ -636,6 +700,43 @@ mod tests {
             assert!((r.transpose() * r - Matrix3::identity()).norm() < 1e-12);
             assert!((r.determinant() - 1.0).abs() < 1e-12);
         }
+    }
+
+    #[test]
+    fn a_growing_trajectory_never_rewrites_what_was_flown() {
+        let start = Vector3::new(1.0, 2.0, 1.2);
+        let mut traj = Trajectory::hover(start, 0.3, 0.5, 0.15).unwrap_or_else(|e| panic!("{e}"));
+        // An exact hover at first: at rest, level thrust, no rotation.
+        let s = traj.state(0.2);
+        assert_eq!(s.position, start);
+        assert_eq!(s.velocity, Vector3::zeros());
+        assert_eq!(s.angular_velocity_body, Vector3::zeros());
+        assert!((s.specific_force_body.norm() - GRAVITY).abs() < 1e-12);
+        let mut flown: Vec<(f64, KinematicState)> = Vec::new();
+        for k in 1..=12 {
+            let before = traj.duration_s();
+            let x = 1.0 + 0.2 * f64::from(k);
+            traj.push_control_point([x, 2.0 + 0.05 * f64::from(k), 1.2, 0.3 + 0.1 * f64::from(k)])
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!((traj.duration_s() - before - 0.5).abs() < 1e-12);
+            // Every state already defined stays what it was, bit for bit.
+            for (t, state) in &flown {
+                assert_eq!(traj.state(*t), *state, "t {t} after point {k}");
+            }
+            for i in 0..5 {
+                let t = before - 0.5 + 0.1 * f64::from(i);
+                if t >= 0.0 {
+                    flown.push((t, traj.state(t)));
+                }
+            }
+        }
+        // Steps of 0.2 m (0.206 m with y) per 0.5 s bound the speed.
+        let top = (0..200)
+            .map(|i| traj.state(f64::from(i) * 0.03).velocity.norm())
+            .fold(0.0, f64::max);
+        assert!(top > 0.3 && top <= 0.2062 / 0.5 + 1e-9, "{top}");
+        assert!(traj.push_control_point([f64::NAN, 0.0, 0.0, 0.0]).is_err());
+        assert!(Trajectory::hover(start, 0.0, 0.0, 0.1).is_err());
     }
 
     #[test]

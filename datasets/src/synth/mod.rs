@@ -8,6 +8,8 @@
 //! - [`trajectory`]: quintic B-spline flight with a hover start, clearance, speed
 //!   and angular-rate limits; exact derivatives and quadrotor attitude.
 //! - [`imu`]: gyroscope and accelerometer with white noise and bias random walks.
+//! - [`flight`]: a closed-loop flight, rendered live along a trajectory that
+//!   grows as a planner appends control points.
 //! - [`render`]: the ray-cast camera with anti-aliasing, exposure, vignetting, noise.
 //! - [`range`]: a depth camera and a lidar with noise.
 //! - [`rng`]: the simulator's own deterministic random numbers.
@@ -41,6 +43,7 @@
 //! image noise depends only on the seed, the frame and the camera.
 
 pub mod correspondence;
+pub mod flight;
 pub mod imu;
 pub mod range;
 pub mod render;

@@ -1,0 +1,325 @@
+//! A flight whose path is decided while it flies: the synthetic world
+//! rendered live along a trajectory that grows as a planner appends control
+//! points, with the IMU sampled along it as time advances. The closed-loop
+//! counterpart of [`super::SyntheticSequence`], whose trajectory is fixed in
+//! advance; the same world, textures, renderer, exposure and IMU models, so
+//! images and IMU readings are as realistic.
+//!
+//! Frames and units: world z-up (floor at z = 0), metres, rad; body = IMU
+//! frame as everywhere in [`super`]. Time: frame `i` at `start_time_ns + i *
+//! camera_period`, IMU readings at `start_time_ns + k * imu_period` (every
+//! frame time is an IMU time); trajectory time 0 is `start_time_ns`. The
+//! flight starts in an exact hover at the given position and yaw.
+//!
+//! When the controller has not appended points far enough ahead, the flight
+//! appends the last one again (the drone slows to a hover where it was
+//! going) before rendering: the stream never stops for want of a command.
+//! Determinism: everything is a function of the configuration, the world and
+//! the control points appended.
+
+use nalgebra::{Isometry3, Vector3};
+
+use super::imu::ImuSimulator;
+use super::render::{CameraRenderer, RenderScratch};
+use super::rng::{Stream, mix_key};
+use super::texture::SceneTextures;
+use super::trajectory::{KinematicState, Trajectory};
+use super::world::World;
+use super::{ExposureModel, SynthConfig};
+use crate::image::GrayImage;
+use crate::model::{
+    CameraCalibration, GroundTruthState, ImuBias, ImuCalibration, ImuSample, RigCalibration,
+    StereoFrame,
+};
+use crate::{DatasetError, Result};
+
+/// A closed-loop synthetic flight (see the module docs).
+pub struct SyntheticFlight {
+    /// Rendering, IMU and timing settings (its trajectory fields are unused).
+    pub config: SynthConfig,
+    /// EuRoC's camera and IMU calibration at the configured rates.
+    pub calibration: RigCalibration,
+    /// The world flown through.
+    pub world: World,
+    textures: SceneTextures,
+    exposure: ExposureModel,
+    renderers: [CameraRenderer; 2],
+    trajectory: Trajectory,
+    imu: ImuSimulator,
+    camera_period_ns: i64,
+    next_frame: usize,
+    scratch: RenderScratch,
+}
+
+impl std::fmt::Debug for SyntheticFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyntheticFlight")
+            .field("seed", &self.config.seed)
+            .field("next_frame", &self.next_frame)
+            .field("control_points", &self.trajectory.control_points().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SyntheticFlight {
+    /// A flight through `world` (its textures from `cfg.seed`), hovering at
+    /// `start` with `yaw` (rad), knots every `knot_interval_s`.
+    ///
+    /// # Errors
+    /// If a rate, the noise settings, the knot interval or the start are
+    /// invalid, or the start is within 0.1 m of a surface.
+    pub fn new(
+        cfg: &SynthConfig,
+        world: World,
+        start: Vector3<f64>,
+        yaw: f64,
+        knot_interval_s: f64,
+    ) -> Result<Self> {
+        let (camera_period_ns, imu_period_ns) = cfg.periods_ns()?;
+        if !world.is_free(&start, 0.1) {
+            return Err(DatasetError::InvalidArgument(format!(
+                "the flight's start {start:?} is not free"
+            )));
+        }
+        let profile = cfg.resolved_profile();
+        let textures = SceneTextures::generate(&world, &cfg.texture_config(), cfg.seed)?;
+        let mut cam0 = CameraCalibration::euroc_cam0();
+        let mut cam1 = CameraCalibration::euroc_cam1();
+        cam0.rate_hz = cfg.camera_rate_hz;
+        cam1.rate_hz = cfg.camera_rate_hz;
+        let mut imu_calib = ImuCalibration::euroc_adis16448();
+        imu_calib.rate_hz = cfg.imu_rate_hz;
+        let scale = cfg.imu_noise.noise_scale;
+        if scale > 0.0 {
+            imu_calib.gyro_noise_density *= scale;
+            imu_calib.gyro_random_walk *= scale;
+            imu_calib.accel_noise_density *= scale;
+            imu_calib.accel_random_walk *= scale;
+        }
+        let imu = ImuSimulator::new(
+            &ImuCalibration::euroc_adis16448(),
+            &cfg.imu_noise,
+            cfg.start_time_ns,
+            imu_period_ns,
+            cfg.seed,
+        )?;
+        let render_cfg = cfg.render_config();
+        let renderers = [
+            CameraRenderer::new(&cam0, &render_cfg)?,
+            CameraRenderer::new(&cam1, &render_cfg)?,
+        ];
+        let exposure = ExposureModel::new(
+            cfg.exposure_gain,
+            profile.exposure_drift,
+            profile.stereo_gain_mismatch,
+            cfg.seed,
+        );
+        let trajectory = Trajectory::hover(
+            start,
+            yaw,
+            knot_interval_s,
+            cfg.camera_tilt_deg.to_radians(),
+        )?;
+        Ok(Self {
+            config: cfg.clone(),
+            calibration: RigCalibration {
+                cam0,
+                cam1,
+                imu: imu_calib,
+            },
+            world,
+            textures,
+            exposure,
+            renderers,
+            trajectory,
+            imu,
+            camera_period_ns,
+            next_frame: 0,
+            scratch: RenderScratch::new(),
+        })
+    }
+
+    /// The trajectory so far (time 0 at the start time).
+    #[must_use]
+    pub fn trajectory(&self) -> &Trajectory {
+        &self.trajectory
+    }
+
+    /// Appends a control point `(x, y, z, yaw)` to the trajectory (see
+    /// [`Trajectory::push_control_point`]).
+    ///
+    /// # Errors
+    /// If a value is not finite.
+    pub fn push_control_point(&mut self, point: [f64; 4]) -> Result<()> {
+        self.trajectory.push_control_point(point)
+    }
+
+    /// Seconds since the start for a time stamp.
+    #[must_use]
+    pub fn seconds(&self, t_ns: i64) -> f64 {
+        t_ns.saturating_sub(self.config.start_time_ns) as f64 * 1e-9
+    }
+
+    /// Time stamp of the next frame, ns.
+    #[must_use]
+    pub fn next_frame_t_ns(&self) -> i64 {
+        self.config.start_time_ns + self.next_frame as i64 * self.camera_period_ns
+    }
+
+    /// Frames rendered so far.
+    #[must_use]
+    pub fn frames(&self) -> usize {
+        self.next_frame
+    }
+
+    /// The exact state at `t_ns`.
+    #[must_use]
+    pub fn kinematics_at(&self, t_ns: i64) -> KinematicState {
+        self.trajectory.state(self.seconds(t_ns))
+    }
+
+    /// Ground truth at `t_ns`: exact pose and velocity (biases are not
+    /// kept).
+    #[must_use]
+    pub fn state_at(&self, t_ns: i64) -> GroundTruthState {
+        let s = self.kinematics_at(t_ns);
+        GroundTruthState {
+            t_ns,
+            world_from_body: s.world_from_body,
+            v_world: Some(s.velocity),
+            bias: None,
+        }
+    }
+
+    /// The body's pose at `t_ns`.
+    #[must_use]
+    pub fn pose_at(&self, t_ns: i64) -> Isometry3<f64> {
+        self.kinematics_at(t_ns).world_from_body
+    }
+
+    /// A stereo frame of the right size to render into.
+    #[must_use]
+    pub fn new_frame(&self) -> StereoFrame {
+        StereoFrame {
+            t_ns: 0,
+            left: GrayImage::new(self.renderers[0].width(), self.renderers[0].height()),
+            right: GrayImage::new(self.renderers[1].width(), self.renderers[1].height()),
+        }
+    }
+
+    /// Renders the next frame into `frame` (resized if needed) and appends to
+    /// `imu` the readings after the previous frame's up to and including the
+    /// one at this frame's time (the first frame gets the reading at its own
+    /// time only), with their true biases to `biases`.
+    ///
+    /// # Errors
+    /// If the renderer fails (never with a frame it sized itself).
+    pub fn next_into(
+        &mut self,
+        frame: &mut StereoFrame,
+        imu: &mut Vec<ImuSample>,
+        biases: &mut Vec<ImuBias>,
+    ) -> Result<()> {
+        let t_ns = self.next_frame_t_ns();
+        // Hold the last point until the controller says more.
+        while self.trajectory.duration_s() < self.seconds(t_ns) + 1e-9 {
+            let last = self
+                .trajectory
+                .control_points()
+                .last()
+                .copied()
+                .unwrap_or([0.0; 4]);
+            self.trajectory.push_control_point(last)?;
+        }
+        while self.imu.next_t_ns() <= t_ns {
+            let (sample, bias) = self.imu.sample(&self.trajectory);
+            imu.push(sample);
+            biases.push(bias);
+        }
+        let world_from_body = self.pose_at(t_ns);
+        let t_s = self.seconds(t_ns);
+        frame.t_ns = t_ns;
+        let cams = [&self.calibration.cam0, &self.calibration.cam1];
+        for (c, image) in [&mut frame.left, &mut frame.right].into_iter().enumerate() {
+            let (w, h) = (self.renderers[c].width(), self.renderers[c].height());
+            if image.width() != w || image.height() != h {
+                *image = GrayImage::new(w, h);
+            }
+            let world_from_cam = world_from_body * cams[c].body_from_cam;
+            let key = mix_key(&[
+                self.config.seed,
+                Stream::ImageNoise.id(),
+                self.next_frame as u64,
+                c as u64,
+            ]);
+            self.renderers[c].render(
+                &self.world,
+                &self.textures,
+                &world_from_cam,
+                self.exposure.gain(c, t_s),
+                key,
+                &mut self.scratch,
+                image,
+            )?;
+        }
+        self.next_frame += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::world::WorldConfig;
+
+    #[test]
+    fn a_flight_renders_along_the_points_appended_and_its_imu_follows() {
+        let world = World::generate(&WorldConfig::default(), 4).unwrap_or_else(|e| panic!("{e}"));
+        let start = Vector3::new(
+            world.room.min.x + 1.5,
+            0.5 * (world.room.min.y + world.room.max.y),
+            1.0,
+        );
+        let cfg = SynthConfig {
+            seed: 4,
+            ..SynthConfig::default()
+        };
+        let mut flight =
+            SyntheticFlight::new(&cfg, world, start, 0.0, 0.5).unwrap_or_else(|e| panic!("{e}"));
+        let mut frame = flight.new_frame();
+        let (mut imu, mut biases) = (Vec::new(), Vec::new());
+        // Hover for 10 frames (the flight holds its start by itself), then go
+        // 1 m along +x in 0.25 m steps.
+        for _ in 0..10 {
+            flight
+                .next_into(&mut frame, &mut imu, &mut biases)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(imu.len(), 1 + 9 * 10);
+        assert_eq!(imu.len(), biases.len());
+        assert_eq!(imu.last().map(|s| s.t_ns), Some(frame.t_ns));
+        assert!(imu.windows(2).all(|w| w[1].t_ns - w[0].t_ns == 5_000_000));
+        assert_eq!(flight.pose_at(frame.t_ns).translation.vector, start);
+        let mean = frame.left.data().iter().map(|&p| f64::from(p)).sum::<f64>()
+            / frame.left.data().len() as f64;
+        assert!(mean > 20.0 && mean < 235.0, "a textured image: mean {mean}");
+        for k in 1..=4 {
+            flight
+                .push_control_point([start.x + 0.25 * f64::from(k), start.y, start.z, 0.0])
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        for _ in 0..100 {
+            flight
+                .next_into(&mut frame, &mut imu, &mut biases)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        // 5 s later the drone has come to rest at the last point.
+        let end = flight.kinematics_at(frame.t_ns);
+        assert!((end.position - Vector3::new(start.x + 1.0, start.y, start.z)).norm() < 1e-9);
+        assert!(end.velocity.norm() < 1e-9);
+        // Integrating the noise-free part of the IMU is what the trajectory
+        // flew: the mean specific force over a rest-to-rest flight is gravity.
+        assert!(flight.world.is_free(&end.position, 0.1));
+        assert_eq!(imu.len(), 1 + 109 * 10);
+    }
+}

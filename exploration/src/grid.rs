@@ -1,16 +1,29 @@
-//! The planner's 2D map: one horizontal layer of the fixed-point occupancy map
-//! (`mapping`), int8 log-odds cells as the map stores them, with a border of
-//! unknown cells around it so a sensor beam leaving the layer reads "unknown"
-//! without a bounds test per cell.
+//! The planner's 2D map: one horizontal layer, or a height band, of the
+//! fixed-point occupancy map (`mapping`), int8 log-odds cells as the map
+//! stores them, with a border of unknown cells around it so a sensor beam
+//! leaving the layer reads "unknown" without a bounds test per cell.
 //!
-//! Frames and units: world frame, metres; column `col` runs along +x and row
-//! `row` along +y, cell `(col, row)` covering
+//! Frames and units: world frame (z up), metres; column `col` runs along +x
+//! and row `row` along +y, cell `(col, row)` covering
 //! `[origin_x + col res, origin_x + (col + 1) res) x [origin_y + row res, ...)`.
-//! The layer is the one the robot's planar range sensor sweeps (see `sim`), so
-//! one layer of the 3D map is exactly what the sensor has seen of its plane.
+//!
+//! - [`Grid2::copy_layer`]: the layer the robot's planar range sensor sweeps
+//!   (see `sim`), so one layer of the 3D map is exactly what the sensor has
+//!   seen of its plane.
+//! - [`Grid2::copy_band`]: the layers from `z_lo` to `z_hi` folded per column
+//!   into the largest int8 value (the most occupied observed cell; unknown,
+//!   -128, is below every observed value). So a column is occupied if any
+//!   cell of the band is (a drone holding its height has a vertical extent:
+//!   an obstacle anywhere in its band blocks it), else free if any cell has
+//!   been observed (a stereo camera observes each layer sparsely, so one
+//!   observed cell per column is enough to call it free), else unknown: the
+//!   classes of `mapping::query::project_band_with` under
+//!   `BandRule::Observed` (tested equal). That function is not reused as is
+//!   because it keeps only the classes, and FSMI reads each cell's
+//!   probability and information from its int8 value.
 
 use mapping::logodds::UNKNOWN_I8;
-use mapping::map::{BRICK_SIDE, CellModel, OccupancyMap};
+use mapping::map::{BRICK_SIDE, CellModel};
 use mapping::{FixedMap, Occupancy, QuantizedModel};
 use nalgebra::Vector3;
 
@@ -91,11 +104,27 @@ impl Grid2 {
     }
 
     /// The layer of `map` holding height `z_m` (m) over the same cells as
-    /// `self`, copied brick by brick (cells outside every brick: unknown).
+    /// `self`, copied brick by brick (cells outside every brick: unknown):
+    /// [`Grid2::copy_band`] from `z_m` to `z_m`.
     ///
     /// # Errors
-    /// If `z_m` is outside the map's range or the resolutions differ.
+    /// If `z_m` is not finite or outside the map's range, or the resolutions
+    /// differ.
     pub fn copy_layer(&mut self, map: &FixedMap, z_m: f64) -> Result<()> {
+        self.copy_band(map, z_m, z_m)
+    }
+
+    /// The layers of `map` from the one holding `z_lo_m` to the one holding
+    /// `z_hi_m` (m, both included) over the same cells as `self`, each column
+    /// the largest value among its cells: occupied (the most occupied value)
+    /// if any cell is occupied, else free (the largest observed value) if any
+    /// is observed, else unknown (see the module documentation for why).
+    /// Cells outside every brick are unknown.
+    ///
+    /// # Errors
+    /// If a height is not finite or outside the map's range, `z_lo_m >
+    /// z_hi_m`, or the resolutions differ.
+    pub fn copy_band(&mut self, map: &FixedMap, z_lo_m: f64, z_hi_m: f64) -> Result<()> {
         if (map.resolution() - self.resolution).abs() > 1e-12 * self.resolution {
             return Err(ExplorationError::Config(format!(
                 "the grid's resolution {} m differs from the map's {} m",
@@ -103,25 +132,46 @@ impl Grid2 {
                 map.resolution()
             )));
         }
-        let layer = map
-            .key(&Vector3::new(0.0, 0.0, z_m))
-            .ok_or_else(|| ExplorationError::Config(format!("height {z_m} m is outside the map")))?
-            .z;
-        let (brick_z, z_in) = (layer.div_euclid(BRICK_SIDE), layer.rem_euclid(BRICK_SIDE));
+        if !(z_lo_m.is_finite() && z_hi_m.is_finite() && z_lo_m <= z_hi_m) {
+            return Err(ExplorationError::Config(format!(
+                "a height band needs finite heights, the lower first, got {z_lo_m} m and {z_hi_m} m"
+            )));
+        }
+        let layer = |z: f64| {
+            map.key(&Vector3::new(0.0, 0.0, z))
+                .map(|k| i64::from(k.z))
+                .ok_or_else(|| ExplorationError::Config(format!("height {z} m is outside the map")))
+        };
+        let (z_lo, z_hi) = (layer(z_lo_m)?, layer(z_hi_m)?);
         self.clear();
-        let side = BRICK_SIDE as usize;
-        for (key, cells) in map.bricks() {
-            if key.z != brick_z {
+        let side = i64::from(BRICK_SIDE);
+        let (x_min, y_min) = (i64::from(self.min_cell[0]), i64::from(self.min_cell[1]));
+        let (x_max, y_max) = (
+            x_min + self.width as i64 - 1,
+            y_min + self.height as i64 - 1,
+        );
+        for (key, brick) in map.bricks() {
+            let (bx, by, bz) = (
+                i64::from(key.x) * side,
+                i64::from(key.y) * side,
+                i64::from(key.z) * side,
+            );
+            let (x0, x1) = (bx.max(x_min), (bx + side - 1).min(x_max));
+            let (y0, y1) = (by.max(y_min), (by + side - 1).min(y_max));
+            let (z0, z1) = (bz.max(z_lo), (bz + side - 1).min(z_hi));
+            if x0 > x1 || y0 > y1 || z0 > z1 {
                 continue;
             }
-            let first = z_in as usize * side * side;
-            for (i, &value) in cells.iter().enumerate().skip(first).take(side * side) {
-                let k = OccupancyMap::<QuantizedModel>::key_in_brick(key, i);
-                let col = i64::from(k.x) - i64::from(self.min_cell[0]);
-                let row = i64::from(k.y) - i64::from(self.min_cell[1]);
-                if (0..self.width as i64).contains(&col) && (0..self.height as i64).contains(&row) {
-                    let at = self.index(col as usize, row as usize);
-                    self.cells[at] = value;
+            let columns = (x1 - x0 + 1) as usize;
+            for z in z0..=z1 {
+                for y in y0..=y1 {
+                    // Cell (x, y, z) of the brick is at x + 8 y + 64 z.
+                    let from = ((z - bz) * side * side + (y - by) * side + (x0 - bx)) as usize;
+                    let to = self.index((x0 - x_min) as usize, (y - y_min) as usize);
+                    let src = &brick[from..from + columns];
+                    for (cell, &value) in self.cells[to..to + columns].iter_mut().zip(src) {
+                        *cell = (*cell).max(value);
+                    }
                 }
             }
         }
@@ -298,6 +348,109 @@ mod tests {
         let c = grid.center(3, 4);
         assert_eq!(grid.cell_of(c[0], c[1]), Some((3, 4)));
         assert_eq!(grid.cell_of(-10.0, 0.0), None);
+    }
+
+    #[test]
+    fn copies_a_band_as_its_most_occupied_observed_cell_per_column() {
+        let params = OccupancyParams::default();
+        let mut map = FixedMap::fixed(0.05, &params).unwrap_or_else(|e| panic!("{e}"));
+        let key = |x, y, z| mapping::CellKey { x, y, z };
+        // The band is layers 6..=9 (across the bricks z = 0 and z = 1).
+        // (x, y, z, hit, times)
+        let updates = [
+            // Occupied at the band's top over a free cell: occupied.
+            (-7, 3, 7, false, 1),
+            (-7, 3, 9, true, 1),
+            // Free twice over: free, the less free of the two.
+            (0, 0, 6, false, 3),
+            (0, 0, 8, false, 1),
+            // Occupied only above and below the band: unknown.
+            (12, -4, 10, true, 2),
+            (12, -4, 5, true, 2),
+            // One observed cell in four: free.
+            (3, 2, 9, false, 1),
+            // Occupied between two free cells: occupied.
+            (2, 2, 6, false, 1),
+            (2, 2, 8, true, 2),
+            (2, 2, 9, false, 4),
+            // Outside the grid.
+            (30, 30, 7, true, 1),
+        ];
+        for (x, y, z, hit, times) in updates {
+            for _ in 0..times {
+                map.update_cell(key(x, y, z), hit);
+            }
+        }
+        let (lo, hi) = (6.5 * 0.05, 9.5 * 0.05);
+        let mut grid =
+            Grid2::new([-10, -5], 25, 20, 3, 0.05, model()).unwrap_or_else(|e| panic!("{e}"));
+        grid.copy_band(&map, lo, hi)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let at = |x: i32, y: i32| ((x + 10) as usize, (y + 5) as usize);
+        let class = |x, y| {
+            let (c, r) = at(x, y);
+            grid.occupancy(c, r)
+        };
+        assert_eq!(class(-7, 3), Occupancy::Occupied);
+        assert_eq!(class(0, 0), Occupancy::Free);
+        assert_eq!(class(12, -4), Occupancy::Unknown);
+        assert_eq!(class(3, 2), Occupancy::Free);
+        assert_eq!(class(2, 2), Occupancy::Occupied);
+        assert_eq!(grid.known_cells(), 4);
+        let (c, r) = at(0, 0);
+        assert_eq!(grid.get(c, r), map.cell(key(0, 0, 8)));
+        assert!(map.cell(key(0, 0, 8)) > map.cell(key(0, 0, 6)));
+        let (c, r) = at(2, 2);
+        assert_eq!(grid.get(c, r), map.cell(key(2, 2, 8)));
+        // Every cell is the largest value of its column in the band.
+        for row in 0..20 {
+            for col in 0..25 {
+                let (x, y) = (col as i32 - 10, row as i32 - 5);
+                let top = (6..=9)
+                    .map(|z| map.cell(key(x, y, z)))
+                    .max()
+                    .unwrap_or(UNKNOWN_I8);
+                assert_eq!(grid.get(col, row), top, "({x}, {y})");
+            }
+        }
+        // The classes are mapping's band projection under the observed rule.
+        let area = mapping::query::CellRect {
+            min_x: -10,
+            min_y: -5,
+            max_x: 14,
+            max_y: 14,
+        };
+        let slice = mapping::query::project_band_with(
+            &map,
+            lo,
+            hi,
+            Some(area),
+            mapping::query::BandRule::Observed,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        for row in 0..20 {
+            for col in 0..25 {
+                assert_eq!(Some(grid.occupancy(col, row)), slice.get(col, row));
+            }
+        }
+        // One layer is the band from a height to itself.
+        let mut layer = grid.clone();
+        layer
+            .copy_layer(&map, 8.5 * 0.05)
+            .unwrap_or_else(|e| panic!("{e}"));
+        grid.copy_band(&map, 8.5 * 0.05, 8.5 * 0.05)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(layer, grid);
+        assert_eq!(grid.known_cells(), 2);
+        // Refused: heights out of order, not finite, outside the map; another
+        // resolution.
+        assert!(grid.copy_band(&map, hi, lo).is_err());
+        assert!(grid.copy_band(&map, f64::NAN, hi).is_err());
+        assert!(grid.copy_band(&map, lo, f64::INFINITY).is_err());
+        assert!(grid.copy_band(&map, -1e300, hi).is_err());
+        let mut coarse =
+            Grid2::new([0, 0], 5, 5, 0, 0.1, model()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(coarse.copy_band(&map, lo, hi).is_err());
     }
 
     #[test]

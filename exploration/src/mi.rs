@@ -69,6 +69,20 @@
 //! reach), which bounds the neglected information by 1e-6 times the largest
 //! `C_k` of the whole beam, unwalked cells included (at most `C_n`, every cell
 //! a miss).
+//!
+//! The fan ([`BeamFan`]): a full turn by default (a planar 360-degree lidar),
+//! beam `b` at `2 pi b / beams` from +x whatever the heading, so a pose is a
+//! position. A narrower field of view `fov` (a forward-looking camera: EuRoC's
+//! cam0, 752 px wide with `fx` = 458 px, sees about 79 degrees,
+//! [`BeamFan::pinhole_fov_rad`]) spreads the beams' centres evenly over
+//! `[heading - fov / 2, heading + fov / 2]`, beam `b` at
+//! `heading - fov / 2 + (b + 0.5) fov / beams`, and a pose is a position and a
+//! heading ([`Fsmi::pose_heading`]; [`Fsmi::pose`] and [`Fsmi::score_all`]
+//! face +x). The beams' 16.16 steps are computed once for a full turn and
+//! again whenever a narrower fan turns to another heading (a sine and a cosine
+//! per beam, counted in [`Fsmi::cost`]); the walk and the filter are the same.
+//! Frames and units: world frame, metres, radians from +x (counter-clockwise,
+//! z up).
 
 use cost::{KernelCost, OpCounts, Residence};
 use mapping::QuantizedModel;
@@ -84,6 +98,15 @@ const FIXED_ONE: f64 = 65536.0;
 const EXIT_BELOW: f32 = 1e-6;
 /// Products under this flush to zero, so nothing denormal enters the loop.
 const FLUSH_BELOW: f32 = 1e-30;
+
+/// f64 operations counted per steered beam (a fan narrower than a full turn
+/// turned to a new heading, see [`Fsmi::cost`]): the beam's angle (six: `b +
+/// 0.5`, the product and the quotient by the fan, the half field of view and
+/// two adds), a sine and a cosine as fdlibm evaluates them (each a Cody-Waite
+/// reduction by pi / 2 of six operations, an odd or even polynomial kernel of
+/// fifteen and the quadrant's selection of three: 24), and the two 16.16
+/// conversions (a multiply and a rounding each: four).
+pub const STEER_F64_OPS: u64 = 6 + 2 * 24 + 4;
 
 /// The per-cell terms of one int8 cell value.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -431,8 +454,14 @@ pub fn normal_cdf(x: f64) -> f64 {
     }
 }
 
-/// The planar range sensor the planner scores poses for: `beams` beams evenly
-/// spread over a full turn (the first along +x), each `cells` cells long.
+/// The range sensor the planner scores poses for: `beams` beams, each `cells`
+/// cells long, over a horizontal field of view of `fov_rad`.
+///
+/// A full turn (`fov_rad` = 2 pi, the default: a planar 360-degree lidar)
+/// puts beam `b` at `2 pi b / beams` from +x (the first along +x), whatever
+/// the heading. A narrower fan (a forward-looking camera) spreads the beams'
+/// centres evenly over `[heading - fov / 2, heading + fov / 2]`
+/// ([`BeamFan::beam_angle`]).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BeamFan {
@@ -442,6 +471,9 @@ pub struct BeamFan {
     pub cells: usize,
     /// Range noise.
     pub noise: RangeNoise,
+    /// Horizontal field of view, rad, in `(0, 2 pi]`; 2 pi (a full turn) by
+    /// default.
+    pub fov_rad: f64,
 }
 
 impl Default for BeamFan {
@@ -450,7 +482,52 @@ impl Default for BeamFan {
             beams: 60,
             cells: 100,
             noise: RangeNoise::default(),
+            fov_rad: std::f64::consts::TAU,
         }
+    }
+}
+
+impl BeamFan {
+    /// Whether the fan covers a full turn (and so has no heading).
+    #[must_use]
+    pub fn is_full_turn(&self) -> bool {
+        self.fov_rad >= std::f64::consts::TAU
+    }
+
+    /// The angle (rad from +x) of beam `b` for a fan facing `heading_rad`:
+    /// `2 pi b / beams` for a full turn (the heading plays no part), else
+    /// `heading - fov / 2 + (b + 0.5) fov / beams`.
+    #[must_use]
+    pub fn beam_angle(&self, b: usize, heading_rad: f64) -> f64 {
+        if self.is_full_turn() {
+            std::f64::consts::TAU * b as f64 / self.beams as f64
+        } else {
+            heading_rad - 0.5 * self.fov_rad + (b as f64 + 0.5) * self.fov_rad / self.beams as f64
+        }
+    }
+
+    /// The horizontal field of view (rad) of a pinhole camera `width_px`
+    /// pixels wide with focal length `fx_px` pixels: `2 atan(width / (2 fx))`
+    /// (EuRoC's cam0, 752 px and 458.654 px: 1.373 rad, 78.7 degrees).
+    /// Not validated here: [`BeamFan::check_fov`] refuses what a bad size
+    /// gives.
+    #[must_use]
+    pub fn pinhole_fov_rad(width_px: f64, fx_px: f64) -> f64 {
+        2.0 * (0.5 * width_px / fx_px).atan()
+    }
+
+    /// Checks the field of view.
+    ///
+    /// # Errors
+    /// If `fov_rad` is not finite and in `(0, 2 pi]`.
+    pub fn check_fov(&self) -> Result<()> {
+        let fov = self.fov_rad;
+        if !(fov > 0.0 && fov <= std::f64::consts::TAU) {
+            return Err(ExplorationError::Config(format!(
+                "a beam fan's fov_rad must be in (0, 2 pi] (a full turn), got {fov}"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -471,6 +548,9 @@ pub struct MiWork {
     pub beams: u64,
     /// Cells visited (read from the grid).
     pub cell_visits: u64,
+    /// Beam directions computed for a new heading of a fan narrower than a
+    /// full turn (none for a full turn: its directions are computed once).
+    pub steered_beams: u64,
 }
 
 /// The FSMI evaluator: tables, the noise filter and scratch, reused from call
@@ -485,6 +565,9 @@ pub struct Fsmi {
     uniform: bool,
     /// Per beam of the fan: fixed-point step along x and y, cells.
     steps: Vec<[i32; 2]>,
+    /// The heading `steps` face (rad; 0 at construction, and for a full turn
+    /// always).
+    heading: f64,
     /// `P(e_j)`, scratch.
     first_hit: Vec<f32>,
     /// `C_k` with the filter's reach of padding on each side, scratch.
@@ -502,8 +585,8 @@ impl Fsmi {
     /// reading the per-cell terms from the table ([`TermSource::Table`]).
     ///
     /// # Errors
-    /// If the fan has no beams or cells, more than 100 000 cells per beam, or
-    /// the noise is invalid.
+    /// If the fan has no beams or cells, more than 100 000 cells per beam, a
+    /// field of view outside `(0, 2 pi]`, or the noise is invalid.
     pub fn new(model: &QuantizedModel, fan: &BeamFan, res: f64, exit: EarlyExit) -> Result<Self> {
         Self::with_terms(model, fan, res, exit, TermSource::Table)
     }
@@ -525,10 +608,11 @@ impl Fsmi {
                 fan.beams, fan.cells
             )));
         }
+        fan.check_fov()?;
         let taps = fan.noise.taps(res)?;
         let half = taps.len() / 2;
         let steps = (0..fan.beams)
-            .map(|b| fixed_step(std::f64::consts::TAU * b as f64 / fan.beams as f64))
+            .map(|b| fixed_step(fan.beam_angle(b, 0.0)))
             .collect();
         Ok(Self {
             table: CellTable::new(model),
@@ -538,6 +622,7 @@ impl Fsmi {
             uniform: matches!(fan.noise, RangeNoise::Uniform { .. }),
             taps,
             steps,
+            heading: 0.0,
             first_hit: vec![0.0; fan.cells],
             reading_info: vec![0.0; fan.cells + 2 * half],
             smoothed: vec![0.0; fan.cells],
@@ -601,23 +686,67 @@ impl Fsmi {
         })
     }
 
-    /// Mutual information (bits) of the whole fan from world point `(x, y)`.
+    /// Mutual information (bits) of the whole fan from world point `(x, y)`;
+    /// a fan narrower than a full turn faces +x (as [`Fsmi::pose_heading`]
+    /// at heading 0).
     ///
     /// # Errors
     /// If the point is outside the grid or the border is shorter than a beam.
     pub fn pose(&mut self, grid: &Grid2, x_m: f64, y_m: f64) -> Result<f32> {
         self.check_grid(grid)?;
         let start = fixed_start(grid, x_m, y_m)?;
+        self.steer(0.0);
         Ok(self.fan_from(grid, start))
     }
 
+    /// Mutual information (bits) of the fan from world point `(x, y)` facing
+    /// `heading_rad` (rad from +x; see [`BeamFan::beam_angle`]). For a full
+    /// turn the heading plays no part and this is [`Fsmi::pose`], bit for
+    /// bit.
+    ///
+    /// # Errors
+    /// If the heading is not finite, the point is outside the grid or the
+    /// border is shorter than a beam.
+    pub fn pose_heading(
+        &mut self,
+        grid: &Grid2,
+        x_m: f64,
+        y_m: f64,
+        heading_rad: f64,
+    ) -> Result<f32> {
+        if !heading_rad.is_finite() {
+            return Err(ExplorationError::Config(format!(
+                "a heading must be finite, got {heading_rad}"
+            )));
+        }
+        self.check_grid(grid)?;
+        let start = fixed_start(grid, x_m, y_m)?;
+        self.steer(heading_rad);
+        Ok(self.fan_from(grid, start))
+    }
+
+    /// Turns a fan narrower than a full turn to `heading` (rad), computing
+    /// its beams' steps unless they already face it.
+    fn steer(&mut self, heading: f64) {
+        if self.fan.is_full_turn() || heading.to_bits() == self.heading.to_bits() {
+            return;
+        }
+        for (b, step) in self.steps.iter_mut().enumerate() {
+            *step = fixed_step(self.fan.beam_angle(b, heading));
+        }
+        self.heading = heading;
+        self.work.steered_beams += self.steps.len() as u64;
+    }
+
     /// Mutual information (bits) of the fan from every interior cell's
-    /// centre, row-major, into `out` (resized to the grid).
+    /// centre, row-major, into `out` (resized to the grid); a fan narrower
+    /// than a full turn faces +x.
     ///
     /// # Errors
     /// If the border is shorter than a beam.
     pub fn score_all(&mut self, grid: &Grid2, out: &mut Vec<f32>) -> Result<()> {
         self.check_grid(grid)?;
+        self.steer(0.0);
         out.clear();
         out.reserve(grid.width() * grid.height());
         for row in 0..grid.height() {
@@ -742,7 +871,10 @@ impl Fsmi {
     /// Gaussian of `T` taps, run tap by tap over the beam, `T + 1` multiplies,
     /// `T` adds, `2 T + 1` scratch reads and `T` scratch writes; for uniform
     /// noise, two multiplies, three adds and three scratch reads. Per beam:
-    /// the padding writes and, for uniform noise, the first window's sum.
+    /// the padding writes and, for uniform noise, the first window's sum. Per
+    /// steered beam (a fan narrower than a full turn turned to a new
+    /// heading, [`MiWork::steered_beams`]): [`STEER_F64_OPS`] f64 operations
+    /// and the 8-byte step written.
     ///
     /// With [`TermSource::Direct`], the same cell visits, walk, grid byte,
     /// recurrences, scratch and filter, but no table read: each visit
@@ -753,6 +885,7 @@ impl Fsmi {
     #[must_use]
     pub fn cost(&self) -> KernelCost {
         let (visits, beams) = (self.work.cell_visits, self.work.beams);
+        let steered = self.work.steered_beams;
         let taps = self.taps.len() as u64;
         let half = taps / 2;
         let (mul, add, reads, writes, per_beam_adds) = if self.uniform {
@@ -784,6 +917,13 @@ impl Fsmi {
             Residence::Local,
             visits * (8 + 4 * writes) + beams * 8 * half,
         );
+        if steered > 0 {
+            k.add_ops(OpCounts {
+                f64_ops: STEER_F64_OPS * steered,
+                ..OpCounts::default()
+            });
+            k.write(Residence::Local, 8 * steered);
+        }
         k
     }
 }

@@ -24,15 +24,32 @@
 //! Both planners skip goals closer than `min_goal_m` (the robot is there
 //! already) and within `visited_radius_m` of a goal reached before (a place
 //! whose frontier could not be cleared from it).
+//!
+//! Heading. A full-turn fan (a 360-degree lidar, the default) sees all round,
+//! so a goal is a position and [`Plan::yaw_rad`] is `None`. A narrower fan (a
+//! forward-looking camera, [`BeamFan::fov_rad`] under 2 pi) makes it a
+//! position and a yaw: the MI planner scores each candidate at
+//! [`MiSettings::headings`] evenly spaced headings (`2 pi k / headings` from
+//! +x, `k = 0..headings`) and keeps the best one (the first on a tie); the
+//! utility, the goal's choice and the commitment to the current goal work on
+//! that best score, so the current goal is re-scored at its best heading
+//! each time. The frontier planner, given the same camera
+//! ([`FrontierPlanner::face_frontier`]), faces the centroid of the cluster
+//! it goes to (see there why not the nearest frontier cell, and what it does
+//! when the centroid is on the goal).
+//!
+//! Frames and units: cells are `(col, row)` of [`Grid2`]; lengths metres;
+//! yaws radians from +x, counter-clockwise (z up); information bits.
 
 use cost::CostLedger;
 use kiddo::{ImmutableKdTree, SquaredEuclidean};
+use mapping::Occupancy;
 
-use crate::Result;
 use crate::frontier::FrontierCluster;
 use crate::grid::Grid2;
 use crate::mi::{BeamFan, EarlyExit, Fsmi};
 use crate::paths::{Traversable, astar};
+use crate::{ExplorationError, Result};
 
 /// What a planner sees.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +83,13 @@ pub struct Plan {
     pub gain_bits: Option<f32>,
     /// Candidates considered.
     pub candidates: usize,
+    /// The yaw the robot should face at the goal, rad from +x: the MI
+    /// planner's best heading for a fan narrower than a full turn, the
+    /// frontier planner's direction to its frontier with
+    /// [`FrontierPlanner::face_frontier`]; `None` for a sensor that sees all
+    /// round. The MI planner's yaws are in `[0, 2 pi)`, the frontier
+    /// planner's in `(-pi, pi]` (`atan2`).
+    pub yaw_rad: Option<f64>,
 }
 
 /// An exploration policy.
@@ -152,6 +176,7 @@ fn plan_to(
     view: &View,
     goal: (usize, usize),
     gain_bits: Option<f32>,
+    yaw_rad: Option<f64>,
     candidates: usize,
 ) -> Option<Plan> {
     astar(view.traversable, view.robot, goal).map(|(path, length_m)| Plan {
@@ -160,7 +185,47 @@ fn plan_to(
         length_m,
         gain_bits,
         candidates,
+        yaw_rad,
     })
+}
+
+/// Whether `cluster` has a cell at or beside `cell`.
+fn borders(cluster: &FrontierCluster, cell: (usize, usize)) -> bool {
+    cluster
+        .cells
+        .iter()
+        .any(|&(col, row)| col.abs_diff(cell.0) <= 1 && row.abs_diff(cell.1) <= 1)
+}
+
+/// Cells within which a cluster's centroid is too near the goal to give a
+/// direction (see [`FrontierPlanner::face_frontier`]).
+const FACE_MIN_CELLS: f64 = 2.0;
+
+/// The yaw (rad from +x) from `goal` to `cluster`'s centroid, or, with the
+/// centroid within [`FACE_MIN_CELLS`] of the goal's centre, toward the
+/// cluster's unknown side (see [`FrontierPlanner::face_frontier`]).
+fn facing(grid: &Grid2, goal: (usize, usize), cluster: &FrontierCluster) -> f64 {
+    let g = grid.center(goal.0, goal.1);
+    let (dx, dy) = (cluster.centroid_m[0] - g[0], cluster.centroid_m[1] - g[1]);
+    if dx.hypot(dy) < FACE_MIN_CELLS * grid.resolution() {
+        let (w, h) = (grid.width() as i64, grid.height() as i64);
+        let mut side = (0i64, 0i64);
+        for &(col, row) in &cluster.cells {
+            for (dc, dr) in [(1, 0), (-1, 0), (0, 1), (0, -1)] {
+                let (c, r) = (col as i64 + dc, row as i64 + dr);
+                if (0..w).contains(&c)
+                    && (0..h).contains(&r)
+                    && grid.occupancy(c as usize, r as usize) == Occupancy::Unknown
+                {
+                    side = (side.0 + dc, side.1 + dr);
+                }
+            }
+        }
+        if side != (0, 0) {
+            return (side.1 as f64).atan2(side.0 as f64);
+        }
+    }
+    dy.atan2(dx)
 }
 
 /// The nearest-frontier baseline.
@@ -168,6 +233,24 @@ fn plan_to(
 pub struct FrontierPlanner {
     /// Goal rules.
     pub rules: GoalRules,
+    /// Give each plan a yaw facing the chosen frontier, for a sensor
+    /// narrower than a full turn (false by default: no yaw, as for a lidar).
+    ///
+    /// The yaw points from the goal to the centroid of the cluster the goal
+    /// was chosen for (or, when replanning on the way, of the first cluster
+    /// bordering the kept goal). The centroid rather than the nearest
+    /// frontier cell: the goal is at or beside a cell of its cluster, so the
+    /// nearest frontier cell is at most one cell away, its direction one of
+    /// eight, taken from a neighbour rather than toward the unknown space,
+    /// and undefined when the goal is itself a frontier cell; the centroid
+    /// sums up the whole cluster, so a camera facing it looks along or into
+    /// the frontier the goal was chosen for. The centroid fails the same way
+    /// when the goal is in the middle of a straight frontier (it lies on the
+    /// goal, or a cell or two along the frontier): within two cells of the
+    /// goal's centre, the yaw is the cluster's unknown side instead, the sum
+    /// of the steps from its cells to their unknown 4-neighbours (straight
+    /// across a straight frontier).
+    pub face_frontier: bool,
 }
 
 impl Planner for FrontierPlanner {
@@ -179,30 +262,37 @@ impl Planner for FrontierPlanner {
         // On the way, keep the goal while it still borders a frontier
         // (Yamauchi replans on arrival; switching to whichever frontier is
         // nearest every metre makes the robot oscillate between two).
+        let face = |plan: Plan, cluster: &FrontierCluster| Plan {
+            yaw_rad: self
+                .face_frontier
+                .then(|| facing(view.grid, plan.goal, cluster)),
+            ..plan
+        };
         if let Some(goal) = view.current_goal
             && view.traversable.ok(goal.0 as i64, goal.1 as i64)
             && self.rules.allows(view, goal)
-            && view.frontiers.iter().any(|c| {
-                c.cells
-                    .iter()
-                    .any(|&(col, row)| col.abs_diff(goal.0) <= 1 && row.abs_diff(goal.1) <= 1)
-            })
-            && let Some(plan) = plan_to(view, goal, None, view.frontiers.len())
+            && let Some(cluster) = view.frontiers.iter().find(|c| borders(c, goal))
+            && let Some(plan) = plan_to(view, goal, None, None, view.frontiers.len())
         {
-            return Ok(Some(plan));
+            return Ok(Some(face(plan, cluster)));
         }
         let best = view
             .frontiers
             .iter()
-            .filter_map(|c| nearest_goal_of(view, &self.rules, c))
+            .filter_map(|c| nearest_goal_of(view, &self.rules, c).map(|(g, d)| (g, d, c)))
             .min_by(|a, b| a.1.total_cmp(&b.1));
-        Ok(best.and_then(|(goal, _)| plan_to(view, goal, None, view.frontiers.len())))
+        Ok(best.and_then(|(goal, _, cluster)| {
+            plan_to(view, goal, None, None, view.frontiers.len()).map(|p| face(p, cluster))
+        }))
     }
 
     fn take_cost(&mut self) -> CostLedger {
         CostLedger::new()
     }
 }
+
+/// The most headings [`MiSettings::headings`] may ask for (one a degree).
+pub const MAX_HEADINGS: usize = 360;
 
 /// The MI planner's settings.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -220,6 +310,12 @@ pub struct MiSettings {
     pub switch_factor: f64,
     /// Goal rules.
     pub rules: GoalRules,
+    /// Headings each candidate is scored at when the fan is narrower than a
+    /// full turn, evenly spaced from +x (`2 pi k / headings`), the best kept;
+    /// 1..=[`MAX_HEADINGS`], 1 by default (a narrow fan then always faces
+    /// +x: ask for at least `2 pi / fov_rad`, say 8 for a 79-degree camera).
+    /// A full-turn fan is scored once whatever this says.
+    pub headings: usize,
 }
 
 impl Default for MiSettings {
@@ -230,7 +326,27 @@ impl Default for MiSettings {
             lambda_per_m: 0.05,
             switch_factor: 1.5,
             rules: GoalRules::default(),
+            headings: 1,
         }
+    }
+}
+
+impl MiSettings {
+    /// Checks the fan's field of view and the headings (the rest of the fan
+    /// is checked when the planner builds its evaluator).
+    ///
+    /// # Errors
+    /// If `fan.fov_rad` is outside `(0, 2 pi]` or `headings` outside
+    /// 1..=[`MAX_HEADINGS`].
+    pub fn validate(&self) -> Result<()> {
+        self.fan.check_fov()?;
+        if !(1..=MAX_HEADINGS).contains(&self.headings) {
+            return Err(ExplorationError::Config(format!(
+                "mi.headings must be in 1..={MAX_HEADINGS}, got {}",
+                self.headings
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -243,6 +359,9 @@ pub struct ScoredCandidate {
     pub gain_bits: f32,
     /// `gain_bits exp(-lambda d)`.
     pub utility: f32,
+    /// The heading (rad from +x) `gain_bits` was scored at, the best of
+    /// [`MiSettings::headings`]; `None` for a full-turn fan.
+    pub yaw_rad: Option<f64>,
 }
 
 /// The mutual-information planner.
@@ -322,6 +441,7 @@ impl Planner for MiPlanner {
     }
 
     fn plan(&mut self, view: &View) -> Result<Option<Plan>> {
+        self.settings.validate()?;
         let grid = view.grid;
         let fsmi = match &mut self.fsmi {
             Some(f) if f.fits(grid) => f,
@@ -335,16 +455,41 @@ impl Planner for MiPlanner {
         let candidates = candidates(&self.settings, view);
         self.scored.clear();
         let w = grid.width();
-        for &cell in &candidates {
-            let c = grid.center(cell.0, cell.1);
-            let gain_bits = fsmi.pose(grid, c[0], c[1])?;
+        let lambda = self.settings.lambda_per_m;
+        let score = |cell: (usize, usize), gain_bits: f32, yaw_rad: Option<f64>| {
             let d = f64::from(view.distance[cell.1 * w + cell.0]);
-            let utility = f64::from(gain_bits) * (-self.settings.lambda_per_m * d).exp();
-            self.scored.push(ScoredCandidate {
+            let utility = f64::from(gain_bits) * (-lambda * d).exp();
+            ScoredCandidate {
                 cell,
                 gain_bits,
                 utility: utility as f32,
-            });
+                yaw_rad,
+            }
+        };
+        if fsmi.fan().is_full_turn() {
+            for &cell in &candidates {
+                let c = grid.center(cell.0, cell.1);
+                let gain_bits = fsmi.pose(grid, c[0], c[1])?;
+                self.scored.push(score(cell, gain_bits, None));
+            }
+        } else {
+            // Heading by heading, so the fan turns `headings` times a plan,
+            // not once a candidate.
+            let headings = self.settings.headings;
+            let mut best = vec![(f32::NEG_INFINITY, 0.0); candidates.len()];
+            for k in 0..headings {
+                let heading = std::f64::consts::TAU * k as f64 / headings as f64;
+                for (&cell, best) in candidates.iter().zip(&mut best) {
+                    let c = grid.center(cell.0, cell.1);
+                    let gain_bits = fsmi.pose_heading(grid, c[0], c[1], heading)?;
+                    if gain_bits > best.0 {
+                        *best = (gain_bits, heading);
+                    }
+                }
+            }
+            for (&cell, &(gain_bits, heading)) in candidates.iter().zip(&best) {
+                self.scored.push(score(cell, gain_bits, Some(heading)));
+            }
         }
         self.cost.record("fsmi_beam", fsmi.cost());
         fsmi.take_work();
@@ -358,7 +503,11 @@ impl Planner for MiPlanner {
         {
             best = Some(kept);
         }
-        Ok(best.and_then(|b| plan_to(view, b.cell, Some(b.gain_bits), candidates.len())))
+        Ok(
+            best.and_then(|b| {
+                plan_to(view, b.cell, Some(b.gain_bits), b.yaw_rad, candidates.len())
+            }),
+        )
     }
 
     fn take_cost(&mut self) -> CostLedger {

@@ -11,6 +11,13 @@
 //! that plane. Time is simulated: path length over speed (the sensor sees all
 //! round, so turning costs nothing); the planners' CPU time is reported apart.
 //!
+//! A planner fan narrower than a full turn (`mi.fan.fov_rad`, a camera's)
+//! makes both planners plan a yaw (the MI planner scores `mi.headings`
+//! headings; the frontier planner faces its frontier,
+//! [`FrontierPlanner::face_frontier`]), seen by the observer in each plan.
+//! The simulated sensor stays the 360-degree lidar and the robot does not
+//! turn: the yaw is planned, not flown.
+//!
 //! Ground truth: the cells of the planning grid whose centre is free in the
 //! world at the sensor's height and 4-connected to the start through such
 //! cells are the *reachable free space*; a cell is *known* once the map has
@@ -98,7 +105,8 @@ pub struct ExploreConfig {
     pub min_frontier_cells: usize,
     /// The map's occupancy model (see [`LidarOccupancy`]).
     pub occupancy: LidarOccupancy,
-    /// The MI planner.
+    /// The MI planner (its fan's field of view also decides whether the
+    /// frontier planner plans a yaw).
     pub mi: MiSettings,
     /// The frontier planner's goal rules.
     pub frontier_rules: GoalRules,
@@ -298,6 +306,7 @@ impl ExploreConfig {
                 self.mi.fan.beams
             ));
         }
+        self.mi.validate()?;
         self.mi.fan.noise.taps(self.resolution_m)?;
         // The planner scores the sensor it has: the fan must reach as far.
         let fan_m = self.mi.fan.cells as f64 * self.resolution_m;
@@ -397,7 +406,10 @@ impl ExploreRun {
 }
 
 /// The grid over `world`'s room with room for a beam around it.
-fn grid_for(world: &World, cfg: &ExploreConfig, model: QuantizedModel) -> Result<Grid2> {
+///
+/// # Errors
+/// If the grid would be too large.
+pub fn grid_for(world: &World, cfg: &ExploreConfig, model: QuantizedModel) -> Result<Grid2> {
     let res = cfg.resolution_m;
     let cell = |v: f64| (v / res).floor() as i32;
     let min = [cell(world.room.min.x) - 2, cell(world.room.min.y) - 2];
@@ -415,7 +427,8 @@ fn grid_for(world: &World, cfg: &ExploreConfig, model: QuantizedModel) -> Result
 
 /// Distance (m) from `(x, y)` at height `z` to the nearest wall or obstacle,
 /// leaving out the floor and the ceiling (the robot moves in the plane).
-fn planar_clearance(world: &World, x: f64, y: f64, z: f64) -> f64 {
+#[must_use]
+pub fn planar_clearance(world: &World, x: f64, y: f64, z: f64) -> f64 {
     let p = Vector3::new(x, y, z);
     let room = &world.room;
     let walls = (x - room.min.x)
@@ -431,7 +444,10 @@ fn planar_clearance(world: &World, x: f64, y: f64, z: f64) -> f64 {
 
 /// The start: the free point (0.6 m clearance) nearest to 1 m inside the
 /// room's -x wall, half way along y: the first room of the row.
-fn start_point(world: &World, grid: &Grid2, z: f64) -> Result<(usize, usize)> {
+///
+/// # Errors
+/// If no cell has that clearance.
+pub fn start_point(world: &World, grid: &Grid2, z: f64) -> Result<(usize, usize)> {
     let target = [
         world.room.min.x + 1.0,
         (world.room.min.y + world.room.max.y) / 2.0,
@@ -451,12 +467,24 @@ fn start_point(world: &World, grid: &Grid2, z: f64) -> Result<(usize, usize)> {
 }
 
 /// The reachable free cells from `start`.
-fn reachable_free(world: &World, grid: &Grid2, z: f64, start: (usize, usize)) -> Vec<bool> {
+#[must_use]
+pub fn reachable_free(world: &World, grid: &Grid2, z: f64, start: (usize, usize)) -> Vec<bool> {
+    reachable_where(grid, start, |x, y| planar_clearance(world, x, y, z) > 0.0)
+}
+
+/// The cells 4-connected to `start` through cells whose centre (world x, y,
+/// m) `free` accepts, row-major (`start` included whatever `free` says).
+#[must_use]
+pub fn reachable_where(
+    grid: &Grid2,
+    start: (usize, usize),
+    free: impl Fn(f64, f64) -> bool,
+) -> Vec<bool> {
     let (w, h) = (grid.width(), grid.height());
     let free: Vec<bool> = (0..w * h)
         .map(|i| {
             let c = grid.center(i % w, i / w);
-            planar_clearance(world, c[0], c[1], z) > 0.0
+            free(c[0], c[1])
         })
         .collect();
     let mut reach = vec![false; w * h];
@@ -630,6 +658,7 @@ pub fn explore_observed(
         PlannerKind::Mi => Box::new(MiPlanner::new(cfg.mi)),
         PlannerKind::Frontier => Box::new(FrontierPlanner {
             rules: cfg.frontier_rules,
+            face_frontier: !cfg.mi.fan.is_full_turn(),
         }),
     };
     let (w, h) = (robot.grid.width(), robot.grid.height());

@@ -24,6 +24,7 @@ fn compare(noise: RangeNoise, exit: EarlyExit, beams: usize) -> f64 {
         beams: 1,
         cells: 100,
         noise,
+        ..BeamFan::default()
     };
     let mut fsmi = Fsmi::new(&m, &fan, RES, exit).unwrap_or_else(|e| panic!("{e}"));
     let mut rng = SplitMix(7);
@@ -142,6 +143,7 @@ fn a_known_wall_ahead_bounds_the_information() {
         beams: 1,
         cells: 100,
         noise: RangeNoise::default(),
+        ..BeamFan::default()
     };
     let mut fsmi = Fsmi::new(&m, &fan, RES, EarlyExit::Off).unwrap_or_else(|e| panic!("{e}"));
     let mut a = Grid2::new([0, 0], 120, 3, 101, RES, m).unwrap_or_else(|e| panic!("{e}"));
@@ -188,6 +190,7 @@ fn unknown_space_carries_more_information_than_known_free_space() {
             beams: 1,
             cells: 100,
             noise: RangeNoise::default(),
+            ..BeamFan::default()
         };
         let mut fsmi = Fsmi::new(&m, &fan, RES, EarlyExit::On).unwrap_or_else(|e| panic!("{e}"));
         let mut c = Grid2::new([0, 0], 120, 3, 101, RES, m).unwrap_or_else(|e| panic!("{e}"));
@@ -220,6 +223,7 @@ fn a_pose_is_the_sum_of_its_beams() {
         beams: 12,
         cells: 100,
         noise: RangeNoise::default(),
+        ..BeamFan::default()
     };
     let mut fsmi = Fsmi::new(&m, &fan, RES, EarlyExit::Off).unwrap_or_else(|e| panic!("{e}"));
     let one = BeamFan { beams: 1, ..fan };

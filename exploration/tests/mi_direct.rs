@@ -101,6 +101,7 @@ fn beams_agree(m: QuantizedModel, noise: RangeNoise, exit: EarlyExit, beams: usi
         beams: 1,
         cells: 100,
         noise,
+        ..BeamFan::default()
     };
     let new =
         |terms| Fsmi::with_terms(&m, &fan, RES, exit, terms).unwrap_or_else(|e| panic!("{e}"));

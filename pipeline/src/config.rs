@@ -44,6 +44,9 @@ pub struct PipelineConfig {
     pub map: MapConfig,
     /// Closed-loop exploration (`scout explore`; `exploration::sim`).
     pub explore: ExploreConfig,
+    /// The drone of a closed-loop flight with its own camera, IMU and VIO
+    /// (`scout explore --sensor stereo`; [`crate::flight`]).
+    pub flight: crate::flight::FlightConfig,
 }
 
 impl PipelineConfig {

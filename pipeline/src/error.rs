@@ -61,6 +61,14 @@ pub enum PipelineError {
         /// Why.
         error: MappingError,
     },
+    /// The planner refused its configuration or the map's view.
+    #[error("planner, at t = {t_ns} ns: {error}")]
+    Planner {
+        /// Time of the plan, ns.
+        t_ns: i64,
+        /// Why.
+        error: exploration::ExplorationError,
+    },
     /// An output file could not be written.
     #[error("writing {path}: {message}")]
     Write {

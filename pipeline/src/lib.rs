@@ -7,6 +7,7 @@
 //!   -> FrontEndStage -> FrameTracks                            (vio, every frame)
 //!   -> BackEndStage  -> Estimate; a keyframe with its pair     (vio, every frame)
 //!   -> MapperStage   -> the int8 occupancy map                 (mapping, keyframes)
+//!   -> PlannerStage  -> goal, yaw and path                     (exploration, ~1 Hz)
 //!   -> sinks: PipelineRecord per frame, MapRecord per keyframe (files, viewers)
 //! ```
 //!
@@ -18,7 +19,9 @@
 //! [`source`] holds the [`source::Source`] trait and its implementations;
 //! [`stages`] the stages, each a plain struct with a step method; [`run`]
 //! the runners (a plain loop, and threads joined by bounded channels, the
-//! same output bit for bit in deterministic mode); [`record`] what comes out.
+//! same output bit for bit in deterministic mode); [`record`] what comes out;
+//! [`flight`] the closed loop, where a simulated drone's planner decides the
+//! path its own camera and IMU are rendered along.
 //!
 //! Why not Copper (copper-rs): its single loop cadence for the whole task
 //! graph fights a stream whose stages run at 200 Hz (IMU), 20 Hz (frames),
@@ -32,6 +35,7 @@
 
 pub mod config;
 pub mod error;
+pub mod flight;
 pub mod record;
 pub mod run;
 pub mod source;

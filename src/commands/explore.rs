@@ -1,9 +1,15 @@
-//! `scout explore --world-seed N --planner mi|frontier --out OUT [--config FILE]`:
-//! closed-loop exploration of a seeded synthetic world (`exploration::sim`):
-//! a robot with a planar lidar follows the planner's paths with its true pose,
-//! maps every scan into the int8 occupancy map and replans, until 95 % of the
-//! reachable free space is known or the path budget is spent.
+//! `scout explore --world-seed N --planner mi|frontier --sensor lidar|stereo
+//! --pose true|vio --out OUT [--config FILE]`: closed-loop exploration of a
+//! seeded synthetic world. With `--sensor lidar` (the default, true pose
+//! only; `exploration::sim`) a robot with a planar lidar follows the
+//! planner's paths with its true pose, maps every scan into the int8
+//! occupancy map and replans, until 95 % of the reachable free space is known
+//! or the path budget is spent. With `--sensor stereo` a drone flies with its
+//! own stereo camera and IMU, its pose from the VIO (`--pose vio`) or the
+//! simulator (`--pose true`), maps stereo depth at its keyframes and plans
+//! from that map (`pipeline::flight`, outputs in [`super::flight`]).
 //!
+//! The lidar run
 //! Writes `OUT/coverage.csv` (one row per scan: simulated time, path length,
 //! coverage, known cells, plans), `OUT/summary.json` (outcome, path length and
 //! time to the target, planning time, the MI planner's work per pose),
@@ -41,6 +47,24 @@ impl From<PlannerArg> for PlannerKind {
     }
 }
 
+/// The exploring robot's sensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SensorArg {
+    /// A planar 360-degree lidar (true pose only).
+    Lidar,
+    /// A drone's forward stereo camera and IMU, rendered along its flight.
+    Stereo,
+}
+
+/// Where the robot's pose comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PoseArg {
+    /// The simulator's true pose.
+    True,
+    /// The VIO's estimate (stereo only).
+    Vio,
+}
+
 /// Arguments of `scout explore`.
 #[derive(Debug, Args)]
 pub struct ExploreArgs {
@@ -53,7 +77,15 @@ pub struct ExploreArgs {
     /// Output folder (created).
     #[arg(long)]
     pub out: PathBuf,
-    /// Configuration (TOML; its `[explore]` section, see `pipeline::config`).
+    /// The robot's sensor.
+    #[arg(long, value_enum, default_value_t = SensorArg::Lidar)]
+    pub sensor: SensorArg,
+    /// Where the robot's pose comes from.
+    #[arg(long, value_enum, default_value_t = PoseArg::True)]
+    pub pose: PoseArg,
+    /// Configuration (TOML; its `[explore]` section, and for `--sensor
+    /// stereo` its `[flight]`, `[map]`, `[frontend]` and `[backend]`; see
+    /// `pipeline::config`).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Where a Rerun recording of the run goes.
@@ -240,8 +272,31 @@ pub fn explore_viewed(
 /// If the configuration cannot be read or is invalid, or an output cannot be
 /// written.
 pub fn run(args: &ExploreArgs) -> anyhow::Result<()> {
-    let cfg = load_config(args.config.as_deref())?;
     let planner = PlannerKind::from(args.planner);
+    if args.sensor == SensorArg::Stereo {
+        anyhow::ensure!(
+            !args.view.wanted(),
+            "a Rerun recording of a stereo flight is not built yet; leave out --rrd, --connect and --spawn"
+        );
+        let config = match &args.config {
+            Some(path) => PipelineConfig::from_file(path)?,
+            None => PipelineConfig::default(),
+        };
+        let pose = match args.pose {
+            PoseArg::True => pipeline::flight::PoseSource::True,
+            PoseArg::Vio => pipeline::flight::PoseSource::Vio,
+        };
+        let summary =
+            super::flight::run_flight(&config, args.world_seed, planner, pose, &args.out)?;
+        super::flight::print_summary(&summary);
+        println!("wrote {}", args.out.display());
+        return Ok(());
+    }
+    anyhow::ensure!(
+        args.pose == PoseArg::True,
+        "the lidar explorer flies with the true pose; --pose vio needs --sensor stereo (a drone with its own camera and IMU)"
+    );
+    let cfg = load_config(args.config.as_deref())?;
     let mut viewer = args.view.open(false, false, &[planner.name()])?;
     let run = explore_viewed(&cfg, args.world_seed, planner, viewer.as_mut())?;
     write_outputs(&run, &cfg, &args.out)?;

@@ -134,17 +134,20 @@ fn a_recording_reads_back_with_every_entity_and_timeline() {
         length_m: 0.7,
         gain_bits: Some(3.0),
         candidates: 2,
+        yaw_rad: None,
     };
     let candidates = [
         ScoredCandidate {
             cell: (7, 7),
             gain_bits: 3.0,
             utility: 2.5,
+            yaw_rad: None,
         },
         ScoredCandidate {
             cell: (2, 7),
             gain_bits: 1.0,
             utility: 0.9,
+            yaw_rad: None,
         },
     ];
     let points = [Vector3::new(0.1, 0.2, 0.5)];

@@ -435,11 +435,11 @@ impl Trajectory {
         knot_interval_s: f64,
         camera_tilt_rad: f64,
     ) -> Result<Self> {
-        if !(knot_interval_s >= 0.05 && knot_interval_s <= 5.0)
-            || !(camera_tilt_rad.abs() < 1.2)
-            || !position.iter().all(|v| v.is_finite())
-            || !yaw.is_finite()
-        {
+        let valid = (0.05..=5.0).contains(&knot_interval_s)
+            && camera_tilt_rad.abs() < 1.2
+            && position.iter().all(|v| v.is_finite())
+            && yaw.is_finite();
+        if !valid {
             return Err(DatasetError::InvalidArgument(format!(
                 "hover at {position:?}, yaw {yaw}: knot interval {knot_interval_s} s must be in [0.05, 5], tilt {camera_tilt_rad} under 1.2 rad, values finite"
             )));

@@ -3,18 +3,20 @@
 //! own thread, and tests and benches can call them directly.
 //!
 //! ```text
-//! source -> FrontEndStage -> BackEndStage -> MapperStage -> planner
-//!           FrameTracks      Estimate         int8 map
+//! source -> FrontEndStage -> BackEndStage -> MapperStage -> PlannerStage
+//!           FrameTracks      Estimate         int8 map       goal, yaw, path
 //!                            (+ keyframe with its decoded pair)
 //! ```
 
 pub mod backend;
 pub mod frontend;
 pub mod mapper;
+pub mod planner;
 
 pub use backend::BackEndStage;
 pub use frontend::FrontEndStage;
 pub use mapper::{KeyframeMapper, MapConfig, MapSummary, MapperStage};
+pub use planner::PlannerStage;
 
 /// Wall time since `start`, ns (saturating).
 pub(crate) fn elapsed_ns(start: std::time::Instant) -> u64 {

@@ -1,0 +1,1067 @@
+//! The closed loop with the VIO in it: a simulated drone explores a
+//! synthetic world with its own stereo camera, IMU, VIO, map and planner.
+//!
+//! ```text
+//! SyntheticFlight (world rendered along the path actually flown, IMU along it)
+//!   -> FrontEndStage -> BackEndStage (pose: estimated, or the true one)
+//!   -> MapperStage (stereo depth at keyframes, at the *estimated* poses)
+//!   -> PlannerStage (every `plan_every_s`, on the map's band at flying height)
+//!   -> Controller: the path as B-spline control points, yaw rate limited
+//!   -> SyntheticFlight (the next control point)
+//! ```
+//!
+//! One thread, every stage in order, so a flight is deterministic (the same
+//! output bit for bit on every run; the renderer's and the stages' wall times
+//! aside).
+//!
+//! **Frames.** The true world is the generator's (z up, floor at z = 0). With
+//! `--pose vio` the map, the planning grid and the plans are in the VIO's
+//! world (gravity-aligned, origin and yaw at the body pose where it
+//! initialized), as on a real drone. `true_from_est` at the first tracking
+//! frame places the planning grid and the ground truth (reachable free
+//! space, coverage, map quality) in that frame; the controller, a stand-in
+//! for a flight controller tracking the plan with the estimated pose, carries
+//! each control point into the true world through the latest estimate's
+//! error, so the VIO's drift moves the real drone as it would. With `--pose
+//! true` the estimate is the true pose and the two worlds are one.
+//!
+//! **Flight.** The drone hovers at its start (the VIO initializes on the
+//! still start, 0.3 s), turns a full circle in place to see around it, then
+//! follows each plan's A* path at `speed_m_s`, resampled to one control point
+//! per knot interval (a quintic B-spline: speed at most the step over the
+//! interval, the path inside the convex hull of six consecutive points, C4
+//! so the IMU sees no jumps), facing along its way and, at the goal, the
+//! plan's yaw, the yaw changing at most `max_yaw_rate_rad_s`. Before each
+//! control point the next waypoint is checked against the latest grid (the
+//! obstacles inflated by the drone's radius and clearance); a blocked one, or
+//! a lost VIO, makes the drone hold its last point (it slows to a hover) and
+//! replan once it tracks again. Contacts with the true world (the body's
+//! centre nearer than `radius_m` to a surface) are counted.
+//!
+//! **Measured** ([`FlightRun`]): coverage of the reachable free space in the
+//! band over time, path length (true), simulated time, the estimated and
+//! true poses (the caller scores the ATE), contacts, each stage's wall time,
+//! the map's agreement with the world.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use cost::StageCounts;
+use datasets::model::{ImuBias, StereoFrame};
+use datasets::synth::SynthConfig;
+use datasets::synth::flight::SyntheticFlight;
+use datasets::synth::world::World;
+use datasets::{GrayImage, ImuSample};
+use exploration::grid::Grid2;
+use exploration::planner::{FrontierPlanner, MiPlanner, Plan, Planner};
+use exploration::sim::{PlannerKind, planar_clearance, reachable_where, start_point};
+use mapping::logodds::UNKNOWN_I8;
+use mapping::map::Occupancy;
+use mapping::{FixedMap, OccupancyParams, QuantizedModel};
+use nalgebra::{Isometry3, Point3, Vector3};
+use serde::{Deserialize, Serialize};
+use vio::backend::TrackingStatus;
+
+use crate::PipelineError;
+use crate::config::PipelineConfig;
+use crate::record::{MapRecord, PipelineRecord, RecordTiming, StreamEvent};
+use crate::source::FrameInput;
+use crate::stages::{BackEndStage, FrontEndStage, KeyframeMapper, MapperStage, PlannerStage};
+
+/// Where the drone's pose comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoseSource {
+    /// The simulator's true pose (no VIO).
+    True,
+    /// The VIO's estimate.
+    Vio,
+}
+
+/// The `[flight]` section: the drone, its flight and its map model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FlightConfig {
+    /// Flying height above the floor, m.
+    pub height_m: f64,
+    /// Speed along the path, m/s (at most 1).
+    pub speed_m_s: f64,
+    /// Time between the trajectory's knots, s.
+    pub knot_interval_s: f64,
+    /// Largest yaw rate, rad/s.
+    pub max_yaw_rate_rad_s: f64,
+    /// Stereo depth is mapped up to this range, m, and the planner scores
+    /// beams this long (stereo's depth error grows as the square of the
+    /// distance: about 5 cm at 3 m at half EuRoC resolution).
+    pub depth_range_m: f64,
+    /// Time between plans, s (and at every goal).
+    pub plan_every_s: f64,
+    /// The planning grid is the map's band of this half height around the
+    /// flying height, m (the drone's vertical extent and a margin).
+    pub band_half_height_m: f64,
+    /// The drone's radius, m: obstacles are inflated by it plus
+    /// `clearance_m`, and a contact is its centre nearer than this to a
+    /// surface.
+    pub radius_m: f64,
+    /// Extra clearance, m.
+    pub clearance_m: f64,
+    /// Longest flight, simulated s.
+    pub max_time_s: f64,
+    /// Turn in place at the start, once the VIO tracks, rad (a full turn
+    /// shows the camera what is around; 0 for none).
+    pub spin_rad: f64,
+    /// With `--pose true`, every this many frames is a keyframe.
+    pub keyframe_every: usize,
+    /// MI candidates are scored at this many headings.
+    pub headings: usize,
+    /// The flight map's occupancy model: stereo's hit and miss (OctoMap's 0.7
+    /// and 0.4) with the explorer's tight clamps, so that well-seen free
+    /// space stops looking informative (see `exploration::sim::LidarOccupancy`).
+    pub occupancy: OccupancyParams,
+    /// Lights in the ceiling of the rendered world (the lidar explorer's
+    /// worlds have none; geometry is the same for a seed).
+    pub lights: usize,
+}
+
+impl Default for FlightConfig {
+    fn default() -> Self {
+        Self {
+            height_m: 1.0,
+            speed_m_s: 0.5,
+            knot_interval_s: 0.5,
+            max_yaw_rate_rad_s: 0.8,
+            depth_range_m: 3.0,
+            plan_every_s: 1.0,
+            band_half_height_m: 0.15,
+            radius_m: 0.2,
+            clearance_m: 0.15,
+            max_time_s: 300.0,
+            spin_rad: std::f64::consts::TAU,
+            keyframe_every: 5,
+            headings: 8,
+            occupancy: OccupancyParams {
+                hit: 0.7,
+                miss: 0.4,
+                clamp_min: 0.001,
+                clamp_max: 0.999,
+                ..OccupancyParams::default()
+            },
+            lights: 4,
+        }
+    }
+}
+
+impl FlightConfig {
+    /// Checks every value.
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] naming the first value out of range.
+    pub fn validate(&self) -> Result<(), PipelineError> {
+        let checks = [
+            ("height_m", self.height_m, 0.3, 2.5),
+            ("speed_m_s", self.speed_m_s, 0.05, 1.0),
+            ("knot_interval_s", self.knot_interval_s, 0.1, 2.0),
+            ("max_yaw_rate_rad_s", self.max_yaw_rate_rad_s, 0.05, 3.0),
+            ("depth_range_m", self.depth_range_m, 0.5, 10.0),
+            ("plan_every_s", self.plan_every_s, 0.1, 60.0),
+            ("band_half_height_m", self.band_half_height_m, 0.0, 1.0),
+            ("radius_m", self.radius_m, 0.05, 1.0),
+            ("clearance_m", self.clearance_m, 0.0, 1.0),
+            ("max_time_s", self.max_time_s, 1.0, 7200.0),
+            ("spin_rad", self.spin_rad, 0.0, 4.0 * std::f64::consts::PI),
+        ];
+        for (name, v, lo, hi) in checks {
+            if !(v.is_finite() && (lo..=hi).contains(&v)) {
+                return Err(PipelineError::Config(format!(
+                    "[flight] {name} must be {lo} to {hi}, got {v}"
+                )));
+            }
+        }
+        if !(1..=100).contains(&self.keyframe_every) || !(1..=64).contains(&self.headings) {
+            return Err(PipelineError::Config(format!(
+                "[flight] keyframe_every must be 1 to 100 and headings 1 to 64, got {} and {}",
+                self.keyframe_every, self.headings
+            )));
+        }
+        QuantizedModel::new(&self.occupancy)
+            .map_err(|e| PipelineError::Config(format!("[flight.occupancy] {e}")))?;
+        Ok(())
+    }
+}
+
+/// How a flight ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlightOutcome {
+    /// The coverage target was reached.
+    Covered,
+    /// The planner found nothing left to explore first.
+    NothingLeft,
+    /// The time budget ran out first.
+    Timeout,
+    /// Plans kept failing to move the drone.
+    Stuck,
+}
+
+/// One row of the coverage log (at every keyframe and plan).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FlightSample {
+    /// Simulated time since the start, s.
+    pub time_s: f64,
+    /// Path flown (true), m.
+    pub distance_m: f64,
+    /// Known fraction of the reachable free space.
+    pub coverage: f64,
+    /// Plans so far.
+    pub plans: usize,
+}
+
+/// How the map agrees with the world.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct MapQuality {
+    /// Cells observed occupied.
+    pub occupied_cells: usize,
+    /// Share of them within 10 cm of a true surface.
+    pub occupied_near_surface: f64,
+    /// Observed cells whose centre is in truly free space (half a cell
+    /// diagonal from any surface).
+    pub truly_free_cells: usize,
+    /// Share of them marked occupied.
+    pub free_marked_occupied: f64,
+}
+
+/// Wall time of each stage over the flight, s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StageSeconds {
+    /// Rendering the stereo pairs and sampling the IMU (the simulator).
+    pub renderer: f64,
+    /// The VIO front end.
+    pub frontend: f64,
+    /// The VIO back end.
+    pub backend: f64,
+    /// Stereo depth and insertion at keyframes.
+    pub mapper: f64,
+    /// Planning (band projection, frontiers, MI or nearest frontier, A*).
+    pub planner: f64,
+    /// The controller and the bookkeeping (coverage, checks).
+    pub control: f64,
+}
+
+/// What a viewer sees of a flight as it happens.
+#[derive(Debug)]
+pub enum FlightEvent<'a> {
+    /// A frame or a keyframe went through the stream.
+    Stream(StreamEvent<'a>),
+    /// The drone moved: its true and estimated poses at a frame.
+    Pose {
+        /// Time stamp, ns.
+        t_ns: i64,
+        /// True pose, in the estimate's world.
+        true_in_est: Isometry3<f64>,
+        /// Estimated pose (the true one with `--pose true`).
+        estimate: Isometry3<f64>,
+        /// Coverage so far.
+        coverage: f64,
+    },
+    /// The planner chose a goal (or found nothing left).
+    Plan {
+        /// Time stamp, ns.
+        t_ns: i64,
+        /// The plan.
+        plan: Option<&'a Plan>,
+        /// The planner (its grid and scored candidates).
+        planner: &'a PlannerStage,
+    },
+}
+
+/// A finished flight.
+#[derive(Debug)]
+pub struct FlightRun {
+    /// The planner.
+    pub planner: PlannerKind,
+    /// Where the pose came from.
+    pub pose: PoseSource,
+    /// The world's seed.
+    pub seed: u64,
+    /// How it ended.
+    pub outcome: FlightOutcome,
+    /// Coverage over time.
+    pub samples: Vec<FlightSample>,
+    /// Simulated time flown, s.
+    pub sim_time_s: f64,
+    /// Path flown (true), m.
+    pub path_length_m: f64,
+    /// Path when the coverage target was reached, m.
+    pub path_to_target_m: Option<f64>,
+    /// Frames at which the drone's centre was nearer than its radius to a
+    /// surface of the true world.
+    pub contact_frames: usize,
+    /// Separate contacts (runs of contact frames).
+    pub collisions: usize,
+    /// Smallest distance from the drone's centre to a surface, m.
+    pub min_clearance_m: f64,
+    /// Frames processed.
+    pub frames: usize,
+    /// Frames whose estimate was not `Tracking`.
+    pub frames_not_tracking: usize,
+    /// Re-initializations of the VIO after the first.
+    pub reinitializations: u32,
+    /// Keyframes mapped.
+    pub keyframes: usize,
+    /// Plans made.
+    pub plans: usize,
+    /// Goals chosen, in the estimate's world (x, y, yaw).
+    pub goals: Vec<[f64; 3]>,
+    /// `(t_ns, estimated pose)` of the tracking frames.
+    pub estimated: Vec<(i64, Isometry3<f64>)>,
+    /// `(t_ns, true pose)` of every frame, true world.
+    pub truth: Vec<(i64, Isometry3<f64>)>,
+    /// The true world from the estimate's (fixed at the first tracking
+    /// frame).
+    pub true_from_est: Isometry3<f64>,
+    /// Wall time of each stage, s.
+    pub seconds: StageSeconds,
+    /// The map (in the estimate's world) and its figures.
+    pub mapper: KeyframeMapper,
+    /// The map's agreement with the world.
+    pub map_quality: MapQuality,
+    /// The last planning grid.
+    pub grid: Grid2,
+    /// Reachable free cells of the grid (row-major).
+    pub reachable: Vec<bool>,
+    /// Counted work of the stages.
+    pub cost: FlightCost,
+}
+
+/// Counted work of a flight's stages, run by run.
+#[derive(Debug, Default)]
+pub struct FlightCost {
+    /// The source: the stereo pair and the IMU readings written to main
+    /// memory, per frame (what a camera's driver and the IMU's buffer move).
+    pub source: StageCounts,
+    /// Front end, per frame.
+    pub frontend: StageCounts,
+    /// Back end, per frame.
+    pub backend: StageCounts,
+    /// Planner, per plan.
+    pub planner: StageCounts,
+}
+
+impl FlightRun {
+    /// The last coverage.
+    #[must_use]
+    pub fn coverage(&self) -> f64 {
+        self.samples.last().map_or(0.0, |s| s.coverage)
+    }
+
+    /// Stage seconds per simulated second.
+    #[must_use]
+    pub fn seconds_per_sim_second(&self) -> StageSeconds {
+        let t = self.sim_time_s.max(1e-9);
+        let s = &self.seconds;
+        StageSeconds {
+            renderer: s.renderer / t,
+            frontend: s.frontend / t,
+            backend: s.backend / t,
+            mapper: s.mapper / t,
+            planner: s.planner / t,
+            control: s.control / t,
+        }
+    }
+}
+
+/// Plans in a row that leave the drone where it was before the flight is
+/// `Stuck`.
+const MAX_IDLE_PLANS: usize = 20;
+/// A goal counts as reached within this distance, m.
+const GOAL_REACHED_M: f64 = 0.3;
+/// The drone has arrived where it was sent within this distance, m.
+const ARRIVED_M: f64 = 0.1;
+/// The trajectory is kept defined this many knots ahead of the next frame.
+const HORIZON_KNOTS: f64 = 2.0;
+
+/// The controller: the plan's path as control points (see the module docs).
+#[derive(Debug)]
+struct Controller {
+    /// Waypoints still to fly, estimate's world x, y (m).
+    waypoints: VecDeque<[f64; 2]>,
+    /// The yaw to face at the goal, estimate's world, rad.
+    goal_yaw: Option<f64>,
+    /// The last point commanded, estimate's world (x, y, z, yaw unwrapped).
+    last: [f64; 4],
+    /// The last point commanded, true world.
+    last_true: [f64; 4],
+    /// Yaw step per knot, rad.
+    yaw_step: f64,
+    /// Distance between waypoints, m.
+    step_m: f64,
+    /// Turns still to make in place before flying (the first look around).
+    spin_left_rad: f64,
+}
+
+/// `a - b` wrapped to (-pi, pi].
+fn angle_diff(a: f64, b: f64) -> f64 {
+    let tau = std::f64::consts::TAU;
+    let d = (a - b) % tau;
+    if d > std::f64::consts::PI {
+        d - tau
+    } else if d <= -std::f64::consts::PI {
+        d + tau
+    } else {
+        d
+    }
+}
+
+/// The yaw (rad) of a pose's body z axis (the cameras' forward axis) in the
+/// horizontal plane.
+fn heading(pose: &Isometry3<f64>) -> f64 {
+    let f = pose.rotation * Vector3::z();
+    f.y.atan2(f.x)
+}
+
+impl Controller {
+    /// Loads a plan's path (cell centres, estimate's world).
+    /// The path starts where the robot is; the points already commanded are
+    /// ahead of it, so the path is joined at its point nearest the last one
+    /// commanded.
+    fn follow(&mut self, path: &[[f64; 2]], goal_yaw: Option<f64>) {
+        self.waypoints.clear();
+        let mut from = [self.last[0], self.last[1]];
+        let join = path
+            .iter()
+            .enumerate()
+            .min_by(|a, b| {
+                let d = |p: &[f64; 2]| (p[0] - from[0]).hypot(p[1] - from[1]);
+                d(a.1).total_cmp(&d(b.1))
+            })
+            .map_or(0, |(i, _)| i);
+        for p in &path[join..] {
+            let d = (p[0] - from[0]).hypot(p[1] - from[1]);
+            let n = (d / self.step_m).floor() as usize;
+            for k in 1..=n {
+                let f = k as f64 * self.step_m / d;
+                let q = [
+                    from[0] + f * (p[0] - from[0]),
+                    from[1] + f * (p[1] - from[1]),
+                ];
+                self.waypoints.push_back(q);
+            }
+            if n > 0 {
+                from = *self.waypoints.back().unwrap_or(&from);
+            }
+        }
+        if let Some(end) = path.last()
+            && (end[0] - from[0]).hypot(end[1] - from[1]) > 1e-6
+        {
+            self.waypoints.push_back(*end);
+        }
+        self.goal_yaw = goal_yaw;
+    }
+
+    /// Stops: the drone holds its last point.
+    fn stop(&mut self) {
+        self.waypoints.clear();
+        self.goal_yaw = None;
+    }
+
+    /// The next control point in the estimate's world: the next waypoint
+    /// (when `go`), the yaw toward it or, at the end, the goal's, rate
+    /// limited.
+    fn next(&mut self, go: bool) -> [f64; 4] {
+        let [x, y, z, yaw] = self.last;
+        if self.spin_left_rad > 0.0 {
+            let step = self.yaw_step.min(self.spin_left_rad);
+            self.spin_left_rad -= step;
+            self.last = [x, y, z, yaw + step];
+            return self.last;
+        }
+        let (mut nx, mut ny, mut target_yaw) = (x, y, None);
+        if go && let Some(w) = self.waypoints.pop_front() {
+            target_yaw = Some((w[1] - y).atan2(w[0] - x));
+            (nx, ny) = (w[0], w[1]);
+        }
+        if self.waypoints.is_empty() && self.goal_yaw.is_some() && target_yaw.is_none() {
+            target_yaw = self.goal_yaw;
+        }
+        let yaw = match target_yaw {
+            Some(t) => yaw + angle_diff(t, yaw).clamp(-self.yaw_step, self.yaw_step),
+            None => yaw,
+        };
+        // A turn bigger than the rate allows: turn in place first.
+        if go && target_yaw.is_some() && (nx, ny) != (x, y) {
+            let left = angle_diff(target_yaw.unwrap_or(yaw), yaw).abs();
+            if left > self.yaw_step * 2.0 {
+                self.waypoints.push_front([nx, ny]);
+                (nx, ny) = (x, y);
+            }
+        }
+        self.last = [nx, ny, z, yaw];
+        self.last
+    }
+}
+
+/// The share of a map's observed cells that agree with the world, its cell
+/// centres carried into the world's frame by `true_from_map`: occupied cells
+/// within `tolerance_m` of a surface, and truly free cells (half a cell
+/// diagonal from every surface) marked occupied.
+#[must_use]
+pub fn map_quality(
+    map: &FixedMap,
+    world: &World,
+    true_from_map: &Isometry3<f64>,
+    tolerance_m: f64,
+) -> MapQuality {
+    let half_diagonal = map.resolution() * 3f64.sqrt() / 2.0;
+    let (mut occupied, mut near, mut free, mut free_occupied) = (0usize, 0usize, 0usize, 0usize);
+    for (brick, cells) in map.bricks() {
+        for i in 0..cells.len() {
+            let k = FixedMap::key_in_brick(brick, i);
+            let o = map.occupancy(k);
+            if o == Occupancy::Unknown {
+                continue;
+            }
+            let p = true_from_map * Point3::from(map.center(k));
+            let d = world.signed_distance(&p.coords);
+            if o == Occupancy::Occupied {
+                occupied += 1;
+                near += usize::from(d.abs() <= tolerance_m);
+            }
+            if d > half_diagonal {
+                free += 1;
+                free_occupied += usize::from(o == Occupancy::Occupied);
+            }
+        }
+    }
+    MapQuality {
+        occupied_cells: occupied,
+        occupied_near_surface: near as f64 / occupied.max(1) as f64,
+        truly_free_cells: free,
+        free_marked_occupied: free_occupied as f64 / free.max(1) as f64,
+    }
+}
+
+/// Explores world `seed` with `planner`, the pose from `pose`, every stage
+/// configured by `config` (`[explore]` for the world, the grid and the
+/// planners, `[flight]` for the drone, `[map]` for stereo depth,
+/// `[frontend]` and `[backend]` for the VIO); `observe` sees the stream, the
+/// poses and the plans.
+///
+/// # Errors
+/// A configuration out of range, a world without a free start, or a stage
+/// that fails; never for the VIO losing track (the drone hovers until it
+/// recovers, and the run says how many frames it was lost).
+#[allow(clippy::too_many_lines, reason = "the loop reads best in one piece")]
+pub fn fly(
+    config: &PipelineConfig,
+    seed: u64,
+    planner: PlannerKind,
+    pose: PoseSource,
+    mut observe: impl FnMut(FlightEvent<'_>),
+) -> Result<FlightRun, PipelineError> {
+    let fc = &config.flight;
+    fc.validate()?;
+    let explore = &config.explore;
+    explore
+        .validate()
+        .map_err(|e| PipelineError::Config(format!("[explore] {e}")))?;
+    let fail_world = |e: datasets::DatasetError| PipelineError::Source {
+        source_name: format!("synthetic flight, world seed {seed}"),
+        message: e.to_string(),
+    };
+    let mut world_config = explore.world.clone();
+    world_config.light_count = fc.lights;
+    let world = World::generate(&world_config, seed).map_err(fail_world)?;
+    let model = QuantizedModel::new(&fc.occupancy)
+        .map_err(|e| PipelineError::Config(format!("[flight.occupancy] {e}")))?;
+    let plan_error = |error| PipelineError::Planner { t_ns: 0, error };
+    // The true world's grid: the start, as the lidar explorer picks it.
+    let true_grid = exploration::sim::grid_for(&world, explore, model).map_err(plan_error)?;
+    let start_cell = start_point(&world, &true_grid, fc.height_m).map_err(plan_error)?;
+    let start_xy = true_grid.center(start_cell.0, start_cell.1);
+    let start = Vector3::new(start_xy[0], start_xy[1], fc.height_m);
+    let synth = SynthConfig {
+        seed,
+        ..SynthConfig::default()
+    };
+    let mut flight =
+        SyntheticFlight::new(&synth, world, start, 0.0, fc.knot_interval_s).map_err(fail_world)?;
+    let rig = flight.calibration.clone();
+    let mut frontend = FrontEndStage::new(&config.frontend, &rig)?;
+    let mut backend = BackEndStage::new(&config.backend, &rig, config.pipeline.views, 0)?;
+    let map_config = crate::stages::MapConfig {
+        resolution_m: explore.resolution_m,
+        occupancy: fc.occupancy,
+        max_range_m: fc.depth_range_m,
+        max_depth_m: fc.depth_range_m + 2.0,
+        ..config.map.clone()
+    };
+    let mut mapper = MapperStage::new(&map_config, &rig, config.pipeline.views)?;
+    let fov =
+        exploration::mi::BeamFan::pinhole_fov_rad(rig.cam0.width as f64, rig.cam0.intrinsics.fx);
+    let policy: Box<dyn Planner + Send> = match planner {
+        PlannerKind::Mi => {
+            let mut mi = explore.mi;
+            mi.fan.fov_rad = fov;
+            mi.fan.cells = (fc.depth_range_m / explore.resolution_m).round() as usize;
+            mi.headings = fc.headings;
+            Box::new(MiPlanner::new(mi))
+        }
+        PlannerKind::Frontier => Box::new(FrontierPlanner {
+            rules: explore.frontier_rules,
+            face_frontier: true,
+        }),
+    };
+    let mut policy = Some(policy);
+
+    let mut input = FrameInput {
+        index: 0,
+        frame: StereoFrame {
+            t_ns: 0,
+            left: GrayImage::new(0, 0),
+            right: GrayImage::new(0, 0),
+        },
+        imu: Vec::<ImuSample>::new(),
+    };
+    let mut biases: Vec<ImuBias> = Vec::new();
+    let mut source_ledger = cost::CostLedger::new();
+    let mut source_cost = StageCounts::new();
+    let mut seconds = StageSeconds::default();
+    let timed = |start: Instant| start.elapsed().as_secs_f64();
+    let knot = fc.knot_interval_s;
+    let t0_ns = flight.next_frame_t_ns();
+    let mut controller = Controller {
+        waypoints: VecDeque::new(),
+        goal_yaw: None,
+        last: [0.0; 4],
+        last_true: [start.x, start.y, start.z, 0.0],
+        yaw_step: fc.max_yaw_rate_rad_s * knot,
+        step_m: fc.speed_m_s * knot,
+        spin_left_rad: fc.spin_rad,
+    };
+    // Set at the first tracking frame.
+    let mut est_setup: Option<(Isometry3<f64>, PlannerStage, Vec<bool>, usize)> = None;
+    let mut run_samples = Vec::new();
+    let mut estimated = Vec::new();
+    let mut truth = Vec::new();
+    let mut goals = Vec::new();
+    let (mut distance, mut last_true_pos) = (0.0, start);
+    let (mut contact_frames, mut collisions, mut in_contact) = (0usize, 0usize, false);
+    let mut min_clearance = f64::INFINITY;
+    let mut not_tracking = 0usize;
+    let mut last_plan_t: Option<i64> = None;
+    let mut idle_plans = 0usize;
+    let mut current_plan: Option<Plan> = None;
+    let mut coverage = 0.0;
+    let mut path_to_target = None;
+    let mut outcome = FlightOutcome::Timeout;
+    let mut plans_position = start;
+    let mut frames = 0usize;
+    let mut keyframes = 0usize;
+    let mut max_session = 0u32;
+
+    loop {
+        // The trajectory far enough ahead: the controller's next points.
+        let t_next = flight.seconds(flight.next_frame_t_ns());
+        let start_control = Instant::now();
+        while flight.trajectory().duration_s() < t_next + HORIZON_KNOTS * knot {
+            let point = match est_setup.as_ref() {
+                // Not tracking yet: hold the start.
+                None => controller.last_true,
+                Some((_, planner_stage, _, _)) => {
+                    let go = current_plan.is_some();
+                    let before = controller.last;
+                    let next = controller.next(go);
+                    if go && !planner_stage.is_clear([next[0], next[1]]) {
+                        // Blocked ahead on the latest grid: hold, replan.
+                        controller.last = before;
+                        controller.stop();
+                        current_plan = None;
+                        controller.last_true
+                    } else {
+                        let true_from_est = correction(&flight, &estimated);
+                        let p = true_from_est * Point3::new(next[0], next[1], next[2]);
+                        let yaw = next[3] + heading_offset(&true_from_est);
+                        // Keep the yaw continuous with the last true point.
+                        let last_yaw = controller.last_true[3];
+                        [p.x, p.y, p.z, last_yaw + angle_diff(yaw, last_yaw)]
+                    }
+                }
+            };
+            controller.last_true = point;
+            flight.push_control_point(point).map_err(fail_world)?;
+        }
+        seconds.control += timed(start_control);
+
+        // Sense.
+        let start_render = Instant::now();
+        input.imu.clear();
+        biases.clear();
+        flight
+            .next_into(&mut input.frame, &mut input.imu, &mut biases)
+            .map_err(fail_world)?;
+        input.index = frames;
+        seconds.renderer += timed(start_render);
+        source_ledger.clear();
+        let bytes = input.frame.left.data().len()
+            + input.frame.right.data().len()
+            + input.imu.len() * std::mem::size_of::<ImuSample>();
+        source_ledger
+            .kernel("source_frame")
+            .write(cost::Residence::Main, bytes as u64);
+        source_cost.record_run(input.frame.t_ns, &[&source_ledger]);
+        let available = Instant::now();
+        let t_ns = input.frame.t_ns;
+        let sim_s = (t_ns - t0_ns) as f64 * 1e-9;
+        frames += 1;
+        let true_pose = flight.pose_at(t_ns);
+        truth.push((t_ns, true_pose));
+        let p = true_pose.translation.vector;
+        distance += (p - last_true_pos).norm();
+        last_true_pos = p;
+        let clearance = flight.world.signed_distance(&p);
+        min_clearance = min_clearance.min(clearance);
+        let contact = clearance < fc.radius_m;
+        contact_frames += usize::from(contact);
+        collisions += usize::from(contact && !in_contact);
+        in_contact = contact;
+
+        // Estimate.
+        let (estimate_pose, tracking, keyframe, record) = match pose {
+            PoseSource::Vio => {
+                let start_fe = Instant::now();
+                let (tracks, frontend_ns) = frontend.step(&input)?;
+                seconds.frontend += timed(start_fe);
+                let start_be = Instant::now();
+                let Some((estimate, backend_ns)) = backend.step(&input.imu, Some(tracks))? else {
+                    continue;
+                };
+                seconds.backend += timed(start_be);
+                max_session = max_session.max(estimate.session);
+                let tracking = estimate.status == TrackingStatus::Tracking;
+                let keyframe = backend.maps(&estimate);
+                let timing = RecordTiming {
+                    frontend_ns,
+                    backend_ns,
+                    latency_ns: crate::stages::elapsed_ns(available),
+                };
+                let view = backend.view(input.index, tracks, &input.frame);
+                let world_from_body = estimate.world_from_body;
+                let record = PipelineRecord::new(input.index, tracks, estimate, timing, view);
+                (world_from_body, tracking, keyframe, Some(record))
+            }
+            PoseSource::True => (true_pose, true, (frames - 1).is_multiple_of(fc.keyframe_every), None),
+        };
+        if let Some(r) = &record {
+            observe(FlightEvent::Stream(StreamEvent::Frame(r)));
+        }
+        if tracking {
+            estimated.push((t_ns, estimate_pose));
+        } else {
+            not_tracking += 1;
+            if current_plan.is_some() {
+                // Lost: hold (the drone slows to a hover) until it tracks.
+                controller.stop();
+                current_plan = None;
+            }
+        }
+        if tracking && est_setup.is_none() {
+            // The estimate's world is fixed now: the planning grid, the
+            // reachable free space and the flying height in it.
+            let true_from_est = true_pose * estimate_pose.inverse();
+            let est_from_true = true_from_est.inverse();
+            let z_est = (est_from_true * Point3::from(start)).z;
+            let grid = est_grid(&flight.world, explore, model, &est_from_true)?;
+            let reachable = est_reachable(&flight.world, &grid, &true_from_est, fc.height_m, start);
+            let total = reachable.iter().filter(|&&r| r).count().max(1);
+            let band = [z_est - fc.band_half_height_m, z_est + fc.band_half_height_m];
+            let stage = PlannerStage::new(
+                policy
+                    .take()
+                    .ok_or_else(|| PipelineError::Config("no planner".into()))?,
+                grid,
+                band,
+                fc.radius_m + fc.clearance_m,
+                explore.min_frontier_cells,
+            );
+            let e = estimate_pose.translation.vector;
+            controller.last = [e.x, e.y, z_est, heading(&estimate_pose)];
+            est_setup = Some((true_from_est, stage, reachable, total));
+        }
+        // Map.
+        if keyframe && tracking {
+            let start_map = Instant::now();
+            let estimated_at = Instant::now();
+            let mut map_record: MapRecord =
+                mapper.step(input.index, &input.frame, &estimate_pose)?;
+            map_record.keyframe_to_map_ns = crate::stages::elapsed_ns(estimated_at);
+            map_record.camera_to_map_ns = crate::stages::elapsed_ns(available);
+            seconds.mapper += timed(start_map);
+            keyframes += 1;
+            observe(FlightEvent::Stream(StreamEvent::Keyframe(&map_record)));
+        }
+        let Some((true_from_est, planner_stage, reachable, total)) = est_setup.as_mut() else {
+            if sim_s >= fc.max_time_s {
+                break;
+            }
+            continue;
+        };
+        let e = estimate_pose.translation.vector;
+        let here = [e.x, e.y];
+        let start_control = Instant::now();
+        if tracking {
+            planner_stage.sweep(here, fc.radius_m);
+        }
+        seconds.control += timed(start_control);
+        observe(FlightEvent::Pose {
+            t_ns,
+            true_in_est: true_from_est.inverse() * true_pose,
+            estimate: estimate_pose,
+            coverage,
+        });
+
+        // Plan: at the rate, when the path is done, never while lost or
+        // turning on the spot at the start.
+        // Arrived: nothing left to fly and the drone where it was sent (the
+        // spline trails the points commanded by a knot or two).
+        let arrived = controller.waypoints.is_empty()
+            && (controller.last[0] - here[0]).hypot(controller.last[1] - here[1]) < ARRIVED_M;
+        let at_goal = current_plan.is_none() || arrived;
+        let due = last_plan_t.is_none_or(|t| (t_ns - t) as f64 * 1e-9 >= fc.plan_every_s);
+        if tracking && controller.spin_left_rad <= 0.0 && (due || at_goal) {
+            if let Some(plan) = current_plan.as_ref() {
+                let goal = planner_stage.grid().center(plan.goal.0, plan.goal.1);
+                if (goal[0] - here[0]).hypot(goal[1] - here[1]) < GOAL_REACHED_M && arrived {
+                    planner_stage.reached(plan.goal);
+                }
+            }
+            let start_plan = Instant::now();
+            let plan = planner_stage.step(mapper.mapper.map(), here, t_ns)?;
+            seconds.planner += timed(start_plan);
+            last_plan_t = Some(t_ns);
+            coverage = known_share(planner_stage.grid(), reachable, *total);
+            observe(FlightEvent::Plan {
+                t_ns,
+                plan: plan.as_ref(),
+                planner: planner_stage,
+            });
+            let moved = (e - plans_position).norm() > 0.05;
+            plans_position = e;
+            idle_plans = if moved { 0 } else { idle_plans + 1 };
+            run_samples.push(FlightSample {
+                time_s: sim_s,
+                distance_m: distance,
+                coverage,
+                plans: planner_stage.plans,
+            });
+            if coverage >= explore.coverage_target {
+                path_to_target.get_or_insert(distance);
+                outcome = FlightOutcome::Covered;
+                break;
+            }
+            match plan {
+                None => {
+                    outcome = FlightOutcome::NothingLeft;
+                    break;
+                }
+                Some(plan) => {
+                    let g = planner_stage.grid().center(plan.goal.0, plan.goal.1);
+                    goals.push([g[0], g[1], plan.yaw_rad.unwrap_or(f64::NAN)]);
+                    let path: Vec<[f64; 2]> = plan
+                        .path
+                        .iter()
+                        .skip(1)
+                        .map(|&(c, r)| planner_stage.grid().center(c, r))
+                        .collect();
+                    controller.follow(&path, plan.yaw_rad);
+                    current_plan = Some(plan);
+                }
+            }
+            if idle_plans >= MAX_IDLE_PLANS {
+                outcome = FlightOutcome::Stuck;
+                break;
+            }
+        }
+        if sim_s >= fc.max_time_s {
+            outcome = FlightOutcome::Timeout;
+            break;
+        }
+    }
+    let sim_time_s = truth
+        .last()
+        .map_or(0.0, |(t, _)| (*t - t0_ns) as f64 * 1e-9);
+    let (true_from_est, planner_stage, reachable) = match est_setup {
+        Some((t, p, r, _)) => (t, Some(p), r),
+        None => (Isometry3::identity(), None, Vec::new()),
+    };
+    let map_quality = map_quality(mapper.mapper.map(), &flight.world, &true_from_est, 0.1);
+    let (grid, plans, planner_cost) = match planner_stage {
+        Some(p) => (p.grid().clone(), p.plans, p.cost),
+        None => (true_grid, 0, StageCounts::new()),
+    };
+    Ok(FlightRun {
+        planner,
+        pose,
+        seed,
+        outcome,
+        samples: run_samples,
+        sim_time_s,
+        path_length_m: distance,
+        path_to_target_m: path_to_target,
+        contact_frames,
+        collisions,
+        min_clearance_m: min_clearance,
+        frames,
+        frames_not_tracking: not_tracking,
+        reinitializations: max_session.saturating_sub(1),
+        keyframes,
+        plans,
+        goals,
+        estimated,
+        truth,
+        true_from_est,
+        seconds,
+        mapper: mapper.mapper,
+        map_quality,
+        grid,
+        reachable,
+        cost: FlightCost {
+            source: source_cost,
+            frontend: frontend.cost,
+            backend: backend.cost,
+            planner: planner_cost,
+        },
+    })
+}
+
+/// The controller's correction: the true world from the estimate's at the
+/// latest estimate (the true pose then times the inverse of the estimate).
+fn correction(flight: &SyntheticFlight, estimated: &[(i64, Isometry3<f64>)]) -> Isometry3<f64> {
+    estimated
+        .last()
+        .map_or_else(Isometry3::identity, |(t, est)| {
+            flight.pose_at(*t) * est.inverse()
+        })
+}
+
+/// The yaw of a transform's rotation (about z), rad.
+fn heading_offset(t: &Isometry3<f64>) -> f64 {
+    let x = t.rotation * Vector3::x();
+    x.y.atan2(x.x)
+}
+
+/// The planning grid in the estimate's world: the room's footprint carried
+/// there, with room for a beam around it.
+fn est_grid(
+    world: &World,
+    explore: &exploration::sim::ExploreConfig,
+    model: QuantizedModel,
+    est_from_true: &Isometry3<f64>,
+) -> Result<Grid2, PipelineError> {
+    let room = &world.room;
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    for x in [room.min.x, room.max.x] {
+        for y in [room.min.y, room.max.y] {
+            let p = est_from_true * Point3::new(x, y, 0.0);
+            lo = [lo[0].min(p.x), lo[1].min(p.y)];
+            hi = [hi[0].max(p.x), hi[1].max(p.y)];
+        }
+    }
+    let res = explore.resolution_m;
+    let cell = |v: f64| (v / res).floor() as i32;
+    let min = [cell(lo[0]) - 4, cell(lo[1]) - 4];
+    let max = [cell(hi[0]) + 4, cell(hi[1]) + 4];
+    let beam = (explore.range_m / res).ceil() as usize;
+    Grid2::new(
+        min,
+        (max[0] - min[0] + 1) as usize,
+        (max[1] - min[1] + 1) as usize,
+        beam.max(explore.mi.fan.cells) + 1,
+        res,
+        model,
+    )
+    .map_err(|error| PipelineError::Planner { t_ns: 0, error })
+}
+
+/// The grid cells (estimate's world) whose centres, carried into the true
+/// world at flying height, are free and connected to the start.
+fn est_reachable(
+    world: &World,
+    grid: &Grid2,
+    true_from_est: &Isometry3<f64>,
+    height_m: f64,
+    start: Vector3<f64>,
+) -> Vec<bool> {
+    let est_from_true = true_from_est.inverse();
+    let s = est_from_true * Point3::from(start);
+    let Some(start_cell) = grid.cell_of(s.x, s.y) else {
+        return vec![false; grid.width() * grid.height()];
+    };
+    reachable_where(grid, start_cell, |x, y| {
+        let p = true_from_est * Point3::new(x, y, s.z);
+        planar_clearance(world, p.x, p.y, height_m) > 0.0
+    })
+}
+
+/// Known reachable cells over all reachable cells.
+fn known_share(grid: &Grid2, reachable: &[bool], total: usize) -> f64 {
+    let w = grid.width();
+    let known = reachable
+        .iter()
+        .enumerate()
+        .filter(|&(i, &r)| r && grid.get(i % w, i / w) != UNKNOWN_I8)
+        .count();
+    known as f64 / total as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use nalgebra::UnitQuaternion;
+
+    use super::*;
+
+    #[test]
+    fn angles_wrap_and_headings_read_the_camera_axis() {
+        assert!((angle_diff(3.0, -3.0) - (6.0 - std::f64::consts::TAU)).abs() < 1e-12);
+        assert!((angle_diff(0.5, 0.2) - 0.3).abs() < 1e-12);
+        // EuRoC's body: z forward; a body whose z points along +y heads pi/2.
+        let pose = Isometry3::from_parts(
+            nalgebra::Translation3::new(0.0, 0.0, 0.0),
+            UnitQuaternion::rotation_between(&Vector3::z(), &Vector3::y())
+                .unwrap_or_else(UnitQuaternion::identity),
+        );
+        assert!((heading(&pose) - std::f64::consts::FRAC_PI_2).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_controller_resamples_the_path_and_limits_the_yaw_rate() {
+        let mut c = Controller {
+            waypoints: VecDeque::new(),
+            goal_yaw: None,
+            last: [0.0, 0.0, 1.0, 0.0],
+            last_true: [0.0; 4],
+            yaw_step: 0.3,
+            step_m: 0.25,
+            spin_left_rad: 0.0,
+        };
+        c.follow(&[[1.0, 0.0], [1.0, 0.6]], Some(1.0));
+        // 0.25 m apart along the polyline, the corner and the end included.
+        assert_eq!(c.waypoints.len(), 4 + 3);
+        for _ in 0..4 {
+            let p = c.next(true);
+            assert_eq!(p[3], 0.0);
+        }
+        assert!((c.last[0] - 1.0).abs() < 1e-12);
+        // Turning left by pi/2 at the corner: in place, 0.3 rad a knot.
+        let p = c.next(true);
+        assert!((p[0] - 1.0).abs() < 1e-12 && p[1].abs() < 1e-12 && (p[3] - 0.3).abs() < 1e-12);
+        let mut yaws = vec![p[3]];
+        for _ in 0..20 {
+            yaws.push(c.next(true)[3]);
+        }
+        assert!(yaws.windows(2).all(|w| (w[1] - w[0]).abs() <= 0.3 + 1e-12));
+        // At the end: the goal's yaw, then a hold.
+        assert!((c.last[1] - 0.6).abs() < 1e-12, "{:?}", c.last);
+        assert!((c.last[3] - 1.0).abs() < 1e-12, "{:?}", c.last);
+        assert_eq!(c.next(true), c.last);
+    }
+}

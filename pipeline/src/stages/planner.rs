@@ -1,0 +1,243 @@
+//! The planner stage: where to go next, from the map the robot built and the
+//! pose it estimated.
+//!
+//! Each step takes a view of the int8 map (a consistent one: the caller
+//! hands a snapshot or calls between the mapper's keyframes), projects the
+//! band of heights the drone sweeps into a 2D grid
+//! (`exploration::grid::Grid2::copy_band`: a column is occupied if any cell
+//! in the band is, free if one is observed and none occupied), inflates the
+//! obstacles by the drone's radius, finds the frontier clusters and asks the
+//! policy (FSMI mutual information or the nearest frontier,
+//! `exploration::planner`) for a goal, a yaw to face there and an A* path.
+//! It keeps what the lidar explorer keeps between plans: goals reached,
+//! frontier cells given up, cells found blocked, the goal being driven to.
+//!
+//! Why a height band and not 3D scoring: the drone holds its height, so what
+//! it can reach and what it will see next are decided in that band; FSMI's
+//! closed form is per beam and a planar fan over the band keeps the cost of a
+//! candidate at `beams x cells` (FSMI-RLE for 3D maps is left for later).
+//!
+//! Frames and units: the map's world (the VIO's, when the pose is
+//! estimated), metres; grid cells `(col, row)` with +x, +y.
+
+use std::time::Instant;
+
+use cost::StageCounts;
+use exploration::frontier::{frontier_clusters, is_frontier};
+use exploration::grid::Grid2;
+use exploration::paths::{Traversable, distance_field, is_clear};
+use exploration::planner::{Plan, Planner, ScoredCandidate, View};
+use mapping::FixedMap;
+
+use super::elapsed_ns;
+use crate::PipelineError;
+
+/// Frontier cells this near a reached goal (m) are dropped from then on.
+const GOAL_FRONTIER_DROP_M: f64 = 0.5;
+
+/// The planner stage (see the module docs).
+pub struct PlannerStage {
+    policy: Box<dyn Planner + Send>,
+    grid: Grid2,
+    band_m: [f64; 2],
+    inflation_m: f64,
+    min_frontier_cells: usize,
+    ignored: Vec<bool>,
+    visited: Vec<(usize, usize)>,
+    forbidden: Vec<(usize, usize)>,
+    current_goal: Option<(usize, usize)>,
+    /// Cells the drone's body has swept: free whatever the map says of them
+    /// (the camera never sees the space the drone stands in).
+    swept: Vec<(usize, usize)>,
+    swept_mask: Vec<bool>,
+    /// Counted work, plan by plan.
+    pub cost: StageCounts,
+    /// Plans made.
+    pub plans: usize,
+    /// Wall time of all plans, ns.
+    pub wall_ns: u64,
+}
+
+impl std::fmt::Debug for PlannerStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlannerStage")
+            .field("policy", &self.policy.name())
+            .field("plans", &self.plans)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PlannerStage {
+    /// A planner driving `policy` on `grid` (its extent, resolution and
+    /// model), from the map's band `band_m` (low, high z, m), obstacles
+    /// inflated by `inflation_m`, frontier clusters of at least
+    /// `min_frontier_cells`.
+    #[must_use]
+    pub fn new(
+        policy: Box<dyn Planner + Send>,
+        grid: Grid2,
+        band_m: [f64; 2],
+        inflation_m: f64,
+        min_frontier_cells: usize,
+    ) -> Self {
+        let cells = grid.width() * grid.height();
+        Self {
+            policy,
+            grid,
+            band_m,
+            inflation_m,
+            min_frontier_cells,
+            ignored: vec![false; cells],
+            visited: Vec::new(),
+            forbidden: Vec::new(),
+            current_goal: None,
+            swept: Vec::new(),
+            swept_mask: vec![false; cells],
+            cost: StageCounts::new(),
+            plans: 0,
+            wall_ns: 0,
+        }
+    }
+
+    /// The policy's name.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.policy.name()
+    }
+
+    /// The grid of the last step.
+    #[must_use]
+    pub fn grid(&self) -> &Grid2 {
+        &self.grid
+    }
+
+    /// The candidates the last plan scored (MI only).
+    #[must_use]
+    pub fn scored(&self) -> &[ScoredCandidate] {
+        self.policy.scored()
+    }
+
+    /// Refreshes the grid from `map` (no plan): for coverage and safety
+    /// checks between plans.
+    ///
+    /// # Errors
+    /// [`PipelineError::Planner`] if the band cannot be projected.
+    pub fn refresh(&mut self, map: &FixedMap, t_ns: i64) -> Result<(), PipelineError> {
+        self.grid
+            .copy_band(map, self.band_m[0], self.band_m[1])
+            .map_err(|error| PipelineError::Planner { t_ns, error })?;
+        let free = self.grid.model().min;
+        for &(c, r) in &self.swept {
+            if self.grid.get(c, r) == mapping::logodds::UNKNOWN_I8 {
+                self.grid.set(c, r, free);
+            }
+        }
+        Ok(())
+    }
+
+    /// The drone's body (a disc of `radius_m`) is at `position` (world x, y,
+    /// m): those cells are free from now on where the map has not observed
+    /// them.
+    pub fn sweep(&mut self, position: [f64; 2], radius_m: f64) {
+        let res = self.grid.resolution();
+        let reach = (radius_m / res).ceil() as i64;
+        let Some((c0, r0)) = self.cell_of(position) else {
+            return;
+        };
+        let (w, h) = (self.grid.width() as i64, self.grid.height() as i64);
+        for dr in -reach..=reach {
+            for dc in -reach..=reach {
+                let (c, r) = (c0 as i64 + dc, r0 as i64 + dr);
+                let d = ((dc * dc + dr * dr) as f64).sqrt() * res;
+                if d <= radius_m && (0..w).contains(&c) && (0..h).contains(&r) {
+                    let i = r as usize * w as usize + c as usize;
+                    if !self.swept_mask[i] {
+                        self.swept_mask[i] = true;
+                        self.swept.push((c as usize, r as usize));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Plans from `position` (world x, y, m) on `map`: the goal, the yaw to
+    /// face there and the path, or `None` when nothing is left to explore.
+    ///
+    /// # Errors
+    /// [`PipelineError::Planner`] if the position is off the grid or the
+    /// policy refuses the view.
+    pub fn step(
+        &mut self,
+        map: &FixedMap,
+        position: [f64; 2],
+        t_ns: i64,
+    ) -> Result<Option<Plan>, PipelineError> {
+        let start = Instant::now();
+        let fail = |error| PipelineError::Planner { t_ns, error };
+        self.refresh(map, t_ns)?;
+        let here = self.cell_of(position).ok_or_else(|| {
+            fail(exploration::ExplorationError::Config(format!(
+                "the robot at ({:.2}, {:.2}) m left the planning grid",
+                position[0], position[1]
+            )))
+        })?;
+        let res = self.grid.resolution();
+        let mut traversable = Traversable::new(&self.grid, self.inflation_m);
+        traversable.forbid(&self.forbidden);
+        traversable.escape_from(here, (self.inflation_m / res).ceil() as usize + 1);
+        let dist = distance_field(&traversable, here);
+        let frontiers = frontier_clusters(&self.grid, &self.ignored, self.min_frontier_cells);
+        let view = View {
+            grid: &self.grid,
+            traversable: &traversable,
+            distance: &dist,
+            robot: here,
+            frontiers: &frontiers,
+            visited: &self.visited,
+            current_goal: self.current_goal,
+        };
+        let plan = self.policy.plan(&view).map_err(fail)?;
+        self.current_goal = plan.as_ref().map(|p| p.goal);
+        self.plans += 1;
+        self.cost.record_run(t_ns, &[&self.policy.take_cost()]);
+        self.wall_ns += elapsed_ns(start);
+        Ok(plan)
+    }
+
+    /// The grid cell of a world point, if on the grid.
+    #[must_use]
+    pub fn cell_of(&self, position: [f64; 2]) -> Option<(usize, usize)> {
+        self.grid.cell_of(position[0], position[1])
+    }
+
+    /// Whether the drone fits at `position` on the last grid (no occupied
+    /// cell within the inflation radius).
+    #[must_use]
+    pub fn is_clear(&self, position: [f64; 2]) -> bool {
+        self.cell_of(position)
+            .is_some_and(|(c, r)| is_clear(&self.grid, c, r, self.inflation_m))
+    }
+
+    /// The goal was reached: it is not chosen again, and the frontier cells
+    /// near it (which coming here did not clear) are dropped.
+    pub fn reached(&mut self, goal: (usize, usize)) {
+        self.visited.push(goal);
+        self.current_goal = None;
+        let (w, h) = (self.grid.width(), self.grid.height());
+        let reach = (GOAL_FRONTIER_DROP_M / self.grid.resolution()).ceil() as i64;
+        let (gc, gr) = (goal.0 as i64, goal.1 as i64);
+        for r in (gr - reach).max(0)..=(gr + reach).min(h as i64 - 1) {
+            for c in (gc - reach).max(0)..=(gc + reach).min(w as i64 - 1) {
+                if is_frontier(&self.grid, c as usize, r as usize) {
+                    self.ignored[r as usize * w + c as usize] = true;
+                }
+            }
+        }
+    }
+
+    /// A cell of the path turned out blocked: it is off limits from now on.
+    pub fn blocked(&mut self, cell: (usize, usize)) {
+        self.forbidden.push(cell);
+        self.current_goal = None;
+    }
+}

@@ -44,6 +44,8 @@ enum Command {
     Explore(commands::explore::ExploreArgs),
     /// Time FSMI against the naive MI and a whole map, and compare the planners over seeded worlds.
     ExploreBench(commands::explore_bench::ExploreBenchArgs),
+    /// Fly seeded worlds with a drone's own stereo camera, IMU, VIO and map, both planners.
+    FlightBench(commands::flight_bench::FlightBenchArgs),
     /// Energy and latency per stage of a run's cost.json on a Raspberry Pi or an accelerator.
     Cost(commands::cost::CostArgs),
 }
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
         Command::MapBench(args) => commands::map_bench::run(&args),
         Command::Explore(args) => commands::explore::run(&args),
         Command::ExploreBench(args) => commands::explore_bench::run(&args),
+        Command::FlightBench(args) => commands::flight_bench::run(&args),
         Command::Cost(args) => commands::cost::run(&args),
     };
     match result {

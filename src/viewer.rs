@@ -30,6 +30,8 @@ pub struct Viewer {
     hw: cost::Hardware,
     /// The keyframe whose map snapshot was logged last.
     last_map_t_ns: Option<i64>,
+    /// A flight's true positions in the VIO's world.
+    truth: Vec<[f32; 3]>,
 }
 
 impl Viewer {
@@ -46,6 +48,7 @@ impl Viewer {
             images_every,
             hw: cost::Hardware::named_or_file("rpi4")?,
             last_map_t_ns: None,
+            truth: Vec::new(),
         })
     }
 
@@ -177,6 +180,77 @@ impl Viewer {
             self.rec
                 .log_map(record.t_ns, &snapshot.map, snapshot.flight_layer.as_ref())?;
         }
+        Ok(())
+    }
+
+    /// One event of a closed-loop flight by `planner`, as it happens, on the
+    /// sensor timeline (`t_ns`) and the exploration timeline (simulated
+    /// seconds) at once: each frame's images, tracks and estimated pose, the
+    /// map snapshots as the mapper builds it, and each plan (the planner's
+    /// grid, the MI candidates, goal and path) with the drone's position and
+    /// the coverage. Everything in the VIO's world.
+    ///
+    /// # Errors
+    /// If the SDK refuses it.
+    pub fn flight_event(
+        &mut self,
+        planner: &str,
+        t0_ns: i64,
+        event: &pipeline::flight::FlightEvent<'_>,
+    ) -> anyhow::Result<()> {
+        use pipeline::flight::FlightEvent;
+        match event {
+            FlightEvent::Started { rig } => self.start_sequence(rig),
+            FlightEvent::Stream(pipeline::StreamEvent::Frame(record)) => self.record(record),
+            FlightEvent::Stream(pipeline::StreamEvent::Keyframe(record)) => self.keyframe(record),
+            FlightEvent::Pose { true_in_est, .. } => {
+                let p = true_in_est.translation.vector;
+                self.truth.push([p.x as f32, p.y as f32, p.z as f32]);
+                Ok(())
+            }
+            FlightEvent::Plan {
+                t_ns,
+                plan,
+                planner: stage,
+                position,
+                coverage,
+            } => {
+                let time_s = (t_ns - t0_ns) as f64 * 1e-9;
+                let grid = stage.grid();
+                self.rec.log_explore(
+                    planner,
+                    &ExploreEvent::Scan {
+                        time_s,
+                        position: *position,
+                        points: &[],
+                        range_m: 0.0,
+                        grid,
+                        coverage: *coverage,
+                    },
+                )?;
+                let robot = grid.cell_of(position[0], position[1]).unwrap_or((0, 0));
+                self.rec.log_explore(
+                    planner,
+                    &ExploreEvent::Plan {
+                        time_s,
+                        robot,
+                        plan: *plan,
+                        candidates: stage.scored(),
+                        grid,
+                    },
+                )?;
+                Ok(())
+            }
+        }
+    }
+
+    /// After a flight: the true path, in the VIO's world, beside the
+    /// estimated one.
+    ///
+    /// # Errors
+    /// If the SDK refuses it.
+    pub fn finish_flight(&mut self) -> anyhow::Result<()> {
+        self.rec.log_ground_truth(&self.truth)?;
         Ok(())
     }
 

@@ -121,7 +121,10 @@ fn bad_input_is_a_clear_error_not_a_panic() {
 fn demo_runs_and_can_run_again() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     for _ in 0..2 {
-        let out = scout(&["demo", "--duration", "2.6"], dir.path());
+        let out = scout(
+            &["demo", "--duration", "2.6", "--flight-seconds", "3"],
+            dir.path(),
+        );
         assert!(out.status.success(), "demo failed: {}", stderr(&out));
         assert!(
             stdout(&out).contains("read back through the EuRoC reader"),
@@ -225,4 +228,19 @@ fn check_demo_recording(demo: &std::path::Path, report: &str) {
     assert!(contents.has_blueprint);
     assert!(contents.timelines.contains("t_ns") && contents.timelines.contains("explore_time"));
     assert!(report.contains("rerun recording.rrd"), "{report}");
+    // The drone's flight has its own recording: its frames, images and
+    // tracks on the sensor timeline.
+    let flight = read_contents(&demo.join("flight.rrd")).unwrap_or_else(|e| panic!("{e}"));
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(demo.join("flight/summary.json"))
+            .unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let flight_frames = summary["frames"].as_u64().unwrap_or(0) as usize;
+    assert!(flight_frames >= 60, "{summary}");
+    for p in [paths::IMAGES[0], paths::TRACKS] {
+        assert_eq!(flight.rows_at(p), flight_frames, "{p}: {:?}", flight.rows);
+    }
+    assert!(flight.static_entities.contains(paths::GROUND_TRUTH));
+    assert!(report.contains("A drone on its own VIO"), "{report}");
 }

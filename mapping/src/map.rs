@@ -8,9 +8,18 @@
 //! ray stepping along x reads consecutive bytes and a brick is 512 bytes (eight
 //! cache lines) in the int8 map. Memory grows with observed space only: a brick
 //! is allocated when a ray first touches it.
+//!
+//! Bricks are shared copy-on-write (`Arc`): [`OccupancyMap::snapshot`]
+//! copies only the table (a key and a pointer per brick), and a write to a
+//! brick a snapshot still holds copies that brick first (512 bytes in the
+//! int8 map; counted, [`OccupancyMap::bricks_copied_on_write`]). So a
+//! planner or a viewer reads a consistent map while the mapper keeps
+//! writing, at the cost of the bricks written meanwhile. An unshared brick
+//! is written in place (one reference-count check per brick and scan).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use cost::OpCounts;
 use nalgebra::Vector3;
@@ -242,7 +251,9 @@ impl CellModel for FloatModel {
 pub struct OccupancyMap<M: CellModel> {
     resolution: f64,
     model: M,
-    bricks: KeyMap<BrickKey, Box<[M::Cell; BRICK_CELLS]>>,
+    bricks: KeyMap<BrickKey, Arc<[M::Cell; BRICK_CELLS]>>,
+    /// Bricks copied because a snapshot shared them when they were written.
+    copied_on_write: u64,
 }
 
 /// The int8 map.
@@ -285,6 +296,7 @@ impl<M: CellModel> OccupancyMap<M> {
             resolution,
             model,
             bricks: KeyMap::default(),
+            copied_on_write: 0,
         })
     }
 
@@ -349,13 +361,10 @@ impl<M: CellModel> OccupancyMap<M> {
 
     /// Applies a hit or a miss to one cell.
     pub fn update_cell(&mut self, k: CellKey, hit: bool) {
-        let unknown = self.model.unknown();
-        let brick = self
-            .bricks
-            .entry(k.brick())
-            .or_insert_with(|| Box::new([unknown; BRICK_CELLS]));
+        let model = self.model;
+        let brick = self.brick_mut(k.brick());
         let i = k.index_in_brick();
-        brick[i] = self.model.update(brick[i], hit);
+        brick[i] = model.update(brick[i], hit);
     }
 
     /// Applies a run of updates that all fall in one brick (one lookup).
@@ -364,14 +373,11 @@ impl<M: CellModel> OccupancyMap<M> {
         brick: BrickKey,
         updates: impl IntoIterator<Item = (usize, bool)>,
     ) {
-        let unknown = self.model.unknown();
-        let cells = self
-            .bricks
-            .entry(brick)
-            .or_insert_with(|| Box::new([unknown; BRICK_CELLS]));
+        let model = self.model;
+        let cells = self.brick_mut(brick);
         for (i, hit) in updates {
             if let Some(c) = cells.get_mut(i) {
-                *c = self.model.update(*c, hit);
+                *c = model.update(*c, hit);
             }
         }
     }
@@ -386,16 +392,12 @@ impl<M: CellModel> OccupancyMap<M> {
         brick: BrickKey,
         marks: &mut [u8; BRICK_CELLS],
     ) -> (usize, usize) {
-        let unknown = self.model.unknown();
         let model = self.model;
         if marks.iter().all(|&m| m & 3 == 0) {
             marks.fill(0);
             return (0, 0);
         }
-        let cells = self
-            .bricks
-            .entry(brick)
-            .or_insert_with(|| Box::new([unknown; BRICK_CELLS]));
+        let cells = self.brick_mut(brick);
         let (mut misses, mut hits) = (0u16, 0u16);
         for (c, m) in cells.iter_mut().zip(marks.iter_mut()) {
             let v = *m;
@@ -407,10 +409,50 @@ impl<M: CellModel> OccupancyMap<M> {
         (usize::from(misses), usize::from(hits))
     }
 
+    /// A brick to write: allocated (all unknown) if new, copied first if a
+    /// snapshot shares it.
+    #[inline]
+    fn brick_mut(&mut self, key: BrickKey) -> &mut [M::Cell; BRICK_CELLS] {
+        let unknown = self.model.unknown();
+        let brick = self
+            .bricks
+            .entry(key)
+            .or_insert_with(|| Arc::new([unknown; BRICK_CELLS]));
+        if Arc::get_mut(brick).is_none() {
+            self.copied_on_write += 1;
+        }
+        Arc::make_mut(brick)
+    }
+
     /// Puts a whole brick in the map, replacing any brick at that key (for
     /// loading a saved map).
     pub fn insert_brick(&mut self, key: BrickKey, cells: Box<[M::Cell; BRICK_CELLS]>) {
-        self.bricks.insert(key, cells);
+        self.bricks.insert(key, Arc::from(cells));
+    }
+
+    /// A consistent copy of the map that shares its bricks (see the module
+    /// documentation): copies the table, not the cells. Later writes to
+    /// either map copy the bricks they touch.
+    #[must_use]
+    pub fn snapshot(&self) -> Self {
+        Self {
+            copied_on_write: 0,
+            ..self.clone()
+        }
+    }
+
+    /// Bytes a snapshot copies: the brick table's slots (key and pointer)
+    /// for every brick.
+    #[must_use]
+    pub fn snapshot_bytes(&self) -> usize {
+        self.bricks.len() * (std::mem::size_of::<BrickKey>() + std::mem::size_of::<usize>())
+    }
+
+    /// Bricks this map copied because a snapshot shared them when they were
+    /// written (each `BRICK_CELLS` cells).
+    #[must_use]
+    pub fn bricks_copied_on_write(&self) -> u64 {
+        self.copied_on_write
     }
 
     /// A brick's cells, if allocated.
@@ -431,11 +473,13 @@ impl<M: CellModel> OccupancyMap<M> {
         self.bricks.len() * BRICK_CELLS
     }
 
-    /// Bytes the map holds on the heap: the cells, and the hash table's slots
-    /// (key, pointer, control byte) at its current capacity.
+    /// Bytes the map holds on the heap: the cells with each brick's two
+    /// reference counts, and the hash table's slots (key, pointer, control
+    /// byte) at its current capacity.
     #[must_use]
     pub fn memory_bytes(&self) -> usize {
-        let cells = self.bricks.len() * BRICK_CELLS * std::mem::size_of::<M::Cell>();
+        let brick = BRICK_CELLS * std::mem::size_of::<M::Cell>() + 2 * std::mem::size_of::<usize>();
+        let cells = self.bricks.len() * brick;
         let slot = std::mem::size_of::<BrickKey>() + std::mem::size_of::<usize>() + 1;
         cells + self.bricks.capacity() * slot
     }
@@ -460,6 +504,33 @@ impl<M: CellModel> OccupancyMap<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_stays_as_it_was_while_the_map_is_written_and_copies_only_what_changes() {
+        let mut map =
+            FixedMap::fixed(0.05, &OccupancyParams::default()).unwrap_or_else(|e| panic!("{e}"));
+        let a = CellKey { x: 1, y: 2, z: 3 };
+        let b = CellKey { x: 40, y: 2, z: 3 };
+        map.update_cell(a, true);
+        map.update_cell(b, false);
+        assert_eq!(map.bricks_copied_on_write(), 0);
+        let snap = map.snapshot();
+        assert_eq!(snap.snapshot_bytes(), 2 * 20);
+        // Writing brick a's brick copies it once; brick b's stays shared.
+        map.update_cell(a, true);
+        map.update_cell(a, true);
+        assert_eq!(map.bricks_copied_on_write(), 1);
+        assert_eq!(snap.cell(a), map.model().update(UNKNOWN_I8, true));
+        assert_ne!(snap.cell(a), map.cell(a));
+        assert_eq!(snap.cell(b), map.cell(b));
+        // A new brick in the map is not in the snapshot.
+        map.update_cell(CellKey { x: -30, y: 0, z: 0 }, true);
+        assert_eq!((snap.brick_count(), map.brick_count()), (2, 3));
+        // Without a snapshot alive, writes are in place.
+        drop(snap);
+        map.update_cell(b, true);
+        assert_eq!(map.bricks_copied_on_write(), 1);
+    }
 
     #[test]
     fn keys_bricks_and_indices_round_trip_including_negative_coordinates() {

@@ -47,7 +47,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use cost::StageCounts;
-use datasets::model::{ImuBias, StereoFrame};
+use datasets::model::StereoFrame;
 use datasets::synth::SynthConfig;
 use datasets::synth::flight::SyntheticFlight;
 use datasets::synth::world::World;
@@ -65,7 +65,7 @@ use vio::backend::TrackingStatus;
 use crate::PipelineError;
 use crate::config::PipelineConfig;
 use crate::record::{MapRecord, PipelineRecord, RecordTiming, StreamEvent};
-use crate::source::FrameInput;
+use crate::source::{FlightSource, FrameInput, Source};
 use crate::stages::{BackEndStage, FrontEndStage, KeyframeMapper, MapperStage, PlannerStage};
 
 /// Where the drone's pose comes from.
@@ -250,6 +250,11 @@ pub struct StageSeconds {
 /// What a viewer sees of a flight as it happens.
 #[derive(Debug)]
 pub enum FlightEvent<'a> {
+    /// The flight starts with this rig.
+    Started {
+        /// The drone's cameras and IMU.
+        rig: &'a datasets::model::RigCalibration,
+    },
     /// A frame or a keyframe went through the stream.
     Stream(StreamEvent<'a>),
     /// The drone moved: its true and estimated poses at a frame.
@@ -271,6 +276,10 @@ pub enum FlightEvent<'a> {
         plan: Option<&'a Plan>,
         /// The planner (its grid and scored candidates).
         planner: &'a PlannerStage,
+        /// The drone's estimated position, world x, y (m).
+        position: [f64; 2],
+        /// Coverage after the plan's refresh of the grid.
+        coverage: f64,
     },
 }
 
@@ -583,11 +592,18 @@ pub fn fly(
         seed,
         ..SynthConfig::default()
     };
-    let mut flight =
-        SyntheticFlight::new(&synth, world, start, 0.0, fc.knot_interval_s).map_err(fail_world)?;
-    let rig = flight.calibration.clone();
+    let mut source = FlightSource::new(
+        SyntheticFlight::new(&synth, world, start, 0.0, fc.knot_interval_s).map_err(fail_world)?,
+    );
+    let rig = source.rig().clone();
+    observe(FlightEvent::Started { rig: &rig });
     let mut frontend = FrontEndStage::new(&config.frontend, &rig)?;
-    let mut backend = BackEndStage::new(&config.backend, &rig, config.pipeline.views, 0)?;
+    let mut backend = BackEndStage::new(
+        &config.backend,
+        &rig,
+        config.pipeline.views,
+        config.pipeline.view_images_every,
+    )?;
     let map_config = crate::stages::MapConfig {
         resolution_m: explore.resolution_m,
         occupancy: fc.occupancy,
@@ -622,13 +638,12 @@ pub fn fly(
         },
         imu: Vec::<ImuSample>::new(),
     };
-    let mut biases: Vec<ImuBias> = Vec::new();
     let mut source_ledger = cost::CostLedger::new();
     let mut source_cost = StageCounts::new();
     let mut seconds = StageSeconds::default();
     let timed = |start: Instant| start.elapsed().as_secs_f64();
     let knot = fc.knot_interval_s;
-    let t0_ns = flight.next_frame_t_ns();
+    let t0_ns = source.flight().next_frame_t_ns();
     let mut controller = Controller {
         waypoints: VecDeque::new(),
         goal_yaw: None,
@@ -658,12 +673,13 @@ pub fn fly(
     let mut frames = 0usize;
     let mut keyframes = 0usize;
     let mut max_session = 0u32;
+    let mut first_session: Option<u32> = None;
 
     loop {
         // The trajectory far enough ahead: the controller's next points.
-        let t_next = flight.seconds(flight.next_frame_t_ns());
+        let t_next = source.flight().seconds(source.flight().next_frame_t_ns());
         let start_control = Instant::now();
-        while flight.trajectory().duration_s() < t_next + HORIZON_KNOTS * knot {
+        while source.flight().trajectory().duration_s() < t_next + HORIZON_KNOTS * knot {
             let point = match est_setup.as_ref() {
                 // Not tracking yet: hold the start.
                 None => controller.last_true,
@@ -678,7 +694,7 @@ pub fn fly(
                         current_plan = None;
                         controller.last_true
                     } else {
-                        let true_from_est = correction(&flight, &estimated);
+                        let true_from_est = correction(source.flight(), &estimated);
                         let p = true_from_est * Point3::new(next[0], next[1], next[2]);
                         let yaw = next[3] + heading_offset(&true_from_est);
                         // Keep the yaw continuous with the last true point.
@@ -688,18 +704,16 @@ pub fn fly(
                 }
             };
             controller.last_true = point;
-            flight.push_control_point(point).map_err(fail_world)?;
+            source
+                .flight_mut()
+                .push_control_point(point)
+                .map_err(fail_world)?;
         }
         seconds.control += timed(start_control);
 
         // Sense.
         let start_render = Instant::now();
-        input.imu.clear();
-        biases.clear();
-        flight
-            .next_into(&mut input.frame, &mut input.imu, &mut biases)
-            .map_err(fail_world)?;
-        input.index = frames;
+        source.next_into(&mut input)?;
         seconds.renderer += timed(start_render);
         source_ledger.clear();
         let bytes = input.frame.left.data().len()
@@ -713,12 +727,12 @@ pub fn fly(
         let t_ns = input.frame.t_ns;
         let sim_s = (t_ns - t0_ns) as f64 * 1e-9;
         frames += 1;
-        let true_pose = flight.pose_at(t_ns);
+        let true_pose = source.flight().pose_at(t_ns);
         truth.push((t_ns, true_pose));
         let p = true_pose.translation.vector;
         distance += (p - last_true_pos).norm();
         last_true_pos = p;
-        let clearance = flight.world.signed_distance(&p);
+        let clearance = source.flight().world.signed_distance(&p);
         min_clearance = min_clearance.min(clearance);
         let contact = clearance < fc.radius_m;
         contact_frames += usize::from(contact);
@@ -737,7 +751,10 @@ pub fn fly(
                 };
                 seconds.backend += timed(start_be);
                 max_session = max_session.max(estimate.session);
-                let tracking = estimate.status == TrackingStatus::Tracking;
+                // Only the first session's world is the map's and the plan's:
+                // after a re-initialization from scratch the drone hovers.
+                let tracking = estimate.status == TrackingStatus::Tracking
+                    && *first_session.get_or_insert(estimate.session) == estimate.session;
                 let keyframe = backend.maps(&estimate);
                 let timing = RecordTiming {
                     frontend_ns,
@@ -749,7 +766,12 @@ pub fn fly(
                 let record = PipelineRecord::new(input.index, tracks, estimate, timing, view);
                 (world_from_body, tracking, keyframe, Some(record))
             }
-            PoseSource::True => (true_pose, true, (frames - 1).is_multiple_of(fc.keyframe_every), None),
+            PoseSource::True => (
+                true_pose,
+                true,
+                (frames - 1).is_multiple_of(fc.keyframe_every),
+                None,
+            ),
         };
         if let Some(r) = &record {
             observe(FlightEvent::Stream(StreamEvent::Frame(r)));
@@ -770,8 +792,9 @@ pub fn fly(
             let true_from_est = true_pose * estimate_pose.inverse();
             let est_from_true = true_from_est.inverse();
             let z_est = (est_from_true * Point3::from(start)).z;
-            let grid = est_grid(&flight.world, explore, model, &est_from_true)?;
-            let reachable = est_reachable(&flight.world, &grid, &true_from_est, fc.height_m, start);
+            let world = &source.flight().world;
+            let grid = est_grid(world, explore, model, &est_from_true)?;
+            let reachable = est_reachable(world, &grid, &true_from_est, fc.height_m, start);
             let total = reachable.iter().filter(|&&r| r).count().max(1);
             let band = [z_est - fc.band_half_height_m, z_est + fc.band_half_height_m];
             let stage = PlannerStage::new(
@@ -843,6 +866,8 @@ pub fn fly(
                 t_ns,
                 plan: plan.as_ref(),
                 planner: planner_stage,
+                position: here,
+                coverage,
             });
             let moved = (e - plans_position).norm() > 0.05;
             plans_position = e;
@@ -893,7 +918,12 @@ pub fn fly(
         Some((t, p, r, _)) => (t, Some(p), r),
         None => (Isometry3::identity(), None, Vec::new()),
     };
-    let map_quality = map_quality(mapper.mapper.map(), &flight.world, &true_from_est, 0.1);
+    let map_quality = map_quality(
+        mapper.mapper.map(),
+        &source.flight().world,
+        &true_from_est,
+        0.1,
+    );
     let (grid, plans, planner_cost) = match planner_stage {
         Some(p) => (p.grid().clone(), p.plans, p.cost),
         None => (true_grid, 0, StageCounts::new()),

@@ -9,16 +9,18 @@
 //! initialization). Every source fills a [`FrameInput`] the caller owns and
 //! reuses, so nothing is allocated per frame once the buffers have grown.
 //!
-//! Built: [`EurocSource`] (an EuRoC/ASL folder, images decoded on demand).
-//! The synthetic world rendered along the flown path, live V4L2/IIO devices
-//! and bag files implement the same trait; the stages never see which one
-//! feeds them. Timestamps are on the source's own clock (EuRoC's: ns since
+//! Built: [`EurocSource`] (an EuRoC/ASL folder, images decoded on demand)
+//! and [`FlightSource`] (a synthetic world rendered live along the path a
+//! closed-loop drone flies, `crate::flight`). Live V4L2/IIO devices and bag
+//! files implement the same trait; the stages never see which one feeds
+//! them. Timestamps are on the source's own clock (EuRoC's: ns since
 //! the epoch).
 
 use std::ops::Range;
 
 use datasets::euroc::EurocDataset;
-use datasets::model::RigCalibration;
+use datasets::model::{ImuBias, RigCalibration};
+use datasets::synth::flight::SyntheticFlight;
 use datasets::{GrayImage, ImuSample, StereoFrame};
 
 use crate::PipelineError;
@@ -123,6 +125,84 @@ impl Source for EurocSource<'_> {
         self.ds.load_stereo_into(self.next, &mut input.frame)?;
         input.index = self.next;
         self.next += 1;
+        Ok(true)
+    }
+}
+
+/// A synthetic world rendered live along the path the drone flies: the
+/// source of the closed loop ([`crate::flight`]). Its command side is the
+/// flight itself ([`Self::flight_mut`]: the controller appends control
+/// points); its stream never ends (the flight holds its last point when no
+/// command comes), the caller decides when to stop. The first pair brings
+/// the IMU reading at its own time; each later one the readings since.
+pub struct FlightSource {
+    flight: SyntheticFlight,
+    biases: Vec<ImuBias>,
+    name: String,
+}
+
+impl std::fmt::Debug for FlightSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlightSource")
+            .field("name", &self.name)
+            .field("flight", &self.flight)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FlightSource {
+    /// A source rendering `flight`.
+    #[must_use]
+    pub fn new(flight: SyntheticFlight) -> Self {
+        let name = format!("synthetic flight, world seed {}", flight.config.seed);
+        Self {
+            flight,
+            biases: Vec::new(),
+            name,
+        }
+    }
+
+    /// The flight (its world, trajectory and true state).
+    #[must_use]
+    pub fn flight(&self) -> &SyntheticFlight {
+        &self.flight
+    }
+
+    /// The flight, to steer it.
+    pub fn flight_mut(&mut self) -> &mut SyntheticFlight {
+        &mut self.flight
+    }
+
+    /// The true IMU biases of the readings the last pair brought.
+    #[must_use]
+    pub fn last_biases(&self) -> &[ImuBias] {
+        &self.biases
+    }
+}
+
+impl Source for FlightSource {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn rig(&self) -> &RigCalibration {
+        &self.flight.calibration
+    }
+
+    fn len_hint(&self) -> Option<usize> {
+        None
+    }
+
+    fn next_into(&mut self, input: &mut FrameInput) -> Result<bool, PipelineError> {
+        input.imu.clear();
+        self.biases.clear();
+        input.index = self.flight.frames();
+        self.flight
+            .next_into(&mut input.frame, &mut input.imu, &mut self.biases)
+            .map_err(|e| PipelineError::Source {
+                source_name: self.name.clone(),
+                message: e.to_string(),
+            })?;
         Ok(true)
     }
 }

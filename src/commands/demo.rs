@@ -8,7 +8,10 @@
 //! VIO (front end and back end, as `scout replay` does) and score its trajectory
 //! against the ground truth, with the occupancy map of its keyframes; then
 //! explore a synthetic world of the same seed in closed loop with the MI
-//! planner and the frontier baseline (as `scout explore` does); model the
+//! planner and the frontier baseline (as `scout explore` does); fly a drone
+//! through that world on its own stereo camera, IMU, VIO, map and MI planner
+//! (as `scout explore --sensor stereo --pose vio` does, a short flight with
+//! its own recording `flight.rrd`); model the
 //! VIO's and the map's energy per frame on a Pi 4 and on the accelerator (as
 //! `scout cost` does); and write `report.md` with those figures and the
 //! plots (trajectory against ground truth, error over time, time per frame,
@@ -48,6 +51,9 @@ pub struct DemoArgs {
     /// Duration of the synthetic sequence, seconds.
     #[arg(long, default_value_t = 20.0)]
     pub duration: f64,
+    /// Simulated seconds of the drone's closed-loop flight (0: none).
+    #[arg(long, default_value_t = 20.0)]
+    pub flight_seconds: f64,
     /// Where the Rerun recording goes besides `OUT/recording.rrd` (`--rrd`
     /// writes it elsewhere instead).
     #[command(flatten)]
@@ -225,6 +231,37 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     if let Some(v) = viewer {
         v.finish()?;
     }
+
+    // The closed loop with the VIO in it: a drone explores the same world on
+    // its own camera, IMU, VIO, map and MI planner.
+    let mut flight = None;
+    if args.flight_seconds > 0.0 {
+        println!();
+        println!(
+            "A drone's flight through world {} ({} s, stereo camera and IMU, its own VIO, map and MI planner):",
+            args.seed, args.flight_seconds
+        );
+        let mut flight_config = config.clone();
+        flight_config.flight.max_time_s = args.flight_seconds;
+        let flight_view = super::view::ViewerArgs {
+            rrd: view.rrd.as_ref().map(|_| args.out.join("flight.rrd")),
+            ..args.view.clone()
+        };
+        let mut flight_viewer = flight_view.open(true, true, &[PlannerKind::Mi.name()])?;
+        let summary = super::flight::run_flight(
+            &flight_config,
+            args.seed,
+            PlannerKind::Mi,
+            pipeline::flight::PoseSource::Vio,
+            &args.out.join("flight"),
+            flight_viewer.as_mut(),
+        )?;
+        if let Some(v) = flight_viewer {
+            v.finish()?;
+        }
+        super::flight::print_summary(&summary);
+        flight = Some(summary);
+    }
     let report_path = args.out.join("report.md");
     let report = Report {
         sequence: summary.to_string(),
@@ -236,6 +273,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         map: config.map.enabled,
         energy: &energy,
         explored: &explored,
+        flight: flight.as_ref(),
         recording: view
             .rrd
             .as_ref()
@@ -285,6 +323,14 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     println!(
         "  explore/mi/, explore/frontier/   coverage.csv, summary.json, cost.json, map.png (path in blue)"
     );
+    if flight.is_some() {
+        println!(
+            "  flight/             the drone's flight: summary.json, coverage.csv, trajectory.tum, groundtruth.tum, map.*, cost.json"
+        );
+        if view.rrd.is_some() {
+            println!("  flight.rrd          the flight frame by frame (rerun flight.rrd)");
+        }
+    }
     if vio.frames_tracking == 0 {
         anyhow::bail!("the VIO never reached the tracking status on the demo sequence");
     }
@@ -319,6 +365,8 @@ struct Report<'a> {
     map: bool,
     energy: &'a [super::cost::CostEvaluation],
     explored: &'a [String],
+    /// The drone's flight.
+    flight: Option<&'a super::flight::FlightSummary>,
     /// The Rerun recording, relative to the report.
     recording: Option<String>,
 }
@@ -420,6 +468,31 @@ impl Report<'_> {
             md,
             "\n![MI planner](explore/mi/map.png)\n\n![frontier planner](explore/frontier/map.png)"
         );
+        if let Some(f) = self.flight {
+            let _ = writeln!(
+                md,
+                "\n## A drone on its own VIO
+"
+            );
+            let _ = writeln!(
+                md,
+                "The drone flew {:.1} m in {:.0} s on its own stereo camera, IMU, VIO, map and MI planner ({:?}): coverage {:.1} %, ATE {}, {} contacts with the world (closest {:.2} m). Its stages took {:.3} CPU s per simulated s on one thread (the renderer {:.3} more). Of the map's {} occupied cells {:.1} % lie within 10 cm of a true surface; {:.2} % of the truly free cells are marked occupied. Files in `flight/`; the flight frame by frame in `flight.rrd`.",
+                f.path_length_m,
+                f.sim_time_s,
+                f.outcome,
+                f.coverage * 100.0,
+                f.ate_rmse_m
+                    .map_or_else(|| "-".into(), |a| format!("{:.1} mm", a * 1e3)),
+                f.collisions,
+                f.min_clearance_m,
+                f.stages_cpu_s_per_sim_s,
+                f.cpu_s_per_sim_s.renderer,
+                f.map_quality.occupied_cells,
+                f.map_quality.occupied_near_surface * 100.0,
+                f.map_quality.free_marked_occupied * 100.0
+            );
+            let _ = writeln!(md, "\n![the drone's map](flight/map.png)");
+        }
         md
     }
 }

@@ -274,10 +274,6 @@ pub fn explore_viewed(
 pub fn run(args: &ExploreArgs) -> anyhow::Result<()> {
     let planner = PlannerKind::from(args.planner);
     if args.sensor == SensorArg::Stereo {
-        anyhow::ensure!(
-            !args.view.wanted(),
-            "a Rerun recording of a stereo flight is not built yet; leave out --rrd, --connect and --spawn"
-        );
         let config = match &args.config {
             Some(path) => PipelineConfig::from_file(path)?,
             None => PipelineConfig::default(),
@@ -286,8 +282,21 @@ pub fn run(args: &ExploreArgs) -> anyhow::Result<()> {
             PoseArg::True => pipeline::flight::PoseSource::True,
             PoseArg::Vio => pipeline::flight::PoseSource::Vio,
         };
-        let summary =
-            super::flight::run_flight(&config, args.world_seed, planner, pose, &args.out)?;
+        let mut viewer = args.view.open(true, true, &[planner.name()])?;
+        let summary = super::flight::run_flight(
+            &config,
+            args.world_seed,
+            planner,
+            pose,
+            &args.out,
+            viewer.as_mut(),
+        )?;
+        if let Some(v) = viewer {
+            v.finish()?;
+            if let Some(path) = &args.view.rrd {
+                println!("wrote {} (rerun {})", path.display(), path.display());
+            }
+        }
         super::flight::print_summary(&summary);
         println!("wrote {}", args.out.display());
         return Ok(());

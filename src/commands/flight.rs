@@ -163,10 +163,32 @@ pub fn run_flight(
     planner: PlannerKind,
     pose: PoseSource,
     out: &Path,
+    mut viewer: Option<&mut super::view::Viewer>,
 ) -> anyhow::Result<FlightSummary> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut run = fly(config, seed, planner, pose, |_| {})
-        .with_context(|| format!("flying world {seed} with {}", planner.name()))?;
+    let mut config = config.clone();
+    if let Some(v) = viewer.as_deref() {
+        config.pipeline.views = true;
+        config.pipeline.view_images_every = v.images_every();
+    }
+    let t0_ns = datasets::synth::SynthConfig::default().start_time_ns;
+    let mut view_error = None;
+    let mut run = fly(&config, seed, planner, pose, |event| {
+        if let Some(v) = viewer.as_deref_mut()
+            && view_error.is_none()
+            && let Err(e) = v.flight_event(planner.name(), t0_ns, &event)
+        {
+            view_error = Some(e);
+        }
+    })
+    .with_context(|| format!("flying world {seed} with {}", planner.name()))?;
+    if let Some(e) = view_error {
+        return Err(e.context("recording the flight"));
+    }
+    if let Some(v) = viewer {
+        v.finish_flight()?;
+    }
+    let config = &config;
     let est = trajectory(&run.estimated)?;
     let truth = trajectory(&run.truth)?;
     write_tum(out.join("trajectory.tum"), &est)?;

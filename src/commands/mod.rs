@@ -6,6 +6,7 @@ pub mod eval;
 pub mod explore;
 pub mod explore_bench;
 pub mod flight;
+pub mod flight_bench;
 pub mod inspect;
 pub mod map_bench;
 pub mod replay;

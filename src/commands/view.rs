@@ -110,6 +110,17 @@ impl Viewer {
     pub fn keyframe(&mut self, _: &pipeline::MapRecord) -> anyhow::Result<()> {
         match *self {}
     }
+    pub fn flight_event(
+        &mut self,
+        _: &str,
+        _: i64,
+        _: &pipeline::flight::FlightEvent<'_>,
+    ) -> anyhow::Result<()> {
+        match *self {}
+    }
+    pub fn finish_flight(&mut self) -> anyhow::Result<()> {
+        match *self {}
+    }
     pub fn explore_event(
         &mut self,
         _: &str,

@@ -305,11 +305,13 @@ impl KeyframeMapper {
         project_band_with(&self.map, z - half, z + half, None, BandRule::Observed).ok()
     }
 
-    /// A copy of the map and its flight layer, for a viewer.
+    /// A snapshot of the map (its bricks shared copy-on-write: the table is
+    /// copied, the cells only when the mapper next writes them) and its
+    /// flight layer, for a viewer.
     #[must_use]
     pub fn snapshot(&self) -> MapSnapshot {
         MapSnapshot {
-            map: self.map.clone(),
+            map: self.map.snapshot(),
             flight_layer: self.flight_layer(),
         }
     }

@@ -34,8 +34,11 @@
 //! plan's yaw, the yaw changing at most `max_yaw_rate_rad_s`. Before each
 //! control point the next waypoint is checked against the latest grid (the
 //! obstacles inflated by the drone's radius and clearance); a blocked one, or
-//! a lost VIO, makes the drone hold its last point (it slows to a hover) and
-//! replan once it tracks again. Contacts with the true world (the body's
+//! a lost VIO, makes the drone hold its last point (it slows to a hover);
+//! while lost it also turns slowly in place (half the yaw rate) to find
+//! features again, and it replans once it tracks. A re-initialization from
+//! scratch (a new world frame) ends the flight as `vio_lost`: its map and
+//! plans are in the first world. Contacts with the true world (the body's
 //! centre nearer than `radius_m` to a surface) are counted.
 //!
 //! **Measured** ([`FlightRun`]): coverage of the reachable free space in the
@@ -201,6 +204,9 @@ pub enum FlightOutcome {
     Timeout,
     /// Plans kept failing to move the drone.
     Stuck,
+    /// The VIO lost track long enough to re-initialize in a new world
+    /// frame: the map and the plans were in the first, so the drone landed.
+    VioLost,
 }
 
 /// One row of the coverage log (at every keyframe and plan).
@@ -755,6 +761,10 @@ pub fn fly(
                 // after a re-initialization from scratch the drone hovers.
                 let tracking = estimate.status == TrackingStatus::Tracking
                     && *first_session.get_or_insert(estimate.session) == estimate.session;
+                if first_session.is_some_and(|s| s != estimate.session) {
+                    outcome = FlightOutcome::VioLost;
+                    break;
+                }
                 let keyframe = backend.maps(&estimate);
                 let timing = RecordTiming {
                     frontend_ns,
@@ -781,9 +791,14 @@ pub fn fly(
         } else {
             not_tracking += 1;
             if current_plan.is_some() {
-                // Lost: hold (the drone slows to a hover) until it tracks.
+                // Lost: stop (the drone slows to a hover) until it tracks.
                 controller.stop();
                 current_plan = None;
+            }
+            if est_setup.is_some() {
+                // And turn slowly in place: a camera facing a bare or a
+                // too-near surface finds features again elsewhere.
+                controller.spin_left_rad = controller.spin_left_rad.max(0.5 * controller.yaw_step);
             }
         }
         if tracking && est_setup.is_none() {

@@ -410,10 +410,33 @@ impl ExploreRun {
 /// # Errors
 /// If the grid would be too large.
 pub fn grid_for(world: &World, cfg: &ExploreConfig, model: QuantizedModel) -> Result<Grid2> {
+    let room = &world.room;
+    grid_over(
+        [room.min.x, room.min.y],
+        [room.max.x, room.max.y],
+        2,
+        cfg,
+        model,
+    )
+}
+
+/// The grid over the box `lo`..`hi` (world x, y, m) and `margin` cells more
+/// on every side, at `cfg`'s resolution, with an unknown border as long as
+/// the longer of the sensor's range and the MI fan's beams.
+///
+/// # Errors
+/// If the grid would be too large.
+pub fn grid_over(
+    lo: [f64; 2],
+    hi: [f64; 2],
+    margin: i32,
+    cfg: &ExploreConfig,
+    model: QuantizedModel,
+) -> Result<Grid2> {
     let res = cfg.resolution_m;
     let cell = |v: f64| (v / res).floor() as i32;
-    let min = [cell(world.room.min.x) - 2, cell(world.room.min.y) - 2];
-    let max = [cell(world.room.max.x) + 2, cell(world.room.max.y) + 2];
+    let min = [cell(lo[0]) - margin, cell(lo[1]) - margin];
+    let max = [cell(hi[0]) + margin, cell(hi[1]) + margin];
     let beam = (cfg.range_m / res).ceil() as usize;
     Grid2::new(
         min,

@@ -1011,20 +1011,8 @@ fn est_grid(
             hi = [hi[0].max(p.x), hi[1].max(p.y)];
         }
     }
-    let res = explore.resolution_m;
-    let cell = |v: f64| (v / res).floor() as i32;
-    let min = [cell(lo[0]) - 4, cell(lo[1]) - 4];
-    let max = [cell(hi[0]) + 4, cell(hi[1]) + 4];
-    let beam = (explore.range_m / res).ceil() as usize;
-    Grid2::new(
-        min,
-        (max[0] - min[0] + 1) as usize,
-        (max[1] - min[1] + 1) as usize,
-        beam.max(explore.mi.fan.cells) + 1,
-        res,
-        model,
-    )
-    .map_err(|error| PipelineError::Planner { t_ns: 0, error })
+    exploration::sim::grid_over(lo, hi, 4, explore, model)
+        .map_err(|error| PipelineError::Planner { t_ns: 0, error })
 }
 
 /// The grid cells (estimate's world) whose centres, carried into the true

@@ -28,8 +28,7 @@ use super::world::World;
 use super::{ExposureModel, SynthConfig};
 use crate::image::GrayImage;
 use crate::model::{
-    CameraCalibration, GroundTruthState, ImuBias, ImuCalibration, ImuSample, RigCalibration,
-    StereoFrame,
+    GroundTruthState, ImuBias, ImuCalibration, ImuSample, RigCalibration, StereoFrame,
 };
 use crate::{DatasetError, Result};
 
@@ -81,21 +80,8 @@ impl SyntheticFlight {
                 "the flight's start {start:?} is not free"
             )));
         }
-        let profile = cfg.resolved_profile();
         let textures = SceneTextures::generate(&world, &cfg.texture_config(), cfg.seed)?;
-        let mut cam0 = CameraCalibration::euroc_cam0();
-        let mut cam1 = CameraCalibration::euroc_cam1();
-        cam0.rate_hz = cfg.camera_rate_hz;
-        cam1.rate_hz = cfg.camera_rate_hz;
-        let mut imu_calib = ImuCalibration::euroc_adis16448();
-        imu_calib.rate_hz = cfg.imu_rate_hz;
-        let scale = cfg.imu_noise.noise_scale;
-        if scale > 0.0 {
-            imu_calib.gyro_noise_density *= scale;
-            imu_calib.gyro_random_walk *= scale;
-            imu_calib.accel_noise_density *= scale;
-            imu_calib.accel_random_walk *= scale;
-        }
+        let (calibration, renderers, exposure) = super::rig_renderers_exposure(cfg)?;
         let imu = ImuSimulator::new(
             &ImuCalibration::euroc_adis16448(),
             &cfg.imu_noise,
@@ -103,17 +89,6 @@ impl SyntheticFlight {
             imu_period_ns,
             cfg.seed,
         )?;
-        let render_cfg = cfg.render_config();
-        let renderers = [
-            CameraRenderer::new(&cam0, &render_cfg)?,
-            CameraRenderer::new(&cam1, &render_cfg)?,
-        ];
-        let exposure = ExposureModel::new(
-            cfg.exposure_gain,
-            profile.exposure_drift,
-            profile.stereo_gain_mismatch,
-            cfg.seed,
-        );
         let trajectory = Trajectory::hover(
             start,
             yaw,
@@ -122,11 +97,7 @@ impl SyntheticFlight {
         )?;
         Ok(Self {
             config: cfg.clone(),
-            calibration: RigCalibration {
-                cam0,
-                cam1,
-                imu: imu_calib,
-            },
+            calibration,
             world,
             textures,
             exposure,

@@ -389,6 +389,40 @@ impl ExposureModel {
     }
 }
 
+/// EuRoC's rig at `cfg`'s rates (the IMU's noise figures scaled by
+/// `imu_noise.noise_scale` when it is positive), the renderers of its two
+/// cameras and the exposure model: what a sequence and a flight render with.
+pub(crate) fn rig_renderers_exposure(
+    cfg: &SynthConfig,
+) -> Result<(RigCalibration, [CameraRenderer; 2], ExposureModel)> {
+    let profile = cfg.resolved_profile();
+    let mut cam0 = CameraCalibration::euroc_cam0();
+    let mut cam1 = CameraCalibration::euroc_cam1();
+    cam0.rate_hz = cfg.camera_rate_hz;
+    cam1.rate_hz = cfg.camera_rate_hz;
+    let mut imu = ImuCalibration::euroc_adis16448();
+    imu.rate_hz = cfg.imu_rate_hz;
+    let scale = cfg.imu_noise.noise_scale;
+    if scale > 0.0 {
+        imu.gyro_noise_density *= scale;
+        imu.gyro_random_walk *= scale;
+        imu.accel_noise_density *= scale;
+        imu.accel_random_walk *= scale;
+    }
+    let render_cfg = cfg.render_config();
+    let renderers = [
+        CameraRenderer::new(&cam0, &render_cfg)?,
+        CameraRenderer::new(&cam1, &render_cfg)?,
+    ];
+    let exposure = ExposureModel::new(
+        cfg.exposure_gain,
+        profile.exposure_drift,
+        profile.stereo_gain_mismatch,
+        cfg.seed,
+    );
+    Ok((RigCalibration { cam0, cam1, imu }, renderers, exposure))
+}
+
 /// A generated sequence: calibration, world, trajectory, IMU and ground truth;
 /// images are rendered on demand.
 pub struct SyntheticSequence {
@@ -456,24 +490,11 @@ impl SyntheticSequence {
                 "exposure_gain must be in (0, 10]".into(),
             ));
         }
-        let profile = cfg.resolved_profile();
         let world = World::generate(&cfg.world_config(), cfg.seed)?;
         let textures = SceneTextures::generate(&world, &cfg.texture_config(), cfg.seed)?;
         let trajectory = Trajectory::generate(&world, &cfg.trajectory_config(), cfg.seed)?;
 
-        let mut cam0 = CameraCalibration::euroc_cam0();
-        let mut cam1 = CameraCalibration::euroc_cam1();
-        cam0.rate_hz = cfg.camera_rate_hz;
-        cam1.rate_hz = cfg.camera_rate_hz;
-        let mut imu_calib = ImuCalibration::euroc_adis16448();
-        imu_calib.rate_hz = cfg.imu_rate_hz;
-        let scale = cfg.imu_noise.noise_scale;
-        if scale > 0.0 {
-            imu_calib.gyro_noise_density *= scale;
-            imu_calib.gyro_random_walk *= scale;
-            imu_calib.accel_noise_density *= scale;
-            imu_calib.accel_random_walk *= scale;
-        }
+        let (calibration, renderers, exposure) = rig_renderers_exposure(cfg)?;
         let nominal = ImuCalibration::euroc_adis16448();
 
         let frame_count = (cfg.duration_s * 1e9 / camera_period as f64 - 1e-6).ceil() as usize;
@@ -503,24 +524,9 @@ impl SyntheticSequence {
                 }
             })
             .collect();
-        let render_cfg = cfg.render_config();
-        let renderers = [
-            CameraRenderer::new(&cam0, &render_cfg)?,
-            CameraRenderer::new(&cam1, &render_cfg)?,
-        ];
-        let exposure = ExposureModel::new(
-            cfg.exposure_gain,
-            profile.exposure_drift,
-            profile.stereo_gain_mismatch,
-            cfg.seed,
-        );
         Ok(Self {
             config: cfg.clone(),
-            calibration: RigCalibration {
-                cam0,
-                cam1,
-                imu: imu_calib,
-            },
+            calibration,
             world,
             textures,
             trajectory,

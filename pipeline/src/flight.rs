@@ -693,7 +693,7 @@ pub fn fly(
                     let go = current_plan.is_some();
                     let before = controller.last;
                     let next = controller.next(go);
-                    if go && !planner_stage.is_clear([next[0], next[1]]) {
+                    if go && !planner_stage.is_clear([next[0], next[1]], fc.radius_m) {
                         // Blocked ahead on the latest grid: hold, replan.
                         controller.last = before;
                         controller.stop();
@@ -869,7 +869,7 @@ pub fn fly(
             if let Some(plan) = current_plan.as_ref() {
                 let goal = planner_stage.grid().center(plan.goal.0, plan.goal.1);
                 if (goal[0] - here[0]).hypot(goal[1] - here[1]) < GOAL_REACHED_M && arrived {
-                    planner_stage.reached(plan.goal);
+                    planner_stage.reached(plan.goal, Some((heading(&estimate_pose), 0.5 * fov)));
                 }
             }
             let start_plan = Instant::now();

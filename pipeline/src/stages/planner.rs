@@ -210,17 +210,23 @@ impl PlannerStage {
         self.grid.cell_of(position[0], position[1])
     }
 
-    /// Whether the drone fits at `position` on the last grid (no occupied
-    /// cell within the inflation radius).
+    /// Whether the drone's body (a disc of `radius_m`) fits at `position` on
+    /// the last grid: no occupied cell within `radius_m`. Paths keep the
+    /// inflation radius (the body and a clearance) except where they lead a
+    /// drone out of the inflated band, so the check is against the body
+    /// alone: a check against the inflation would refuse the way out.
     #[must_use]
-    pub fn is_clear(&self, position: [f64; 2]) -> bool {
+    pub fn is_clear(&self, position: [f64; 2], radius_m: f64) -> bool {
         self.cell_of(position)
-            .is_some_and(|(c, r)| is_clear(&self.grid, c, r, self.inflation_m))
+            .is_some_and(|(c, r)| is_clear(&self.grid, c, r, radius_m))
     }
 
     /// The goal was reached: it is not chosen again, and the frontier cells
-    /// near it (which coming here did not clear) are dropped.
-    pub fn reached(&mut self, goal: (usize, usize)) {
+    /// near it that coming here did not clear are dropped: all of them for a
+    /// sensor that sees all round (`facing` `None`), those the camera faced
+    /// for one that does not (`facing`: the drone's yaw and half its field
+    /// of view, rad): the others it has not looked at yet.
+    pub fn reached(&mut self, goal: (usize, usize), facing: Option<(f64, f64)>) {
         self.visited.push(goal);
         self.current_goal = None;
         let (w, h) = (self.grid.width(), self.grid.height());
@@ -228,7 +234,12 @@ impl PlannerStage {
         let (gc, gr) = (goal.0 as i64, goal.1 as i64);
         for r in (gr - reach).max(0)..=(gr + reach).min(h as i64 - 1) {
             for c in (gc - reach).max(0)..=(gc + reach).min(w as i64 - 1) {
-                if is_frontier(&self.grid, c as usize, r as usize) {
+                let seen = facing.is_none_or(|(yaw, half_fov)| {
+                    let (dc, dr) = ((c - gc) as f64, (r - gr) as f64);
+                    let off = (dr.atan2(dc) - yaw).sin().atan2((dr.atan2(dc) - yaw).cos());
+                    (dc == 0.0 && dr == 0.0) || off.abs() <= half_fov
+                });
+                if seen && is_frontier(&self.grid, c as usize, r as usize) {
                     self.ignored[r as usize * w + c as usize] = true;
                 }
             }

@@ -50,11 +50,10 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use cost::StageCounts;
-use datasets::model::StereoFrame;
+use datasets::ImuSample;
 use datasets::synth::SynthConfig;
 use datasets::synth::flight::SyntheticFlight;
 use datasets::synth::world::World;
-use datasets::{GrayImage, ImuSample};
 use exploration::grid::Grid2;
 use exploration::planner::{FrontierPlanner, MiPlanner, Plan, Planner};
 use exploration::sim::{PlannerKind, planar_clearance, reachable_where, start_point};
@@ -635,15 +634,7 @@ pub fn fly(
     };
     let mut policy = Some(policy);
 
-    let mut input = FrameInput {
-        index: 0,
-        frame: StereoFrame {
-            t_ns: 0,
-            left: GrayImage::new(0, 0),
-            right: GrayImage::new(0, 0),
-        },
-        imu: Vec::<ImuSample>::new(),
-    };
+    let mut input = FrameInput::empty();
     let mut source_ledger = cost::CostLedger::new();
     let mut source_cost = StageCounts::new();
     let mut seconds = StageSeconds::default();
@@ -679,7 +670,6 @@ pub fn fly(
     let mut frames = 0usize;
     let mut keyframes = 0usize;
     let mut max_session = 0u32;
-    let mut first_session: Option<u32> = None;
 
     loop {
         // The trajectory far enough ahead: the controller's next points.
@@ -758,13 +748,12 @@ pub fn fly(
                 seconds.backend += timed(start_be);
                 max_session = max_session.max(estimate.session);
                 // Only the first session's world is the map's and the plan's:
-                // after a re-initialization from scratch the drone hovers.
-                let tracking = estimate.status == TrackingStatus::Tracking
-                    && *first_session.get_or_insert(estimate.session) == estimate.session;
-                if first_session.is_some_and(|s| s != estimate.session) {
+                // a re-initialization from scratch ends the flight.
+                if backend.in_later_session(&estimate) {
                     outcome = FlightOutcome::VioLost;
                     break;
                 }
+                let tracking = estimate.status == TrackingStatus::Tracking;
                 let keyframe = backend.maps(&estimate);
                 let timing = RecordTiming {
                     frontend_ns,
@@ -783,6 +772,9 @@ pub fn fly(
                 None,
             ),
         };
+        // When the estimate was made: the keyframe's latency to the map runs
+        // from here.
+        let estimated_at = Instant::now();
         if let Some(r) = &record {
             observe(FlightEvent::Stream(StreamEvent::Frame(r)));
         }
@@ -828,7 +820,6 @@ pub fn fly(
         // Map.
         if keyframe && tracking {
             let start_map = Instant::now();
-            let estimated_at = Instant::now();
             let mut map_record: MapRecord =
                 mapper.step(input.index, &input.frame, &estimate_pose)?;
             map_record.keyframe_to_map_ns = crate::stages::elapsed_ns(estimated_at);

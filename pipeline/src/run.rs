@@ -48,7 +48,6 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use datasets::model::RigCalibration;
-use datasets::{GrayImage, StereoFrame};
 use nalgebra::Isometry3;
 use vio::frontend::FrameTracks;
 
@@ -87,7 +86,7 @@ pub fn run_sequential<S: Source>(
         config.pipeline.view_images_every,
     )?;
     let mut mapper = new_mapper(config, &rig)?;
-    let mut input = FrameInput::for_rig(&rig);
+    let mut input = FrameInput::empty();
     let mut run = empty_run(PipelineMode::Deterministic, source.len_hint());
     let mut skipped = 0;
     while source.next_into(&mut input)? {
@@ -152,15 +151,7 @@ impl Slot {
     fn new() -> Self {
         let now = Instant::now();
         Self {
-            input: FrameInput {
-                index: 0,
-                frame: StereoFrame {
-                    t_ns: 0,
-                    left: GrayImage::new(0, 0),
-                    right: GrayImage::new(0, 0),
-                },
-                imu: Vec::new(),
-            },
+            input: FrameInput::empty(),
             has_frame: false,
             tracks: FrameTracks::default(),
             frontend_ns: 0,
@@ -364,6 +355,7 @@ fn source_thread<S: Source>(
     let mut dropped = Vec::new();
     // A slot whose pair was dropped: its IMU samples go with the next pair.
     let mut pending: Option<Slot> = None;
+    let mut carried_imu = Vec::new();
     loop {
         let (mut slot, carried) = match pending.take() {
             Some(slot) => (slot, true),
@@ -372,13 +364,19 @@ fn source_thread<S: Source>(
                 Err(_) => return Ok((pairs, dropped)),
             },
         };
-        // The IMU samples of a dropped pair stay in front of the next one's.
-        let kept = std::mem::take(&mut slot.input.imu);
+        // The IMU samples of a dropped pair stay in front of the next one's
+        // (through a buffer kept across pairs: nothing allocated per frame).
+        if carried {
+            carried_imu.clear();
+            carried_imu.extend_from_slice(&slot.input.imu);
+        }
         let more = source.next_into(&mut slot.input)?;
         if carried {
-            let mut imu = kept;
-            imu.extend_from_slice(&slot.input.imu);
-            slot.input.imu = imu;
+            if !more {
+                // The stream has ended and left the slot as it was.
+                slot.input.imu.clear();
+            }
+            slot.input.imu.splice(0..0, carried_imu.drain(..));
         }
         if !more {
             if carried && !slot.input.imu.is_empty() {

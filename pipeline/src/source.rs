@@ -37,15 +37,16 @@ pub struct FrameInput {
 }
 
 impl FrameInput {
-    /// Empty buffers for a rig's image size.
+    /// Empty buffers: the images grow to the source's size on the first
+    /// pair and are reused from then on.
     #[must_use]
-    pub fn for_rig(rig: &RigCalibration) -> Self {
+    pub fn empty() -> Self {
         Self {
             index: 0,
             frame: StereoFrame {
                 t_ns: 0,
-                left: GrayImage::new(rig.cam0.width, rig.cam0.height),
-                right: GrayImage::new(rig.cam1.width, rig.cam1.height),
+                left: GrayImage::new(0, 0),
+                right: GrayImage::new(0, 0),
             },
             imu: Vec::new(),
         }

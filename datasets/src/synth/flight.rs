@@ -21,11 +21,10 @@ use nalgebra::{Isometry3, Vector3};
 
 use super::imu::ImuSimulator;
 use super::render::{CameraRenderer, RenderScratch};
-use super::rng::{Stream, mix_key};
 use super::texture::SceneTextures;
 use super::trajectory::{KinematicState, Trajectory};
 use super::world::World;
-use super::{ExposureModel, SynthConfig};
+use super::{ExposureModel, PairRenderer, SynthConfig};
 use crate::image::GrayImage;
 use crate::model::{
     GroundTruthState, ImuBias, ImuCalibration, ImuSample, RigCalibration, StereoFrame,
@@ -210,29 +209,27 @@ impl SyntheticFlight {
         let world_from_body = self.pose_at(t_ns);
         let t_s = self.seconds(t_ns);
         frame.t_ns = t_ns;
-        let cams = [&self.calibration.cam0, &self.calibration.cam1];
         for (c, image) in [&mut frame.left, &mut frame.right].into_iter().enumerate() {
             let (w, h) = (self.renderers[c].width(), self.renderers[c].height());
             if image.width() != w || image.height() != h {
                 *image = GrayImage::new(w, h);
             }
-            let world_from_cam = world_from_body * cams[c].body_from_cam;
-            let key = mix_key(&[
-                self.config.seed,
-                Stream::ImageNoise.id(),
-                self.next_frame as u64,
-                c as u64,
-            ]);
-            self.renderers[c].render(
-                &self.world,
-                &self.textures,
-                &world_from_cam,
-                self.exposure.gain(c, t_s),
-                key,
-                &mut self.scratch,
-                image,
-            )?;
         }
+        PairRenderer {
+            seed: self.config.seed,
+            calibration: &self.calibration,
+            renderers: &self.renderers,
+            world: &self.world,
+            textures: &self.textures,
+            exposure: &self.exposure,
+        }
+        .render(
+            self.next_frame,
+            &world_from_body,
+            t_s,
+            &mut self.scratch,
+            frame,
+        )?;
         self.next_frame += 1;
         Ok(())
     }

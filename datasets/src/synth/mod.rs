@@ -423,6 +423,59 @@ pub(crate) fn rig_renderers_exposure(
     Ok((RigCalibration { cam0, cam1, imu }, renderers, exposure))
 }
 
+/// What rendering a stereo pair takes besides the pose: a sequence's and a
+/// flight's cameras in their world.
+pub(crate) struct PairRenderer<'a> {
+    /// Seed of the image noise.
+    pub seed: u64,
+    /// The rig (each camera's `body_from_cam`).
+    pub calibration: &'a RigCalibration,
+    /// Camera 0's and camera 1's renderers.
+    pub renderers: &'a [CameraRenderer; 2],
+    /// The world.
+    pub world: &'a World,
+    /// Its textures.
+    pub textures: &'a SceneTextures,
+    /// The exposure gains.
+    pub exposure: &'a ExposureModel,
+}
+
+impl PairRenderer<'_> {
+    /// Renders frame `frame_index` (its image noise is a function of the
+    /// seed, the frame and the camera) with the body at `world_from_body`,
+    /// `t_s` seconds after the start (the exposure's time), into `out`,
+    /// whose images must have the cameras' sizes; `out.t_ns` is the caller's.
+    pub(crate) fn render(
+        &self,
+        frame_index: usize,
+        world_from_body: &Isometry3<f64>,
+        t_s: f64,
+        scratch: &mut RenderScratch,
+        out: &mut StereoFrame,
+    ) -> Result<()> {
+        let cams = [&self.calibration.cam0, &self.calibration.cam1];
+        for (c, image) in [&mut out.left, &mut out.right].into_iter().enumerate() {
+            let world_from_cam = world_from_body * cams[c].body_from_cam;
+            let key = mix_key(&[
+                self.seed,
+                Stream::ImageNoise.id(),
+                frame_index as u64,
+                c as u64,
+            ]);
+            self.renderers[c].render(
+                self.world,
+                self.textures,
+                &world_from_cam,
+                self.exposure.gain(c, t_s),
+                key,
+                scratch,
+                image,
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// A generated sequence: calibration, world, trajectory, IMU and ground truth;
 /// images are rendered on demand.
 pub struct SyntheticSequence {
@@ -657,26 +710,15 @@ impl SyntheticSequence {
         let world_from_body = self.pose_at(t_ns);
         let t_s = self.seconds(t_ns);
         out.t_ns = t_ns;
-        let cams = [&self.calibration.cam0, &self.calibration.cam1];
-        for (c, image) in [&mut out.left, &mut out.right].into_iter().enumerate() {
-            let world_from_cam = world_from_body * cams[c].body_from_cam;
-            let key = mix_key(&[
-                self.config.seed,
-                Stream::ImageNoise.id(),
-                frame_index as u64,
-                c as u64,
-            ]);
-            self.renderers[c].render(
-                &self.world,
-                &self.textures,
-                &world_from_cam,
-                self.exposure.gain(c, t_s),
-                key,
-                scratch,
-                image,
-            )?;
+        PairRenderer {
+            seed: self.config.seed,
+            calibration: &self.calibration,
+            renderers: &self.renderers,
+            world: &self.world,
+            textures: &self.textures,
+            exposure: &self.exposure,
         }
-        Ok(())
+        .render(frame_index, &world_from_body, t_s, scratch, out)
     }
 }
 

@@ -114,6 +114,13 @@ impl BackEndStage {
         estimate.keyframe && estimate.status == TrackingStatus::Tracking && !self.maps(estimate)
     }
 
+    /// Whether an estimate belongs to a session after the first tracking one
+    /// (a re-initialization from scratch: another world frame).
+    #[must_use]
+    pub fn in_later_session(&self, estimate: &Estimate) -> bool {
+        self.first_session.is_some_and(|s| s != estimate.session)
+    }
+
     /// The view of frame `index` for a viewer, when views are on.
     #[must_use]
     pub fn view(

@@ -328,6 +328,7 @@ impl KeyframeMapper {
             path: path.to_path_buf(),
             message: e.to_string(),
         };
+        let mean_height = self.mean_height_m();
         let map = &self.map;
         let s = &mut self.summary;
         s.stereo_ms_median = median(&mut self.stereo_ms);
@@ -339,11 +340,7 @@ impl KeyframeMapper {
         s.occupied_cells = entropy.occupied;
         s.free_cells = entropy.free;
         s.entropy_bits = entropy.bits;
-        s.slice_height_m = if self.heights.is_empty() {
-            0.0
-        } else {
-            self.heights.iter().sum::<f64>() / self.heights.len() as f64
-        };
+        s.slice_height_m = mean_height;
         let bin = out.join("map.bin");
         s.file_bytes = save(map, &bin).map_err(|e| write_error(&bin, &e))?.bytes;
         if map.brick_count() > 0 {

@@ -236,7 +236,8 @@ impl PlannerStage {
             for c in (gc - reach).max(0)..=(gc + reach).min(w as i64 - 1) {
                 let seen = facing.is_none_or(|(yaw, half_fov)| {
                     let (dc, dr) = ((c - gc) as f64, (r - gr) as f64);
-                    let off = (dr.atan2(dc) - yaw).sin().atan2((dr.atan2(dc) - yaw).cos());
+                    let d = dr.atan2(dc) - yaw;
+                    let off = d.sin().atan2(d.cos());
                     (dc == 0.0 && dr == 0.0) || off.abs() <= half_fov
                 });
                 if seen && is_frontier(&self.grid, c as usize, r as usize) {

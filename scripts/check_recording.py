@@ -2,11 +2,14 @@
 """Checks a `scout demo` recording with the Rerun CLI (pip install rerun-sdk).
 
     python3 scripts/check_recording.py scout-demo/recording.rrd [--frames N]
+    python3 scripts/check_recording.py scout-demo/flight.rrd --flight [--frames N]
 
 1. `rerun rrd verify FILE`: the viewer of that version can load it.
 2. `rerun rrd print FILE`: every entity path the demo logs is there (see
    viz/src/recording.rs), with a row per frame for the per-frame ones when
-   --frames is given; prints rows and size per entity.
+   --frames is given; prints rows and size per entity. `--flight` checks
+   the drone's closed-loop flight (`flight.rrd`: the VIO, the map, the
+   MI planner's plans, the true path) instead of the VIO replay.
 
 Exits 1 with the missing paths named.
 """
@@ -17,7 +20,7 @@ import re
 import subprocess
 import sys
 
-# Logged for every frame of the VIO.
+# The VIO replay (recording.rrd): logged for every frame.
 PER_FRAME = [
     "/world/body/cam0/image",
     "/world/body/cam1/image",
@@ -28,7 +31,7 @@ PER_FRAME = [
     "/stats/time_ms/frontend",
     "/stats/time_ms/backend",
 ]
-# Logged at least once.
+# The VIO replay: logged at least once.
 ONCE = [
     "/world",
     "/world/body",
@@ -46,11 +49,23 @@ ONCE = [
     "/stats/energy_uJ/backend",
     "/stats/energy_uJ/map",
     "/stats/time_ms/map",
+]
+# The flight (flight.rrd): its camera frame by frame, and the whole loop on
+# the sensor timeline: estimated and true paths, the map growing, each plan.
+FLIGHT_PER_FRAME = [
+    "/world/body/cam0/image",
+    "/world/body/cam0/tracks",
+    "/stats/time_ms/frontend",
+    "/stats/time_ms/backend",
+]
+FLIGHT_ONCE = [
+    "/world/trajectory",
+    "/world/ground_truth",
+    "/world/map/voxels",
+    "/stats/time_ms/map",
 ] + [
-    f"/explore/{planner}/{part}"
-    for planner in ("mi", "frontier")
-    for part in ("map", "mi", "goal", "path", "travelled", "robot", "scan")
-] + ["/stats/coverage/mi", "/stats/coverage/frontier"]
+    f"/explore/mi/{part}" for part in ("map", "mi", "goal", "path", "travelled", "robot")
+] + ["/stats/coverage/mi"]
 
 CHUNK = re.compile(r"^Chunk\(\S+\) with (\d+) rows \(([\d.]+) ([KMG]i)?B\) - (\S+)")
 UNIT = {None: 1, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30}
@@ -60,7 +75,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("rrd")
     parser.add_argument("--frames", type=int, help="frames of the VIO run")
+    parser.add_argument("--flight", action="store_true", help="a flight.rrd")
     args = parser.parse_args()
+    once, per_frame = (FLIGHT_ONCE, FLIGHT_PER_FRAME) if args.flight else (ONCE, PER_FRAME)
 
     verify = subprocess.run(["rerun", "rrd", "verify", args.rrd], capture_output=True, text=True)
     print((verify.stdout + verify.stderr).strip().splitlines()[-1:] or ["(no output)"])
@@ -87,11 +104,11 @@ def main() -> int:
     problems = []
     if not blueprint:
         problems.append("no blueprint")
-    for path in ONCE + PER_FRAME:
+    for path in once + per_frame:
         if rows[path] == 0:
             problems.append(f"{path}: missing")
     if args.frames:
-        for path in PER_FRAME:
+        for path in per_frame:
             if 0 < rows[path] < args.frames:
                 problems.append(f"{path}: {rows[path]} rows for {args.frames} frames")
 
@@ -100,7 +117,7 @@ def main() -> int:
     if problems:
         print(f"{args.rrd}: " + "; ".join(problems))
         return 1
-    print(f"{args.rrd}: verified, {len(ONCE) + len(PER_FRAME)} expected entity paths present")
+    print(f"{args.rrd}: verified, {len(once) + len(per_frame)} expected entity paths present")
     return 0
 
 

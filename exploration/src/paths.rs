@@ -181,6 +181,23 @@ pub fn is_clear(grid: &Grid2, col: usize, row: usize, radius_m: f64) -> bool {
     })
 }
 
+/// The distance (m, centre to centre) from cell `(col, row)` to the nearest
+/// occupied cell of `grid` within `reach_m`, or `reach_m` if there is none.
+#[must_use]
+pub fn clearance_m(grid: &Grid2, col: usize, row: usize, reach_m: f64) -> f64 {
+    let (w, h) = (grid.width() as i64, grid.height() as i64);
+    let res = grid.resolution();
+    disc(grid, reach_m)
+        .filter(|&(dx, dy)| {
+            let (c, r) = (col as i64 + dx, row as i64 + dy);
+            (0..w).contains(&c)
+                && (0..h).contains(&r)
+                && grid.occupancy(c as usize, r as usize) == Occupancy::Occupied
+        })
+        .map(|(dx, dy)| ((dx * dx + dy * dy) as f64).sqrt() * res)
+        .fold(reach_m, f64::min)
+}
+
 /// The cell offsets within `radius_m` of a cell (centre to centre); a disc
 /// wider than the grid's diagonal reaches nothing more, so it is cut there.
 fn disc(grid: &Grid2, radius_m: f64) -> impl Iterator<Item = (i64, i64)> {
@@ -413,6 +430,12 @@ mod tests {
         let far = distance_field(&t, (5, 5));
         assert!(far[5 * 40 + 19].is_infinite());
         assert!(is_clear(&g, 10, 10, 0.25) && !is_clear(&g, 18, 10, 0.25));
+        // The wall is col 20, rows 0..24: 2 cells from (18, 10); (17, 24) is
+        // sqrt(3^2 + 1^2) cells from its last cell (20, 23); none within
+        // 0.5 m of (5, 5).
+        assert!((clearance_m(&g, 18, 10, 1.0) - 0.2).abs() < 1e-12);
+        assert!((clearance_m(&g, 17, 24, 1.0) - 10f64.sqrt() * RES).abs() < 1e-12);
+        assert!((clearance_m(&g, 5, 5, 0.5) - 0.5).abs() < 1e-12);
         // Straight line in the open: exactly the distance.
         let (_, straight) = astar(&t, (5, 5), (5, 15)).unwrap_or_else(|| panic!("missing value"));
         assert!((straight - 1.0).abs() < 1e-5);

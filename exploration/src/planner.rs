@@ -3,7 +3,8 @@
 //!
 //! - [`FrontierPlanner`], the baseline: the reachable frontier nearest by path
 //!   length (Yamauchi, CIRA 1997), its goal the traversable cell at or beside
-//!   a frontier cell with the shortest path.
+//!   a frontier cell (or within [`FrontierPlanner::goal_reach_m`] of one)
+//!   with the shortest path.
 //! - [`MiPlanner`]: candidate poses are a lattice of reachable traversable
 //!   cells (every `lattice_cells` cells) whose nearest frontier cell, found in
 //!   a kd-tree (`kiddo`), lies within sensor range, plus the frontier
@@ -145,27 +146,40 @@ impl GoalRules {
     }
 }
 
-/// The allowed traversable cell at or beside a cluster's cells with the
-/// shortest path, and its path length.
+/// The cell offsets a frontier planner looks at around a frontier cell for
+/// a goal: the cell and its 8 neighbours, or every cell within `reach_m`
+/// (centre to centre) if that reaches further.
+fn goal_offsets(grid: &Grid2, reach_m: f64) -> Vec<(i64, i64)> {
+    let r = reach_m / grid.resolution();
+    let k = (r.floor() as i64).max(1);
+    (-k..=k)
+        .flat_map(|dr| (-k..=k).map(move |dc| (dc, dr)))
+        .filter(|&(dc, dr)| {
+            (dc.abs() <= 1 && dr.abs() <= 1) || ((dc * dc + dr * dr) as f64).sqrt() <= r
+        })
+        .collect()
+}
+
+/// The allowed traversable cell among `offsets` of a cluster's cells with
+/// the shortest path, and its path length.
 fn nearest_goal_of(
     view: &View,
     rules: &GoalRules,
+    offsets: &[(i64, i64)],
     cluster: &FrontierCluster,
 ) -> Option<((usize, usize), f32)> {
     let w = view.grid.width();
     let mut best: Option<((usize, usize), f32)> = None;
     for &(col, row) in &cluster.cells {
-        for dr in -1i64..=1 {
-            for dc in -1i64..=1 {
-                let (c, r) = (col as i64 + dc, row as i64 + dr);
-                if !view.traversable.ok(c, r) {
-                    continue;
-                }
-                let cell = (c as usize, r as usize);
-                let d = view.distance[cell.1 * w + cell.0];
-                if best.is_none_or(|(_, b)| d < b) && rules.allows(view, cell) {
-                    best = Some((cell, d));
-                }
+        for &(dc, dr) in offsets {
+            let (c, r) = (col as i64 + dc, row as i64 + dr);
+            if !view.traversable.ok(c, r) {
+                continue;
+            }
+            let cell = (c as usize, r as usize);
+            let d = view.distance[cell.1 * w + cell.0];
+            if best.is_none_or(|(_, b)| d < b) && rules.allows(view, cell) {
+                best = Some((cell, d));
             }
         }
     }
@@ -189,12 +203,12 @@ fn plan_to(
     })
 }
 
-/// Whether `cluster` has a cell at or beside `cell`.
-fn borders(cluster: &FrontierCluster, cell: (usize, usize)) -> bool {
-    cluster
-        .cells
-        .iter()
-        .any(|&(col, row)| col.abs_diff(cell.0) <= 1 && row.abs_diff(cell.1) <= 1)
+/// Whether `cluster` has a cell `cell` is one of `offsets` from.
+fn borders(cluster: &FrontierCluster, offsets: &[(i64, i64)], cell: (usize, usize)) -> bool {
+    cluster.cells.iter().any(|&(col, row)| {
+        let d = (cell.0 as i64 - col as i64, cell.1 as i64 - row as i64);
+        offsets.contains(&d)
+    })
 }
 
 /// Cells within which a cluster's centroid is too near the goal to give a
@@ -251,6 +265,14 @@ pub struct FrontierPlanner {
     /// of the steps from its cells to their unknown 4-neighbours (straight
     /// across a straight frontier).
     pub face_frontier: bool,
+    /// A goal may be a traversable cell this near a frontier cell (m,
+    /// centre to centre); 0 by default: at or beside one (Yamauchi's
+    /// rule, for a robot whose inflation is a cell or two). A drone that
+    /// keeps its radius and a clearance from walls needs about that much
+    /// (`radius + clearance` and a cell): a frontier along a wall, or in a
+    /// doorway narrower than the inflation, has no traversable cell beside
+    /// it, and the baseline would end with those frontiers still open.
+    pub goal_reach_m: f64,
 }
 
 impl Planner for FrontierPlanner {
@@ -268,10 +290,11 @@ impl Planner for FrontierPlanner {
                 .then(|| facing(view.grid, plan.goal, cluster)),
             ..plan
         };
+        let offsets = goal_offsets(view.grid, self.goal_reach_m);
         if let Some(goal) = view.current_goal
             && view.traversable.ok(goal.0 as i64, goal.1 as i64)
             && self.rules.allows(view, goal)
-            && let Some(cluster) = view.frontiers.iter().find(|c| borders(c, goal))
+            && let Some(cluster) = view.frontiers.iter().find(|c| borders(c, &offsets, goal))
             && let Some(plan) = plan_to(view, goal, None, None, view.frontiers.len())
         {
             return Ok(Some(face(plan, cluster)));
@@ -279,7 +302,7 @@ impl Planner for FrontierPlanner {
         let best = view
             .frontiers
             .iter()
-            .filter_map(|c| nearest_goal_of(view, &self.rules, c).map(|(g, d)| (g, d, c)))
+            .filter_map(|c| nearest_goal_of(view, &self.rules, &offsets, c).map(|(g, d)| (g, d, c)))
             .min_by(|a, b| a.1.total_cmp(&b.1));
         Ok(best.and_then(|(goal, _, cluster)| {
             plan_to(view, goal, None, None, view.frontiers.len()).map(|p| face(p, cluster))
@@ -397,10 +420,11 @@ fn candidates(settings: &MiSettings, view: &View) -> Vec<(usize, usize)> {
     let grid = view.grid;
     let w = grid.width();
     let rules = &settings.rules;
+    let beside = goal_offsets(grid, 0.0);
     let mut out: Vec<(usize, usize)> = view
         .frontiers
         .iter()
-        .filter_map(|c| nearest_goal_of(view, rules, c).map(|(cell, _)| cell))
+        .filter_map(|c| nearest_goal_of(view, rules, &beside, c).map(|(cell, _)| cell))
         .collect();
     if let Some(g) = view.current_goal
         && view.traversable.ok(g.0 as i64, g.1 as i64)

@@ -392,6 +392,18 @@ pub struct ExploreRun {
 }
 
 impl ExploreRun {
+    /// Its final map layer, reachable space, path and goals, to draw.
+    #[must_use]
+    pub fn picture(&self) -> LayerPicture<'_> {
+        LayerPicture {
+            grid: &self.grid,
+            reachable: &self.reachable,
+            path_m: &self.path_m,
+            goals: &self.goals,
+            frontiers: false,
+        }
+    }
+
     /// The last coverage.
     #[must_use]
     pub fn coverage(&self) -> f64 {
@@ -682,6 +694,7 @@ pub fn explore_observed(
         PlannerKind::Frontier => Box::new(FrontierPlanner {
             rules: cfg.frontier_rules,
             face_frontier: !cfg.mi.fan.is_full_turn(),
+            goal_reach_m: 0.0,
         }),
     };
     let (w, h) = (robot.grid.width(), robot.grid.height());
@@ -860,13 +873,29 @@ pub fn explore_observed(
     Ok(run)
 }
 
-/// The final map as RGB pixels, `scale` pixels per cell, +y up: unknown grey,
-/// free white, occupied black, reachable free space never seen pale red,
-/// the path blue, the start green and the goals orange. Returns width, height
-/// and the pixels.
+/// What a picture of an exploration's map layer shows (see
+/// [`render_layer_rgb`]).
+#[derive(Debug, Clone, Copy)]
+pub struct LayerPicture<'a> {
+    /// The map layer.
+    pub grid: &'a Grid2,
+    /// Reachable free cells, row-major over the grid (empty: none marked).
+    pub reachable: &'a [bool],
+    /// Positions the robot passed, world x, y (m), in order.
+    pub path_m: &'a [[f64; 2]],
+    /// Goals the planner chose, cells.
+    pub goals: &'a [(usize, usize)],
+    /// Mark the frontier cells left at the end.
+    pub frontiers: bool,
+}
+
+/// The map layer as RGB pixels, `scale` pixels per cell, +y up: unknown
+/// grey, free white, occupied black, reachable free space never seen pale
+/// red, the frontier cells left cyan (if asked), the path blue, the start
+/// green and the goals orange. Returns width, height and the pixels.
 #[must_use]
-pub fn render_rgb(run: &ExploreRun, scale: usize) -> (usize, usize, Vec<u8>) {
-    let g = &run.grid;
+pub fn render_layer_rgb(picture: &LayerPicture<'_>, scale: usize) -> (usize, usize, Vec<u8>) {
+    let g = picture.grid;
     let s = scale.max(1);
     let (w, h) = (g.width() * s, g.height() * s);
     let mut px = vec![0u8; w * h * 3];
@@ -882,24 +911,34 @@ pub fn render_rgb(run: &ExploreRun, scale: usize) -> (usize, usize, Vec<u8>) {
     };
     for row in 0..g.height() {
         for col in 0..g.width() {
+            let reachable = picture
+                .reachable
+                .get(row * g.width() + col)
+                .copied()
+                .unwrap_or(false);
             let rgb = match g.occupancy(col, row) {
-                Occupancy::Unknown if run.reachable[row * g.width() + col] => [240, 190, 190],
+                Occupancy::Unknown if reachable => [240, 190, 190],
                 Occupancy::Unknown => [128, 128, 128],
+                Occupancy::Free
+                    if picture.frontiers && crate::frontier::is_frontier(g, col, row) =>
+                {
+                    [0, 200, 220]
+                }
                 Occupancy::Free => [255, 255, 255],
                 Occupancy::Occupied => [0, 0, 0],
             };
             paint(col, row, rgb);
         }
     }
-    for p in &run.path_m {
+    for p in picture.path_m {
         if let Some((c, r)) = g.cell_of(p[0], p[1]) {
             paint(c, r, [30, 80, 220]);
         }
     }
-    for &(c, r) in &run.goals {
+    for &(c, r) in picture.goals {
         paint(c, r, [250, 150, 0]);
     }
-    if let Some(p) = run.path_m.first()
+    if let Some(p) = picture.path_m.first()
         && let Some((c, r)) = g.cell_of(p[0], p[1])
     {
         paint(c, r, [0, 170, 0]);
@@ -907,19 +946,44 @@ pub fn render_rgb(run: &ExploreRun, scale: usize) -> (usize, usize, Vec<u8>) {
     (w, h, px)
 }
 
-/// Writes [`render_rgb`] as a PNG.
+/// The final map of a lidar run as RGB pixels ([`render_layer_rgb`]
+/// without the frontier cells).
+#[must_use]
+pub fn render_rgb(run: &ExploreRun, scale: usize) -> (usize, usize, Vec<u8>) {
+    render_layer_rgb(&run.picture(), scale)
+}
+
+/// Writes [`render_layer_rgb`] as a PNG, atomically (a temporary file
+/// beside `path`, then renamed).
+///
+/// # Errors
+/// [`ExplorationError::Io`] naming `path` if it cannot be written.
+pub fn write_layer_png(
+    picture: &LayerPicture<'_>,
+    scale: usize,
+    path: &std::path::Path,
+) -> Result<()> {
+    let (w, h, px) = render_layer_rgb(picture, scale);
+    let io = |e: std::io::Error| ExplorationError::Io(path.to_path_buf(), e);
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(temp.as_file()), w as u32, h as u32);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header()
+        .and_then(|mut writer| writer.write_image_data(&px).and_then(|()| writer.finish()))
+        .map_err(|e| io(std::io::Error::other(e)))?;
+    temp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+/// Writes [`render_rgb`] as a PNG, atomically.
 ///
 /// # Errors
 /// [`ExplorationError::Io`] naming `path` if it cannot be written.
 pub fn write_png(run: &ExploreRun, scale: usize, path: &std::path::Path) -> Result<()> {
-    let (w, h, px) = render_rgb(run, scale);
-    let io = |e: std::io::Error| ExplorationError::Io(path.to_path_buf(), e);
-    let file = std::fs::File::create(path).map_err(io)?;
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w as u32, h as u32);
-    enc.set_color(png::ColorType::Rgb);
-    enc.set_depth(png::BitDepth::Eight);
-    let encoded = enc
-        .write_header()
-        .and_then(|mut writer| writer.write_image_data(&px).and_then(|()| writer.finish()));
-    encoded.map_err(|e| io(std::io::Error::other(e)))
+    write_layer_png(&run.picture(), scale, path)
 }

@@ -406,8 +406,16 @@ fn report_matcher_variants() {
         uniqueness_percent: 10,
         ..StereoConfig::default()
     };
+    let speckle = |px: usize| StereoConfig {
+        speckle_max_px: px,
+        ..StereoConfig::default()
+    };
     let variants: Vec<(&str, StereoConfig)> = vec![
         ("sgm 3 paths (default)", StereoConfig::default()),
+        ("sgm, no speckle removal", speckle(0)),
+        ("sgm, speckles < 20 px", speckle(20)),
+        ("sgm, speckles < 100 px", speckle(100)),
+        ("sgm, speckles < 200 px", speckle(200)),
         (
             "sgm 5 paths",
             StereoConfig {
@@ -904,6 +912,7 @@ fn work_is_counted_per_frame_and_output_is_deterministic() {
         "stereo_cost",
         "stereo_aggregate",
         "stereo_match",
+        "stereo_speckle",
     ] {
         let k = ledger
             .get(name)

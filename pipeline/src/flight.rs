@@ -31,9 +31,15 @@
 //! per knot interval (a quintic B-spline: speed at most the step over the
 //! interval, the path inside the convex hull of six consecutive points, C4
 //! so the IMU sees no jumps), facing along its way and, at the goal, the
-//! plan's yaw, the yaw changing at most `max_yaw_rate_rad_s`. Before each
-//! control point the next waypoint is checked against the latest grid (the
-//! obstacles inflated by the drone's radius and clearance); a blocked one, or
+//! plan's yaw, the yaw changing at most `max_yaw_rate_rad_s`. The plans keep
+//! the drone's radius and `clearance_m` from every occupied cell; before
+//! each control point the move is checked against the latest grid with the
+//! radius and `safety_margin_m` (the VIO's error, the map's, the spline
+//! cutting a corner), and a move that brings the drone no nearer to an
+//! obstacle is always allowed (turning in place, backing off a wall the map
+//! put too near), so its own map never pins the drone. The cells the body
+//! sweeps are free on the planner's grid from then on, whatever the map says
+//! of them. A blocked move, or
 //! a lost VIO, makes the drone hold its last point (it slows to a hover);
 //! while lost it also turns slowly in place (half the yaw rate) to find
 //! features again, and it replans once it tracks. A re-initialization from
@@ -99,14 +105,26 @@ pub struct FlightConfig {
     /// Time between plans, s (and at every goal).
     pub plan_every_s: f64,
     /// The planning grid is the map's band of this half height around the
-    /// flying height, m (the drone's vertical extent and a margin).
+    /// flying height, m: what the drone explores (free space, frontiers,
+    /// coverage).
     pub band_half_height_m: f64,
+    /// Occupied cells of the map's band of this half height around the
+    /// flying height are obstacles too, m: the drone's body (a sphere of
+    /// `radius_m`) and a margin, so at least `radius_m` (with the planning
+    /// band alone, thinner than the body, the drone grazed box tops just
+    /// under it).
+    pub obstacle_half_height_m: f64,
     /// The drone's radius, m: obstacles are inflated by it plus
     /// `clearance_m`, and a contact is its centre nearer than this to a
     /// surface.
     pub radius_m: f64,
     /// Extra clearance, m.
     pub clearance_m: f64,
+    /// Each control point is checked against the latest grid with the
+    /// radius plus this margin, m: the VIO's error, the map's surface error
+    /// and the spline cutting a corner. A move that brings the drone no
+    /// nearer to an obstacle (turning in place, backing away) is allowed.
+    pub safety_margin_m: f64,
     /// Longest flight, simulated s.
     pub max_time_s: f64,
     /// Turn in place at the start, once the VIO tracks, rad (a full turn
@@ -135,8 +153,10 @@ impl Default for FlightConfig {
             depth_range_m: 3.0,
             plan_every_s: 1.0,
             band_half_height_m: 0.15,
+            obstacle_half_height_m: 0.25,
             radius_m: 0.2,
             clearance_m: 0.15,
+            safety_margin_m: 0.05,
             max_time_s: 300.0,
             spin_rad: std::f64::consts::TAU,
             keyframe_every: 5,
@@ -167,8 +187,15 @@ impl FlightConfig {
             ("depth_range_m", self.depth_range_m, 0.5, 10.0),
             ("plan_every_s", self.plan_every_s, 0.1, 60.0),
             ("band_half_height_m", self.band_half_height_m, 0.0, 1.0),
+            (
+                "obstacle_half_height_m",
+                self.obstacle_half_height_m,
+                0.0,
+                1.0,
+            ),
             ("radius_m", self.radius_m, 0.05, 1.0),
             ("clearance_m", self.clearance_m, 0.0, 1.0),
+            ("safety_margin_m", self.safety_margin_m, 0.0, 1.0),
             ("max_time_s", self.max_time_s, 1.0, 7200.0),
             ("spin_rad", self.spin_rad, 0.0, 4.0 * std::f64::consts::PI),
         ];
@@ -178,6 +205,13 @@ impl FlightConfig {
                     "[flight] {name} must be {lo} to {hi}, got {v}"
                 )));
             }
+        }
+        if self.obstacle_half_height_m < self.radius_m {
+            return Err(PipelineError::Config(format!(
+                "[flight] obstacle_half_height_m ({}) must be at least radius_m ({}): the \
+                 planner must see every obstacle the drone's body can reach above or below it",
+                self.obstacle_half_height_m, self.radius_m
+            )));
         }
         if !(1..=100).contains(&self.keyframe_every) || !(1..=64).contains(&self.headings) {
             return Err(PipelineError::Config(format!(
@@ -288,6 +322,32 @@ pub enum FlightEvent<'a> {
     },
 }
 
+/// One contact with the true world (a run of frames with the drone's centre
+/// nearer than its radius to a surface), at its deepest frame.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    /// When it began, simulated s.
+    pub time_s: f64,
+    /// Frames it lasted.
+    pub frames: usize,
+    /// The smallest distance from the drone's centre to a surface, m.
+    pub clearance_m: f64,
+    /// The true position then, true world, m.
+    pub position_m: [f64; 3],
+    /// The estimate's position error then, m (the estimate carried into the
+    /// true world at the VIO's start; null before the VIO tracked).
+    pub estimate_error_m: Option<f64>,
+    /// The distance from the estimated position to the nearest occupied
+    /// cell of the planner's last grid then, up to 1 m (what the drone
+    /// believed; null before the first plan).
+    pub map_clearance_m: Option<f64>,
+    /// Whether the VIO was tracking then.
+    pub tracking: bool,
+    /// Whether the drone was following a plan then (else holding or
+    /// turning in place).
+    pub following_plan: bool,
+}
+
 /// A finished flight.
 #[derive(Debug)]
 pub struct FlightRun {
@@ -314,6 +374,8 @@ pub struct FlightRun {
     pub collisions: usize,
     /// Smallest distance from the drone's centre to a surface, m.
     pub min_clearance_m: f64,
+    /// Each contact: when, where, how deep, and what the drone was doing.
+    pub contacts: Vec<Contact>,
     /// Frames processed.
     pub frames: usize,
     /// Frames whose estimate was not `Tracking`.
@@ -627,9 +689,13 @@ pub fn fly(
             mi.headings = fc.headings;
             Box::new(MiPlanner::new(mi))
         }
+        // The camera's baseline: facing its frontier, and a goal up to the
+        // inflation and a cell from it (a drone keeps off the walls where
+        // most frontiers lie).
         PlannerKind::Frontier => Box::new(FrontierPlanner {
             rules: explore.frontier_rules,
             face_frontier: true,
+            goal_reach_m: fc.radius_m + fc.clearance_m + explore.resolution_m,
         }),
     };
     let mut policy = Some(policy);
@@ -658,6 +724,7 @@ pub fn fly(
     let mut goals = Vec::new();
     let (mut distance, mut last_true_pos) = (0.0, start);
     let (mut contact_frames, mut collisions, mut in_contact) = (0usize, 0usize, false);
+    let mut contacts: Vec<Contact> = Vec::new();
     let mut min_clearance = f64::INFINITY;
     let mut not_tracking = 0usize;
     let mut last_plan_t: Option<i64> = None;
@@ -683,7 +750,12 @@ pub fn fly(
                     let go = current_plan.is_some();
                     let before = controller.last;
                     let next = controller.next(go);
-                    if go && !planner_stage.is_clear([next[0], next[1]], fc.radius_m) {
+                    let safe = planner_stage.move_is_safe(
+                        [before[0], before[1]],
+                        [next[0], next[1]],
+                        fc.radius_m + fc.safety_margin_m,
+                    );
+                    if go && !safe {
                         // Blocked ahead on the latest grid: hold, replan.
                         controller.last = before;
                         controller.stop();
@@ -733,6 +805,28 @@ pub fn fly(
         let contact = clearance < fc.radius_m;
         contact_frames += usize::from(contact);
         collisions += usize::from(contact && !in_contact);
+        if contact && !in_contact {
+            contacts.push(Contact {
+                time_s: sim_s,
+                frames: 0,
+                clearance_m: f64::INFINITY,
+                position_m: [p.x, p.y, p.z],
+                estimate_error_m: None,
+                map_clearance_m: None,
+                tracking: false,
+                following_plan: false,
+            });
+        }
+        let mut deepest = false;
+        if contact && let Some(c) = contacts.last_mut() {
+            c.frames += 1;
+            if clearance < c.clearance_m {
+                c.clearance_m = clearance;
+                c.position_m = [p.x, p.y, p.z];
+                c.following_plan = current_plan.is_some();
+                deepest = true;
+            }
+        }
         in_contact = contact;
 
         // Estimate.
@@ -804,6 +898,7 @@ pub fn fly(
             let reachable = est_reachable(world, &grid, &true_from_est, fc.height_m, start);
             let total = reachable.iter().filter(|&&r| r).count().max(1);
             let band = [z_est - fc.band_half_height_m, z_est + fc.band_half_height_m];
+            let h = fc.obstacle_half_height_m;
             let stage = PlannerStage::new(
                 policy
                     .take()
@@ -812,7 +907,8 @@ pub fn fly(
                 band,
                 fc.radius_m + fc.clearance_m,
                 explore.min_frontier_cells,
-            );
+            )
+            .with_obstacle_band([z_est - h, z_est + h]);
             let e = estimate_pose.translation.vector;
             controller.last = [e.x, e.y, z_est, heading(&estimate_pose)];
             est_setup = Some((true_from_est, stage, reachable, total));
@@ -827,6 +923,16 @@ pub fn fly(
             seconds.mapper += timed(start_map);
             keyframes += 1;
             observe(FlightEvent::Stream(StreamEvent::Keyframe(&map_record)));
+        }
+        if deepest && let Some(c) = contacts.last_mut() {
+            c.tracking = tracking;
+            c.estimate_error_m = est_setup.as_ref().map(|(true_from_est, ..)| {
+                ((true_from_est * estimate_pose).translation.vector - p).norm()
+            });
+            let e = estimate_pose.translation.vector;
+            c.map_clearance_m = est_setup
+                .as_ref()
+                .and_then(|(_, stage, ..)| stage.clearance_m([e.x, e.y], 1.0));
         }
         let Some((true_from_est, planner_stage, reachable, total)) = est_setup.as_mut() else {
             if sim_s >= fc.max_time_s {
@@ -946,6 +1052,7 @@ pub fn fly(
         contact_frames,
         collisions,
         min_clearance_m: min_clearance,
+        contacts,
         frames,
         frames_not_tracking: not_tracking,
         reinitializations: max_session.saturating_sub(1),

@@ -1,21 +1,22 @@
 //! `scout demo`: the main job on a sequence scout makes itself.
 //!
-//! At this stage of the project: synthesize a short stereo-inertial sequence with
-//! ground truth, write it in the EuRoC layout, read it back through the same
-//! reader that replays real EuRoC data (checking every file), run the VIO front
-//! end over it (as `scout replay --frontend-only` would) and score its tracks
-//! against the exact correspondences of the synthetic world, then run the whole
-//! VIO (front end and back end, as `scout replay` does) and score its trajectory
-//! against the ground truth, with the occupancy map of its keyframes; then
-//! explore a synthetic world of the same seed in closed loop with the MI
-//! planner and the frontier baseline (as `scout explore` does); fly a drone
-//! through that world on its own stereo camera, IMU, VIO, map and MI planner
-//! (as `scout explore --sensor stereo --pose vio` does, a short flight with
-//! its own recording `flight.rrd`); model the
-//! VIO's and the map's energy per frame on a Pi 4 and on the accelerator (as
-//! `scout cost` does); and write `report.md` with those figures and the
-//! plots (trajectory against ground truth, error over time, time per frame,
-//! the map, energy, roofline, the explored maps).
+//! Synthesize a short stereo-inertial sequence with ground truth, write it in
+//! the EuRoC layout, read it back through the same reader that replays real
+//! EuRoC data (checking every file), run the VIO front end over it (as
+//! `scout replay --frontend-only` would) and score its tracks against the
+//! exact correspondences of the synthetic world, then run the whole VIO
+//! (front end, back end and the map built online from its keyframes, as
+//! `scout replay` does) and score its trajectory against the ground truth;
+//! model the VIO's and the map's energy per frame on a Pi 4 and on the
+//! accelerator (as `scout cost` does); then fly a drone through a world of
+//! the same seed on its own stereo camera, IMU, VIO, map and MI planner (the
+//! closed loop, as `scout explore --sensor stereo --pose vio` does, with its
+//! own recording `flight.rrd`); and write `report.md` with those figures and
+//! the plots (trajectory against ground truth, error over time, time per
+//! frame, the map, energy, roofline, the drone's map and explored layer).
+//! The lidar explorer with the true pose (`scout explore`) and the planner
+//! benchmarks (`scout explore-bench`, `scout flight-bench`) are commands of
+//! their own.
 
 use std::path::{Path, PathBuf};
 
@@ -183,9 +184,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     if cfg!(feature = "rerun") && view.rrd.is_none() {
         view.rrd = Some(args.out.join("recording.rrd"));
     }
-    let planners = [PlannerKind::Mi, PlannerKind::Frontier];
-    let names: Vec<&str> = planners.iter().map(|p| p.name()).collect();
-    let mut viewer = view.open(true, config.map.enabled, &names)?;
+    let mut viewer = view.open(true, config.map.enabled, &[])?;
     let vio = super::replay::run_full(
         &ds,
         &config,
@@ -198,36 +197,6 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", tum.display()))?;
     let energy = super::cost::print_summary(&vio_out.join("cost.json"), &vio_out)?;
 
-    // Closed-loop exploration of a world of the same seed, both planners.
-    println!();
-    println!(
-        "Exploration of world {} (lidar, 95 % of the reachable free space):",
-        args.seed
-    );
-    let explore_cfg = &config.explore;
-    let mut explored = Vec::new();
-    for planner in planners {
-        let run = super::explore::explore_viewed(explore_cfg, args.seed, planner, viewer.as_mut())?;
-        super::explore::write_outputs(
-            &run,
-            explore_cfg,
-            &args.out.join("explore").join(planner.name()),
-        )?;
-        let to_target = run.distance_to_target_m.map_or_else(
-            || "not reached".to_string(),
-            |d| format!("{d:.1} m of path"),
-        );
-        let line = format!(
-            "{:<8} {:?}: coverage {:.1} % ({to_target}), {} plans, {:.2} s planning",
-            planner.name(),
-            run.outcome,
-            run.coverage() * 100.0,
-            run.plans,
-            run.planning_s
-        );
-        println!("  {line}");
-        explored.push(line);
-    }
     if let Some(v) = viewer {
         v.finish()?;
     }
@@ -272,7 +241,6 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         vio: &vio,
         map: config.map.enabled,
         energy: &energy,
-        explored: &explored,
         flight: flight.as_ref(),
         recording: view
             .rrd
@@ -320,12 +288,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     println!(
         "  vio/energy_rpi4.png, vio/roofline_rpi4.png   energy by stage and memory level; the stages on a Pi 4's roofline"
     );
-    println!(
-        "  explore/mi/, explore/frontier/   coverage.csv, summary.json, cost.json, map.png (path in blue)"
-    );
     if flight.is_some() {
         println!(
-            "  flight/             the drone's flight: summary.json, coverage.csv, trajectory.tum, groundtruth.tum, map.*, cost.json"
+            "  flight/             the drone's flight: summary.json, coverage.csv, trajectory.tum, groundtruth.tum, map.*, explored.png, cost.json"
         );
         if view.rrd.is_some() {
             println!("  flight.rrd          the flight frame by frame (rerun flight.rrd)");
@@ -364,7 +329,6 @@ struct Report<'a> {
     vio: &'a scout::replay::PipelineMetrics,
     map: bool,
     energy: &'a [super::cost::CostEvaluation],
-    explored: &'a [String],
     /// The drone's flight.
     flight: Option<&'a super::flight::FlightSummary>,
     /// The Rerun recording, relative to the report.
@@ -380,7 +344,7 @@ impl Report<'_> {
         if let Some(rrd) = &self.recording {
             let _ = writeln!(
                 md,
-                "Everything below, frame by frame (images and tracks, the trajectory against ground truth, the map growing, exploration, the stages' time, traffic and energy), is in the Rerun recording `{rrd}`: `pip install rerun-sdk=={}`, then `rerun {rrd}`.\n",
+                "The VIO below, frame by frame (images and tracks, the trajectory against ground truth, the map growing, the stages' time, traffic and energy), is in the Rerun recording `{rrd}`, and the drone's flight (its images, estimated and true paths, map and plans) in `flight.rrd`: `pip install rerun-sdk=={}`, then `rerun {rrd}`.\n",
                 RERUN_VERSION
             );
         }
@@ -460,14 +424,6 @@ impl Report<'_> {
             md,
             "\n![energy by stage and memory level](vio/energy_rpi4.png)\n\n![roofline](vio/roofline_rpi4.png)\n"
         );
-        let _ = writeln!(md, "## Exploration\n");
-        for line in self.explored {
-            let _ = writeln!(md, "- {line}");
-        }
-        let _ = writeln!(
-            md,
-            "\n![MI planner](explore/mi/map.png)\n\n![frontier planner](explore/frontier/map.png)"
-        );
         if let Some(f) = self.flight {
             let _ = writeln!(
                 md,
@@ -491,7 +447,10 @@ impl Report<'_> {
                 f.map_quality.occupied_near_surface * 100.0,
                 f.map_quality.free_marked_occupied * 100.0
             );
-            let _ = writeln!(md, "\n![the drone's map](flight/map.png)");
+            let _ = writeln!(
+                md,
+                "\n![the drone's map at flight height](flight/map.png)\n\n![what its planner knew at the end: unseen reachable space pale red, frontiers cyan, its path blue, its goals orange](flight/explored.png)"
+            );
         }
         md
     }

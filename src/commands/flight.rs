@@ -6,8 +6,9 @@
 //! (simulated time, path, coverage, plans at every plan),
 //! `OUT/trajectory.tum` (the estimated poses, the VIO's world),
 //! `OUT/groundtruth.tum` (the true poses, the simulator's world), the map
-//! (`map.bin`, `map.png`, `map.ply`, `map.json`, in the estimate's world) and
-//! `OUT/cost.json` (the counted work of the five stages: source, front end,
+//! (`map.bin`, `map.png`, `map.ply`, `map.json`, in the estimate's world),
+//! `OUT/explored.png` (the planner's last map layer: what is left unseen,
+//! the frontiers left, the path and the goals) and `OUT/cost.json` (the counted work of the five stages: source, front end,
 //! back end, map, planner).
 
 use std::io::Write;
@@ -16,7 +17,9 @@ use std::path::Path;
 use anyhow::Context;
 use exploration::sim::PlannerKind;
 use pipeline::PipelineConfig;
-use pipeline::flight::{FlightOutcome, FlightRun, MapQuality, PoseSource, StageSeconds, fly};
+use pipeline::flight::{
+    Contact, FlightOutcome, FlightRun, MapQuality, PoseSource, StageSeconds, fly,
+};
 use scout::eval::{Trajectory, write_tum};
 use scout::replay::{AteMetrics, ate_metrics};
 use serde::Serialize;
@@ -57,6 +60,9 @@ pub struct FlightSummary {
     pub contact_frames: usize,
     /// Smallest distance from the drone's centre to a surface, m.
     pub min_clearance_m: f64,
+    /// Each contact at its deepest: time, true position, clearance, the
+    /// estimate's error, tracking, following a plan.
+    pub contacts: Vec<Contact>,
     /// Frames rendered and processed.
     pub frames: usize,
     /// Frames whose estimate was not `Tracking` (the drone hovered).
@@ -97,6 +103,7 @@ impl FlightSummary {
             collisions: run.collisions,
             contact_frames: run.contact_frames,
             min_clearance_m: run.min_clearance_m,
+            contacts: run.contacts.clone(),
             frames: run.frames,
             frames_not_tracking: run.frames_not_tracking,
             reinitializations: run.reinitializations,
@@ -150,6 +157,31 @@ fn cost_report(run: &mut FlightRun) -> cost::CostReport {
         ));
     }
     report
+}
+
+/// The planner's last map layer (`explored.png`): the reachable space left
+/// unseen pale red, the frontier cells left cyan, the estimated path blue,
+/// the goals orange (`exploration::sim::render_layer_rgb`).
+fn write_explored_png(run: &FlightRun, path: &Path) -> anyhow::Result<()> {
+    let path_m: Vec<[f64; 2]> = run
+        .estimated
+        .iter()
+        .map(|(_, p)| [p.translation.x, p.translation.y])
+        .collect();
+    let goals: Vec<(usize, usize)> = run
+        .goals
+        .iter()
+        .filter_map(|g| run.grid.cell_of(g[0], g[1]))
+        .collect();
+    let picture = exploration::sim::LayerPicture {
+        grid: &run.grid,
+        reachable: &run.reachable,
+        path_m: &path_m,
+        goals: &goals,
+        frontiers: true,
+    };
+    exploration::sim::write_layer_png(&picture, 4, path)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Flies world `seed` with `planner` and writes the outputs into `out`;
@@ -206,6 +238,7 @@ pub fn run_flight(
     }
     pipeline::error::write_atomically(&out.join("coverage.csv"), &csv)?;
     run.mapper.write(out).context("writing the map")?;
+    write_explored_png(&run, &out.join("explored.png"))?;
     if cost::counting() {
         cost_report(&mut run).write(&out.join("cost.json"))?;
     }

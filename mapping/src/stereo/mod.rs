@@ -44,6 +44,10 @@
 //!    range, a left-right consistency check (the right image's disparities
 //!    from the same costs along the diagonal, as Hirschmüller 2008 does) and
 //!    a parabola through the three costs around the minimum (1/16 px).
+//! 6. Speckle removal (the `speckle` module): 4-connected regions of fewer
+//!    than `speckle_max_px` pixels whose neighbours differ by at most
+//!    `speckle_max_diff_px` are dropped, as Hirschmüller's peak filter and
+//!    OpenCV's `filterSpeckles` do.
 //!
 //! Disparity range: 64 disparities at half resolution (`disparities`), so
 //! the nearest depth is `f B / 62 = 0.41 m` for EuRoC (0.2 m at full
@@ -82,6 +86,20 @@
 //! dense ones by 0.18 px (median).
 //! Timings on this shared machine vary by 20-30 % between runs.
 //!
+//! Speckle removal (regions under 50 px, steps of at most 1 px) halves the
+//! gross errors on the real images, 0.28 % to 0.12 % of the pixels over 10 %
+//! off in motion consistency, for 0.7 % of the valid pixels (84.9 % to
+//! 84.2 %), and changes nothing measurable on the synthetic pairs (their
+//! outliers are occlusion bands attached to surfaces); 20 px removes a
+//! little less (0.14 %), 200 px no more (0.10 %) and more valid pixels. In
+//! the map it matters most: an island of wrong disparity is a spray of
+//! false obstacles and of free space carved through walls, and a drone's
+//! planner inflates every false obstacle by its radius. On the closed-loop
+//! flight of world 0 (`scout explore --world-seed 0 --planner frontier
+//! --sensor stereo --pose true`), the frontier baseline went from ending at
+//! 86.5 % coverage with frontiers behind noise to covering 95.5 %, and the
+//! occupied cells within 10 cm of a surface from 88.7 % to 95.8 %.
+//!
 //! Counted work per EuRoC-sized pair (default, [`StereoDepth::cost`]): 253 M
 //! operations (two thirds of them the semi-global paths' 8-bit minima and
 //! adds), 3.8 MB of main-memory traffic and about 300 MB moved within the
@@ -90,6 +108,7 @@
 
 pub mod matcher;
 pub mod rectify;
+mod speckle;
 
 use cost::{CostLedger, KernelCost, OpCounts, Residence};
 use datasets::{GrayImage, RigCalibration};
@@ -99,6 +118,10 @@ use serde::{Deserialize, Serialize};
 use self::matcher::{Matcher, SUBPIXEL_STEPS};
 pub use self::rectify::{StereoCamera, StereoRectification};
 use crate::MappingError;
+
+/// Default [`StereoConfig::speckle_max_px`]: at half EuRoC resolution
+/// (376 x 240) about a 7 x 7 patch; see the module docs for the measurement.
+pub const SPECKLE_MAX_PX: usize = 50;
 
 /// Names of the stereo kernels in [`StereoDepth::cost`].
 pub mod kernels {
@@ -112,6 +135,8 @@ pub mod kernels {
     pub const AGGREGATE: &str = "stereo_aggregate";
     /// Winner-take-all, uniqueness, left-right check and sub-pixel fit.
     pub const MATCH: &str = "stereo_match";
+    /// Speckle removal: small islands of disparity dropped.
+    pub const SPECKLE: &str = "stereo_speckle";
     /// Disparities to 3D points.
     pub const POINTS: &str = "stereo_points";
 }
@@ -173,6 +198,13 @@ pub struct StereoConfig {
     pub max_left_right_diff_px: u8,
     /// The sub-pixel estimator.
     pub subpixel: SubpixelFit,
+    /// Regions of fewer pixels than this (4-connected, neighbours within
+    /// `speckle_max_diff_px`) are dropped as wrong matches (0: kept); see
+    /// the `speckle` module.
+    pub speckle_max_px: usize,
+    /// Largest disparity step between neighbours of one region, rectified
+    /// pixels (0 to 16).
+    pub speckle_max_diff_px: f64,
 }
 
 impl Default for StereoConfig {
@@ -189,6 +221,8 @@ impl Default for StereoConfig {
             uniqueness_percent: 5,
             max_left_right_diff_px: 1,
             subpixel: SubpixelFit::Parabola,
+            speckle_max_px: SPECKLE_MAX_PX,
+            speckle_max_diff_px: 1.0,
         }
     }
 }
@@ -219,6 +253,12 @@ impl StereoConfig {
             return fail(format!(
                 "sgm_p1 {} and sgm_p2 {} must satisfy 1 <= p1 < p2 <= 200",
                 self.sgm_p1, self.sgm_p2
+            ));
+        }
+        if !(0.0..=16.0).contains(&self.speckle_max_diff_px) || self.speckle_max_px > 1 << 20 {
+            return fail(format!(
+                "speckle_max_diff_px {} must be in 0..=16 and speckle_max_px {} at most 2^20",
+                self.speckle_max_diff_px, self.speckle_max_px
             ));
         }
         if self.uniqueness_percent >= 100 {
@@ -303,6 +343,7 @@ pub struct StereoDepth {
     reduced: Vec<u8>,
     matcher: Matcher,
     disparity: DisparityImage,
+    speckles: speckle::SpeckleScratch,
     ledger: CostLedger,
 }
 
@@ -331,6 +372,7 @@ impl StereoDepth {
             right: GrayImage::new(w, h),
             reduced: vec![0; w * h],
             disparity: DisparityImage::new(w, h),
+            speckles: speckle::SpeckleScratch::default(),
             ledger: CostLedger::new(),
             rect,
             config,
@@ -379,7 +421,7 @@ impl StereoDepth {
     pub fn working_memory_bytes(&self) -> usize {
         let px = self.rect.width() * self.rect.height();
         // Two tables of 4 + 2 + 1 bytes a pixel, three images, the disparities.
-        2 * 7 * px + 3 * px + 2 * px + self.matcher.bytes()
+        2 * 7 * px + 3 * px + 2 * px + self.matcher.bytes() + self.speckles.bytes()
     }
 
     /// Rectifies a raw stereo pair and matches it.
@@ -429,6 +471,36 @@ impl StereoDepth {
             self.ledger.record(kernels::AGGREGATE, aggregate);
         }
         self.ledger.record(kernels::MATCH, select);
+        if self.config.speckle_max_px > 0 {
+            let max_diff = (self.config.speckle_max_diff_px * f64::from(SUBPIXEL_STEPS)).round();
+            let (removed, visited) = speckle::remove_speckles(
+                &mut self.disparity.data,
+                self.disparity.width,
+                self.config.speckle_max_px,
+                max_diff as u16,
+                &mut self.speckles,
+            );
+            let px = (self.disparity.width * self.disparity.height) as u64;
+            let mut k = KernelCost {
+                calls: 1,
+                ops: OpCounts {
+                    // A test per pixel; four neighbour tests (compare,
+                    // subtract) per pixel of a region.
+                    int16_add: px + 8 * visited,
+                    ..OpCounts::default()
+                },
+                ..KernelCost::default()
+            };
+            // The disparities are read once from main memory and the removed
+            // ones written back; the labels (4 bytes a pixel, 0.36 MB at
+            // 376 x 240) and a region's stack are a working buffer: cleared,
+            // then each pixel's label tested by up to four neighbours.
+            k.read(Residence::Main, 2 * px);
+            k.write(Residence::Main, 2 * removed);
+            k.read(Residence::Buffer, 4 * px + 4 * 4 * visited);
+            k.write(Residence::Buffer, 4 * px + 4 * 2 * visited);
+            self.ledger.record(kernels::SPECKLE, k);
+        }
         Ok(&self.disparity)
     }
 

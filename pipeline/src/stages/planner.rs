@@ -25,9 +25,9 @@ use std::time::Instant;
 use cost::StageCounts;
 use exploration::frontier::{frontier_clusters, is_frontier};
 use exploration::grid::Grid2;
-use exploration::paths::{Traversable, distance_field, is_clear};
+use exploration::paths::{Traversable, clearance_m, distance_field};
 use exploration::planner::{Plan, Planner, ScoredCandidate, View};
-use mapping::FixedMap;
+use mapping::{FixedMap, Occupancy};
 
 use super::elapsed_ns;
 use crate::PipelineError;
@@ -40,6 +40,8 @@ pub struct PlannerStage {
     policy: Box<dyn Planner + Send>,
     grid: Grid2,
     band_m: [f64; 2],
+    /// A wider band whose occupied cells are obstacles too, and its grid.
+    obstacle_band: Option<([f64; 2], Grid2)>,
     inflation_m: f64,
     min_frontier_cells: usize,
     ignored: Vec<bool>,
@@ -85,6 +87,7 @@ impl PlannerStage {
             policy,
             grid,
             band_m,
+            obstacle_band: None,
             inflation_m,
             min_frontier_cells,
             ignored: vec![false; cells],
@@ -97,6 +100,17 @@ impl PlannerStage {
             plans: 0,
             wall_ns: 0,
         }
+    }
+
+    /// Also takes as obstacles the occupied cells of the map's band
+    /// `band_m` (low, high z, m; wider than the planning band): the drone's
+    /// body reaches above and below the heights it explores, and a box top
+    /// just under the planning band is an obstacle all the same. Frontiers,
+    /// free space and coverage stay those of the planning band.
+    #[must_use]
+    pub fn with_obstacle_band(mut self, band_m: [f64; 2]) -> Self {
+        self.obstacle_band = Some((band_m, self.grid.clone()));
+        self
     }
 
     /// The policy's name.
@@ -126,9 +140,25 @@ impl PlannerStage {
         self.grid
             .copy_band(map, self.band_m[0], self.band_m[1])
             .map_err(|error| PipelineError::Planner { t_ns, error })?;
+        if let Some((band, obstacles)) = self.obstacle_band.as_mut() {
+            obstacles
+                .copy_band(map, band[0], band[1])
+                .map_err(|error| PipelineError::Planner { t_ns, error })?;
+            for row in 0..obstacles.height() {
+                for col in 0..obstacles.width() {
+                    if obstacles.occupancy(col, row) == Occupancy::Occupied
+                        && self.grid.occupancy(col, row) != Occupancy::Occupied
+                    {
+                        self.grid.set(col, row, obstacles.get(col, row));
+                    }
+                }
+            }
+        }
+        // The drone's body was there: nothing stands in those cells, whatever
+        // the map has not seen or got wrong (stereo's few spurious returns).
         let free = self.grid.model().min;
         for &(c, r) in &self.swept {
-            if self.grid.get(c, r) == mapping::logodds::UNKNOWN_I8 {
+            if self.grid.occupancy(c, r) != Occupancy::Free {
                 self.grid.set(c, r, free);
             }
         }
@@ -136,8 +166,10 @@ impl PlannerStage {
     }
 
     /// The drone's body (a disc of `radius_m`) is at `position` (world x, y,
-    /// m): those cells are free from now on where the map has not observed
-    /// them.
+    /// m): those cells are free from now on, whatever the map says of them
+    /// (the camera never sees the space the drone stands in, and a cell the
+    /// body passed through holds no obstacle; the estimate's error, mm to a
+    /// cm, is below a cell).
     pub fn sweep(&mut self, position: [f64; 2], radius_m: f64) {
         let res = self.grid.resolution();
         let reach = (radius_m / res).ceil() as i64;
@@ -210,15 +242,32 @@ impl PlannerStage {
         self.grid.cell_of(position[0], position[1])
     }
 
-    /// Whether the drone's body (a disc of `radius_m`) fits at `position` on
-    /// the last grid: no occupied cell within `radius_m`. Paths keep the
-    /// inflation radius (the body and a clearance) except where they lead a
-    /// drone out of the inflated band, so the check is against the body
-    /// alone: a check against the inflation would refuse the way out.
+    /// The distance from `position` (world x, y, m) to the nearest occupied
+    /// cell of the last grid within `reach_m` (centre to centre), `reach_m`
+    /// if none, `None` off the grid.
     #[must_use]
-    pub fn is_clear(&self, position: [f64; 2], radius_m: f64) -> bool {
+    pub fn clearance_m(&self, position: [f64; 2], reach_m: f64) -> Option<f64> {
         self.cell_of(position)
-            .is_some_and(|(c, r)| is_clear(&self.grid, c, r, radius_m))
+            .map(|(c, r)| clearance_m(&self.grid, c, r, reach_m))
+    }
+
+    /// Whether a move of the drone's body (a disc of `radius_m`) from `from`
+    /// to `to` (world x, y, m) is safe on the last grid: no occupied cell
+    /// lies within `radius_m` of `to` (centre to centre), or the move does
+    /// not bring the body
+    /// nearer to an obstacle (turning in place, backing away from a wall the
+    /// map put too near): a drone is never held in place by its own map.
+    #[must_use]
+    pub fn move_is_safe(&self, from: [f64; 2], to: [f64; 2], radius_m: f64) -> bool {
+        // Clear means no occupied cell within `radius_m`, so look a cell
+        // further.
+        let reach = radius_m + self.grid.resolution();
+        let clearance = |p: [f64; 2]| self.clearance_m(p, reach);
+        match (clearance(from), clearance(to)) {
+            (_, None) => false,
+            (None, Some(to)) => to > radius_m,
+            (Some(from), Some(to)) => to > radius_m || to >= from,
+        }
     }
 
     /// The goal was reached: it is not chosen again, and the frontier cells
@@ -251,5 +300,42 @@ impl PlannerStage {
     pub fn blocked(&mut self, cell: (usize, usize)) {
         self.forbidden.push(cell);
         self.current_goal = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exploration::planner::FrontierPlanner;
+    use mapping::{OccupancyParams, QuantizedModel};
+
+    /// A free 40 x 40 grid of 5 cm cells with one occupied cell at (20, 20).
+    fn stage() -> PlannerStage {
+        let m = QuantizedModel::new(&OccupancyParams::default()).unwrap_or_else(|e| panic!("{e}"));
+        let mut g = Grid2::new([0, 0], 40, 40, 0, 0.05, m).unwrap_or_else(|e| panic!("{e}"));
+        for row in 0..40 {
+            for col in 0..40 {
+                g.set(col, row, if (col, row) == (20, 20) { m.max } else { m.min });
+            }
+        }
+        PlannerStage::new(Box::new(FrontierPlanner::default()), g, [0.9, 1.1], 0.35, 5)
+    }
+
+    #[test]
+    fn moves_are_refused_only_toward_an_obstacle_within_the_radius() {
+        let s = stage();
+        let at = |c: usize, r: usize| s.grid().center(c, r);
+        // In the open.
+        assert!(s.move_is_safe(at(10, 10), at(10, 11), 0.2));
+        // Into the radius (0.15 m from the obstacle, from 0.2 m): refused.
+        assert!(!s.move_is_safe(at(16, 20), at(17, 20), 0.2));
+        // Already within it: turning in place and backing off are allowed,
+        // going nearer is not.
+        assert!(s.move_is_safe(at(17, 20), at(17, 20), 0.2));
+        assert!(s.move_is_safe(at(17, 20), at(16, 20), 0.2));
+        assert!(!s.move_is_safe(at(17, 20), at(18, 20), 0.2));
+        // Just outside the radius (0.25 m) is clear; off the grid is not.
+        assert!(s.move_is_safe(at(20, 10), at(15, 20), 0.2));
+        assert!(!s.move_is_safe(at(10, 10), [-1.0, 0.5], 0.2));
     }
 }

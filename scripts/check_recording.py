@@ -55,6 +55,8 @@ ONCE = [
 FLIGHT_PER_FRAME = [
     "/world/body/cam0/image",
     "/world/body/cam0/tracks",
+    "/world/body/cam0/tails",
+    "/world/landmarks",
     "/stats/time_ms/frontend",
     "/stats/time_ms/backend",
 ]
@@ -62,6 +64,7 @@ FLIGHT_ONCE = [
     "/world/trajectory",
     "/world/ground_truth",
     "/world/map/voxels",
+    "/world/map/slice",
     "/stats/time_ms/map",
 ] + [
     f"/explore/mi/{part}" for part in ("map", "mi", "goal", "path", "travelled", "robot")

@@ -342,9 +342,14 @@ impl Report<'_> {
         let m = self.vio;
         let _ = writeln!(md, "# scout demo\n");
         if let Some(rrd) = &self.recording {
+            let flight = if self.flight.is_some() {
+                ", and the drone's flight (its images, estimated and true paths, map and plans) in `flight.rrd`"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 md,
-                "The VIO below, frame by frame (images and tracks, the trajectory against ground truth, the map growing, the stages' time, traffic and energy), is in the Rerun recording `{rrd}`, and the drone's flight (its images, estimated and true paths, map and plans) in `flight.rrd`: `pip install rerun-sdk=={}`, then `rerun {rrd}`.\n",
+                "The VIO below, frame by frame (images and tracks, the trajectory against ground truth, the map growing, the stages' time, traffic and energy), is in the Rerun recording `{rrd}`{flight}: `pip install rerun-sdk=={}`, then `rerun {rrd}`.\n",
                 RERUN_VERSION
             );
         }

@@ -124,7 +124,13 @@ fn demo_runs_and_can_run_again() {
     // outputs); the first without the flight, to save the test's time.
     for flight_seconds in ["0", "3"] {
         let out = scout(
-            &["demo", "--duration", "2.6", "--flight-seconds", flight_seconds],
+            &[
+                "demo",
+                "--duration",
+                "2.6",
+                "--flight-seconds",
+                flight_seconds,
+            ],
             dir.path(),
         );
         assert!(out.status.success(), "demo failed: {}", stderr(&out));

@@ -154,11 +154,13 @@ impl PlannerStage {
                 }
             }
         }
-        // The drone's body was there: nothing stands in those cells, whatever
-        // the map has not seen or got wrong (stereo's few spurious returns).
+        // The drone's body was there: the cells the camera never saw are
+        // free. Not the occupied ones: a drone already too near a wall (its
+        // estimate off by a few centimetres) would erase the wall it is
+        // touching, and believe itself clear (it did, 3 cm from a wall).
         let free = self.grid.model().min;
         for &(c, r) in &self.swept {
-            if self.grid.occupancy(c, r) != Occupancy::Free {
+            if self.grid.occupancy(c, r) == Occupancy::Unknown {
                 self.grid.set(c, r, free);
             }
         }
@@ -166,10 +168,8 @@ impl PlannerStage {
     }
 
     /// The drone's body (a disc of `radius_m`) is at `position` (world x, y,
-    /// m): those cells are free from now on, whatever the map says of them
-    /// (the camera never sees the space the drone stands in, and a cell the
-    /// body passed through holds no obstacle; the estimate's error, mm to a
-    /// cm, is below a cell).
+    /// m): those cells are free from now on where the map has not observed
+    /// them (the camera never sees the space the drone stands in).
     pub fn sweep(&mut self, position: [f64; 2], radius_m: f64) {
         let res = self.grid.resolution();
         let reach = (radius_m / res).ceil() as i64;

@@ -148,15 +148,23 @@ fn demo_runs_and_can_run_again() {
         assert!(stdout(&out).contains("ATE (rmse)"), "{}", stdout(&out));
     }
     assert!(dir.path().join("scout-demo/summary.json").is_file());
-    // The drone flew on its own VIO and explored: no contact, a path, some
-    // coverage (3 s: the hover, the VIO's start and part of the first turn).
+    // The drone flew on its own VIO and mapped: no contact, keyframes, a map
+    // (3 s: the hover, the VIO's start and part of the first turn, before
+    // any plan).
     let flight: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("scout-demo/flight/summary.json"))
             .unwrap_or_else(|e| panic!("{e}")),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(flight["collisions"], 0, "{flight}");
-    assert!(flight["coverage"].as_f64().unwrap_or(0.0) > 0.0, "{flight}");
+    assert!(flight["keyframes"].as_u64().unwrap_or(0) > 0, "{flight}");
+    assert!(
+        flight["map_quality"]["occupied_cells"]
+            .as_u64()
+            .unwrap_or(0)
+            > 1000,
+        "{flight}"
+    );
     assert!(!dir.path().join("scout-demo/explore").exists());
     let trajectory = std::fs::read_to_string(dir.path().join("scout-demo/vio/trajectory.tum"))
         .unwrap_or_else(|e| panic!("{e}"));

@@ -255,7 +255,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     println!("  report.md           the figures below, with the plots: start here");
     if let Some(rrd) = &view.rrd {
         println!(
-            "  {:<19} Rerun recording: images and tracks, trajectory against ground truth, map, exploration, stage costs",
+            "  {:<19} Rerun recording of the VIO: images and tracks, trajectory against ground truth, map, stage costs",
             rrd.strip_prefix(&args.out).unwrap_or(rrd).display()
         );
     }

@@ -38,9 +38,6 @@ pub enum ExplorationError {
     /// A configuration value is out of range; the message names it.
     #[error("exploration configuration: {0}")]
     Config(String),
-    /// A file could not be written.
-    #[error("{0}: {1}")]
-    Io(std::path::PathBuf, std::io::Error),
     /// The map refused something.
     #[error(transparent)]
     Mapping(#[from] mapping::MappingError),

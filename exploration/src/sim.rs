@@ -953,37 +953,32 @@ pub fn render_rgb(run: &ExploreRun, scale: usize) -> (usize, usize, Vec<u8>) {
     render_layer_rgb(&run.picture(), scale)
 }
 
-/// Writes [`render_layer_rgb`] as a PNG, atomically (a temporary file
-/// beside `path`, then renamed).
+/// Writes [`render_layer_rgb`] as a PNG, atomically
+/// (`mapping::io::write_atomically`).
 ///
 /// # Errors
-/// [`ExplorationError::Io`] naming `path` if it cannot be written.
+/// [`ExplorationError::Mapping`] naming `path` if it cannot be written.
 pub fn write_layer_png(
     picture: &LayerPicture<'_>,
     scale: usize,
     path: &std::path::Path,
 ) -> Result<()> {
     let (w, h, px) = render_layer_rgb(picture, scale);
-    let io = |e: std::io::Error| ExplorationError::Io(path.to_path_buf(), e);
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(temp.as_file()), w as u32, h as u32);
-    enc.set_color(png::ColorType::Rgb);
-    enc.set_depth(png::BitDepth::Eight);
-    enc.write_header()
-        .and_then(|mut writer| writer.write_image_data(&px).and_then(|()| writer.finish()))
-        .map_err(|e| io(std::io::Error::other(e)))?;
-    temp.persist(path).map_err(|e| io(e.error))?;
+    mapping::io::write_atomically(path, |file| {
+        let mut enc = png::Encoder::new(file, w as u32, h as u32);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.write_header()
+            .and_then(|mut writer| writer.write_image_data(&px).and_then(|()| writer.finish()))
+            .map_err(std::io::Error::other)
+    })?;
     Ok(())
 }
 
 /// Writes [`render_rgb`] as a PNG, atomically.
 ///
 /// # Errors
-/// [`ExplorationError::Io`] naming `path` if it cannot be written.
+/// [`ExplorationError::Mapping`] naming `path` if it cannot be written.
 pub fn write_png(run: &ExploreRun, scale: usize, path: &std::path::Path) -> Result<()> {
     write_layer_png(&run.picture(), scale, path)
 }

@@ -666,8 +666,12 @@ fn parse_body(r: &mut Reader<'_>, body_end: u64) -> Result<FixedMap, MappingErro
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Writes a file through `write` into a temporary file beside `path`, syncs
-/// it, and renames it over `path`.
-pub(crate) fn write_atomically<T>(
+/// it, and renames it over `path`: a reader never sees half a file, and a
+/// failed write leaves no temporary file behind.
+///
+/// # Errors
+/// [`MappingError::Io`] naming `path` if it cannot be written.
+pub fn write_atomically<T>(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<T>,
 ) -> Result<T, MappingError> {

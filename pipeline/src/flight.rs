@@ -723,7 +723,7 @@ pub fn fly(
     let mut truth = Vec::new();
     let mut goals = Vec::new();
     let (mut distance, mut last_true_pos) = (0.0, start);
-    let (mut contact_frames, mut collisions, mut in_contact) = (0usize, 0usize, false);
+    let mut in_contact = false;
     let mut contacts: Vec<Contact> = Vec::new();
     let mut min_clearance = f64::INFINITY;
     let mut not_tracking = 0usize;
@@ -803,8 +803,6 @@ pub fn fly(
         let clearance = source.flight().world.signed_distance(&p);
         min_clearance = min_clearance.min(clearance);
         let contact = clearance < fc.radius_m;
-        contact_frames += usize::from(contact);
-        collisions += usize::from(contact && !in_contact);
         if contact && !in_contact {
             contacts.push(Contact {
                 time_s: sim_s,
@@ -1049,8 +1047,8 @@ pub fn fly(
         sim_time_s,
         path_length_m: distance,
         path_to_target_m: path_to_target,
-        contact_frames,
-        collisions,
+        contact_frames: contacts.iter().map(|c| c.frames).sum(),
+        collisions: contacts.len(),
         min_clearance_m: min_clearance,
         contacts,
         frames,

@@ -8,8 +8,9 @@
 //! `OUT/groundtruth.tum` (the true poses, the simulator's world), the map
 //! (`map.bin`, `map.png`, `map.ply`, `map.json`, in the estimate's world),
 //! `OUT/explored.png` (the planner's last map layer: what is left unseen,
-//! the frontiers left, the path and the goals) and `OUT/cost.json` (the counted work of the five stages: source, front end,
-//! back end, map, planner).
+//! the frontiers left, the path and the goals) and `OUT/cost.json` (the
+//! counted work of the five stages: source, front end, back end, map,
+//! planner).
 
 use std::io::Write;
 use std::path::Path;

@@ -95,22 +95,21 @@ pub enum PipelineError {
     },
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a
-/// rename, so a reader never sees half a file.
+/// Writes `bytes` to `path` through a temporary file in the same folder, a
+/// sync and a rename ([`mapping::io::write_atomically`]), so a reader never
+/// sees half a file.
 ///
 /// # Errors
 /// [`PipelineError::Write`] naming the file.
 pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), PipelineError> {
-    let fail = |e: std::io::Error| PipelineError::Write {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    let mut temp = path.as_os_str().to_owned();
-    temp.push(".tmp");
-    let temp = std::path::PathBuf::from(temp);
-    std::fs::write(&temp, bytes).map_err(fail)?;
-    std::fs::rename(&temp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        fail(e)
+    use std::io::Write as _;
+    mapping::io::write_atomically(path, |w| w.write_all(bytes)).map_err(|e| {
+        PipelineError::Write {
+            path: path.to_path_buf(),
+            message: match e {
+                mapping::MappingError::Io { error, .. } => error.to_string(),
+                other => other.to_string(),
+            },
+        }
     })
 }

@@ -103,13 +103,11 @@ pub enum PipelineError {
 /// [`PipelineError::Write`] naming the file.
 pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), PipelineError> {
     use std::io::Write as _;
-    mapping::io::write_atomically(path, |w| w.write_all(bytes)).map_err(|e| {
-        PipelineError::Write {
-            path: path.to_path_buf(),
-            message: match e {
-                mapping::MappingError::Io { error, .. } => error.to_string(),
-                other => other.to_string(),
-            },
-        }
+    mapping::io::write_atomically(path, |w| w.write_all(bytes)).map_err(|e| PipelineError::Write {
+        path: path.to_path_buf(),
+        message: match e {
+            mapping::MappingError::Io { error, .. } => error.to_string(),
+            other => other.to_string(),
+        },
     })
 }

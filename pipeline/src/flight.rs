@@ -386,6 +386,9 @@ pub struct FlightRun {
     pub keyframes: usize,
     /// Plans made.
     pub plans: usize,
+    /// Plans that found a goal only with obstacles inflated by the radius
+    /// and the safety margin (`PlannerStage::with_fallback_inflation`).
+    pub fallback_plans: usize,
     /// Goals chosen, in the estimate's world (x, y, yaw).
     pub goals: Vec<[f64; 3]>,
     /// `(t_ns, estimated pose)` of the tracking frames.
@@ -906,7 +909,8 @@ pub fn fly(
                 fc.radius_m + fc.clearance_m,
                 explore.min_frontier_cells,
             )
-            .with_obstacle_band([z_est - h, z_est + h]);
+            .with_obstacle_band([z_est - h, z_est + h])
+            .with_fallback_inflation(fc.radius_m + fc.safety_margin_m);
             let e = estimate_pose.translation.vector;
             controller.last = [e.x, e.y, z_est, heading(&estimate_pose)];
             est_setup = Some((true_from_est, stage, reachable, total));
@@ -1034,9 +1038,9 @@ pub fn fly(
         &true_from_est,
         0.1,
     );
-    let (grid, plans, planner_cost) = match planner_stage {
-        Some(p) => (p.grid().clone(), p.plans, p.cost),
-        None => (true_grid, 0, StageCounts::new()),
+    let (grid, plans, fallback_plans, planner_cost) = match planner_stage {
+        Some(p) => (p.grid().clone(), p.plans, p.fallback_plans, p.cost),
+        None => (true_grid, 0, 0, StageCounts::new()),
     };
     Ok(FlightRun {
         planner,
@@ -1056,6 +1060,7 @@ pub fn fly(
         reinitializations: max_session.saturating_sub(1),
         keyframes,
         plans,
+        fallback_plans,
         goals,
         estimated,
         truth,

@@ -74,6 +74,10 @@ pub struct FlightSummary {
     pub keyframes: usize,
     /// Plans made.
     pub plans: usize,
+    /// Plans that reached a goal only with the tighter fallback inflation
+    /// (the drone's radius and safety margin: a doorway the full inflation
+    /// closed).
+    pub fallback_plans: usize,
     /// Wall seconds of each stage per simulated second, one thread.
     pub cpu_s_per_sim_s: StageSeconds,
     /// Front end + back end + mapper + planner + control, per simulated
@@ -110,6 +114,7 @@ impl FlightSummary {
             reinitializations: run.reinitializations,
             keyframes: run.keyframes,
             plans: run.plans,
+            fallback_plans: run.fallback_plans,
             cpu_s_per_sim_s: per,
             stages_cpu_s_per_sim_s: per.frontend
                 + per.backend

@@ -54,8 +54,13 @@ pub struct PlannerStage {
     swept_mask: Vec<bool>,
     /// Counted work, plan by plan.
     pub cost: StageCounts,
+    /// Obstacles are inflated by this much instead when the plan with the
+    /// full inflation finds no goal (see [`Self::with_fallback_inflation`]).
+    fallback_inflation_m: Option<f64>,
     /// Plans made.
     pub plans: usize,
+    /// Plans that found their goal only with the fallback inflation.
+    pub fallback_plans: usize,
     /// Wall time of all plans, ns.
     pub wall_ns: u64,
 }
@@ -96,8 +101,10 @@ impl PlannerStage {
             current_goal: None,
             swept: Vec::new(),
             swept_mask: vec![false; cells],
+            fallback_inflation_m: None,
             cost: StageCounts::new(),
             plans: 0,
+            fallback_plans: 0,
             wall_ns: 0,
         }
     }
@@ -110,6 +117,20 @@ impl PlannerStage {
     #[must_use]
     pub fn with_obstacle_band(mut self, band_m: [f64; 2]) -> Self {
         self.obstacle_band = Some((band_m, self.grid.clone()));
+        self
+    }
+
+    /// When no goal can be reached with obstacles inflated by the full
+    /// inflation (the body's radius and a clearance), plans once more with
+    /// them inflated by `inflation_m` only (the body's radius and the safety
+    /// margin the moves are checked with). A doorway of 1 m leaves a lane of
+    /// 0.3 m with the full 0.35 m inflation, and one false occupied cell of
+    /// stereo at a door post closes it and hides everything behind it; the
+    /// tighter inflation leaves 0.5 m, and the move check still holds the
+    /// body clear.
+    #[must_use]
+    pub fn with_fallback_inflation(mut self, inflation_m: f64) -> Self {
+        self.fallback_inflation_m = Some(inflation_m);
         self
     }
 
@@ -213,27 +234,48 @@ impl PlannerStage {
                 position[0], position[1]
             )))
         })?;
-        let res = self.grid.resolution();
-        let mut traversable = Traversable::new(&self.grid, self.inflation_m);
-        traversable.forbid(&self.forbidden);
-        traversable.escape_from(here, (self.inflation_m / res).ceil() as usize + 1);
-        let dist = distance_field(&traversable, here);
         let frontiers = frontier_clusters(&self.grid, &self.ignored, self.min_frontier_cells);
-        let view = View {
-            grid: &self.grid,
-            traversable: &traversable,
-            distance: &dist,
-            robot: here,
-            frontiers: &frontiers,
-            visited: &self.visited,
-            current_goal: self.current_goal,
-        };
-        let plan = self.policy.plan(&view).map_err(fail)?;
+        let mut plan = self
+            .plan_inflated(self.inflation_m, here, &frontiers)
+            .map_err(fail)?;
+        if plan.is_none()
+            && let Some(tight) = self.fallback_inflation_m
+            && tight < self.inflation_m
+            && !frontiers.is_empty()
+        {
+            self.fallback_plans += 1;
+            plan = self.plan_inflated(tight, here, &frontiers).map_err(fail)?;
+        }
         self.current_goal = plan.as_ref().map(|p| p.goal);
         self.plans += 1;
         self.cost.record_run(t_ns, &[&self.policy.take_cost()]);
         self.wall_ns += elapsed_ns(start);
         Ok(plan)
+    }
+
+    /// The policy's plan from cell `here` with obstacles inflated by
+    /// `inflation_m`.
+    fn plan_inflated(
+        &mut self,
+        inflation_m: f64,
+        here: (usize, usize),
+        frontiers: &[exploration::frontier::FrontierCluster],
+    ) -> exploration::Result<Option<Plan>> {
+        let res = self.grid.resolution();
+        let mut traversable = Traversable::new(&self.grid, inflation_m);
+        traversable.forbid(&self.forbidden);
+        traversable.escape_from(here, (inflation_m / res).ceil() as usize + 1);
+        let dist = distance_field(&traversable, here);
+        let view = View {
+            grid: &self.grid,
+            traversable: &traversable,
+            distance: &dist,
+            robot: here,
+            frontiers,
+            visited: &self.visited,
+            current_goal: self.current_goal,
+        };
+        self.policy.plan(&view)
     }
 
     /// The grid cell of a world point, if on the grid.
@@ -337,5 +379,67 @@ mod tests {
         // Just outside the radius (0.25 m) is clear; off the grid is not.
         assert!(s.move_is_safe(at(20, 10), at(15, 20), 0.2));
         assert!(!s.move_is_safe(at(10, 10), [-1.0, 0.5], 0.2));
+    }
+
+    /// A wall across a 2 m x 2 m room at row 20 with a 1 m doorway (columns
+    /// 10..30), the near half observed free, two rows beyond the door free
+    /// and the rest unknown, and one false occupied cell at (17, 20) in the
+    /// doorway: with a 0.35 m inflation the lane through the door is
+    /// closed, with 0.25 m it is open.
+    fn doorway() -> (FixedMap, PlannerStage) {
+        let params = OccupancyParams::default();
+        let m = QuantizedModel::new(&params).unwrap_or_else(|e| panic!("{e}"));
+        let mut map = FixedMap::fixed(0.05, &params).unwrap_or_else(|e| panic!("{e}"));
+        let g = Grid2::new([0, 0], 40, 40, 0, 0.05, m).unwrap_or_else(|e| panic!("{e}"));
+        for row in 0..23 {
+            for col in 0..40 {
+                let wall = row == 20 && !(10..30).contains(&col);
+                let hit = wall || (row, col) == (20, 17);
+                let c = g.center(col, row);
+                let key = map
+                    .key(&nalgebra::Vector3::new(c[0], c[1], 1.0))
+                    .unwrap_or_else(|| panic!("cell ({col}, {row}) off the map"));
+                for _ in 0..4 {
+                    map.update_cell(key, hit);
+                }
+            }
+        }
+        let stage = PlannerStage::new(
+            Box::new(FrontierPlanner::default()),
+            g,
+            [0.95, 1.05],
+            0.35,
+            3,
+        );
+        (map, stage)
+    }
+
+    #[test]
+    fn a_doorway_closed_by_one_false_cell_is_planned_through_with_the_fallback_inflation() {
+        let (map, mut stage) = doorway();
+        let start = stage.grid().center(20, 5);
+        // The full inflation alone: nothing reachable is left.
+        let plan = stage.step(&map, start, 0).unwrap_or_else(|e| panic!("{e}"));
+        assert!(plan.is_none(), "the doorway should be closed at 0.35 m");
+        // With the fallback, the path goes through the doorway, clear of
+        // both the false cell and the door post by the fallback's 0.25 m.
+        let (map, stage) = doorway();
+        let mut stage = stage.with_fallback_inflation(0.25);
+        let plan = stage
+            .step(&map, start, 0)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no plan with the fallback inflation"));
+        assert_eq!(stage.fallback_plans, 1);
+        assert!(
+            plan.goal.1 > 20,
+            "the goal {:?} is not beyond the door",
+            plan.goal
+        );
+        let crossing = plan
+            .path
+            .iter()
+            .find(|&&(_, row)| row == 20)
+            .unwrap_or_else(|| panic!("the path does not cross the wall"));
+        assert!((22..=25).contains(&crossing.0), "crossed at {crossing:?}");
     }
 }

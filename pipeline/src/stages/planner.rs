@@ -243,8 +243,8 @@ impl PlannerStage {
             && tight < self.inflation_m
             && !frontiers.is_empty()
         {
-            self.fallback_plans += 1;
             plan = self.plan_inflated(tight, here, &frontiers).map_err(fail)?;
+            self.fallback_plans += usize::from(plan.is_some());
         }
         self.current_goal = plan.as_ref().map(|p| p.goal);
         self.plans += 1;

@@ -408,3 +408,59 @@ fn in_the_closed_loop_both_planners_plan_a_yaw_for_a_camera_only() {
         }
     }
 }
+
+#[test]
+fn a_camera_may_turn_where_it_stands_and_a_lidar_does_not() {
+    let grid = half_known();
+    let trav = Traversable::new(&grid, 0.1);
+    // Four cells from the unknown side, facing nowhere in particular.
+    let robot = (64, 30);
+    let dist = distance_field(&trav, robot);
+    let frontiers = frontier_clusters(&grid, &[], 4);
+    let view = View {
+        grid: &grid,
+        traversable: &trav,
+        distance: &dist,
+        robot,
+        frontiers: &frontiers,
+        visited: &[],
+        current_goal: None,
+    };
+    let mut camera_mi = MiPlanner::new(MiSettings {
+        fan: camera(),
+        headings: 8,
+        ..MiSettings::default()
+    });
+    ok(camera_mi.plan(&view));
+    let here = camera_mi
+        .last_candidates()
+        .iter()
+        .find(|s| s.cell == robot)
+        .unwrap_or_else(|| panic!("the robot's own cell was not scored"));
+    // Facing the unknown side, worth all the camera sees from there: no
+    // path to discount it by.
+    let yaw = here.yaw_rad.unwrap_or_else(|| panic!("no yaw"));
+    assert!((yaw - PI).abs() < 1e-12, "{yaw}");
+    assert!(here.gain_bits > 0.0);
+    assert_eq!(here.utility.to_bits(), here.gain_bits.to_bits());
+    // Once a goal was reached there, it is no candidate any more.
+    let visited = [robot];
+    let after = View {
+        visited: &visited,
+        ..view
+    };
+    ok(camera_mi.plan(&after));
+    assert!(camera_mi.last_candidates().iter().all(|s| s.cell != robot));
+    // A lidar sees all round: turning gains it nothing, and the least goal
+    // distance holds for its candidates.
+    let mut lidar = MiPlanner::new(MiSettings {
+        fan: BeamFan {
+            cells: 80,
+            ..BeamFan::default()
+        },
+        ..MiSettings::default()
+    });
+    ok(lidar.plan(&view));
+    assert!(!lidar.last_candidates().is_empty());
+    assert!(lidar.last_candidates().iter().all(|s| s.cell != robot));
+}

@@ -135,16 +135,14 @@ impl GoalRules {
     fn allows(&self, view: &View, cell: (usize, usize)) -> bool {
         let w = view.grid.width();
         let d = view.distance[cell.1 * w + cell.0];
-        d.is_finite() && f64::from(d) >= self.min_goal_m && self.unvisited(view, cell)
-    }
-
-    /// No goal reached before lies within `visited_radius_m` of `cell`.
-    fn unvisited(&self, view: &View, cell: (usize, usize)) -> bool {
-        let r2 = (self.visited_radius_m / view.grid.resolution()).powi(2);
-        view.visited.iter().all(|&(c, r)| {
-            let (dc, dr) = (c as f64 - cell.0 as f64, r as f64 - cell.1 as f64);
-            dc * dc + dr * dr > r2
-        })
+        let res = view.grid.resolution();
+        let r2 = (self.visited_radius_m / res).powi(2);
+        d.is_finite()
+            && f64::from(d) >= self.min_goal_m
+            && view.visited.iter().all(|&(c, r)| {
+                let (dc, dr) = (c as f64 - cell.0 as f64, r as f64 - cell.1 as f64);
+                dc * dc + dr * dr > r2
+            })
     }
 }
 
@@ -433,17 +431,6 @@ fn candidates(settings: &MiSettings, view: &View) -> Vec<(usize, usize)> {
         && rules.allows(view, g)
     {
         out.push(g);
-    }
-    // A sensor that sees a sector can also turn where it stands: the robot's
-    // own cell is a candidate (scored at every heading like the others),
-    // at no path and exempt from the least goal distance, unless a goal
-    // was reached there already. Without it, the best view the other way
-    // cost a hop of at least `min_goal_m` to a cell beside the robot.
-    if !settings.fan.is_full_turn()
-        && view.traversable.ok(view.robot.0 as i64, view.robot.1 as i64)
-        && rules.unvisited(view, view.robot)
-    {
-        out.push(view.robot);
     }
     let points: Vec<[f64; 2]> = view
         .frontiers

@@ -732,7 +732,6 @@ pub fn fly(
     let mut not_tracking = 0usize;
     let mut last_plan_t: Option<i64> = None;
     let mut idle_plans = 0usize;
-    let mut turning_in_place = false;
     let mut current_plan: Option<Plan> = None;
     let mut coverage = 0.0;
     let mut path_to_target = None;
@@ -961,15 +960,8 @@ pub fn fly(
         // turning on the spot at the start.
         // Arrived: nothing left to fly and the drone where it was sent (the
         // spline trails the points commanded by a knot or two).
-        // A plan to turn where the drone stands has arrived once it faces
-        // the plan's yaw.
-        let turned = !turning_in_place
-            || controller
-                .goal_yaw
-                .is_none_or(|yaw| angle_diff(yaw, controller.last[3]).abs() < 1e-3);
         let arrived = controller.waypoints.is_empty()
-            && (controller.last[0] - here[0]).hypot(controller.last[1] - here[1]) < ARRIVED_M
-            && turned;
+            && (controller.last[0] - here[0]).hypot(controller.last[1] - here[1]) < ARRIVED_M;
         let at_goal = current_plan.is_none() || arrived;
         let due = last_plan_t.is_none_or(|t| (t_ns - t) as f64 * 1e-9 >= fc.plan_every_s);
         if tracking && controller.spin_left_rad <= 0.0 && (due || at_goal) {
@@ -1020,7 +1012,6 @@ pub fn fly(
                         .map(|&(c, r)| planner_stage.grid().center(c, r))
                         .collect();
                     controller.follow(&path, plan.yaw_rad);
-                    turning_in_place = path.is_empty();
                     current_plan = Some(plan);
                 }
             }

@@ -74,6 +74,8 @@ use crate::PipelineError;
 use crate::config::PipelineConfig;
 use crate::record::{MapRecord, PipelineRecord, RecordTiming, StreamEvent};
 use crate::source::{FlightSource, FrameInput, Source};
+use crate::plan_thread::PlannerRunner;
+use crate::safety::BodyCheck;
 use crate::stages::{BackEndStage, FrontEndStage, KeyframeMapper, MapperStage, PlannerStage};
 
 /// Where the drone's pose comes from.
@@ -104,6 +106,13 @@ pub struct FlightConfig {
     pub depth_range_m: f64,
     /// Time between plans, s (and at every goal).
     pub plan_every_s: f64,
+    /// A plan asked for at one frame is flown from the first frame this
+    /// much later, simulated s (what planning takes on the robot; the drone
+    /// flies its last plan meanwhile). At most `plan_every_s`.
+    pub plan_latency_s: f64,
+    /// Plans on a thread of its own, on a snapshot of the map, while the
+    /// other stages go on (the same flight bit for bit as inline).
+    pub planner_thread: bool,
     /// The planning grid is the map's band of this half height around the
     /// flying height, m: what the drone explores (free space, frontiers,
     /// coverage).
@@ -152,6 +161,8 @@ impl Default for FlightConfig {
             max_yaw_rate_rad_s: 0.8,
             depth_range_m: 3.0,
             plan_every_s: 1.0,
+            plan_latency_s: 0.25,
+            planner_thread: true,
             band_half_height_m: 0.15,
             obstacle_half_height_m: 0.25,
             radius_m: 0.2,
@@ -186,6 +197,7 @@ impl FlightConfig {
             ("max_yaw_rate_rad_s", self.max_yaw_rate_rad_s, 0.05, 3.0),
             ("depth_range_m", self.depth_range_m, 0.5, 10.0),
             ("plan_every_s", self.plan_every_s, 0.1, 60.0),
+            ("plan_latency_s", self.plan_latency_s, 0.0, 60.0),
             ("band_half_height_m", self.band_half_height_m, 0.0, 1.0),
             (
                 "obstacle_half_height_m",
@@ -211,6 +223,21 @@ impl FlightConfig {
                 "[flight] obstacle_half_height_m ({}) must be at least radius_m ({}): the \
                  planner must see every obstacle the drone's body can reach above or below it",
                 self.obstacle_half_height_m, self.radius_m
+            )));
+        }
+        if self.plan_latency_s > self.plan_every_s {
+            return Err(PipelineError::Config(format!(
+                "[flight] plan_latency_s ({}) must be at most plan_every_s ({}): one plan is made \
+                 at a time",
+                self.plan_latency_s, self.plan_every_s
+            )));
+        }
+        if self.safety_margin_m >= self.clearance_m {
+            return Err(PipelineError::Config(format!(
+                "[flight] safety_margin_m ({}) must be under clearance_m ({}): plans keep the \
+                 clearance, moves are checked with the margin, and the fallback plan for a \
+                 doorway uses the margin",
+                self.safety_margin_m, self.clearance_m
             )));
         }
         if !(1..=100).contains(&self.keyframe_every) || !(1..=64).contains(&self.headings) {
@@ -389,6 +416,14 @@ pub struct FlightRun {
     /// Plans that found a goal only with obstacles inflated by the radius
     /// and the safety margin (`PlannerStage::with_fallback_inflation`).
     pub fallback_plans: usize,
+    /// Wall time the loop waited for plans past their due frame, s (the
+    /// planner on its own thread; what the latency did not hide).
+    pub planner_wait_s: f64,
+    /// Bytes the planner's map snapshots copied (brick tables).
+    pub planner_snapshot_bytes: u64,
+    /// Bricks (512 bytes each) the mapper copied because a snapshot shared
+    /// them when it wrote them.
+    pub bricks_copied_on_write: u64,
     /// Goals chosen, in the estimate's world (x, y, yaw).
     pub goals: Vec<[f64; 3]>,
     /// `(t_ns, estimated pose)` of the tracking frames.
@@ -719,8 +754,16 @@ pub fn fly(
         step_m: fc.speed_m_s * knot,
         spin_left_rad: fc.spin_rad,
     };
-    // Set at the first tracking frame.
-    let mut est_setup: Option<(Isometry3<f64>, PlannerStage, Vec<bool>, usize)> = None;
+    // Set at the first tracking frame: the true world from the estimate's,
+    // the reachable cells and their count, and the planner's stage (out on
+    // `runner` while it plans), the body's check.
+    let mut est_setup: Option<(Isometry3<f64>, Vec<bool>, usize)> = None;
+    let mut planner_stage: Option<PlannerStage> = None;
+    let mut body: Option<BodyCheck> = None;
+    let mut runner = PlannerRunner::new(fc.planner_thread)?;
+    let latency_ns = (fc.plan_latency_s * 1e9).round() as i64;
+    // Where the body swept while the stage was out planning.
+    let mut swept_while_out: Vec<[f64; 2]> = Vec::new();
     let mut run_samples = Vec::new();
     let mut estimated = Vec::new();
     let mut truth = Vec::new();
@@ -746,14 +789,15 @@ pub fn fly(
         let t_next = source.flight().seconds(source.flight().next_frame_t_ns());
         let start_control = Instant::now();
         while source.flight().trajectory().duration_s() < t_next + HORIZON_KNOTS * knot {
-            let point = match est_setup.as_ref() {
+            let point = match body.as_ref() {
                 // Not tracking yet: hold the start.
                 None => controller.last_true,
-                Some((_, planner_stage, _, _)) => {
+                Some(body) => {
                     let go = current_plan.is_some();
                     let before = controller.last;
                     let next = controller.next(go);
-                    let safe = planner_stage.move_is_safe(
+                    let safe = body.move_is_safe(
+                        mapper.mapper.map(),
                         [before[0], before[1]],
                         [next[0], next[1]],
                         fc.radius_m + fc.safety_margin_m,
@@ -900,7 +944,7 @@ pub fn fly(
             let total = reachable.iter().filter(|&&r| r).count().max(1);
             let band = [z_est - fc.band_half_height_m, z_est + fc.band_half_height_m];
             let h = fc.obstacle_half_height_m;
-            let stage = PlannerStage::new(
+            planner_stage = Some(PlannerStage::new(
                 policy
                     .take()
                     .ok_or_else(|| PipelineError::Config("no planner".into()))?,
@@ -910,10 +954,13 @@ pub fn fly(
                 explore.min_frontier_cells,
             )
             .with_obstacle_band([z_est - h, z_est + h])
-            .with_fallback_inflation(fc.radius_m + fc.safety_margin_m);
+            .with_fallback_inflation(fc.radius_m + fc.safety_margin_m));
+            body = Some(BodyCheck {
+                band_m: [z_est - h, z_est + h],
+            });
             let e = estimate_pose.translation.vector;
             controller.last = [e.x, e.y, z_est, heading(&estimate_pose)];
-            est_setup = Some((true_from_est, stage, reachable, total));
+            est_setup = Some((true_from_est, reachable, total));
         }
         // Map.
         if keyframe && tracking {
@@ -932,11 +979,11 @@ pub fn fly(
                 ((true_from_est * estimate_pose).translation.vector - p).norm()
             });
             let e = estimate_pose.translation.vector;
-            c.map_clearance_m = est_setup
+            c.map_clearance_m = body
                 .as_ref()
-                .and_then(|(_, stage, ..)| stage.clearance_m([e.x, e.y], 1.0));
+                .and_then(|b| b.clearance_m(mapper.mapper.map(), [e.x, e.y], 1.0));
         }
-        let Some((true_from_est, planner_stage, reachable, total)) = est_setup.as_mut() else {
+        let Some((true_from_est, reachable, total)) = est_setup.as_ref() else {
             if sim_s >= fc.max_time_s {
                 break;
             }
@@ -946,7 +993,10 @@ pub fn fly(
         let here = [e.x, e.y];
         let start_control = Instant::now();
         if tracking {
-            planner_stage.sweep(here, fc.radius_m);
+            match planner_stage.as_mut() {
+                Some(stage) => stage.sweep(here, fc.radius_m),
+                None => swept_while_out.push(here),
+            }
         }
         seconds.control += timed(start_control);
         observe(FlightEvent::Pose {
@@ -964,22 +1014,33 @@ pub fn fly(
             && (controller.last[0] - here[0]).hypot(controller.last[1] - here[1]) < ARRIVED_M;
         let at_goal = current_plan.is_none() || arrived;
         let due = last_plan_t.is_none_or(|t| (t_ns - t) as f64 * 1e-9 >= fc.plan_every_s);
-        if tracking && controller.spin_left_rad <= 0.0 && (due || at_goal) {
+        if tracking
+            && controller.spin_left_rad <= 0.0
+            && (due || at_goal)
+            && let Some(mut stage) = planner_stage.take()
+        {
             if let Some(plan) = current_plan.as_ref() {
-                let goal = planner_stage.grid().center(plan.goal.0, plan.goal.1);
+                let goal = stage.grid().center(plan.goal.0, plan.goal.1);
                 if (goal[0] - here[0]).hypot(goal[1] - here[1]) < GOAL_REACHED_M && arrived {
-                    planner_stage.reached(plan.goal, Some((heading(&estimate_pose), 0.5 * fov)));
+                    stage.reached(plan.goal, Some((heading(&estimate_pose), 0.5 * fov)));
                 }
             }
-            let start_plan = Instant::now();
-            let plan = planner_stage.step(mapper.mapper.map(), here, t_ns)?;
-            seconds.planner += timed(start_plan);
+            runner.ask(stage, mapper.mapper.map(), here, t_ns, t_ns + latency_ns)?;
             last_plan_t = Some(t_ns);
-            coverage = known_share(planner_stage.grid(), reachable, *total);
+        }
+        // The plan asked `plan_latency_s` ago: flown from now.
+        if runner.due(t_ns) {
+            let done = runner.take()?;
+            let stage = planner_stage.insert(done.stage);
+            for p in swept_while_out.drain(..) {
+                stage.sweep(p, fc.radius_m);
+            }
+            let plan = done.plan?;
+            coverage = known_share(stage.grid(), reachable, *total);
             observe(FlightEvent::Plan {
                 t_ns,
                 plan: plan.as_ref(),
-                planner: planner_stage,
+                planner: stage,
                 position: here,
                 coverage,
             });
@@ -990,7 +1051,7 @@ pub fn fly(
                 time_s: sim_s,
                 distance_m: distance,
                 coverage,
-                plans: planner_stage.plans,
+                plans: stage.plans,
             });
             if coverage >= explore.coverage_target {
                 path_to_target.get_or_insert(distance);
@@ -1002,14 +1063,17 @@ pub fn fly(
                     outcome = FlightOutcome::NothingLeft;
                     break;
                 }
+                // Lost since it was asked: the drone hovers, and plans again
+                // once it tracks.
+                Some(_) if !tracking => {}
                 Some(plan) => {
-                    let g = planner_stage.grid().center(plan.goal.0, plan.goal.1);
+                    let g = stage.grid().center(plan.goal.0, plan.goal.1);
                     goals.push([g[0], g[1], plan.yaw_rad.unwrap_or(f64::NAN)]);
                     let path: Vec<[f64; 2]> = plan
                         .path
                         .iter()
                         .skip(1)
-                        .map(|&(c, r)| planner_stage.grid().center(c, r))
+                        .map(|&(c, r)| stage.grid().center(c, r))
                         .collect();
                     controller.follow(&path, plan.yaw_rad);
                     current_plan = Some(plan);
@@ -1028,9 +1092,17 @@ pub fn fly(
     let sim_time_s = truth
         .last()
         .map_or(0.0, |(t, _)| (*t - t0_ns) as f64 * 1e-9);
-    let (true_from_est, planner_stage, reachable) = match est_setup {
-        Some((t, p, r, _)) => (t, Some(p), r),
-        None => (Isometry3::identity(), None, Vec::new()),
+    let planner_wait_s = runner.wait_s;
+    let planner_snapshot_bytes = runner.snapshot_bytes;
+    if let Some(stage) = runner.finish()? {
+        planner_stage = Some(stage);
+    }
+    if let Some(stage) = planner_stage.as_ref() {
+        seconds.planner = stage.wall_ns as f64 * 1e-9;
+    }
+    let (true_from_est, reachable) = match est_setup {
+        Some((t, r, _)) => (t, r),
+        None => (Isometry3::identity(), Vec::new()),
     };
     let map_quality = map_quality(
         mapper.mapper.map(),
@@ -1061,6 +1133,9 @@ pub fn fly(
         keyframes,
         plans,
         fallback_plans,
+        planner_wait_s,
+        planner_snapshot_bytes,
+        bricks_copied_on_write: mapper.mapper.map().bricks_copied_on_write(),
         goals,
         estimated,
         truth,
@@ -1152,6 +1227,34 @@ mod tests {
     use nalgebra::UnitQuaternion;
 
     use super::*;
+
+    #[test]
+    fn a_latency_longer_than_the_plan_period_or_a_margin_wider_than_the_clearance_is_refused() {
+        assert!(FlightConfig::default().validate().is_ok());
+        for (config, name) in [
+            (
+                FlightConfig {
+                    plan_latency_s: 1.5,
+                    ..FlightConfig::default()
+                },
+                "plan_latency_s",
+            ),
+            (
+                FlightConfig {
+                    safety_margin_m: 0.15,
+                    ..FlightConfig::default()
+                },
+                "safety_margin_m",
+            ),
+        ] {
+            let message = config
+                .validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(message.contains(name), "{name}: {message:?}");
+        }
+    }
 
     #[test]
     fn angles_wrap_and_headings_read_the_camera_axis() {

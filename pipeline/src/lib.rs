@@ -36,8 +36,10 @@
 pub mod config;
 pub mod error;
 pub mod flight;
+pub mod plan_thread;
 pub mod record;
 pub mod run;
+pub mod safety;
 pub mod source;
 pub mod stages;
 

@@ -33,7 +33,7 @@ fn flown(run: &FlightRun) -> String {
 }
 
 #[test]
-fn a_flight_with_the_true_pose_explores_safely_and_repeats_bit_for_bit() {
+fn a_flight_with_the_true_pose_explores_safely_and_repeats_bit_for_bit_with_the_planner_inline() {
     let config = short_flight(14.0);
     let run = fly(&config, 1, PlannerKind::Frontier, PoseSource::True, |_| {})
         .unwrap_or_else(|e| panic!("{e}"));
@@ -46,8 +46,15 @@ fn a_flight_with_the_true_pose_explores_safely_and_repeats_bit_for_bit() {
     // Measured 0.982 and 0.016 (3 m of stereo depth at 5 cm).
     assert!(q.occupied_near_surface > 0.95, "{q:?}");
     assert!(q.free_marked_occupied < 0.025, "{q:?}");
-    let again = fly(&config, 1, PlannerKind::Frontier, PoseSource::True, |_| {})
+    // Again with the planner inline rather than on its own thread: the
+    // plans are flown at the same frames, so the flight is the same.
+    assert!(config.flight.planner_thread && config.flight.plan_latency_s > 0.0);
+    assert!(run.planner_snapshot_bytes > 0);
+    let mut inline = config.clone();
+    inline.flight.planner_thread = false;
+    let again = fly(&inline, 1, PlannerKind::Frontier, PoseSource::True, |_| {})
         .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.planner_snapshot_bytes, 0);
     assert_eq!(again.truth, run.truth);
     assert_eq!(again.goals.len(), run.goals.len());
     assert_eq!(again.path_length_m.to_bits(), run.path_length_m.to_bits());

@@ -78,7 +78,19 @@ pub struct FlightSummary {
     /// (the drone's radius and safety margin: a doorway the full inflation
     /// closed).
     pub fallback_plans: usize,
-    /// Wall seconds of each stage per simulated second, one thread.
+    /// Whether the planner ran on its own thread (`[flight]
+    /// planner_thread`), and the latency its plans were flown after, s.
+    pub planner_thread: bool,
+    /// (see `planner_thread`)
+    pub plan_latency_s: f64,
+    /// Wall time the loop waited for plans past their due frame, s.
+    pub planner_wait_s: f64,
+    /// Bytes the planner's map snapshots copied (brick tables, 20 bytes a
+    /// brick), and bricks the mapper then copied on write (512 bytes each).
+    pub planner_snapshot_bytes: u64,
+    /// (see `planner_snapshot_bytes`)
+    pub bricks_copied_on_write: u64,
+    /// Wall seconds of each stage per simulated second, each on its thread.
     pub cpu_s_per_sim_s: StageSeconds,
     /// Front end + back end + mapper + planner + control, per simulated
     /// second (the renderer apart).
@@ -115,6 +127,11 @@ impl FlightSummary {
             keyframes: run.keyframes,
             plans: run.plans,
             fallback_plans: run.fallback_plans,
+            planner_thread: config.flight.planner_thread,
+            plan_latency_s: config.flight.plan_latency_s,
+            planner_wait_s: run.planner_wait_s,
+            planner_snapshot_bytes: run.planner_snapshot_bytes,
+            bricks_copied_on_write: run.bricks_copied_on_write,
             cpu_s_per_sim_s: per,
             stages_cpu_s_per_sim_s: per.frontend
                 + per.backend

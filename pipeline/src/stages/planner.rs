@@ -25,7 +25,7 @@ use std::time::Instant;
 use cost::StageCounts;
 use exploration::frontier::{frontier_clusters, is_frontier};
 use exploration::grid::Grid2;
-use exploration::paths::{Traversable, clearance_m, distance_field};
+use exploration::paths::{Traversable, distance_field};
 use exploration::planner::{Plan, Planner, ScoredCandidate, View};
 use mapping::{FixedMap, Occupancy};
 
@@ -284,34 +284,6 @@ impl PlannerStage {
         self.grid.cell_of(position[0], position[1])
     }
 
-    /// The distance from `position` (world x, y, m) to the nearest occupied
-    /// cell of the last grid within `reach_m` (centre to centre), `reach_m`
-    /// if none, `None` off the grid.
-    #[must_use]
-    pub fn clearance_m(&self, position: [f64; 2], reach_m: f64) -> Option<f64> {
-        self.cell_of(position)
-            .map(|(c, r)| clearance_m(&self.grid, c, r, reach_m))
-    }
-
-    /// Whether a move of the drone's body (a disc of `radius_m`) from `from`
-    /// to `to` (world x, y, m) is safe on the last grid: no occupied cell
-    /// lies within `radius_m` of `to` (centre to centre), or the move does
-    /// not bring the body
-    /// nearer to an obstacle (turning in place, backing away from a wall the
-    /// map put too near): a drone is never held in place by its own map.
-    #[must_use]
-    pub fn move_is_safe(&self, from: [f64; 2], to: [f64; 2], radius_m: f64) -> bool {
-        // Clear means no occupied cell within `radius_m`, so look a cell
-        // further.
-        let reach = radius_m + self.grid.resolution();
-        let clearance = |p: [f64; 2]| self.clearance_m(p, reach);
-        match (clearance(from), clearance(to)) {
-            (_, None) => false,
-            (None, Some(to)) => to > radius_m,
-            (Some(from), Some(to)) => to > radius_m || to >= from,
-        }
-    }
-
     /// The goal was reached: it is not chosen again, and the frontier cells
     /// near it that coming here did not clear are dropped: all of them for a
     /// sensor that sees all round (`facing` `None`), those the camera faced
@@ -350,36 +322,6 @@ mod tests {
     use super::*;
     use exploration::planner::FrontierPlanner;
     use mapping::{OccupancyParams, QuantizedModel};
-
-    /// A free 40 x 40 grid of 5 cm cells with one occupied cell at (20, 20).
-    fn stage() -> PlannerStage {
-        let m = QuantizedModel::new(&OccupancyParams::default()).unwrap_or_else(|e| panic!("{e}"));
-        let mut g = Grid2::new([0, 0], 40, 40, 0, 0.05, m).unwrap_or_else(|e| panic!("{e}"));
-        for row in 0..40 {
-            for col in 0..40 {
-                g.set(col, row, if (col, row) == (20, 20) { m.max } else { m.min });
-            }
-        }
-        PlannerStage::new(Box::new(FrontierPlanner::default()), g, [0.9, 1.1], 0.35, 5)
-    }
-
-    #[test]
-    fn moves_are_refused_only_toward_an_obstacle_within_the_radius() {
-        let s = stage();
-        let at = |c: usize, r: usize| s.grid().center(c, r);
-        // In the open.
-        assert!(s.move_is_safe(at(10, 10), at(10, 11), 0.2));
-        // Into the radius (0.15 m from the obstacle, from 0.2 m): refused.
-        assert!(!s.move_is_safe(at(16, 20), at(17, 20), 0.2));
-        // Already within it: turning in place and backing off are allowed,
-        // going nearer is not.
-        assert!(s.move_is_safe(at(17, 20), at(17, 20), 0.2));
-        assert!(s.move_is_safe(at(17, 20), at(16, 20), 0.2));
-        assert!(!s.move_is_safe(at(17, 20), at(18, 20), 0.2));
-        // Just outside the radius (0.25 m) is clear; off the grid is not.
-        assert!(s.move_is_safe(at(20, 10), at(15, 20), 0.2));
-        assert!(!s.move_is_safe(at(10, 10), [-1.0, 0.5], 0.2));
-    }
 
     /// A wall across a 2 m x 2 m room at row 20 with a 1 m doorway (columns
     /// 10..30), the near half observed free, two rows beyond the door free

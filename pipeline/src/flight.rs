@@ -5,14 +5,19 @@
 //! SyntheticFlight (world rendered along the path actually flown, IMU along it)
 //!   -> FrontEndStage -> BackEndStage (pose: estimated, or the true one)
 //!   -> MapperStage (stereo depth at keyframes, at the *estimated* poses)
-//!   -> PlannerStage (every `plan_every_s`, on the map's band at flying height)
-//!   -> Controller: the path as B-spline control points, yaw rate limited
+//!   -> PlannerStage (every `plan_every_s`, on the map's band at flying
+//!      height; on its own thread, on a snapshot of the map, its plan flown
+//!      `plan_latency_s` after it was asked: `crate::plan_thread`)
+//!   -> Controller: the path as B-spline control points, yaw rate limited,
+//!      each checked against the live map (`crate::safety::BodyCheck`)
 //!   -> SyntheticFlight (the next control point)
 //! ```
 //!
-//! One thread, every stage in order, so a flight is deterministic (the same
-//! output bit for bit on every run; the renderer's and the stages' wall times
-//! aside).
+//! The loop calls the stages in order on one thread, the planner aside, and
+//! a plan is flown at a fixed frame after it was asked however long its
+//! thread took, so a flight is deterministic (the same output bit for bit on
+//! every run, the planner inline or threaded; the renderer's and the stages'
+//! wall times aside).
 //!
 //! **Frames.** The true world is the generator's (z up, floor at z = 0). With
 //! `--pose vio` the map, the planning grid and the plans are in the VIO's
@@ -33,8 +38,9 @@
 //! so the IMU sees no jumps), facing along its way and, at the goal, the
 //! plan's yaw, the yaw changing at most `max_yaw_rate_rad_s`. The plans keep
 //! the drone's radius and `clearance_m` from every occupied cell; before
-//! each control point the move is checked against the latest grid with the
-//! radius and `safety_margin_m` (the VIO's error, the map's, the spline
+//! each control point the move is checked against the live map's obstacle
+//! band (not the last plan's grid: a keyframe's new obstacle counts at
+//! once) with the radius and `safety_margin_m` (the VIO's error, the map's, the spline
 //! cutting a corner), and a move that brings the drone no nearer to an
 //! obstacle is always allowed (turning in place, backing off a wall the map
 //! put too near), so its own map never pins the drone. The cells the body
@@ -72,10 +78,10 @@ use vio::backend::TrackingStatus;
 
 use crate::PipelineError;
 use crate::config::PipelineConfig;
-use crate::record::{MapRecord, PipelineRecord, RecordTiming, StreamEvent};
-use crate::source::{FlightSource, FrameInput, Source};
 use crate::plan_thread::PlannerRunner;
+use crate::record::{MapRecord, PipelineRecord, RecordTiming, StreamEvent};
 use crate::safety::BodyCheck;
+use crate::source::{FlightSource, FrameInput, Source};
 use crate::stages::{BackEndStage, FrontEndStage, KeyframeMapper, MapperStage, PlannerStage};
 
 /// Where the drone's pose comes from.
@@ -944,17 +950,19 @@ pub fn fly(
             let total = reachable.iter().filter(|&&r| r).count().max(1);
             let band = [z_est - fc.band_half_height_m, z_est + fc.band_half_height_m];
             let h = fc.obstacle_half_height_m;
-            planner_stage = Some(PlannerStage::new(
-                policy
-                    .take()
-                    .ok_or_else(|| PipelineError::Config("no planner".into()))?,
-                grid,
-                band,
-                fc.radius_m + fc.clearance_m,
-                explore.min_frontier_cells,
-            )
-            .with_obstacle_band([z_est - h, z_est + h])
-            .with_fallback_inflation(fc.radius_m + fc.safety_margin_m));
+            planner_stage = Some(
+                PlannerStage::new(
+                    policy
+                        .take()
+                        .ok_or_else(|| PipelineError::Config("no planner".into()))?,
+                    grid,
+                    band,
+                    fc.radius_m + fc.clearance_m,
+                    explore.min_frontier_cells,
+                )
+                .with_obstacle_band([z_est - h, z_est + h])
+                .with_fallback_inflation(fc.radius_m + fc.safety_margin_m),
+            );
             body = Some(BodyCheck {
                 band_m: [z_est - h, z_est + h],
             });

@@ -21,7 +21,9 @@
 //! the runners (a plain loop, and threads joined by bounded channels, the
 //! same output bit for bit in deterministic mode); [`record`] what comes out;
 //! [`flight`] the closed loop, where a simulated drone's planner decides the
-//! path its own camera and IMU are rendered along.
+//! path its own camera and IMU are rendered along, with [`plan_thread`] (the
+//! planner on its own thread, on a snapshot of the map) and [`safety`] (the
+//! body's check against the live map before each move).
 //!
 //! Why not Copper (copper-rs): its single loop cadence for the whole task
 //! graph fights a stream whose stages run at 200 Hz (IMU), 20 Hz (frames),

@@ -64,7 +64,13 @@ impl BodyCheck {
     /// nearer to one (turning in place, backing away from a wall the map
     /// put too near): a drone is never held in place by its own map.
     #[must_use]
-    pub fn move_is_safe(&self, map: &FixedMap, from: [f64; 2], to: [f64; 2], radius_m: f64) -> bool {
+    pub fn move_is_safe(
+        &self,
+        map: &FixedMap,
+        from: [f64; 2],
+        to: [f64; 2],
+        radius_m: f64,
+    ) -> bool {
         // Clear means no occupied cell within `radius_m`: look a cell
         // further, so that "as near as before" is told from "clear".
         let reach = radius_m + map.resolution();
@@ -147,9 +153,7 @@ mod tests {
         };
         assert!(!body.move_is_safe(&map, [0.775, 0.525], [0.875, 0.525], 0.2));
         // A band of +-0.1 m does not see it.
-        let thin = BodyCheck {
-            band_m: [0.9, 1.1],
-        };
+        let thin = BodyCheck { band_m: [0.9, 1.1] };
         assert!(thin.move_is_safe(&map, [0.775, 0.525], [0.875, 0.525], 0.2));
     }
 }

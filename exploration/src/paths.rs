@@ -129,6 +129,27 @@ impl Traversable {
         }
     }
 
+    /// Keeps the robot `radius_m` (centre to centre) from `cells` too, as
+    /// from occupied cells: cells the map does not call occupied but a body
+    /// must not enter (the cells stay free for exploring, only travel avoids
+    /// them).
+    pub fn keep_clear_of(&mut self, cells: &[(usize, usize)], radius_m: f64) {
+        let r = radius_m / self.resolution;
+        let reach = r.ceil() as i64;
+        for &(col, row) in cells {
+            for dy in -reach..=reach {
+                for dx in -reach..=reach {
+                    if ((dx * dx + dy * dy) as f64).sqrt() > r {
+                        continue;
+                    }
+                    if let Some(i) = self.index(col as i64 + dx, row as i64 + dy) {
+                        self.clear[i] = false;
+                    }
+                }
+            }
+        }
+    }
+
     /// Columns.
     #[must_use]
     pub fn width(&self) -> usize {
@@ -376,6 +397,26 @@ mod tests {
         assert!(!t.ok(20, 25) && t.ok(20, 27));
         // Free next to unknown stays traversable; unknown is not.
         assert!(t.ok(34, 5) && !t.ok(35, 5));
+    }
+
+    #[test]
+    fn cells_kept_clear_of_block_a_disc_as_an_occupied_cell_would() {
+        let g = room();
+        let mut t = Traversable::new(&g, 0.25);
+        assert!(t.ok(10, 10) && t.ok(12, 10) && t.ok(10, 13));
+        t.keep_clear_of(&[(10, 10)], 0.25);
+        // The cell and its disc of 2.5 cells are blocked, beyond it is not.
+        assert!(!t.ok(10, 10) && !t.ok(12, 10) && !t.ok(11, 12));
+        assert!(t.ok(13, 10) && t.ok(10, 13) && t.ok(12, 12));
+        // The same disc as an occupied cell's.
+        let mut walled = g.clone();
+        walled.set(10, 10, g.model().max);
+        let w = Traversable::new(&walled, 0.25);
+        for row in 5..16 {
+            for col in 5..16 {
+                assert_eq!(t.ok(col, row), w.ok(col, row), "({col}, {row})");
+            }
+        }
     }
 
     #[test]

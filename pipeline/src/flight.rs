@@ -129,6 +129,11 @@ pub struct FlightConfig {
     /// band alone, thinner than the body, the drone grazed box tops just
     /// under it).
     pub obstacle_half_height_m: f64,
+    /// Free cells under which the map's cells from this far below the
+    /// flying height up to it were never observed are kept clear of like
+    /// obstacles, m (a box top just under the drone, seen edge-on; 0 for
+    /// none; see `PlannerStage::with_unseen_below`).
+    pub unseen_below_m: f64,
     /// The drone's radius, m: obstacles are inflated by it plus
     /// `clearance_m`, and a contact is its centre nearer than this to a
     /// surface.
@@ -171,6 +176,7 @@ impl Default for FlightConfig {
             planner_thread: true,
             band_half_height_m: 0.15,
             obstacle_half_height_m: 0.25,
+            unseen_below_m: 0.1,
             radius_m: 0.2,
             clearance_m: 0.15,
             safety_margin_m: 0.05,
@@ -211,6 +217,7 @@ impl FlightConfig {
                 0.0,
                 1.0,
             ),
+            ("unseen_below_m", self.unseen_below_m, 0.0, 1.0),
             ("radius_m", self.radius_m, 0.05, 1.0),
             ("clearance_m", self.clearance_m, 0.0, 1.0),
             ("safety_margin_m", self.safety_margin_m, 0.0, 1.0),
@@ -497,6 +504,9 @@ const MAX_IDLE_PLANS: usize = 20;
 const GOAL_REACHED_M: f64 = 0.3;
 /// The drone has arrived where it was sent within this distance, m.
 const ARRIVED_M: f64 = 0.1;
+/// Around its start the heights under the drone count as seen, m (it took
+/// off there; see `PlannerStage::seen_below`).
+const TAKEOFF_SEEN_M: f64 = 0.5;
 /// The trajectory is kept defined this many knots ahead of the next frame.
 const HORIZON_KNOTS: f64 = 2.0;
 
@@ -950,19 +960,23 @@ pub fn fly(
             let total = reachable.iter().filter(|&&r| r).count().max(1);
             let band = [z_est - fc.band_half_height_m, z_est + fc.band_half_height_m];
             let h = fc.obstacle_half_height_m;
-            planner_stage = Some(
-                PlannerStage::new(
-                    policy
-                        .take()
-                        .ok_or_else(|| PipelineError::Config("no planner".into()))?,
-                    grid,
-                    band,
-                    fc.radius_m + fc.clearance_m,
-                    explore.min_frontier_cells,
-                )
-                .with_obstacle_band([z_est - h, z_est + h])
-                .with_fallback_inflation(fc.radius_m + fc.safety_margin_m),
-            );
+            let mut stage = PlannerStage::new(
+                policy
+                    .take()
+                    .ok_or_else(|| PipelineError::Config("no planner".into()))?,
+                grid,
+                band,
+                fc.radius_m + fc.clearance_m,
+                explore.min_frontier_cells,
+            )
+            .with_obstacle_band([z_est - h, z_est + h])
+            .with_fallback_inflation(fc.radius_m + fc.safety_margin_m);
+            if fc.unseen_below_m > 0.0 {
+                stage = stage.with_unseen_below(z_est - fc.unseen_below_m, z_est);
+                let s = est_from_true * Point3::from(start);
+                stage.seen_below([s.x, s.y], TAKEOFF_SEEN_M);
+            }
+            planner_stage = Some(stage);
             body = Some(BodyCheck {
                 band_m: [z_est - h, z_est + h],
             });

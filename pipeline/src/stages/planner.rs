@@ -28,6 +28,7 @@ use exploration::grid::Grid2;
 use exploration::paths::{Traversable, distance_field};
 use exploration::planner::{Plan, Planner, ScoredCandidate, View};
 use mapping::{FixedMap, Occupancy};
+use nalgebra::Vector3;
 
 use super::elapsed_ns;
 use crate::PipelineError;
@@ -42,6 +43,15 @@ pub struct PlannerStage {
     band_m: [f64; 2],
     /// A wider band whose occupied cells are obstacles too, and its grid.
     obstacle_band: Option<([f64; 2], Grid2)>,
+    /// The heights under the drone that must be observed where it flies
+    /// (low z, flying height), m; see [`Self::with_unseen_below`].
+    unseen_below: Option<[f64; 2]>,
+    /// Free cells of the grid with an unobserved cell under them in that
+    /// band: kept clear of as obstacles are.
+    hidden: Vec<(usize, usize)>,
+    /// Cells whose heights under the drone count as seen (where it took
+    /// off; see [`Self::seen_below`]).
+    seen_below_mask: Vec<bool>,
     inflation_m: f64,
     min_frontier_cells: usize,
     ignored: Vec<bool>,
@@ -93,6 +103,9 @@ impl PlannerStage {
             grid,
             band_m,
             obstacle_band: None,
+            unseen_below: None,
+            hidden: Vec::new(),
+            seen_below_mask: vec![false; cells],
             inflation_m,
             min_frontier_cells,
             ignored: vec![false; cells],
@@ -118,6 +131,52 @@ impl PlannerStage {
     pub fn with_obstacle_band(mut self, band_m: [f64; 2]) -> Self {
         self.obstacle_band = Some((band_m, self.grid.clone()));
         self
+    }
+
+    /// Also keeps the drone clear of the free cells of the grid under which
+    /// some cell of the map between `low_m` and the flying height
+    /// `height_m` (z, m; the layers under the drone's own) was never
+    /// observed, where the drone has not flown. A box whose top lies a few
+    /// centimetres under the flying height is seen edge-on: rays pass just
+    /// over it and mark the band free, while its inside, under the top, is
+    /// never seen; in open space the camera sees those heights long before
+    /// the drone gets there. The cells stay free for exploring and
+    /// coverage; only travel avoids them.
+    #[must_use]
+    pub fn with_unseen_below(mut self, low_m: f64, height_m: f64) -> Self {
+        self.unseen_below = Some([low_m, height_m]);
+        self
+    }
+
+    /// The heights under the drone within `radius_m` of `position` (world
+    /// x, y, m) count as seen from now on: where the drone took off. A
+    /// camera does not see the heights under it nearer than their depth
+    /// over the tangent of half its vertical field of view (about 0.2 m for
+    /// 0.1 m down with a 55-degree field), so after turning in place at its
+    /// start the drone would find itself ringed by unseen cells.
+    pub fn seen_below(&mut self, position: [f64; 2], radius_m: f64) {
+        let res = self.grid.resolution();
+        let reach = (radius_m / res).ceil() as i64;
+        let Some((c0, r0)) = self.cell_of(position) else {
+            return;
+        };
+        let (w, h) = (self.grid.width() as i64, self.grid.height() as i64);
+        for dr in -reach..=reach {
+            for dc in -reach..=reach {
+                let (c, r) = (c0 as i64 + dc, r0 as i64 + dr);
+                let d = ((dc * dc + dr * dr) as f64).sqrt() * res;
+                if d <= radius_m && (0..w).contains(&c) && (0..h).contains(&r) {
+                    self.seen_below_mask[r as usize * w as usize + c as usize] = true;
+                }
+            }
+        }
+    }
+
+    /// The free cells the last plan kept clear of because the heights under
+    /// them were never observed ([`Self::with_unseen_below`]).
+    #[must_use]
+    pub fn hidden(&self) -> &[(usize, usize)] {
+        &self.hidden
     }
 
     /// When no goal can be reached with obstacles inflated by the full
@@ -185,7 +244,43 @@ impl PlannerStage {
                 self.grid.set(c, r, free);
             }
         }
+        self.find_hidden(map);
         Ok(())
+    }
+
+    /// The free cells, not swept, with an unobserved map cell in the layers
+    /// from `unseen_below[0]` up to (not including) the flying height's.
+    fn find_hidden(&mut self, map: &FixedMap) {
+        self.hidden.clear();
+        let Some([low, height]) = self.unseen_below else {
+            return;
+        };
+        let w = self.grid.width();
+        for row in 0..self.grid.height() {
+            for col in 0..w {
+                if self.swept_mask[row * w + col]
+                    || self.seen_below_mask[row * w + col]
+                    || self.grid.occupancy(col, row) != Occupancy::Free
+                {
+                    continue;
+                }
+                let c = self.grid.center(col, row);
+                let (Some(mut k), Some(top)) = (
+                    map.key(&Vector3::new(c[0], c[1], low)),
+                    map.key(&Vector3::new(c[0], c[1], height)),
+                ) else {
+                    continue;
+                };
+                let bottom = k.z;
+                let unseen = (bottom..top.z).any(|z| {
+                    k.z = z;
+                    map.occupancy(k) == Occupancy::Unknown
+                });
+                if unseen {
+                    self.hidden.push((col, row));
+                }
+            }
+        }
     }
 
     /// The drone's body (a disc of `radius_m`) is at `position` (world x, y,
@@ -264,6 +359,7 @@ impl PlannerStage {
         let res = self.grid.resolution();
         let mut traversable = Traversable::new(&self.grid, inflation_m);
         traversable.forbid(&self.forbidden);
+        traversable.keep_clear_of(&self.hidden, inflation_m);
         traversable.escape_from(here, (inflation_m / res).ceil() as usize + 1);
         let dist = distance_field(&traversable, here);
         let view = View {
@@ -322,6 +418,87 @@ mod tests {
     use super::*;
     use exploration::planner::FrontierPlanner;
     use mapping::{OccupancyParams, QuantizedModel};
+
+    /// A 2 m x 2 m room of 5 cm cells observed free from 0.8 m to 1.05 m,
+    /// but for a box (columns and rows 15..25) seen only edge-on: its top
+    /// layer (0.95-1.0 m) observed free by rays passing over it, the layers
+    /// under it never observed; columns 35.. unknown (a frontier).
+    fn boxed_room() -> (FixedMap, PlannerStage) {
+        let params = OccupancyParams::default();
+        let m = QuantizedModel::new(&params).unwrap_or_else(|e| panic!("{e}"));
+        let mut map = FixedMap::fixed(0.05, &params).unwrap_or_else(|e| panic!("{e}"));
+        let g = Grid2::new([0, 0], 40, 40, 0, 0.05, m).unwrap_or_else(|e| panic!("{e}"));
+        for row in 0..40 {
+            for col in 0..35 {
+                let in_box = (15..25).contains(&col) && (15..25).contains(&row);
+                for layer in 16..21 {
+                    if in_box && layer < 19 {
+                        continue;
+                    }
+                    let c = g.center(col, row);
+                    let z = (f64::from(layer) + 0.5) * 0.05;
+                    let key = map
+                        .key(&nalgebra::Vector3::new(c[0], c[1], z))
+                        .unwrap_or_else(|| panic!("cell ({col}, {row}) off the map"));
+                    for _ in 0..4 {
+                        map.update_cell(key, false);
+                    }
+                }
+            }
+        }
+        let stage = PlannerStage::new(
+            Box::new(FrontierPlanner::default()),
+            g,
+            [0.95, 1.05],
+            0.35,
+            3,
+        );
+        (map, stage)
+    }
+
+    #[test]
+    fn a_box_seen_only_edge_on_is_kept_clear_of_and_still_counts_as_seen() {
+        let (map, stage) = boxed_room();
+        let mut stage = stage.with_unseen_below(0.8, 0.99);
+        let start = stage.grid().center(5, 20);
+        stage.sweep(start, 0.2);
+        let plan = stage
+            .step(&map, start, 0)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no plan to the frontier"));
+        // The box's columns are free in the band (explored) but kept clear of.
+        let mut hidden = stage.hidden().to_vec();
+        hidden.sort_unstable();
+        let boxed: Vec<(usize, usize)> = (15..25)
+            .flat_map(|col| (15..25).map(move |row| (col, row)))
+            .collect();
+        assert_eq!(hidden, boxed);
+        assert_eq!(stage.grid().occupancy(20, 20), Occupancy::Free);
+        // The path to the frontier goes round the box, clear of it by the
+        // inflation.
+        assert!(plan.goal.0 >= 25, "goal {:?}", plan.goal);
+        for &(col, row) in &plan.path {
+            let dc = (15 - col as i64).max(col as i64 - 24).max(0);
+            let dr = (15 - row as i64).max(row as i64 - 24).max(0);
+            let d = ((dc * dc + dr * dr) as f64).sqrt() * 0.05;
+            assert!(d > 0.35, "({col}, {row}) is {d} m from the box");
+        }
+        // Without the check, the path crosses the box.
+        let (map, mut plain) = boxed_room();
+        plain.sweep(start, 0.2);
+        let plan = plain
+            .step(&map, start, 0)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no plan"));
+        assert!(plain.hidden().is_empty());
+        assert!(
+            plan.path
+                .iter()
+                .any(|&(c, r)| (15..25).contains(&c) && (15..25).contains(&r)),
+            "{:?}",
+            plan.path
+        );
+    }
 
     /// A wall across a 2 m x 2 m room at row 20 with a 1 m doorway (columns
     /// 10..30), the near half observed free, two rows beyond the door free

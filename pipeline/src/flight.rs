@@ -154,6 +154,12 @@ pub struct FlightConfig {
     pub keyframe_every: usize,
     /// MI candidates are scored at this many headings.
     pub headings: usize,
+    /// MI scores poses as if every observed cell were certain, so that it
+    /// values the unknown space its camera would see
+    /// (`exploration::planner::MiSettings::observed_as_certain`): a camera
+    /// sees each cell from a few keyframes, and a cell seen once keeps most
+    /// of its entropy.
+    pub mi_observed_as_certain: bool,
     /// The flight map's occupancy model: stereo's hit and miss (OctoMap's 0.7
     /// and 0.4) with the explorer's tight clamps, so that well-seen free
     /// space stops looking informative (see `exploration::sim::LidarOccupancy`).
@@ -184,6 +190,7 @@ impl Default for FlightConfig {
             spin_rad: std::f64::consts::TAU,
             keyframe_every: 5,
             headings: 8,
+            mi_observed_as_certain: true,
             occupancy: OccupancyParams {
                 hit: 0.7,
                 miss: 0.4,
@@ -741,6 +748,7 @@ pub fn fly(
             mi.fan.fov_rad = fov;
             mi.fan.cells = (fc.depth_range_m / explore.resolution_m).round() as usize;
             mi.headings = fc.headings;
+            mi.observed_as_certain = fc.mi_observed_as_certain;
             Box::new(MiPlanner::new(mi))
         }
         // The camera's baseline: facing its frontier, and a goal up to the

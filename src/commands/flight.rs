@@ -295,6 +295,16 @@ pub fn print_summary(s: &FlightSummary) {
         "  CPU s per simulated s: front end {:.3}, back end {:.3}, mapper {:.3}, planner {:.3}, control {:.3} (total {:.3}); renderer {:.3}",
         c.frontend, c.backend, c.mapper, c.planner, c.control, s.stages_cpu_s_per_sim_s, c.renderer
     );
+    println!(
+        "  planner: {} plans ({} with the fallback inflation), {}, flown {:.2} s after they were asked; the loop waited {:.3} s for them; map snapshots {:.1} KB, {} bricks copied on write",
+        s.plans,
+        s.fallback_plans,
+        if s.planner_thread { "on its own thread" } else { "inline" },
+        s.plan_latency_s,
+        s.planner_wait_s,
+        s.planner_snapshot_bytes as f64 / 1024.0,
+        s.bricks_copied_on_write
+    );
     let q = &s.map_quality;
     println!(
         "  map: {:.1} % of {} occupied cells within 10 cm of a surface, {:.2} % of {} truly free cells marked occupied",

@@ -39,6 +39,13 @@
 //! it goes to (see there why not the nearest frontier cell, and what it does
 //! when the centroid is on the goal).
 //!
+//! Seen once is not known. FSMI counts every bit of a cell's entropy, and a
+//! cell observed once keeps most of it; a lidar sees each cell many times,
+//! a camera from a few keyframes, and MI then keeps coming back to look
+//! again. [`MiSettings::observed_as_certain`] scores poses as if every
+//! observed cell were certain: the gain is then the unknown space a pose
+//! would see (the drone's default; the lidar explorer keeps the full MI).
+//!
 //! Frames and units: cells are `(col, row)` of [`Grid2`]; lengths metres;
 //! yaws radians from +x, counter-clockwise (z up); information bits.
 

@@ -408,3 +408,90 @@ fn in_the_closed_loop_both_planners_plan_a_yaw_for_a_camera_only() {
         }
     }
 }
+
+/// 120 x 60 cells of the flight's model (stereo's hit and miss, tight
+/// clamps), walled round: columns 0..20 unknown, 20..40 well seen, 40..120
+/// seen once (one miss each: free, but far from certain).
+fn seen_once_east() -> Grid2 {
+    let params = OccupancyParams {
+        hit: 0.7,
+        miss: 0.4,
+        clamp_min: 0.001,
+        clamp_max: 0.999,
+        ..OccupancyParams::default()
+    };
+    let m = QuantizedModel::new(&params).unwrap_or_else(|e| panic!("{e}"));
+    let mut g = Grid2::new([0, 0], 120, 60, 101, RES, m).unwrap_or_else(|e| panic!("{e}"));
+    for row in 0..60 {
+        for col in 20..120 {
+            let wall = row == 0 || row == 59 || col == 119;
+            let value = if wall {
+                m.max
+            } else if col < 40 {
+                m.min
+            } else {
+                m.miss
+            };
+            g.set(col, row, value);
+        }
+    }
+    g
+}
+
+#[test]
+fn scoring_observed_cells_as_certain_values_the_unknown_not_the_seen_once() {
+    let grid = seen_once_east();
+    assert_eq!(grid.occupancy(60, 30), Occupancy::Free);
+    let trav = Traversable::new(&grid, 0.1);
+    let robot = (40, 30);
+    let dist = distance_field(&trav, robot);
+    let frontiers = frontier_clusters(&grid, &[], 4);
+    assert_eq!(frontiers.len(), 1);
+    let view = View {
+        grid: &grid,
+        traversable: &trav,
+        distance: &dist,
+        robot,
+        frontiers: &frontiers,
+        visited: &[],
+        current_goal: None,
+    };
+    let settings = MiSettings {
+        fan: camera(),
+        headings: 8,
+        ..MiSettings::default()
+    };
+    let yaw_of = |settings: MiSettings| {
+        let mut planner = MiPlanner::new(settings);
+        let plan = ok(planner.plan(&view)).unwrap_or_else(|| panic!("no plan"));
+        let yaw = plan.yaw_rad.unwrap_or_else(|| panic!("no yaw"));
+        (yaw, planner.last_candidates().to_vec())
+    };
+    // As they are, the 80 columns seen once outweigh the 20 never seen.
+    let (yaw, _) = yaw_of(settings);
+    assert!(yaw.cos() > 0.5, "faces {yaw} rad, not the cells seen once");
+    // Taken as certain, they are worth nothing: the planner faces the
+    // unknown, and no pose facing only seen cells has a gain.
+    let (yaw, scored) = yaw_of(MiSettings {
+        observed_as_certain: true,
+        ..settings
+    });
+    assert!(yaw.cos() < -0.5, "faces {yaw} rad, not the unknown");
+    let mut fsmi = ok(Fsmi::new(grid.model(), &camera(), RES, EarlyExit::On));
+    let mut certain = grid.clone();
+    for row in 0..60 {
+        for col in 0..120 {
+            match grid.occupancy(col, row) {
+                Occupancy::Free => certain.set(col, row, grid.model().min),
+                Occupancy::Occupied => certain.set(col, row, grid.model().max),
+                Occupancy::Unknown => {}
+            }
+        }
+    }
+    for s in &scored {
+        let c = grid.center(s.cell.0, s.cell.1);
+        let heading = s.yaw_rad.unwrap_or_else(|| panic!("no yaw"));
+        let gain = ok(fsmi.pose_heading(&certain, c[0], c[1], heading));
+        assert_eq!(s.gain_bits.to_bits(), gain.to_bits(), "{:?}", s.cell);
+    }
+}

@@ -299,7 +299,11 @@ pub fn print_summary(s: &FlightSummary) {
         "  planner: {} plans ({} with the fallback inflation), {}, flown {:.2} s after they were asked; the loop waited {:.3} s for them; map snapshots {:.1} KB, {} bricks copied on write",
         s.plans,
         s.fallback_plans,
-        if s.planner_thread { "on its own thread" } else { "inline" },
+        if s.planner_thread {
+            "on its own thread"
+        } else {
+            "inline"
+        },
         s.plan_latency_s,
         s.planner_wait_s,
         s.planner_snapshot_bytes as f64 / 1024.0,

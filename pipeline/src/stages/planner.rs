@@ -155,21 +155,32 @@ impl PlannerStage {
     /// 0.1 m down with a 55-degree field), so after turning in place at its
     /// start the drone would find itself ringed by unseen cells.
     pub fn seen_below(&mut self, position: [f64; 2], radius_m: f64) {
+        for (c, r) in self.disc(position, radius_m) {
+            self.seen_below_mask[r * self.grid.width() + c] = true;
+        }
+    }
+
+    /// The grid cells whose centres lie within `radius_m` of the centre of
+    /// the cell holding `position` (world x, y, m); none off the grid.
+    fn disc(
+        &self,
+        position: [f64; 2],
+        radius_m: f64,
+    ) -> impl Iterator<Item = (usize, usize)> + use<> {
         let res = self.grid.resolution();
         let reach = (radius_m / res).ceil() as i64;
-        let Some((c0, r0)) = self.cell_of(position) else {
-            return;
-        };
+        let centre = self.cell_of(position);
         let (w, h) = (self.grid.width() as i64, self.grid.height() as i64);
-        for dr in -reach..=reach {
-            for dc in -reach..=reach {
-                let (c, r) = (c0 as i64 + dc, r0 as i64 + dr);
-                let d = ((dc * dc + dr * dr) as f64).sqrt() * res;
-                if d <= radius_m && (0..w).contains(&c) && (0..h).contains(&r) {
-                    self.seen_below_mask[r as usize * w as usize + c as usize] = true;
-                }
-            }
-        }
+        centre.into_iter().flat_map(move |(c0, r0)| {
+            (-reach..=reach)
+                .flat_map(move |dr| (-reach..=reach).map(move |dc| (dc, dr)))
+                .filter_map(move |(dc, dr)| {
+                    let (c, r) = (c0 as i64 + dc, r0 as i64 + dr);
+                    let d = ((dc * dc + dr * dr) as f64).sqrt() * res;
+                    (d <= radius_m && (0..w).contains(&c) && (0..h).contains(&r))
+                        .then_some((c as usize, r as usize))
+                })
+        })
     }
 
     /// The free cells the last plan kept clear of because the heights under
@@ -287,23 +298,11 @@ impl PlannerStage {
     /// m): those cells are free from now on where the map has not observed
     /// them (the camera never sees the space the drone stands in).
     pub fn sweep(&mut self, position: [f64; 2], radius_m: f64) {
-        let res = self.grid.resolution();
-        let reach = (radius_m / res).ceil() as i64;
-        let Some((c0, r0)) = self.cell_of(position) else {
-            return;
-        };
-        let (w, h) = (self.grid.width() as i64, self.grid.height() as i64);
-        for dr in -reach..=reach {
-            for dc in -reach..=reach {
-                let (c, r) = (c0 as i64 + dc, r0 as i64 + dr);
-                let d = ((dc * dc + dr * dr) as f64).sqrt() * res;
-                if d <= radius_m && (0..w).contains(&c) && (0..h).contains(&r) {
-                    let i = r as usize * w as usize + c as usize;
-                    if !self.swept_mask[i] {
-                        self.swept_mask[i] = true;
-                        self.swept.push((c as usize, r as usize));
-                    }
-                }
+        let w = self.grid.width();
+        for (c, r) in self.disc(position, radius_m) {
+            if !self.swept_mask[r * w + c] {
+                self.swept_mask[r * w + c] = true;
+                self.swept.push((c, r));
             }
         }
     }

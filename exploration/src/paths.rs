@@ -66,28 +66,31 @@ impl Traversable {
             .flat_map(|row| (0..w).map(move |col| (col, row)))
             .map(|(col, row)| grid.occupancy(col, row) == Occupancy::Free)
             .collect();
-        let mut clear = free.clone();
-        let disc: Vec<(i64, i64)> = disc(grid, radius_m).collect();
-        for row in 0..h {
-            for col in 0..w {
-                if grid.occupancy(col, row) != Occupancy::Occupied {
-                    continue;
-                }
-                for &(dx, dy) in &disc {
-                    let (c, r) = (col as i64 + dx, row as i64 + dy);
-                    if (0..w as i64).contains(&c) && (0..h as i64).contains(&r) {
-                        clear[r as usize * w + c as usize] = false;
-                    }
-                }
-            }
-        }
-        Self {
+        let mut traversable = Self {
             width: w,
             height: h,
             resolution: grid.resolution(),
-            clear,
+            clear: free.clone(),
             free,
             escape: None,
+        };
+        let disc: Vec<(i64, i64)> = disc(grid, radius_m).collect();
+        for row in 0..h {
+            for col in 0..w {
+                if grid.occupancy(col, row) == Occupancy::Occupied {
+                    traversable.block_disc(&disc, (col, row));
+                }
+            }
+        }
+        traversable
+    }
+
+    /// Marks the cells at `disc`'s offsets from `cell` not clear.
+    fn block_disc(&mut self, disc: &[(i64, i64)], cell: (usize, usize)) {
+        for &(dx, dy) in disc {
+            if let Some(i) = self.index(cell.0 as i64 + dx, cell.1 as i64 + dy) {
+                self.clear[i] = false;
+            }
         }
     }
 
@@ -134,19 +137,10 @@ impl Traversable {
     /// must not enter (the cells stay free for exploring, only travel avoids
     /// them).
     pub fn keep_clear_of(&mut self, cells: &[(usize, usize)], radius_m: f64) {
-        let r = radius_m / self.resolution;
-        let reach = r.ceil() as i64;
-        for &(col, row) in cells {
-            for dy in -reach..=reach {
-                for dx in -reach..=reach {
-                    if ((dx * dx + dy * dy) as f64).sqrt() > r {
-                        continue;
-                    }
-                    if let Some(i) = self.index(col as i64 + dx, row as i64 + dy) {
-                        self.clear[i] = false;
-                    }
-                }
-            }
+        let disc: Vec<(i64, i64)> =
+            disc_offsets(self.resolution, self.width, self.height, radius_m).collect();
+        for &cell in cells {
+            self.block_disc(&disc, cell);
         }
     }
 
@@ -222,8 +216,18 @@ pub fn clearance_m(grid: &Grid2, col: usize, row: usize, reach_m: f64) -> f64 {
 /// The cell offsets within `radius_m` of a cell (centre to centre); a disc
 /// wider than the grid's diagonal reaches nothing more, so it is cut there.
 fn disc(grid: &Grid2, radius_m: f64) -> impl Iterator<Item = (i64, i64)> {
-    let diagonal = (grid.width() as f64).hypot(grid.height() as f64);
-    let r = (radius_m / grid.resolution()).clamp(0.0, diagonal);
+    disc_offsets(grid.resolution(), grid.width(), grid.height(), radius_m)
+}
+
+/// [`disc`] for cells of `resolution` m on a grid of `width` x `height`.
+fn disc_offsets(
+    resolution: f64,
+    width: usize,
+    height: usize,
+    radius_m: f64,
+) -> impl Iterator<Item = (i64, i64)> {
+    let diagonal = (width as f64).hypot(height as f64);
+    let r = (radius_m / resolution).clamp(0.0, diagonal);
     let reach = r.ceil() as i64;
     (-reach..=reach)
         .flat_map(move |dy| (-reach..=reach).map(move |dx| (dx, dy)))

@@ -40,8 +40,8 @@
 //! the drone's radius and `clearance_m` from every occupied cell; before
 //! each control point the move is checked against the live map's obstacle
 //! band (not the last plan's grid: a keyframe's new obstacle counts at
-//! once) with the radius and `safety_margin_m` (the VIO's error, the map's, the spline
-//! cutting a corner), and a move that brings the drone no nearer to an
+//! once) with the radius and `safety_margin_m` (the VIO's error, the
+//! map's, the spline cutting a corner), and a move that brings the drone no nearer to an
 //! obstacle is always allowed (turning in place, backing off a wall the map
 //! put too near), so its own map never pins the drone. The cells the body
 //! sweeps are free on the planner's grid from then on where the map has not
@@ -779,11 +779,10 @@ pub fn fly(
         spin_left_rad: fc.spin_rad,
     };
     // Set at the first tracking frame: the true world from the estimate's,
-    // the reachable cells and their count, and the planner's stage (out on
-    // `runner` while it plans), the body's check.
-    let mut est_setup: Option<(Isometry3<f64>, Vec<bool>, usize)> = None;
+    // the reachable cells and their count, the body's check; and the
+    // planner's stage (out on `runner` while it plans).
+    let mut est_setup: Option<(Isometry3<f64>, Vec<bool>, usize, BodyCheck)> = None;
     let mut planner_stage: Option<PlannerStage> = None;
-    let mut body: Option<BodyCheck> = None;
     let mut runner = PlannerRunner::new(fc.planner_thread)?;
     let latency_ns = (fc.plan_latency_s * 1e9).round() as i64;
     // Where the body swept while the stage was out planning.
@@ -813,10 +812,10 @@ pub fn fly(
         let t_next = source.flight().seconds(source.flight().next_frame_t_ns());
         let start_control = Instant::now();
         while source.flight().trajectory().duration_s() < t_next + HORIZON_KNOTS * knot {
-            let point = match body.as_ref() {
+            let point = match est_setup.as_ref() {
                 // Not tracking yet: hold the start.
                 None => controller.last_true,
-                Some(body) => {
+                Some((.., body)) => {
                     let go = current_plan.is_some();
                     let before = controller.last;
                     let next = controller.next(go);
@@ -985,12 +984,12 @@ pub fn fly(
                 stage.seen_below([s.x, s.y], TAKEOFF_SEEN_M);
             }
             planner_stage = Some(stage);
-            body = Some(BodyCheck {
+            let body = BodyCheck {
                 band_m: [z_est - h, z_est + h],
-            });
+            };
             let e = estimate_pose.translation.vector;
             controller.last = [e.x, e.y, z_est, heading(&estimate_pose)];
-            est_setup = Some((true_from_est, reachable, total));
+            est_setup = Some((true_from_est, reachable, total, body));
         }
         // Map.
         if keyframe && tracking {
@@ -1009,11 +1008,11 @@ pub fn fly(
                 ((true_from_est * estimate_pose).translation.vector - p).norm()
             });
             let e = estimate_pose.translation.vector;
-            c.map_clearance_m = body
+            c.map_clearance_m = est_setup
                 .as_ref()
-                .and_then(|b| b.clearance_m(mapper.mapper.map(), [e.x, e.y], 1.0));
+                .and_then(|(.., body)| body.clearance_m(mapper.mapper.map(), [e.x, e.y], 1.0));
         }
-        let Some((true_from_est, reachable, total)) = est_setup.as_ref() else {
+        let Some((true_from_est, reachable, total, _)) = est_setup.as_ref() else {
             if sim_s >= fc.max_time_s {
                 break;
             }
@@ -1131,7 +1130,7 @@ pub fn fly(
         seconds.planner = stage.wall_ns as f64 * 1e-9;
     }
     let (true_from_est, reachable) = match est_setup {
-        Some((t, r, _)) => (t, r),
+        Some((t, r, ..)) => (t, r),
         None => (Isometry3::identity(), Vec::new()),
     };
     let map_quality = map_quality(

@@ -51,15 +51,13 @@ pub struct PlanDone {
     pub stage: PlannerStage,
     /// The plan (`None`: nothing left to explore), or why there is none.
     pub plan: Result<Option<Plan>, PipelineError>,
-    /// When it was asked, ns.
-    pub asked_t_ns: i64,
 }
 
 /// The planner inline or on its thread (see the module docs).
 pub struct PlannerRunner {
     thread: Option<(Sender<PlanJob>, Receiver<PlanDone>, JoinHandle<()>)>,
     /// The frame time the pending plan is due at, and (inline) the plan.
-    pending: Option<(i64, i64, Option<PlanDone>)>,
+    pending: Option<(i64, Option<PlanDone>)>,
     /// Bytes the snapshots copied (their brick tables).
     pub snapshot_bytes: u64,
     /// Wall time the loop waited for a plan past its due frame, s.
@@ -70,7 +68,7 @@ impl std::fmt::Debug for PlannerRunner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PlannerRunner")
             .field("threaded", &self.thread.is_some())
-            .field("pending", &self.pending.as_ref().map(|p| p.1))
+            .field("due_t_ns", &self.pending.as_ref().map(|p| p.0))
             .finish_non_exhaustive()
     }
 }
@@ -93,7 +91,6 @@ impl PlannerRunner {
                         let done = PlanDone {
                             stage: job.stage,
                             plan,
-                            asked_t_ns: job.t_ns,
                         };
                         if done_tx.send(done).is_err() {
                             break;
@@ -150,7 +147,6 @@ impl PlannerRunner {
             None => Some(PlanDone {
                 plan: stage.step(map, position, t_ns),
                 stage,
-                asked_t_ns: t_ns,
             }),
             Some((jobs, ..)) => {
                 let map = map.snapshot();
@@ -167,7 +163,7 @@ impl PlannerRunner {
                 None
             }
         };
-        self.pending = Some((due_t_ns, t_ns, inline));
+        self.pending = Some((due_t_ns, inline));
         Ok(())
     }
 
@@ -177,7 +173,7 @@ impl PlannerRunner {
     /// Nothing is pending, or the planner's thread has ended (a panic there
     /// is named).
     pub fn take(&mut self) -> Result<PlanDone, PipelineError> {
-        let Some((_, _, inline)) = self.pending.take() else {
+        let Some((_, inline)) = self.pending.take() else {
             return Err(PipelineError::Config(
                 "a plan was taken that was never asked".into(),
             ));

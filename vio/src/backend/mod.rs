@@ -30,8 +30,9 @@
 //!    `keyframe_parallax_px`, when the share of features with a landmark falls
 //!    under `keyframe_min_tracked_ratio`, or when `keyframe_max_interval_s`
 //!    passed. A keyframe triggers Levenberg-Marquardt over the whole window
-//!    with the landmarks eliminated by the Schur complement ([`window`]),
-//!    starts landmarks for its stereo features that have none
+//!    with the landmarks eliminated by the Schur complement ([`window`]) and
+//!    the gauge (position and yaw, which nothing observes) held at the oldest
+//!    keyframe, starts landmarks for its stereo features that have none
 //!    (inverse depth from the stereo rays, hosted in it); when the window holds
 //!    more than `window_keyframes`, the oldest keyframe and the landmarks it
 //!    hosts are marginalized into a prior. A frame that is not a keyframe is

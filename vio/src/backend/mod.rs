@@ -51,8 +51,8 @@
 //! # Measured
 //! With the front end on rendered synthetic flights of 60 s (`scout synth --seed
 //! N --duration 60`, then `scout replay DIR --out OUT`): ATE RMSE after SE(3)
-//! alignment 7.8, 7.7, 5.5, 5.8, 6.0 mm on medium seeds 1-5, 7.7 and 7.0 mm on
-//! hard seeds 1-2, 11.9 mm over 120 s; 1.1 mm on the real EuRoC
+//! alignment 6.5, 9.4, 7.4, 5.1, 4.9 mm on medium seeds 1-5, 7.6 and 7.0 mm on
+//! hard seeds 1-2, 11.5 mm over 120 s; 1.1 mm on the real EuRoC
 //! `V1_01_easy_micro` (drift from the start 2.8 mm). Time per frame on one core
 //! (`cargo run --release -p vio --example run_vio -- DIR`): 0.9-1.2 ms mean
 //! (0.3 ms for a tracked frame, 3-4 ms for a keyframe). On synthetic feature

@@ -24,7 +24,9 @@
 //! at that point; the IMU and visual factors on the same states are
 //! relinearized at every iteration, as in VINS-Mono (Qin et al., T-RO 2018):
 //! not first-estimate Jacobians in the consistency sense of Leutenegger et al.
-//! (OKVIS, IJRR 2015) or Huang et al.
+//! (OKVIS, IJRR 2015) or Huang et al. The window solve holds the gauge (the
+//! translation and the yaw about gravity that no factor observes) at the
+//! oldest state ([`Window::hold_gauge`]): the prior alone let it drift.
 
 use std::collections::BTreeMap;
 

@@ -41,12 +41,12 @@
 //! each control point the move is checked against the live map's obstacle
 //! band (not the last plan's grid: a keyframe's new obstacle counts at
 //! once) with the radius and `safety_margin_m` (the VIO's error, the
-//! map's, the spline cutting a corner), and a move that brings the drone no nearer to an
-//! obstacle is always allowed (turning in place, backing off a wall the map
-//! put too near), so its own map never pins the drone. The cells the body
-//! sweeps are free on the planner's grid from then on where the map has not
-//! observed them. A blocked move, or
-//! a lost VIO, makes the drone hold its last point (it slows to a hover);
+//! map's, the spline cutting a corner), and a move that brings the drone no
+//! nearer to an obstacle is always allowed (turning in place, backing off a
+//! wall the map put too near), so its own map never pins the drone. The
+//! cells the body sweeps are free on the planner's grid from then on where
+//! the map has not observed them. A blocked move, or a lost VIO, makes the
+//! drone hold its last point (it slows to a hover);
 //! while lost it also turns slowly in place (half the yaw rate) to find
 //! features again, and it replans once it tracks. A re-initialization from
 //! scratch (a new world frame) ends the flight as `vio_lost`: its map and

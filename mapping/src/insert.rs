@@ -26,6 +26,13 @@
 //! [`FreeSpace::Discretized`] casts one ray per distinct end cell, to its
 //! centre (OctoMap's `discretize` option): a depth image puts many rays in
 //! each end cell, and the walks are what costs.
+//!
+//! A sensor whose depth error grows with range (stereo: as the square of
+//! the depth) may set a sharp range ([`ScanInserter::with_sharp_range`]):
+//! beyond it, a ray's end cell that another ray of the scan passed through
+//! is not hit but left as it was or marked free ([`CrossedFarEnd`]), so the
+//! end points scattered in front of a far surface do not mark the free cells
+//! they fall in.
 
 use cost::{CostLedger, OpCounts, Residence};
 use nalgebra::Vector3;
@@ -163,6 +170,8 @@ const MISS: u8 = 1;
 const HIT: u8 = 2;
 /// A ray of the scan ended in the cell (scratch for [`FreeSpace::Discretized`]).
 const END: u8 = 4;
+/// Mark bit: crossed and hit beyond the sharp range (no update).
+const UNDECIDED: u8 = 8;
 /// No slot yet for a brick.
 const NO_SLOT: u32 = u32::MAX;
 /// The largest dense brick grid over a scan's bounding box (4 MB of slots);
@@ -266,9 +275,16 @@ impl Marks {
         slot as usize
     }
 
-    #[inline]
-    fn mark(&mut self, k: CellKey, bits: u8) {
-        self.test_and_set(k, bits);
+    /// A cell's mark, to read or change.
+    #[inline(always)]
+    fn cell_mut(&mut self, k: CellKey) -> &mut u8 {
+        if let Some(i) = self.dense_index([k.x, k.y, k.z])
+            && i < self.dense.len()
+        {
+            return &mut self.dense[i];
+        }
+        let s = self.slot(k.brick());
+        &mut self.marks[s][k.index_in_brick()]
     }
 
     /// The cell's byte in the dense box, if it is in it.
@@ -496,6 +512,23 @@ struct Ray {
     to: Vector3<f64>,
     end: CellKey,
     hit: bool,
+    /// Longer than the sharp range: its end cell, if crossed, is not hit.
+    beyond_sharp: bool,
+}
+
+/// What a scan does to an end cell beyond the sharp range that another of
+/// its rays passed through ([`ScanInserter::with_sharp_range`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrossedFarEnd {
+    /// Nothing: the cell keeps what nearer or earlier views made it. The
+    /// end points scattered behind a far surface cross the surface's own
+    /// cells, which a miss would carve.
+    #[default]
+    Unchanged,
+    /// A miss: the crossing wins. Clears more of the cells in front of far
+    /// surfaces, and carves more of the surfaces, than `Unchanged`.
+    Free,
 }
 
 /// How a scan's free space is marked.
@@ -519,6 +552,10 @@ pub enum FreeSpace {
 pub struct ScanInserter {
     mode: FreeSpace,
     surface_margin_m: f64,
+    /// Beyond this range a crossed end cell is not hit, m.
+    sharp_range_m: f64,
+    /// What it is instead.
+    crossed_far_end: CrossedFarEnd,
     /// The largest scan box marked in the dense array, cells.
     dense_limit: usize,
     marks: Marks,
@@ -531,6 +568,8 @@ impl Default for ScanInserter {
         Self {
             mode: FreeSpace::default(),
             surface_margin_m: 0.0,
+            sharp_range_m: f64::INFINITY,
+            crossed_far_end: CrossedFarEnd::Unchanged,
             dense_limit: MAX_DENSE_CELLS,
             marks: Marks::default(),
             rays: Vec::new(),
@@ -572,6 +611,30 @@ impl ScanInserter {
         self
     }
 
+    /// Rays longer than `range_m` (a sensor's sharp range) hit their end
+    /// cell only where no ray of the same scan passed through it; a cell
+    /// both crossed and hit beyond the sharp range is what `crossed` says.
+    /// Within it, and by default (infinite; a negative or NaN value counts
+    /// as infinite), such a cell is hit, OctoMap's rule. Where the depth
+    /// error is larger than a cell, the end points on a surface scatter over
+    /// several cells along the rays: OctoMap's rule hits every cell one falls
+    /// in, scan after scan, the free cells in front of the surface with
+    /// them, although the rays of the deeper points cross those cells. The
+    /// deepest end cells are still hit, so a far surface may be hit a cell
+    /// deep until a nearer view sees it. For stereo, whose depth error is
+    /// `z^2 sigma_d / (f B)`, the range where it reaches half a cell
+    /// (`pipeline`'s `[map] sharp_range_m`).
+    #[must_use]
+    pub fn with_sharp_range(mut self, range_m: f64, crossed: CrossedFarEnd) -> Self {
+        self.sharp_range_m = if range_m >= 0.0 {
+            range_m
+        } else {
+            f64::INFINITY
+        };
+        self.crossed_far_end = crossed;
+        self
+    }
+
     /// Inserts one scan (`origin` and end points, world frame, m; rays longer
     /// than `max_range` m are cut and mark misses only). A `max_range` that is
     /// not positive (or NaN), an origin outside the map's range, a non-finite
@@ -606,6 +669,7 @@ impl ScanInserter {
                 stats.refused += 1;
                 continue;
             }
+            let beyond_sharp = length > self.sharp_range_m;
             let (end_point, hit) = if length > max_range {
                 stats.truncated += 1;
                 (origin + ray * (max_range / length), false)
@@ -630,10 +694,12 @@ impl ScanInserter {
                 to: end_point / res,
                 end,
                 hit,
+                beyond_sharp,
             });
         }
         // Pass 2: misses along the rays, then the hits (a cell both passed
-        // through and hit by the scan is a hit).
+        // through and hit by the scan is a hit; beyond the sharp range, it is
+        // what `crossed_far_end` says).
         self.marks.begin(lo, hi, self.dense_limit);
         let discretized = self.mode == FreeSpace::Discretized;
         let margin = self.surface_margin_m / res;
@@ -670,8 +736,18 @@ impl ScanInserter {
             }
         }
         for r in &self.rays {
-            if r.hit {
-                self.marks.mark(r.end, HIT);
+            if !r.hit {
+                continue;
+            }
+            let mark = self.marks.cell_mut(r.end);
+            if r.beyond_sharp && *mark & (MISS | UNDECIDED) != 0 {
+                // Crossed and hit, the depth too uncertain to say which (a
+                // ray within the sharp range still hits it).
+                if self.crossed_far_end == CrossedFarEnd::Unchanged {
+                    *mark = (*mark & !MISS) | UNDECIDED;
+                }
+            } else {
+                *mark |= HIT;
             }
         }
         // Pass 3: brick by brick, one map lookup each.
@@ -942,6 +1018,56 @@ mod tests {
             assert_eq!((s.refused, s.updates()), (1, 0), "range {range}");
         }
         assert_eq!(map.brick_count(), before);
+    }
+
+    /// A wall at x = 3.0 m whose end points scatter a cell either side along
+    /// the ray (two in the middle cell): by OctoMap's rule the three cells
+    /// are hit; beyond a sharp range only the deepest, the others (crossed
+    /// by the scan) keeping what they held or marked free; within it
+    /// OctoMap's rule holds. In both modes, in the dense box and in
+    /// per-brick buffers.
+    #[test]
+    fn beyond_the_sharp_range_a_crossed_end_cell_is_not_hit() {
+        let params = OccupancyParams::default();
+        let origin = Vector3::new(0.05, 0.05, 0.05);
+        let points = [
+            Vector3::new(2.95, 0.05, 0.05),
+            Vector3::new(3.05, 0.05, 0.05),
+            Vector3::new(3.05, 0.06, 0.04),
+            Vector3::new(3.15, 0.05, 0.05),
+        ];
+        for mode in [FreeSpace::Exact, FreeSpace::Discretized] {
+            for dense_limit in [MAX_DENSE_CELLS, 0] {
+                let occupancy = |sharp_range_m: f64, crossed: CrossedFarEnd| {
+                    let mut map = FixedMap::fixed(0.1, &params).unwrap_or_else(|e| panic!("{e}"));
+                    let mut ins = ScanInserter {
+                        dense_limit,
+                        ..ScanInserter::with_mode(mode).with_sharp_range(sharp_range_m, crossed)
+                    };
+                    let stats = ins.insert(&mut map, &origin, &points, 10.0);
+                    assert_eq!(stats.refused, 0);
+                    [28, 29, 30, 31, 32].map(|x| map.occupancy(key(x, 0, 0)))
+                };
+                let (free, occupied) = (Occupancy::Free, Occupancy::Occupied);
+                let unknown = Occupancy::Unknown;
+                let octomap = [free, occupied, occupied, occupied, unknown];
+                for crossed in [CrossedFarEnd::Unchanged, CrossedFarEnd::Free] {
+                    assert_eq!(occupancy(f64::INFINITY, crossed), octomap, "{mode:?}");
+                    assert_eq!(occupancy(f64::NAN, crossed), octomap, "{mode:?}");
+                    assert_eq!(occupancy(3.5, crossed), octomap, "{mode:?}");
+                }
+                assert_eq!(
+                    occupancy(2.0, CrossedFarEnd::Unchanged),
+                    [free, unknown, unknown, occupied, unknown],
+                    "{mode:?} {dense_limit}"
+                );
+                assert_eq!(
+                    occupancy(2.0, CrossedFarEnd::Free),
+                    [free, free, free, occupied, unknown],
+                    "{mode:?} {dense_limit}"
+                );
+            }
+        }
     }
 
     /// The dense box of marks and the per-brick buffers (what larger scans

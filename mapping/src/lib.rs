@@ -49,7 +49,7 @@ pub enum MappingError {
     },
 }
 
-pub use insert::{FreeSpace, ScanInserter, ScanStats};
+pub use insert::{CrossedFarEnd, FreeSpace, ScanInserter, ScanStats};
 pub use logodds::{OccupancyParams, QuantizedModel};
 pub use map::{BrickKey, CellKey, FixedMap, FloatMap, Occupancy, OccupancyMap};
 pub use query::{MapEntropy, RayOutcome, RaySample, Slice2D};

@@ -71,7 +71,7 @@ use exploration::planner::{FrontierPlanner, MiPlanner, Plan, Planner};
 use exploration::sim::{PlannerKind, planar_clearance, reachable_where, start_point};
 use mapping::logodds::UNKNOWN_I8;
 use mapping::map::Occupancy;
-use mapping::{FixedMap, OccupancyParams, QuantizedModel};
+use mapping::{CrossedFarEnd, FixedMap, OccupancyParams, QuantizedModel};
 use nalgebra::{Isometry3, Point3, Vector3};
 use serde::{Deserialize, Serialize};
 use vio::backend::TrackingStatus;
@@ -164,6 +164,15 @@ pub struct FlightConfig {
     /// and 0.4) with the explorer's tight clamps, so that well-seen free
     /// space stops looking informative (see `exploration::sim::LidarOccupancy`).
     pub occupancy: OccupancyParams,
+    /// The flight map's crossed end cells beyond `[map] sharp_range_m`
+    /// (`mapping::CrossedFarEnd`): `free`, the crossing wins. The drone
+    /// comes within the sharp range of the surfaces it flies near, where a
+    /// hit still wins, so the surface cells a miss carves at range are hit
+    /// again before they matter; what it clears are the cells stereo's far
+    /// points scatter into in front of surfaces (over ten worlds, 0.16-0.94 %
+    /// of truly free cells occupied, against 0.34-1.79 % left `unchanged`
+    /// and 1.0-3.9 % with OctoMap's rule).
+    pub crossed_far_end: CrossedFarEnd,
     /// Lights in the ceiling of the rendered world (the lidar explorer's
     /// worlds have none; geometry is the same for a seed).
     pub lights: usize,
@@ -198,6 +207,7 @@ impl Default for FlightConfig {
                 clamp_max: 0.999,
                 ..OccupancyParams::default()
             },
+            crossed_far_end: CrossedFarEnd::Free,
             lights: 4,
         }
     }
@@ -737,6 +747,7 @@ pub fn fly(
         occupancy: fc.occupancy,
         max_range_m: fc.depth_range_m,
         max_depth_m: fc.depth_range_m + 2.0,
+        crossed_far_end: fc.crossed_far_end,
         ..config.map.clone()
     };
     let mut mapper = MapperStage::new(&map_config, &rig, config.pipeline.views)?;

@@ -22,7 +22,7 @@ use datasets::model::{RigCalibration, StereoFrame};
 use mapping::io::{export_ply, export_png, save};
 use mapping::query::{BandRule, entropy_bits, project_band_with};
 use mapping::stereo::{StereoConfig, StereoDepth};
-use mapping::{FixedMap, FreeSpace, OccupancyParams, ScanInserter, Slice2D};
+use mapping::{CrossedFarEnd, FixedMap, FreeSpace, OccupancyParams, ScanInserter, Slice2D};
 use nalgebra::{Isometry3, Vector3};
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +48,18 @@ pub struct MapConfig {
     /// pixels), m; keep it above `max_range_m` so far surfaces still clear
     /// the space in front of them.
     pub max_depth_m: f64,
+    /// Beyond this range a stereo point's cell is hit only if no other ray
+    /// of the keyframe passed through it, else it is what `crossed_far_end`
+    /// says (`mapping::ScanInserter::with_sharp_range`; `inf` for OctoMap's
+    /// rule at every range), m. Stereo's depth error reaches half a 5 cm cell at
+    /// `sqrt(0.025 f B / sigma_d)` = 2.0 m (half EuRoC resolution, 0.15 px):
+    /// farther, the points on a surface scatter over the cells in front of
+    /// it, which the rays of the deeper points cross, and OctoMap's rule
+    /// would mark them occupied keyframe after keyframe.
+    pub sharp_range_m: f64,
+    /// A crossed end cell beyond the sharp range: `unchanged` (a replay sees
+    /// many surfaces only from afar, and a miss would carve them) or `free`.
+    pub crossed_far_end: CrossedFarEnd,
     /// Use every n-th rectified pixel along rows and columns.
     pub pixel_stride: usize,
     /// How a scan's free space is marked.
@@ -86,6 +98,12 @@ impl MapConfig {
                 )));
             }
         }
+        if self.sharp_range_m.is_nan() || self.sharp_range_m <= 0.0 {
+            return Err(PipelineError::Config(format!(
+                "[map] sharp_range_m must be > 0 (inf for none), got {}",
+                self.sharp_range_m
+            )));
+        }
         if self.pixel_stride < 1 {
             return Err(PipelineError::Config(
                 "[map] pixel_stride must be at least 1".into(),
@@ -102,6 +120,8 @@ impl Default for MapConfig {
             resolution_m: 0.05,
             max_range_m: 4.0,
             max_depth_m: 6.0,
+            sharp_range_m: 2.0,
+            crossed_far_end: CrossedFarEnd::Unchanged,
             pixel_stride: 1,
             free_space: FreeSpace::Discretized,
             occupancy: OccupancyParams::default(),
@@ -186,7 +206,8 @@ impl KeyframeMapper {
             config: config.clone(),
             map,
             depth,
-            inserter: ScanInserter::with_mode(config.free_space),
+            inserter: ScanInserter::with_mode(config.free_space)
+                .with_sharp_range(config.sharp_range_m, config.crossed_far_end),
             body_from_cam0: rig.cam0.body_from_cam,
             points: Vec::new(),
             stereo_ms: Vec::new(),
@@ -460,6 +481,20 @@ mod tests {
             ),
             (
                 MapConfig {
+                    sharp_range_m: f64::NAN,
+                    ..MapConfig::default()
+                },
+                "sharp_range_m",
+            ),
+            (
+                MapConfig {
+                    sharp_range_m: 0.0,
+                    ..MapConfig::default()
+                },
+                "sharp_range_m",
+            ),
+            (
+                MapConfig {
                     pixel_stride: 0,
                     ..MapConfig::default()
                 },
@@ -480,6 +515,10 @@ mod tests {
                 .unwrap_or_default();
             assert!(e.contains(name), "{e}");
         }
+        // OctoMap's rule at every range is written `inf`.
+        let octomap =
+            toml::from_str::<MapConfig>("sharp_range_m = inf").unwrap_or_else(|e| panic!("{e}"));
+        assert!(octomap.sharp_range_m.is_infinite() && octomap.validate().is_ok());
         let typo = toml::from_str::<MapConfig>("max_rnge_m = 3.0");
         assert!(typo.is_err());
     }

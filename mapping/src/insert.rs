@@ -7,7 +7,8 @@
 //! ray longer than `max_range` is cut there and marks only misses (its end is
 //! not a measured surface). As in OctoMap's `computeUpdate` (Hornung et al.,
 //! Autonomous Robots 2013), each cell is updated at most once per scan, and a
-//! cell both passed through and hit by the scan gets the hit only.
+//! cell both passed through and hit by the scan gets the hit only (beyond a
+//! sharp range, below, not).
 //!
 //! How: three passes per scan.
 //! 1. Cut and key the rays, and bound the scan in bricks.
@@ -170,7 +171,8 @@ const MISS: u8 = 1;
 const HIT: u8 = 2;
 /// A ray of the scan ended in the cell (scratch for [`FreeSpace::Discretized`]).
 const END: u8 = 4;
-/// Mark bit: crossed and hit beyond the sharp range (no update).
+/// Mark bit: crossed and hit beyond the sharp range, left unchanged
+/// ([`CrossedFarEnd::Unchanged`]; a hit from within the range still wins).
 const UNDECIDED: u8 = 8;
 /// No slot yet for a brick.
 const NO_SLOT: u32 = u32::MAX;
@@ -541,9 +543,11 @@ pub enum FreeSpace {
     /// One ray per distinct end cell, to the cell's centre, as OctoMap's
     /// `discretize` option: a depth image puts several rays in each end cell
     /// (more the nearer the surface), and their walks are nearly the same.
-    /// The hits are those of [`FreeSpace::Exact`]; the free cells lie within
-    /// one cell of the exact ones and number about the same (tested), for
-    /// about a fifth of the cells walked on a 320 x 240 depth camera.
+    /// The hits are those of [`FreeSpace::Exact`] (with no sharp range:
+    /// beyond one, whether an end cell is crossed depends on the walks); the
+    /// free cells lie within one cell of the exact ones and number about the
+    /// same (tested), for about a fifth of the cells walked on a 320 x 240
+    /// depth camera.
     Discretized,
 }
 
@@ -741,8 +745,9 @@ impl ScanInserter {
             }
             let mark = self.marks.cell_mut(r.end);
             if r.beyond_sharp && *mark & (MISS | UNDECIDED) != 0 {
-                // Crossed and hit, the depth too uncertain to say which (a
-                // ray within the sharp range still hits it).
+                // Crossed and hit, the depth too uncertain for the hit: left
+                // unchanged or a miss (a ray within the sharp range still
+                // hits it).
                 if self.crossed_far_end == CrossedFarEnd::Unchanged {
                     *mark = (*mark & !MISS) | UNDECIDED;
                 }
@@ -1024,48 +1029,73 @@ mod tests {
     /// the ray (two in the middle cell): by OctoMap's rule the three cells
     /// are hit; beyond a sharp range only the deepest, the others (crossed
     /// by the scan) keeping what they held or marked free; within it
-    /// OctoMap's rule holds. In both modes, in the dense box and in
-    /// per-brick buffers.
+    /// OctoMap's rule holds, and a hit from within it wins over a crossed
+    /// far end in the same cell. In both modes, in the dense box and in
+    /// per-brick buffers, the points in either order.
     #[test]
     fn beyond_the_sharp_range_a_crossed_end_cell_is_not_hit() {
         let params = OccupancyParams::default();
         let origin = Vector3::new(0.05, 0.05, 0.05);
-        let points = [
+        // Ranges 2.9, 3.0, 3.00003 and 3.1 m.
+        let wall = [
             Vector3::new(2.95, 0.05, 0.05),
             Vector3::new(3.05, 0.05, 0.05),
             Vector3::new(3.05, 0.06, 0.04),
             Vector3::new(3.15, 0.05, 0.05),
         ];
+        let (free, occupied) = (Occupancy::Free, Occupancy::Occupied);
+        let unknown = Occupancy::Unknown;
+        let octomap = [free, occupied, occupied, occupied, unknown];
         for mode in [FreeSpace::Exact, FreeSpace::Discretized] {
             for dense_limit in [MAX_DENSE_CELLS, 0] {
-                let occupancy = |sharp_range_m: f64, crossed: CrossedFarEnd| {
-                    let mut map = FixedMap::fixed(0.1, &params).unwrap_or_else(|e| panic!("{e}"));
-                    let mut ins = ScanInserter {
-                        dense_limit,
-                        ..ScanInserter::with_mode(mode).with_sharp_range(sharp_range_m, crossed)
+                for reversed in [false, true] {
+                    let mut points = wall.to_vec();
+                    if reversed {
+                        points.reverse();
+                    }
+                    // Cells 28 to 32 along the ray after the scan, on a map
+                    // that held cell 29 occupied before it when `before`.
+                    let occupancy = |range_m: f64, crossed: CrossedFarEnd, before: bool| {
+                        let mut map =
+                            FixedMap::fixed(0.1, &params).unwrap_or_else(|e| panic!("{e}"));
+                        let mut ins = ScanInserter {
+                            dense_limit,
+                            ..ScanInserter::with_mode(mode).with_sharp_range(range_m, crossed)
+                        };
+                        if before {
+                            let cell_29 = [Vector3::new(2.95, 0.05, 0.05)];
+                            ScanInserter::new().insert(&mut map, &origin, &cell_29, 10.0);
+                        }
+                        let stats = ins.insert(&mut map, &origin, &points, 10.0);
+                        assert_eq!(stats.refused, 0);
+                        [28, 29, 30, 31, 32].map(|x| map.occupancy(key(x, 0, 0)))
                     };
-                    let stats = ins.insert(&mut map, &origin, &points, 10.0);
-                    assert_eq!(stats.refused, 0);
-                    [28, 29, 30, 31, 32].map(|x| map.occupancy(key(x, 0, 0)))
-                };
-                let (free, occupied) = (Occupancy::Free, Occupancy::Occupied);
-                let unknown = Occupancy::Unknown;
-                let octomap = [free, occupied, occupied, occupied, unknown];
-                for crossed in [CrossedFarEnd::Unchanged, CrossedFarEnd::Free] {
-                    assert_eq!(occupancy(f64::INFINITY, crossed), octomap, "{mode:?}");
-                    assert_eq!(occupancy(f64::NAN, crossed), octomap, "{mode:?}");
-                    assert_eq!(occupancy(3.5, crossed), octomap, "{mode:?}");
+                    let case = format!("{mode:?} dense limit {dense_limit} reversed {reversed}");
+                    for crossed in [CrossedFarEnd::Unchanged, CrossedFarEnd::Free] {
+                        assert_eq!(occupancy(f64::INFINITY, crossed, false), octomap, "{case}");
+                        assert_eq!(occupancy(f64::NAN, crossed, false), octomap, "{case}");
+                        assert_eq!(occupancy(3.5, crossed, false), octomap, "{case}");
+                        // The middle cell's nearer point is within the sharp
+                        // range, its other beyond it: hit.
+                        assert_eq!(occupancy(3.000_01, crossed, false), octomap, "{case}");
+                    }
+                    let unchanged = CrossedFarEnd::Unchanged;
+                    assert_eq!(
+                        occupancy(2.0, unchanged, false),
+                        [free, unknown, unknown, occupied, unknown],
+                        "{case}"
+                    );
+                    assert_eq!(
+                        occupancy(2.0, unchanged, true),
+                        [free, occupied, unknown, occupied, unknown],
+                        "{case}"
+                    );
+                    assert_eq!(
+                        occupancy(2.0, CrossedFarEnd::Free, false),
+                        [free, free, free, occupied, unknown],
+                        "{case}"
+                    );
                 }
-                assert_eq!(
-                    occupancy(2.0, CrossedFarEnd::Unchanged),
-                    [free, unknown, unknown, occupied, unknown],
-                    "{mode:?} {dense_limit}"
-                );
-                assert_eq!(
-                    occupancy(2.0, CrossedFarEnd::Free),
-                    [free, free, free, occupied, unknown],
-                    "{mode:?} {dense_limit}"
-                );
             }
         }
     }
@@ -1219,7 +1249,8 @@ mod tests {
     /// The exact mode against a direct transcription of OctoMap's
     /// `computeUpdate`: the set of cells the rays traverse, minus the cells
     /// they end in, as misses; the end cells as hits. The discretized mode
-    /// gives the same hits and nearly the same free cells.
+    /// gives the same hits (without a sharp range) and nearly the same free
+    /// cells.
     #[test]
     fn exact_marking_equals_the_set_of_traversed_cells_and_discretized_nearly() {
         let mut rand = xorshift(0x2545_f491_4f6c_dd1d);

@@ -171,7 +171,7 @@ pub struct FlightConfig {
     /// again before they matter; what it clears are the cells stereo's far
     /// points scatter into in front of surfaces (over ten worlds, 0.16-0.94 %
     /// of truly free cells occupied, against 0.34-1.79 % left `unchanged`
-    /// and 1.0-3.9 % with OctoMap's rule).
+    /// and 0.94-3.9 % with OctoMap's rule).
     pub crossed_far_end: CrossedFarEnd,
     /// Lights in the ceiling of the rendered world (the lidar explorer's
     /// worlds have none; geometry is the same for a seed).

@@ -330,16 +330,7 @@ impl Marks {
     /// Sets bits of a cell's mark; returns whether they were all set already.
     #[inline]
     fn test_and_set(&mut self, k: CellKey, bits: u8) -> bool {
-        if let Some(m) = self
-            .dense_index([k.x, k.y, k.z])
-            .and_then(|i| self.dense.get_mut(i))
-        {
-            let was = *m & bits == bits;
-            *m |= bits;
-            return was;
-        }
-        let s = self.slot(k.brick());
-        let m = &mut self.marks[s][k.index_in_brick()];
+        let m = self.cell_mut(k);
         let was = *m & bits == bits;
         *m |= bits;
         was

@@ -59,6 +59,8 @@ pub struct MapConfig {
     pub sharp_range_m: f64,
     /// A crossed end cell beyond the sharp range: `unchanged` (a replay sees
     /// many surfaces only from afar, and a miss would carve them) or `free`.
+    /// A closed-loop flight takes `[flight] crossed_far_end` instead, as it
+    /// takes its own cell size, occupancy model and ranges.
     pub crossed_far_end: CrossedFarEnd,
     /// Use every n-th rectified pixel along rows and columns.
     pub pixel_stride: usize,

@@ -134,6 +134,14 @@ pub struct FlightConfig {
     /// obstacles, m (a box top just under the drone, seen edge-on; 0 for
     /// none; see `PlannerStage::with_unseen_below`).
     pub unseen_below_m: f64,
+    /// Travel keeps this far from the unobserved cells beside observed free
+    /// ones, m (centre to centre; `PlannerStage::with_unknown_clearance`),
+    /// and the frontier baseline's goals may lie this much further from
+    /// their frontier. 0.25 m (the radius and the safety margin) keeps the
+    /// body clear of a surface the camera never saw; 0, the default, keeps
+    /// none: over ten worlds 0.25 m cost the frontier baseline two worlds
+    /// (docs/architecture.md, "What the flights taught").
+    pub unknown_clearance_m: f64,
     /// The drone's radius, m: obstacles are inflated by it plus
     /// `clearance_m`, and a contact is its centre nearer than this to a
     /// surface.
@@ -192,6 +200,7 @@ impl Default for FlightConfig {
             band_half_height_m: 0.15,
             obstacle_half_height_m: 0.25,
             unseen_below_m: 0.1,
+            unknown_clearance_m: 0.0,
             radius_m: 0.2,
             clearance_m: 0.15,
             safety_margin_m: 0.05,
@@ -235,6 +244,7 @@ impl FlightConfig {
                 1.0,
             ),
             ("unseen_below_m", self.unseen_below_m, 0.0, 1.0),
+            ("unknown_clearance_m", self.unknown_clearance_m, 0.0, 1.0),
             ("radius_m", self.radius_m, 0.05, 1.0),
             ("clearance_m", self.clearance_m, 0.0, 1.0),
             ("safety_margin_m", self.safety_margin_m, 0.0, 1.0),
@@ -763,12 +773,16 @@ pub fn fly(
             Box::new(MiPlanner::new(mi))
         }
         // The camera's baseline: facing its frontier, and a goal up to the
-        // inflation and a cell from it (a drone keeps off the walls where
-        // most frontiers lie).
+        // inflation, the clearance from unknown cells and a cell from it (a
+        // drone keeps off the walls where most frontiers lie, and off the
+        // unknown side of every frontier).
         PlannerKind::Frontier => Box::new(FrontierPlanner {
             rules: explore.frontier_rules,
             face_frontier: true,
-            goal_reach_m: fc.radius_m + fc.clearance_m + explore.resolution_m,
+            goal_reach_m: fc.radius_m
+                + fc.clearance_m
+                + fc.unknown_clearance_m
+                + explore.resolution_m,
         }),
     };
     let mut policy = Some(policy);
@@ -989,6 +1003,9 @@ pub fn fly(
             )
             .with_obstacle_band([z_est - h, z_est + h])
             .with_fallback_inflation(fc.radius_m + fc.safety_margin_m);
+            if fc.unknown_clearance_m > 0.0 {
+                stage = stage.with_unknown_clearance(fc.unknown_clearance_m);
+            }
             if fc.unseen_below_m > 0.0 {
                 stage = stage.with_unseen_below(z_est - fc.unseen_below_m, z_est);
                 let s = est_from_true * Point3::from(start);
@@ -1285,6 +1302,13 @@ mod tests {
                     ..FlightConfig::default()
                 },
                 "safety_margin_m",
+            ),
+            (
+                FlightConfig {
+                    unknown_clearance_m: f64::NAN,
+                    ..FlightConfig::default()
+                },
+                "unknown_clearance_m",
             ),
         ] {
             let message = config

@@ -6,7 +6,9 @@
 //! band of heights the drone sweeps into a 2D grid
 //! (`exploration::grid::Grid2::copy_band`: a column is occupied if any cell
 //! in the band is, free if one is observed and none occupied), inflates the
-//! obstacles by the drone's radius, finds the frontier clusters and asks the
+//! obstacles by the drone's radius (and, for travel, keeps clear of the
+//! unobserved cells beside observed free ones: a surface the camera never
+//! saw is not in the map to inflate), finds the frontier clusters and asks the
 //! policy (FSMI mutual information or the nearest frontier,
 //! `exploration::planner`) for a goal, a yaw to face there and an A* path.
 //! It keeps what the lidar explorer keeps between plans: goals reached,
@@ -52,6 +54,12 @@ pub struct PlannerStage {
     /// Cells whose heights under the drone count as seen (where it took
     /// off; see [`Self::seen_below`]).
     seen_below_mask: Vec<bool>,
+    /// Travel keeps this far from unknown cells, m (see
+    /// [`Self::with_unknown_clearance`]).
+    unknown_clearance_m: Option<f64>,
+    /// The unknown cells of the grid beside a free one: the edge of what
+    /// the map has observed.
+    unknown_edge: Vec<(usize, usize)>,
     inflation_m: f64,
     min_frontier_cells: usize,
     ignored: Vec<bool>,
@@ -106,6 +114,8 @@ impl PlannerStage {
             unseen_below: None,
             hidden: Vec::new(),
             seen_below_mask: vec![false; cells],
+            unknown_clearance_m: None,
+            unknown_edge: Vec::new(),
             inflation_m,
             min_frontier_cells,
             ignored: vec![false; cells],
@@ -145,6 +155,24 @@ impl PlannerStage {
     #[must_use]
     pub fn with_unseen_below(mut self, low_m: f64, height_m: f64) -> Self {
         self.unseen_below = Some([low_m, height_m]);
+        self
+    }
+
+    /// Also keeps travel `radius_m` (centre to centre) from the unknown
+    /// cells of the grid that border free ones. Obstacles are inflated only
+    /// where the map has seen them; a surface the camera never saw (the far
+    /// side of a pillar, the foot of a box seen past its edge) is unknown
+    /// while rays that grazed it carved the space in front of it free, and a
+    /// path along that free space passed 0.13 m from a pillar. With
+    /// `radius_m` the body's radius and the safety margin, the body stays
+    /// clear of any surface inside unobserved space (the surface lies at or
+    /// behind the first unknown cell, at most half a cell's diagonal nearer
+    /// than its centre). The cells stay free and frontiers for exploring;
+    /// only travel avoids them. A plan with a tighter inflation keeps clear
+    /// by that inflation instead, if smaller.
+    #[must_use]
+    pub fn with_unknown_clearance(mut self, radius_m: f64) -> Self {
+        self.unknown_clearance_m = Some(radius_m);
         self
     }
 
@@ -256,7 +284,32 @@ impl PlannerStage {
             }
         }
         self.find_hidden(map);
+        self.find_unknown_edge();
         Ok(())
+    }
+
+    /// The unknown cells with a free 8-neighbour (when keeping clear of
+    /// them).
+    fn find_unknown_edge(&mut self) {
+        self.unknown_edge.clear();
+        if self.unknown_clearance_m.is_none() {
+            return;
+        }
+        let (w, h) = (self.grid.width(), self.grid.height());
+        for row in 0..h {
+            for col in 0..w {
+                if self.grid.occupancy(col, row) != Occupancy::Unknown {
+                    continue;
+                }
+                let free_beside = (row.saturating_sub(1)..=(row + 1).min(h - 1)).any(|r| {
+                    (col.saturating_sub(1)..=(col + 1).min(w - 1))
+                        .any(|c| self.grid.occupancy(c, r) == Occupancy::Free)
+                });
+                if free_beside {
+                    self.unknown_edge.push((col, row));
+                }
+            }
+        }
     }
 
     /// The free cells, not swept, with an unobserved map cell in the layers
@@ -359,6 +412,9 @@ impl PlannerStage {
         let mut traversable = Traversable::new(&self.grid, inflation_m);
         traversable.forbid(&self.forbidden);
         traversable.keep_clear_of(&self.hidden, inflation_m);
+        if let Some(r) = self.unknown_clearance_m {
+            traversable.keep_clear_of(&self.unknown_edge, r.min(inflation_m));
+        }
         traversable.escape_from(here, (inflation_m / res).ceil() as usize + 1);
         let dist = distance_field(&traversable, here);
         let view = View {
@@ -559,5 +615,89 @@ mod tests {
             .find(|&&(_, row)| row == 20)
             .unwrap_or_else(|| panic!("the path does not cross the wall"));
         assert!((22..=25).contains(&crossing.0), "crossed at {crossing:?}");
+    }
+
+    /// A 2 m x 2 m room of 5 cm cells observed free at 0.95-1.05 m but for
+    /// a pillar of columns and rows 18..22 never observed (rays that grazed
+    /// it carved the space round it); columns 35.. unknown (a frontier). A
+    /// frontier planner whose goal may lie 0.4 m from its frontier.
+    fn unseen_pillar() -> (FixedMap, PlannerStage) {
+        let params = OccupancyParams::default();
+        let m = QuantizedModel::new(&params).unwrap_or_else(|e| panic!("{e}"));
+        let mut map = FixedMap::fixed(0.05, &params).unwrap_or_else(|e| panic!("{e}"));
+        let g = Grid2::new([0, 0], 40, 40, 0, 0.05, m).unwrap_or_else(|e| panic!("{e}"));
+        for row in 0..40 {
+            for col in 0..35 {
+                if (18..22).contains(&col) && (18..22).contains(&row) {
+                    continue;
+                }
+                for layer in 19..21 {
+                    let c = g.center(col, row);
+                    let z = (f64::from(layer) + 0.5) * 0.05;
+                    let key = map
+                        .key(&nalgebra::Vector3::new(c[0], c[1], z))
+                        .unwrap_or_else(|| panic!("cell ({col}, {row}) off the map"));
+                    for _ in 0..4 {
+                        map.update_cell(key, false);
+                    }
+                }
+            }
+        }
+        let frontier = FrontierPlanner {
+            goal_reach_m: 0.4,
+            ..FrontierPlanner::default()
+        };
+        // Frontier clusters of 25 cells at least: the pillar's ring (20) is
+        // not one, so both plans head for the far frontier past the pillar.
+        let stage = PlannerStage::new(Box::new(frontier), g, [0.95, 1.05], 0.35, 25);
+        (map, stage)
+    }
+
+    /// The smallest distance (m, centre to centre) from a path's cells to
+    /// the pillar's.
+    fn nearest_to_pillar(path: &[(usize, usize)]) -> f64 {
+        let mut best = f64::INFINITY;
+        for &(col, row) in path {
+            for pc in 18..22 {
+                for pr in 18..22 {
+                    let (dc, dr) = (col as f64 - f64::from(pc), row as f64 - f64::from(pr));
+                    best = best.min(dc.hypot(dr) * 0.05);
+                }
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn travel_keeps_clear_of_a_surface_the_camera_never_saw() {
+        // Without the clearance the path to the frontier brushes the unseen
+        // pillar: unknown cells are not inflated, only occupied ones.
+        let (map, mut plain) = unseen_pillar();
+        let start = plain.grid().center(5, 20);
+        let plan = plain
+            .step(&map, start, 0)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no plan"));
+        assert!(nearest_to_pillar(&plan.path) < 0.1, "{:?}", plan.path);
+        // With it, every cell of the path, the goal included, keeps 0.25 m
+        // from the pillar and from the unknown beyond the frontier, and the
+        // goal is still within 0.4 m of that frontier.
+        let (map, stage) = unseen_pillar();
+        let mut stage = stage.with_unknown_clearance(0.25);
+        let plan = stage
+            .step(&map, start, 0)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no plan with the clearance"));
+        assert!(nearest_to_pillar(&plan.path) >= 0.25, "{:?}", plan.path);
+        for &(col, row) in &plan.path {
+            assert!(
+                col <= 34 - 5,
+                "({col}, {row}) is within 0.25 m of the frontier's unknown"
+            );
+        }
+        assert!(plan.goal.0 >= 34 - 8, "goal {:?}", plan.goal);
+        // The grid still calls the pillar unknown (it is explored, not
+        // filled in).
+        assert_eq!(stage.grid().occupancy(20, 20), Occupancy::Unknown);
     }
 }

@@ -474,22 +474,21 @@ mod tests {
     use exploration::planner::FrontierPlanner;
     use mapping::{OccupancyParams, QuantizedModel};
 
-    /// A 2 m x 2 m room of 5 cm cells observed free from 0.8 m to 1.05 m,
-    /// but for a box (columns and rows 15..25) seen only edge-on: its top
-    /// layer (0.95-1.0 m) observed free by rays passing over it, the layers
-    /// under it never observed; columns 35.. unknown (a frontier).
-    fn boxed_room() -> (FixedMap, PlannerStage) {
+    /// A 2 m x 2 m room of 5 cm cells (a 40 x 40 grid and the map under
+    /// it) whose cells of columns 0..35 at the map layers `layers` are
+    /// observed free (four misses each) where `observed(col, row, layer)`
+    /// says so; columns 35.. unknown (a frontier).
+    fn room(
+        layers: std::ops::Range<i32>,
+        observed: impl Fn(usize, usize, i32) -> bool,
+    ) -> (FixedMap, Grid2) {
         let params = OccupancyParams::default();
         let m = QuantizedModel::new(&params).unwrap_or_else(|e| panic!("{e}"));
         let mut map = FixedMap::fixed(0.05, &params).unwrap_or_else(|e| panic!("{e}"));
         let g = Grid2::new([0, 0], 40, 40, 0, 0.05, m).unwrap_or_else(|e| panic!("{e}"));
         for row in 0..40 {
             for col in 0..35 {
-                let in_box = (15..25).contains(&col) && (15..25).contains(&row);
-                for layer in 16..21 {
-                    if in_box && layer < 19 {
-                        continue;
-                    }
+                for layer in layers.clone().filter(|&l| observed(col, row, l)) {
                     let c = g.center(col, row);
                     let z = (f64::from(layer) + 0.5) * 0.05;
                     let key = map
@@ -501,6 +500,18 @@ mod tests {
                 }
             }
         }
+        (map, g)
+    }
+
+    /// The room observed free from 0.8 m to 1.05 m, but for a box (columns
+    /// and rows 15..25) seen only edge-on: its top layer (0.95-1.0 m)
+    /// observed free by rays passing over it, the layers under it never
+    /// observed.
+    fn boxed_room() -> (FixedMap, PlannerStage) {
+        let (map, g) = room(16..21, |col, row, layer| {
+            let in_box = (15..25).contains(&col) && (15..25).contains(&row);
+            !in_box || layer >= 19
+        });
         let stage = PlannerStage::new(
             Box::new(FrontierPlanner::default()),
             g,
@@ -617,32 +628,14 @@ mod tests {
         assert!((22..=25).contains(&crossing.0), "crossed at {crossing:?}");
     }
 
-    /// A 2 m x 2 m room of 5 cm cells observed free at 0.95-1.05 m but for
-    /// a pillar of columns and rows 18..22 never observed (rays that grazed
-    /// it carved the space round it); columns 35.. unknown (a frontier). A
-    /// frontier planner whose goal may lie 0.4 m from its frontier.
+    /// The room observed free at 0.95-1.05 m but for a pillar of columns
+    /// and rows 18..22 never observed (rays that grazed it carved the space
+    /// round it). A frontier planner whose goal may lie 0.4 m from its
+    /// frontier.
     fn unseen_pillar() -> (FixedMap, PlannerStage) {
-        let params = OccupancyParams::default();
-        let m = QuantizedModel::new(&params).unwrap_or_else(|e| panic!("{e}"));
-        let mut map = FixedMap::fixed(0.05, &params).unwrap_or_else(|e| panic!("{e}"));
-        let g = Grid2::new([0, 0], 40, 40, 0, 0.05, m).unwrap_or_else(|e| panic!("{e}"));
-        for row in 0..40 {
-            for col in 0..35 {
-                if (18..22).contains(&col) && (18..22).contains(&row) {
-                    continue;
-                }
-                for layer in 19..21 {
-                    let c = g.center(col, row);
-                    let z = (f64::from(layer) + 0.5) * 0.05;
-                    let key = map
-                        .key(&nalgebra::Vector3::new(c[0], c[1], z))
-                        .unwrap_or_else(|| panic!("cell ({col}, {row}) off the map"));
-                    for _ in 0..4 {
-                        map.update_cell(key, false);
-                    }
-                }
-            }
-        }
+        let (map, g) = room(19..21, |col, row, _| {
+            !((18..22).contains(&col) && (18..22).contains(&row))
+        });
         let frontier = FrontierPlanner {
             goal_reach_m: 0.4,
             ..FrontierPlanner::default()

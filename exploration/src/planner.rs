@@ -46,6 +46,18 @@
 //! observed cell were certain: the gain is then the unknown space a pose
 //! would see (the drone's default; the lidar explorer keeps the full MI).
 //!
+//! Unknown is mostly free. A reading ends at the first occupied cell, and an
+//! unknown cell at even odds ends half the beams that reach it, so a beam
+//! learns about the first cell or two of the unknown: a pose facing a
+//! pocket one cell deep scores nearly what one facing a room does (in the
+//! drone's flights every chosen goal scored 5-8 bits, first plan to last).
+//! [`MiSettings::unknown_prior_from_map`] scores the unknown cells at
+//! [`line_hazard`], the rate at which lines through the observed free space
+//! meet an occupied cell (2-5 % a cell in the flights' worlds), so the
+//! beams reach as far into the unknown as free space runs and the
+//! information grows with the space a reading would reveal. Off by default
+//! (docs/architecture.md, "What the flights taught").
+//!
 //! Frames and units: cells are `(col, row)` of [`Grid2`]; lengths metres;
 //! yaws radians from +x, counter-clockwise (z up); information bits.
 
@@ -354,6 +366,17 @@ pub struct MiSettings {
     /// that sees every cell many times over hardly does but a camera,
     /// seeing each cell from few keyframes, does all the time.
     pub observed_as_certain: bool,
+    /// Scores unknown cells at the occupancy rate the map's observed space
+    /// shows rather than at even odds: the chance that a line through
+    /// observed free cells meets an occupied one at the next cell
+    /// ([`line_hazard`]). FSMI's beam stops at the first occupied cell, and
+    /// at even odds it stops within a cell or two of unknown space: a pose
+    /// facing a pocket one cell deep then scores nearly as much as one
+    /// facing a room, so the information counts the frontier in view, not
+    /// the space a reading would reveal. At the rate free space really
+    /// ends (a few percent a cell indoors) a beam reaches as deep into the
+    /// unknown as rooms are wide. With `observed_as_certain`.
+    pub unknown_prior_from_map: bool,
 }
 
 impl Default for MiSettings {
@@ -366,6 +389,7 @@ impl Default for MiSettings {
             rules: GoalRules::default(),
             headings: 1,
             observed_as_certain: false,
+            unknown_prior_from_map: false,
         }
     }
 }
@@ -431,21 +455,69 @@ impl MiPlanner {
     }
 }
 
-/// A copy of `grid` whose observed cells are at the model's clamps: occupied
-/// ones at the largest value, free ones at the smallest.
-fn observed_as_certain(grid: &Grid2) -> Grid2 {
+/// A copy of `grid` whose observed cells are at the model's clamps
+/// (occupied ones at the largest value, free ones at the smallest) and, with
+/// `unknown_prior` (an occupancy probability), whose unknown cells are at the
+/// int8 value nearest to it.
+fn observed_as_certain(grid: &Grid2, unknown_prior: Option<f64>) -> Grid2 {
     let mut certain = grid.clone();
-    let (min, max) = (grid.model().min, grid.model().max);
+    let model = grid.model();
+    let (min, max) = (model.min, model.max);
+    let unknown = unknown_prior.map(|p| {
+        let steps = (mapping::logodds::logit(p) / model.step).round();
+        steps.clamp(f64::from(min), f64::from(max)) as i8
+    });
     for row in 0..grid.height() {
         for col in 0..grid.width() {
-            match grid.occupancy(col, row) {
-                Occupancy::Occupied => certain.set(col, row, max),
-                Occupancy::Free => certain.set(col, row, min),
-                Occupancy::Unknown => {}
+            match (grid.occupancy(col, row), unknown) {
+                (Occupancy::Occupied, _) => certain.set(col, row, max),
+                (Occupancy::Free, _) => certain.set(col, row, min),
+                (Occupancy::Unknown, Some(v)) => certain.set(col, row, v),
+                (Occupancy::Unknown, None) => {}
             }
         }
     }
     certain
+}
+
+/// The least and largest occupancy rate [`line_hazard`] returns.
+const HAZARD_RANGE: (f64, f64) = (0.005, 0.5);
+
+/// The chance that a line through the observed free cells of `grid` meets
+/// an occupied cell at the next step: over rows and columns, both ways, the
+/// steps from a free cell to an occupied one over all steps from a free
+/// cell to an observed one (unknown neighbours skipped), within
+/// [`HAZARD_RANGE`]; even odds (0.5) before any step is observed. Under
+/// FSMI's model of independent cells this is the occupancy probability that
+/// makes a beam through unknown space end as often as one through the space
+/// already seen.
+#[must_use]
+pub fn line_hazard(grid: &Grid2) -> f64 {
+    let (w, h) = (grid.width(), grid.height());
+    let (mut ends, mut steps) = (0u64, 0u64);
+    let mut pair = |a: Occupancy, b: Occupancy| {
+        for (from, to) in [(a, b), (b, a)] {
+            if from == Occupancy::Free && to != Occupancy::Unknown {
+                steps += 1;
+                ends += u64::from(to == Occupancy::Occupied);
+            }
+        }
+    };
+    for row in 0..h {
+        for col in 0..w {
+            let here = grid.occupancy(col, row);
+            if col + 1 < w {
+                pair(here, grid.occupancy(col + 1, row));
+            }
+            if row + 1 < h {
+                pair(here, grid.occupancy(col, row + 1));
+            }
+        }
+    }
+    if steps == 0 {
+        return HAZARD_RANGE.1;
+    }
+    (ends as f64 / steps as f64).clamp(HAZARD_RANGE.0, HAZARD_RANGE.1)
 }
 
 /// The candidate cells for a view.
@@ -512,7 +584,11 @@ impl Planner for MiPlanner {
         let candidates = candidates(&self.settings, view);
         let certain;
         let grid = if self.settings.observed_as_certain {
-            certain = observed_as_certain(grid);
+            let prior = self
+                .settings
+                .unknown_prior_from_map
+                .then(|| line_hazard(grid));
+            certain = observed_as_certain(grid, prior);
             &certain
         } else {
             grid
@@ -580,5 +656,90 @@ impl Planner for MiPlanner {
 
     fn scored(&self) -> &[ScoredCandidate] {
         &self.scored
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::LidarOccupancy;
+    use mapping::{OccupancyParams, QuantizedModel};
+
+    const RES: f64 = 0.05;
+
+    fn ok<T>(r: Result<T>) -> T {
+        r.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The explorer's lidar model (known free space nearly uninformative).
+    fn lidar_model() -> QuantizedModel {
+        QuantizedModel::new(&OccupancyParams::from(LidarOccupancy::default()))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// 120 x 60 cells of the explorer's model: a room known free over
+    /// columns 60..120 (walls on rows 0 and 59 and column 119), unknown
+    /// west of it; in the north half (rows 0..30) a wall seen at column 57
+    /// closes the unknown to a pocket two cells deep, in the south half
+    /// the unknown runs on.
+    fn room_beside_pocket_and_hall() -> Grid2 {
+        let m = lidar_model();
+        let mut g = ok(Grid2::new([0, 0], 120, 60, 101, RES, m));
+        for row in 0..60 {
+            for col in 60..120 {
+                let wall = row == 0 || row == 59 || col == 119;
+                g.set(col, row, if wall { m.max } else { m.min });
+            }
+        }
+        for row in 0..30 {
+            g.set(57, row, m.max);
+        }
+        g
+    }
+
+    #[test]
+    fn the_line_hazard_is_where_lines_through_free_cells_end() {
+        let m = lidar_model();
+        let mut g = ok(Grid2::new([0, 0], 12, 3, 101, RES, m));
+        assert_eq!(line_hazard(&g), HAZARD_RANGE.1);
+        // One row: a wall, ten free cells, a wall; the rows beside unknown.
+        // From the free cells: 18 steps to a free neighbour, 2 to a wall.
+        g.set(0, 1, m.max);
+        g.set(11, 1, m.max);
+        for col in 1..11 {
+            g.set(col, 1, m.min);
+        }
+        assert!((line_hazard(&g) - 0.1).abs() < 1e-12, "{}", line_hazard(&g));
+    }
+
+    #[test]
+    fn with_the_map_s_hazard_a_deep_unknown_outscores_a_shallow_pocket() {
+        let grid = room_beside_pocket_and_hall();
+        let fan = BeamFan {
+            beams: 24,
+            cells: 80,
+            fov_rad: std::f64::consts::FRAC_PI_2,
+            ..BeamFan::default()
+        };
+        let mut fsmi = ok(Fsmi::new(grid.model(), &fan, RES, EarlyExit::On));
+        let hazard = line_hazard(&grid);
+        assert!(hazard > 0.005 && hazard < 0.03, "{hazard}");
+        let mut gains = |g: &Grid2| {
+            let mut facing_west = |row: usize| {
+                let c = g.center(70, row);
+                ok(fsmi.pose_heading(g, c[0], c[1], std::f64::consts::PI))
+            };
+            (facing_west(45), facing_west(15))
+        };
+        // At even odds a beam ends within a cell or two of the unknown: the
+        // hall and the pocket score nearly alike.
+        let (hall, pocket) = gains(&observed_as_certain(&grid, None));
+        assert!(
+            hall > 0.0 && pocket > 0.0 && hall < 1.5 * pocket,
+            "{hall} vs {pocket}"
+        );
+        // At the map's rate the beams reach into the hall.
+        let (hall, pocket) = gains(&observed_as_certain(&grid, Some(hazard)));
+        assert!(hall > 3.0 * pocket, "{hall} vs {pocket}");
     }
 }

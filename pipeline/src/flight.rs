@@ -43,7 +43,10 @@
 //! once) with the radius and `safety_margin_m` (the VIO's error, the
 //! map's, the spline cutting a corner), and a move that brings the drone no
 //! nearer to an obstacle is always allowed (turning in place, backing off a
-//! wall the map put too near), so its own map never pins the drone. The
+//! wall the map put too near), so its own map never pins the drone; when
+//! the map has closed in on the point the drone was sent to (within the
+//! radius and the margin), it drops the plan and steps away
+//! ([`crate::safety::BodyCheck::back_off`]). The
 //! cells the body sweeps are free on the planner's grid from then on where
 //! the map has not observed them. A blocked move, or a lost VIO, makes the
 //! drone hold its last point (it slows to a hover);
@@ -148,10 +151,13 @@ pub struct FlightConfig {
     pub radius_m: f64,
     /// Extra clearance, m.
     pub clearance_m: f64,
-    /// Each control point is checked against the latest grid with the
-    /// radius plus this margin, m: the VIO's error, the map's surface error
-    /// and the spline cutting a corner. A move that brings the drone no
-    /// nearer to an obstacle (turning in place, backing away) is allowed.
+    /// Each control point is checked against the live map with the
+    /// radius plus this margin, m, to the nearest point of an occupied
+    /// cell: the VIO's error, the map's surface error and the spline
+    /// cutting a corner. A move that brings the drone no nearer to an
+    /// obstacle (turning in place, backing away) is allowed, and a drone
+    /// sent to a point the map has since put within this distance of an
+    /// obstacle steps away.
     pub safety_margin_m: f64,
     /// Longest flight, simulated s.
     pub max_time_s: f64,
@@ -168,6 +174,11 @@ pub struct FlightConfig {
     /// sees each cell from a few keyframes, and a cell seen once keeps most
     /// of its entropy.
     pub mi_observed_as_certain: bool,
+    /// MI scores unknown cells at the rate the map's observed free space
+    /// ends (`exploration::planner::MiSettings::unknown_prior_from_map`),
+    /// so that a pose's information grows with the unknown space it would
+    /// see, not only with the frontier in its view.
+    pub mi_unknown_prior_from_map: bool,
     /// The flight map's occupancy model: stereo's hit and miss (OctoMap's 0.7
     /// and 0.4) with the explorer's tight clamps, so that well-seen free
     /// space stops looking informative (see `exploration::sim::LidarOccupancy`).
@@ -209,6 +220,7 @@ impl Default for FlightConfig {
             keyframe_every: 5,
             headings: 8,
             mi_observed_as_certain: true,
+            mi_unknown_prior_from_map: false,
             occupancy: OccupancyParams {
                 hit: 0.7,
                 miss: 0.4,
@@ -456,6 +468,10 @@ pub struct FlightRun {
     /// Plans that found a goal only with obstacles inflated by the radius
     /// and the safety margin (`PlannerStage::with_fallback_inflation`).
     pub fallback_plans: usize,
+    /// Control points that stepped the drone away from an obstacle the map
+    /// had put within its radius and the safety margin of where it was sent
+    /// (`BodyCheck::back_off`).
+    pub back_offs: usize,
     /// Wall time the loop waited for plans past their due frame, s (the
     /// planner on its own thread; what the latency did not hide).
     pub planner_wait_s: f64,
@@ -770,6 +786,7 @@ pub fn fly(
             mi.fan.cells = (fc.depth_range_m / explore.resolution_m).round() as usize;
             mi.headings = fc.headings;
             mi.observed_as_certain = fc.mi_observed_as_certain;
+            mi.unknown_prior_from_map = fc.mi_unknown_prior_from_map;
             Box::new(MiPlanner::new(mi))
         }
         // The camera's baseline: facing its frontier, and a goal up to the
@@ -821,6 +838,10 @@ pub fn fly(
     let mut contacts: Vec<Contact> = Vec::new();
     let mut min_clearance = f64::INFINITY;
     let mut not_tracking = 0usize;
+    // Whether the VIO tracked at the last frame (the controller steps away
+    // from an obstacle only on a tracked estimate), and how often it did.
+    let mut tracked = false;
+    let mut back_offs = 0usize;
     let mut last_plan_t: Option<i64> = None;
     let mut idle_plans = 0usize;
     let mut current_plan: Option<Plan> = None;
@@ -843,18 +864,33 @@ pub fn fly(
                 Some((.., body)) => {
                     let go = current_plan.is_some();
                     let before = controller.last;
-                    let next = controller.next(go);
-                    let safe = body.move_is_safe(
-                        mapper.mapper.map(),
-                        [before[0], before[1]],
-                        [next[0], next[1]],
-                        fc.radius_m + fc.safety_margin_m,
-                    );
-                    if go && !safe {
-                        // Blocked ahead on the latest grid: hold, replan.
+                    let mut next = controller.next(go);
+                    let map = mapper.mapper.map();
+                    let reach = fc.radius_m + fc.safety_margin_m;
+                    let from = [before[0], before[1]];
+                    let refused = go && !body.move_is_safe(map, from, [next[0], next[1]], reach);
+                    // Where the drone was sent, the map may have closed in
+                    // since (a box the camera saw only on the way): step
+                    // away from it, whatever the plan says.
+                    let away = if tracked {
+                        body.back_off(map, from, reach, controller.step_m)
+                    } else {
+                        None
+                    };
+                    if refused || (go && away.is_some()) {
+                        // Blocked ahead on the latest map: hold (or step
+                        // away), replan.
                         controller.last = before;
                         controller.stop();
                         current_plan = None;
+                    }
+                    if let Some(q) = away {
+                        let yaw = if go { before[3] } else { next[3] };
+                        next = [q[0], q[1], before[2], yaw];
+                        controller.last = next;
+                        back_offs += 1;
+                    }
+                    if refused && away.is_none() {
                         controller.last_true
                     } else {
                         let true_from_est = correction(source.flight(), &estimated);
@@ -965,6 +1001,7 @@ pub fn fly(
         if let Some(r) = &record {
             observe(FlightEvent::Stream(StreamEvent::Frame(r)));
         }
+        tracked = tracking;
         if tracking {
             estimated.push((t_ns, estimate_pose));
         } else {
@@ -1002,7 +1039,11 @@ pub fn fly(
                 explore.min_frontier_cells,
             )
             .with_obstacle_band([z_est - h, z_est + h])
-            .with_fallback_inflation(fc.radius_m + fc.safety_margin_m);
+            .with_fallback_inflation(
+                fc.radius_m
+                    + fc.safety_margin_m
+                    + explore.resolution_m * std::f64::consts::FRAC_1_SQRT_2,
+            );
             if fc.unknown_clearance_m > 0.0 {
                 stage = stage.with_unknown_clearance(fc.unknown_clearance_m);
             }
@@ -1190,6 +1231,7 @@ pub fn fly(
         keyframes,
         plans,
         fallback_plans,
+        back_offs,
         planner_wait_s,
         planner_snapshot_bytes,
         bricks_copied_on_write: mapper.mapper.map().bricks_copied_on_write(),

@@ -78,6 +78,9 @@ pub struct FlightSummary {
     /// (the drone's radius and safety margin: a doorway the full inflation
     /// closed).
     pub fallback_plans: usize,
+    /// Control points that stepped the drone away from an obstacle the map
+    /// had put within its radius and safety margin of where it was sent.
+    pub back_offs: usize,
     /// Whether the planner ran on its own thread (`[flight]
     /// planner_thread`), and the latency its plans were flown after, s.
     pub planner_thread: bool,
@@ -127,6 +130,7 @@ impl FlightSummary {
             keyframes: run.keyframes,
             plans: run.plans,
             fallback_plans: run.fallback_plans,
+            back_offs: run.back_offs,
             planner_thread: config.flight.planner_thread,
             plan_latency_s: config.flight.plan_latency_s,
             planner_wait_s: run.planner_wait_s,
@@ -276,7 +280,7 @@ pub fn print_summary(s: &FlightSummary) {
         .ate_rmse_m
         .map_or_else(|| "-".to_string(), |a| format!("{:.1} mm", a * 1e3));
     println!(
-        "world {} with {} (stereo, pose {:?}): {:?}, coverage {:.1} % (target {:.0} %), path {:.1} m in {:.1} s, ATE {ate}, {} collisions (closest {:.2} m), {} of {} frames not tracking",
+        "world {} with {} (stereo, pose {:?}): {:?}, coverage {:.1} % (target {:.0} %), path {:.1} m in {:.1} s, ATE {ate}, {} collisions (closest {:.2} m, {} back-off steps), {} of {} frames not tracking",
         s.world_seed,
         s.planner,
         s.pose,
@@ -287,6 +291,7 @@ pub fn print_summary(s: &FlightSummary) {
         s.sim_time_s,
         s.collisions,
         s.min_clearance_m,
+        s.back_offs,
         s.frames_not_tracking,
         s.frames
     );

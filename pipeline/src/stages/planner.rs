@@ -221,11 +221,13 @@ impl PlannerStage {
     /// When no goal can be reached with obstacles inflated by the full
     /// inflation (the body's radius and a clearance), plans once more with
     /// them inflated by `inflation_m` only (the body's radius and the safety
-    /// margin the moves are checked with). A doorway of 1 m leaves a lane of
-    /// 0.3 m with the full 0.35 m inflation, and one false occupied cell of
-    /// stereo at a door post closes it and hides everything behind it; the
-    /// tighter inflation leaves 0.5 m, and the move check still holds the
-    /// body clear.
+    /// margin the moves are checked with, and half a cell's diagonal: the
+    /// inflation is centre to centre, the check to a cell's nearest point).
+    /// A doorway of 1 m leaves a lane of 0.3 m with the full 0.35 m
+    /// inflation, and one false occupied cell of stereo at a door post
+    /// closes it and hides everything behind it; the tighter inflation
+    /// (0.285 m) leaves 0.43 m, and the move check still holds the body
+    /// clear.
     #[must_use]
     pub fn with_fallback_inflation(mut self, inflation_m: f64) -> Self {
         self.fallback_inflation_m = Some(inflation_m);

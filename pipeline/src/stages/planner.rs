@@ -252,12 +252,13 @@ impl PlannerStage {
         self.policy.scored()
     }
 
-    /// Refreshes the grid from `map` (no plan): for coverage and safety
-    /// checks between plans.
+    /// Projects `map` onto the grid at the start of a plan: the exploring
+    /// band, the obstacle band's occupied cells, the body's swept cells,
+    /// and the cells to keep clear of.
     ///
     /// # Errors
     /// [`PipelineError::Planner`] if the band cannot be projected.
-    pub fn refresh(&mut self, map: &FixedMap, t_ns: i64) -> Result<(), PipelineError> {
+    fn refresh(&mut self, map: &FixedMap, t_ns: i64) -> Result<(), PipelineError> {
         self.grid
             .copy_band(map, self.band_m[0], self.band_m[1])
             .map_err(|error| PipelineError::Planner { t_ns, error })?;

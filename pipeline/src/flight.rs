@@ -41,9 +41,9 @@
 //! each control point the move is checked against the live map's obstacle
 //! band (not the last plan's grid: a keyframe's new obstacle counts at
 //! once) with the radius and `safety_margin_m` (the VIO's error, the
-//! map's, the spline cutting a corner), and a move that brings the drone no
-//! nearer to an obstacle is always allowed (turning in place, backing off a
-//! wall the map put too near), so its own map never pins the drone; when
+//! map's, the spline cutting a corner); a body already that near may stay
+//! put (turning in place) or move strictly clear (backing off a wall the
+//! map put too near), so its own map never pins the drone; when
 //! the map has closed in on the point the drone was sent to (within the
 //! radius and the margin), it drops the plan and steps away
 //! ([`crate::safety::BodyCheck::back_off`]). The
@@ -154,8 +154,8 @@ pub struct FlightConfig {
     /// Each control point is checked against the live map with the
     /// radius plus this margin, m, to the nearest point of an occupied
     /// cell: the VIO's error, the map's surface error and the spline
-    /// cutting a corner. A move that brings the drone no nearer to an
-    /// obstacle (turning in place, backing away) is allowed, and a drone
+    /// cutting a corner. A body already that near may stay put (turning in
+    /// place) or move strictly clear (backing away), and a drone
     /// sent to a point the map has since put within this distance of an
     /// obstacle steps away.
     pub safety_margin_m: f64,

@@ -45,6 +45,8 @@ impl BodyCheck {
         let centre = map.key(&Vector3::new(position[0], position[1], self.band_m[0]))?;
         let top = map.key(&Vector3::new(position[0], position[1], self.band_m[1]))?;
         let n = (reach_m / res).ceil() as i32 + 1;
+        // From a coordinate difference to the cell's centre, to its edge.
+        let gap = |a: f64| (a.abs() - 0.5 * res).max(0.0);
         let mut best = reach_m;
         for dy in -n..=n {
             for dx in -n..=n {
@@ -52,7 +54,6 @@ impl BodyCheck {
                 k.x = centre.x.saturating_add(dx);
                 k.y = centre.y.saturating_add(dy);
                 let c = map.center(k);
-                let gap = |a: f64| (a.abs() - 0.5 * res).max(0.0);
                 let d = gap(c.x - position[0]).hypot(gap(c.y - position[1]));
                 if d >= best {
                     continue;

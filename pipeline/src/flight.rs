@@ -46,7 +46,14 @@
 //! map put too near), so its own map never pins the drone; when
 //! the map has closed in on the point the drone was sent to (within the
 //! radius and the margin), it drops the plan and steps away
-//! ([`crate::safety::BodyCheck::back_off`]). The
+//! ([`crate::safety::BodyCheck::back_off`]). The points sent ahead of the
+//! drone (the trajectory is kept defined `HORIZON_KNOTS` ahead, and a
+//! quintic's span is shaped by six points, about a metre at full speed)
+//! are checked again before every frame on the latest map: when it has
+//! closed in on one the drone has not started flying toward
+//! (`SyntheticFlight::retract_unflown`), they are taken back and the
+//! drone brakes at the last point it is committed to, from where it holds
+//! or steps away. The
 //! cells the body sweeps are free on the planner's grid from then on where
 //! the map has not observed them. A blocked move, or a lost VIO, makes the
 //! drone hold its last point (it slows to a hover);
@@ -135,7 +142,11 @@ pub struct FlightConfig {
     /// Free cells under which the map's cells from this far below the
     /// flying height up to it were never observed are kept clear of like
     /// obstacles, m (a box top just under the drone, seen edge-on; 0 for
-    /// none; see `PlannerStage::with_unseen_below`).
+    /// none; see `PlannerStage::with_unseen_below`). The radius by
+    /// default: a surface nearer than that under the body's centre touches
+    /// it (at 0.1 m the drone flew 6 cm over a box top it had seen only
+    /// edge-on, whose inside from 0.9 m up was carved free by the rays
+    /// passing over it).
     pub unseen_below_m: f64,
     /// Travel keeps this far from the unobserved cells beside observed free
     /// ones, m (centre to centre; `PlannerStage::with_unknown_clearance`),
@@ -210,7 +221,7 @@ impl Default for FlightConfig {
             planner_thread: true,
             band_half_height_m: 0.15,
             obstacle_half_height_m: 0.25,
-            unseen_below_m: 0.1,
+            unseen_below_m: 0.2,
             unknown_clearance_m: 0.0,
             radius_m: 0.2,
             clearance_m: 0.15,
@@ -346,6 +357,13 @@ pub struct MapQuality {
     pub truly_free_cells: usize,
     /// Share of them marked occupied.
     pub free_marked_occupied: f64,
+    /// Cells marked free.
+    pub free_cells: usize,
+    /// Share of them whose centre lies more than the tolerance (10 cm)
+    /// inside a solid (an obstacle, or beyond a wall, floor or ceiling):
+    /// space carved through what the drone cannot fly through, deeper than
+    /// a surface's own noise.
+    pub free_inside_solids: f64,
 }
 
 /// Wall time of each stage over the flight, s.
@@ -472,6 +490,9 @@ pub struct FlightRun {
     /// had put within its radius and the safety margin of where it was sent
     /// (`BodyCheck::back_off`).
     pub back_offs: usize,
+    /// Control points sent but not flown yet that were taken back because
+    /// the map had since closed in on them (the drone braked short of them).
+    pub retracted_points: usize,
     /// Wall time the loop waited for plans past their due frame, s (the
     /// planner on its own thread; what the latency did not hide).
     pub planner_wait_s: f64,
@@ -552,6 +573,9 @@ const ARRIVED_M: f64 = 0.1;
 const TAKEOFF_SEEN_M: f64 = 0.5;
 /// The trajectory is kept defined this many knots ahead of the next frame.
 const HORIZON_KNOTS: f64 = 2.0;
+/// The commanded points remembered for checking again: more than the
+/// trajectory ever holds unflown (the horizon and a span's points).
+const COMMANDED_KEPT: usize = 16;
 
 /// The controller: the plan's path as control points (see the module docs).
 #[derive(Debug)]
@@ -675,8 +699,9 @@ impl Controller {
 
 /// The share of a map's observed cells that agree with the world, its cell
 /// centres carried into the world's frame by `true_from_map`: occupied cells
-/// within `tolerance_m` of a surface, and truly free cells (half a cell
-/// diagonal from every surface) marked occupied.
+/// within `tolerance_m` of a surface, truly free cells (half a cell
+/// diagonal from every surface) marked occupied, and free cells more than
+/// `tolerance_m` inside a solid.
 #[must_use]
 pub fn map_quality(
     map: &FixedMap,
@@ -686,6 +711,7 @@ pub fn map_quality(
 ) -> MapQuality {
     let half_diagonal = map.resolution() * 3f64.sqrt() / 2.0;
     let (mut occupied, mut near, mut free, mut free_occupied) = (0usize, 0usize, 0usize, 0usize);
+    let (mut marked_free, mut free_inside) = (0usize, 0usize);
     for (brick, cells) in map.bricks() {
         for i in 0..cells.len() {
             let k = FixedMap::key_in_brick(brick, i);
@@ -703,6 +729,10 @@ pub fn map_quality(
                 free += 1;
                 free_occupied += usize::from(o == Occupancy::Occupied);
             }
+            if o == Occupancy::Free {
+                marked_free += 1;
+                free_inside += usize::from(d < -tolerance_m);
+            }
         }
     }
     MapQuality {
@@ -710,6 +740,8 @@ pub fn map_quality(
         occupied_near_surface: near as f64 / occupied.max(1) as f64,
         truly_free_cells: free,
         free_marked_occupied: free_occupied as f64 / free.max(1) as f64,
+        free_cells: marked_free,
+        free_inside_solids: free_inside as f64 / marked_free.max(1) as f64,
     }
 }
 
@@ -842,6 +874,10 @@ pub fn fly(
     // from an obstacle only on a tracked estimate), and how often it did.
     let mut tracked = false;
     let mut back_offs = 0usize;
+    // The points sent to the trajectory, estimate's world (`None` before the
+    // VIO tracked), the last `COMMANDED_KEPT`; and how many were taken back.
+    let mut commanded: VecDeque<Option<[f64; 4]>> = VecDeque::with_capacity(COMMANDED_KEPT);
+    let mut retracted_points = 0usize;
     let mut last_plan_t: Option<i64> = None;
     let mut idle_plans = 0usize;
     let mut current_plan: Option<Plan> = None;
@@ -857,6 +893,36 @@ pub fn fly(
         // The trajectory far enough ahead: the controller's next points.
         let t_next = source.flight().seconds(source.flight().next_frame_t_ns());
         let start_control = Instant::now();
+        // The points already sent but not flown yet, checked again on the
+        // latest map: where it has closed in on one of them, they are taken
+        // back, and the controller holds (or steps away) from the last point
+        // the drone is committed to.
+        if let Some((.., body)) = est_setup.as_ref() {
+            let unflown = source.flight().unflown_points().min(commanded.len());
+            let map = mapper.mapper.map();
+            let reach = fc.radius_m + fc.safety_margin_m;
+            let first = commanded.len() - unflown;
+            let closed_in =
+                (first.max(1)..commanded.len()).any(|i| match (commanded[i - 1], commanded[i]) {
+                    (Some(a), Some(b)) => {
+                        !body.move_is_safe(map, [a[0], a[1]], [b[0], b[1]], reach)
+                    }
+                    _ => false,
+                });
+            if closed_in {
+                let dropped = source.flight_mut().retract_unflown();
+                commanded.truncate(commanded.len() - dropped.min(unflown));
+                if let Some(Some(kept)) = commanded.back() {
+                    controller.last = *kept;
+                }
+                if let Some(kept) = source.flight().trajectory().control_points().last() {
+                    controller.last_true = *kept;
+                }
+                controller.stop();
+                current_plan = None;
+                retracted_points += dropped;
+            }
+        }
         while source.flight().trajectory().duration_s() < t_next + HORIZON_KNOTS * knot {
             let point = match est_setup.as_ref() {
                 // Not tracking yet: hold the start.
@@ -907,6 +973,10 @@ pub fn fly(
                 .flight_mut()
                 .push_control_point(point)
                 .map_err(fail_world)?;
+            if commanded.len() == COMMANDED_KEPT {
+                commanded.pop_front();
+            }
+            commanded.push_back(est_setup.is_some().then_some(controller.last));
         }
         seconds.control += timed(start_control);
 
@@ -1232,6 +1302,7 @@ pub fn fly(
         plans,
         fallback_plans,
         back_offs,
+        retracted_points,
         planner_wait_s,
         planner_snapshot_bytes,
         bricks_copied_on_write: mapper.mapper.map().bricks_copied_on_write(),
@@ -1326,6 +1397,57 @@ mod tests {
     use nalgebra::UnitQuaternion;
 
     use super::*;
+
+    #[test]
+    fn map_quality_counts_each_cell_against_the_true_surfaces() {
+        use datasets::synth::world::{Aabb, Shape, SurfaceKind};
+        let mut world = World::empty_room(Aabb::new(
+            Vector3::new(0.0, 0.0, 0.0),
+            Vector3::new(4.0, 4.0, 3.0),
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        world
+            .add_obstacle(
+                Shape::Box(Aabb::new(
+                    Vector3::new(2.0, 2.0, 0.0),
+                    Vector3::new(3.0, 3.0, 1.0),
+                )),
+                SurfaceKind::Wall,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut map =
+            FixedMap::fixed(0.1, &OccupancyParams::default()).unwrap_or_else(|e| panic!("{e}"));
+        // Cell centres (x.x5): a true surface (the box's face at x = 2.0 is
+        // 0.05 m away), free space marked occupied, two deep inside the box
+        // marked free and one occupied, one just inside its face marked
+        // free, free space marked free.
+        let cells = [
+            ([1.95, 2.45, 0.55], true),
+            ([0.95, 0.95, 0.55], true),
+            ([2.45, 2.45, 0.55], false),
+            ([2.55, 2.55, 0.45], false),
+            ([2.45, 2.55, 0.45], true),
+            ([2.05, 2.45, 0.55], false),
+            ([1.45, 1.45, 0.55], false),
+        ];
+        for (c, occupied) in cells {
+            let key = map
+                .key(&Vector3::new(c[0], c[1], c[2]))
+                .unwrap_or_else(|| panic!("{c:?} off the map"));
+            for _ in 0..4 {
+                map.update_cell(key, occupied);
+            }
+        }
+        let q = map_quality(&map, &world, &Isometry3::identity(), 0.1);
+        assert_eq!(q.occupied_cells, 3);
+        // The surface cell, and the occupied cell inside the box (0.45 m
+        // from its faces) is not near one.
+        assert!((q.occupied_near_surface - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(q.truly_free_cells, 2);
+        assert!((q.free_marked_occupied - 0.5).abs() < 1e-12);
+        assert_eq!(q.free_cells, 4);
+        assert!((q.free_inside_solids - 0.5).abs() < 1e-12);
+    }
 
     #[test]
     fn a_latency_longer_than_the_plan_period_or_a_margin_wider_than_the_clearance_is_refused() {

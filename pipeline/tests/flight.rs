@@ -88,3 +88,24 @@ fn a_flight_on_its_own_vio_stays_accurate_while_the_planner_steers() {
     assert!(q.occupied_near_surface > 0.9, "{q:?}");
     assert!(q.free_marked_occupied < 0.025, "{q:?}");
 }
+
+/// World 0 has a box whose top lies 6 cm under the flying height beside the
+/// start. MI, scoring unknown space at the map's own rate, sends the drone
+/// past its edge within seconds of the first look around; the box is seen
+/// only edge-on. With the layers under the drone checked 0.1 m deep the
+/// drone flew 6 cm from it (the layer under the top, inside the box, was
+/// never observed but below the check); the check is now the body's
+/// radius deep, and the points sent ahead are taken back when the map
+/// closes in on them.
+#[test]
+fn a_box_top_just_under_the_flying_height_beside_the_start_is_not_touched() {
+    let mut config = PipelineConfig::default();
+    config.flight.max_time_s = 16.0;
+    config.flight.mi_unknown_prior_from_map = true;
+    let run =
+        fly(&config, 0, PlannerKind::Mi, PoseSource::Vio, |_| {}).unwrap_or_else(|e| panic!("{e}"));
+    println!("box top: {}", flown(&run));
+    assert!(run.path_length_m > 1.5, "{}", flown(&run));
+    assert_eq!(run.collisions, 0, "{}", flown(&run));
+    assert!(run.min_clearance_m > 0.25, "{}", flown(&run));
+}

@@ -81,6 +81,9 @@ pub struct FlightSummary {
     /// Control points that stepped the drone away from an obstacle the map
     /// had put within its radius and safety margin of where it was sent.
     pub back_offs: usize,
+    /// Control points sent but not flown yet that were taken back because
+    /// the map had since closed in on them (the drone braked short).
+    pub retracted_points: usize,
     /// Whether the planner ran on its own thread (`[flight]
     /// planner_thread`), and the latency its plans were flown after, s.
     pub planner_thread: bool,
@@ -131,6 +134,7 @@ impl FlightSummary {
             plans: run.plans,
             fallback_plans: run.fallback_plans,
             back_offs: run.back_offs,
+            retracted_points: run.retracted_points,
             planner_thread: config.flight.planner_thread,
             plan_latency_s: config.flight.plan_latency_s,
             planner_wait_s: run.planner_wait_s,
@@ -280,7 +284,7 @@ pub fn print_summary(s: &FlightSummary) {
         .ate_rmse_m
         .map_or_else(|| "-".to_string(), |a| format!("{:.1} mm", a * 1e3));
     println!(
-        "world {} with {} (stereo, pose {:?}): {:?}, coverage {:.1} % (target {:.0} %), path {:.1} m in {:.1} s, ATE {ate}, {} collisions (closest {:.2} m, {} back-off steps), {} of {} frames not tracking",
+        "world {} with {} (stereo, pose {:?}): {:?}, coverage {:.1} % (target {:.0} %), path {:.1} m in {:.1} s, ATE {ate}, {} collisions (closest {:.2} m, {} back-off steps, {} points taken back), {} of {} frames not tracking",
         s.world_seed,
         s.planner,
         s.pose,
@@ -292,6 +296,7 @@ pub fn print_summary(s: &FlightSummary) {
         s.collisions,
         s.min_clearance_m,
         s.back_offs,
+        s.retracted_points,
         s.frames_not_tracking,
         s.frames
     );
@@ -316,10 +321,12 @@ pub fn print_summary(s: &FlightSummary) {
     );
     let q = &s.map_quality;
     println!(
-        "  map: {:.1} % of {} occupied cells within 10 cm of a surface, {:.2} % of {} truly free cells marked occupied",
+        "  map: {:.1} % of {} occupied cells within 10 cm of a surface, {:.2} % of {} truly free cells marked occupied, {:.2} % of {} free cells over 10 cm inside a solid",
         q.occupied_near_surface * 100.0,
         q.occupied_cells,
         q.free_marked_occupied * 100.0,
-        q.truly_free_cells
+        q.truly_free_cells,
+        q.free_inside_solids * 100.0,
+        q.free_cells
     );
 }

@@ -122,11 +122,11 @@ fn table(summaries: &[FlightSummary], config: &PipelineConfig) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "| world | planner | outcome | coverage | path to {target:.0} % (m) | path (m) | time (s) | ATE (mm) | contacts | closest (m) | stages CPU s / s | renderer s / s | occupied near surface | free marked occupied |"
+        "| world | planner | outcome | coverage | path to {target:.0} % (m) | path (m) | time (s) | ATE (mm) | contacts | closest (m) | stages CPU s / s | renderer s / s | occupied near surface | free marked occupied | free inside solids |"
     );
     let _ = writeln!(
         t,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for s in summaries {
         let opt = |v: Option<f64>, scale: f64| {
@@ -134,7 +134,7 @@ fn table(summaries: &[FlightSummary], config: &PipelineConfig) -> String {
         };
         let _ = writeln!(
             t,
-            "| {} | {} | {:?} | {:.1} % | {} | {:.1} | {:.1} | {} | {} | {:.2} | {:.3} | {:.3} | {:.1} % | {:.2} % |",
+            "| {} | {} | {:?} | {:.1} % | {} | {:.1} | {:.1} | {} | {} | {:.2} | {:.3} | {:.3} | {:.1} % | {:.2} % | {:.2} % |",
             s.world_seed,
             s.planner,
             s.outcome,
@@ -148,7 +148,8 @@ fn table(summaries: &[FlightSummary], config: &PipelineConfig) -> String {
             s.stages_cpu_s_per_sim_s,
             s.cpu_s_per_sim_s.renderer,
             s.map_quality.occupied_near_surface * 100.0,
-            s.map_quality.free_marked_occupied * 100.0
+            s.map_quality.free_marked_occupied * 100.0,
+            s.map_quality.free_inside_solids * 100.0
         );
     }
     let _ = writeln!(t);

@@ -124,6 +124,32 @@ impl SyntheticFlight {
         self.trajectory.push_control_point(point)
     }
 
+    /// The control points that have not yet shaped anything this flight
+    /// rendered or sampled (its frames and IMU readings so far): those
+    /// [`Self::retract_unflown`] would drop.
+    #[must_use]
+    pub fn unflown_points(&self) -> usize {
+        self.trajectory.points_after(self.flown_s())
+    }
+
+    /// Drops the control points that have not yet shaped anything rendered or
+    /// sampled ([`Trajectory::retract_after`] at the last frame's time) and
+    /// returns how many: what the drone flew stays, and the points appended
+    /// next say where it goes from there.
+    pub fn retract_unflown(&mut self) -> usize {
+        let t = self.flown_s();
+        self.trajectory.retract_after(t)
+    }
+
+    /// Seconds flown: the last frame's time (its IMU reading is the last
+    /// one taken), 0 before the first.
+    fn flown_s(&self) -> f64 {
+        match self.next_frame {
+            0 => 0.0,
+            n => self.seconds(self.config.start_time_ns + (n as i64 - 1) * self.camera_period_ns),
+        }
+    }
+
     /// Seconds since the start for a time stamp.
     #[must_use]
     pub fn seconds(&self, t_ns: i64) -> f64 {
@@ -289,5 +315,38 @@ mod tests {
         // flew: the mean specific force over a rest-to-rest flight is gravity.
         assert!(flight.world.is_free(&end.position, 0.1));
         assert_eq!(imu.len(), 1 + 109 * 10);
+        // Sent 1 m back, then braked a frame later: the points not flown yet
+        // go, the drone holds the last one kept and stops short of the 1 m.
+        for k in 1..=4 {
+            flight
+                .push_control_point([start.x + 1.0 - 0.25 * f64::from(k), start.y, start.z, 0.0])
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        flight
+            .next_into(&mut frame, &mut imu, &mut biases)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let before = flight.kinematics_at(frame.t_ns);
+        let unflown = flight.unflown_points();
+        assert!(unflown > 0);
+        assert_eq!(flight.retract_unflown(), unflown);
+        assert_eq!(flight.unflown_points(), 0);
+        assert_eq!(flight.kinematics_at(frame.t_ns).position, before.position);
+        let held = *flight
+            .trajectory()
+            .control_points()
+            .last()
+            .unwrap_or(&[0.0; 4]);
+        assert!(held[0] > start.x + 0.1, "a point kept still heads back");
+        for _ in 0..100 {
+            flight
+                .next_into(&mut frame, &mut imu, &mut biases)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let end = flight.kinematics_at(frame.t_ns);
+        assert!(
+            (end.position.x - held[0]).abs() < 1e-9,
+            "rests at the point held"
+        );
+        assert!(end.position.x > start.x + 0.1, "short of the 1 m back");
     }
 }

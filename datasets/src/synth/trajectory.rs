@@ -477,6 +477,44 @@ impl Trajectory {
         Ok(())
     }
 
+    /// How many of the last control points shape the path only after `t_s`
+    /// (s since the start): those [`Self::retract_after`] would drop. The
+    /// path at a time in span `k` is shaped by points `k` to `k + DEGREE`.
+    #[must_use]
+    pub fn points_after(&self, t_s: f64) -> usize {
+        self.control_points.len() - self.points_up_to(t_s)
+    }
+
+    /// The number of control points that shape the path up to `t_s`.
+    fn points_up_to(&self, t_s: f64) -> usize {
+        let s = (t_s.max(0.0) + self.time_offset_s) / self.knot_interval_s;
+        let span = if s.is_finite() { s.floor() as usize } else { 0 };
+        span.saturating_add(ORDER).clamp(
+            ORDER.min(self.control_points.len()),
+            self.control_points.len(),
+        )
+    }
+
+    /// Drops the control points that shape the path only after `t_s` (s
+    /// since the start) and returns how many it dropped: the path up to
+    /// `t_s` stays exactly as it was, and from there it goes on as the
+    /// points appended next say, still smooth (the spline is local and its
+    /// derivatives continuous at every knot). A closed-loop flight rewrites
+    /// with it what it has not flown yet: a drone whose planned points the
+    /// map has since put too near an obstacle stops short of the points
+    /// still ahead of it. The duration shrinks with the points, never below
+    /// `t_s`.
+    pub fn retract_after(&mut self, t_s: f64) -> usize {
+        let keep = self.points_up_to(t_s);
+        let dropped = self.control_points.len() - keep;
+        if dropped > 0 {
+            self.control_points.truncate(keep);
+            let defined = (keep - DEGREE) as f64 * self.knot_interval_s - self.time_offset_s;
+            self.duration_s = self.duration_s.min(defined);
+        }
+        dropped
+    }
+
     /// Time between knots, s.
     #[must_use]
     pub fn knot_interval_s(&self) -> f64 {
@@ -674,6 +712,51 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn retracting_keeps_the_path_flown_and_lets_the_drone_stop_short() {
+        let start = Vector3::new(0.0, 0.0, 1.0);
+        let forward = |n: usize| {
+            let mut t = Trajectory::hover(start, 0.0, 0.5, 0.0).unwrap_or_else(|e| panic!("{e}"));
+            for k in 1..=n {
+                t.push_control_point([0.25 * k as f64, 0.0, 1.0, 0.0])
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            t
+        };
+        let full = forward(12);
+        let mut braked = forward(12);
+        let now = 2.3;
+        // Span 4 (2.0-2.5 s) is shaped by points 4..=9: the other 8 of 18
+        // (6 of the hover and 12 pushed) go.
+        assert_eq!(braked.points_after(now), 8);
+        assert_eq!(braked.retract_after(now), 8);
+        assert_eq!(braked.control_points().len(), 10);
+        assert!(braked.duration_s() >= now);
+        assert_eq!(braked.points_after(now), 0);
+        for k in 0..=46 {
+            let t = 0.05 * f64::from(k);
+            let (a, b) = (full.state(t), braked.state(t));
+            assert_eq!(a.position, b.position, "t {t}");
+            assert_eq!(a.velocity, b.velocity, "t {t}");
+        }
+        // Holding the last point kept: the drone comes to rest there, short
+        // of where the full path goes, and smoothly (continuous
+        // acceleration across the knot at 2.5 s).
+        let held = *braked.control_points().last().unwrap_or(&[0.0; 4]);
+        for _ in 0..ORDER {
+            braked
+                .push_control_point(held)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let end = braked.state(braked.duration_s());
+        assert!((end.position.x - held[0]).abs() < 1e-9 && end.velocity.norm() < 1e-9);
+        assert!(held[0] + 1.0 < full.state(full.duration_s()).position.x);
+        let (before, after) = (braked.state(2.5 - 1e-7), braked.state(2.5 + 1e-7));
+        assert!((before.acceleration - after.acceleration).norm() < 1e-4);
+        // Retracting at the start keeps the hover.
+        assert_eq!(forward(3).retract_after(0.0), 3);
     }
 
     #[test]

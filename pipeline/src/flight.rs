@@ -878,6 +878,8 @@ pub fn fly(
     // VIO tracked), the last `COMMANDED_KEPT`; and how many were taken back.
     let mut commanded: VecDeque<Option<[f64; 4]>> = VecDeque::with_capacity(COMMANDED_KEPT);
     let mut retracted_points = 0usize;
+    // Moves are checked with the body's radius and the safety margin.
+    let reach = fc.radius_m + fc.safety_margin_m;
     let mut last_plan_t: Option<i64> = None;
     let mut idle_plans = 0usize;
     let mut current_plan: Option<Plan> = None;
@@ -900,7 +902,6 @@ pub fn fly(
         if let Some((.., body)) = est_setup.as_ref() {
             let unflown = source.flight().unflown_points().min(commanded.len());
             let map = mapper.mapper.map();
-            let reach = fc.radius_m + fc.safety_margin_m;
             let first = commanded.len() - unflown;
             let closed_in =
                 (first.max(1)..commanded.len()).any(|i| match (commanded[i - 1], commanded[i]) {
@@ -932,7 +933,6 @@ pub fn fly(
                     let before = controller.last;
                     let mut next = controller.next(go);
                     let map = mapper.mapper.map();
-                    let reach = fc.radius_m + fc.safety_margin_m;
                     let from = [before[0], before[1]];
                     let refused = go && !body.move_is_safe(map, from, [next[0], next[1]], reach);
                     // Where the drone was sent, the map may have closed in
@@ -1110,9 +1110,7 @@ pub fn fly(
             )
             .with_obstacle_band([z_est - h, z_est + h])
             .with_fallback_inflation(
-                fc.radius_m
-                    + fc.safety_margin_m
-                    + explore.resolution_m * std::f64::consts::FRAC_1_SQRT_2,
+                reach + explore.resolution_m * std::f64::consts::FRAC_1_SQRT_2,
             );
             if fc.unknown_clearance_m > 0.0 {
                 stage = stage.with_unknown_clearance(fc.unknown_clearance_m);

@@ -23,7 +23,7 @@
 //! measured to cell centres, a drone held 0.232 m from the map was 0.169 m
 //! from the true edge).
 
-use mapping::{FixedMap, Occupancy};
+use mapping::{CellKey, FixedMap, Occupancy};
 use nalgebra::Vector3;
 
 /// The body's check against the map (see the module docs).
@@ -58,12 +58,8 @@ impl BodyCheck {
                 if d >= best {
                     continue;
                 }
-                for z in centre.z..=top.z {
-                    k.z = z;
-                    if map.occupancy(k) == Occupancy::Occupied {
-                        best = d;
-                        break;
-                    }
+                if column_has(map, k, centre.z..=top.z, Occupancy::Occupied) {
+                    best = d;
                 }
             }
         }
@@ -144,12 +140,21 @@ impl BodyCheck {
         ) else {
             return false;
         };
-        (low.z..=high.z).any(|z| {
-            let mut k = low;
-            k.z = z;
-            map.occupancy(k) == Occupancy::Free
-        })
+        column_has(map, low, low.z..=high.z, Occupancy::Free)
     }
+}
+
+/// Whether a cell of the map's column through `key` (its x and y), in one
+/// of the `layers` (z indices), is in `state`.
+pub(crate) fn column_has(
+    map: &FixedMap,
+    key: CellKey,
+    layers: impl IntoIterator<Item = i32>,
+    state: Occupancy,
+) -> bool {
+    layers
+        .into_iter()
+        .any(|z| map.occupancy(CellKey { z, ..key }) == state)
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ use nalgebra::Vector3;
 
 use super::elapsed_ns;
 use crate::PipelineError;
+use crate::safety::column_has;
 
 /// Frontier cells this near a reached goal (m) are dropped from then on.
 const GOAL_FRONTIER_DROP_M: f64 = 0.5;
@@ -332,18 +333,13 @@ impl PlannerStage {
                     continue;
                 }
                 let c = self.grid.center(col, row);
-                let (Some(mut k), Some(top)) = (
+                let (Some(bottom), Some(top)) = (
                     map.key(&Vector3::new(c[0], c[1], low)),
                     map.key(&Vector3::new(c[0], c[1], height)),
                 ) else {
                     continue;
                 };
-                let bottom = k.z;
-                let unseen = (bottom..top.z).any(|z| {
-                    k.z = z;
-                    map.occupancy(k) == Occupancy::Unknown
-                });
-                if unseen {
+                if column_has(map, bottom, bottom.z..top.z, Occupancy::Unknown) {
                     self.hidden.push((col, row));
                 }
             }

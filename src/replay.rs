@@ -24,6 +24,7 @@ use pipeline::{PipelineConfig, PipelineMode, PipelineRecord, PipelineRun, Record
 use serde::Serialize;
 use vio::backend::TrackingStatus;
 use vio::frontend::{FrameStats, FrameTiming, FrameTracks, FrontEnd, FrontEndConfig};
+use vio::health::SensorFault;
 
 use crate::eval::{Alignment, EvalError, EvalOptions, Trajectory, associate, evaluate};
 use crate::frontend_eval::{
@@ -431,8 +432,20 @@ pub struct PipelineMetrics {
     pub lost_frames: usize,
     /// Re-initializations from scratch after the first, each in a new world
     /// frame (`Estimate::session`); the ATE then scores the poses of the
-    /// first session only (see `ate.notes`).
+    /// first session only (see `ate.notes`), and `sessions` each alone.
     pub reinitializations: usize,
+    /// `frames_tracking / frames` (0 without frames).
+    pub tracked_share: f64,
+    /// The tracking sessions, one world frame each, in order: each written
+    /// to its own file and scored alone.
+    pub sessions: Vec<SessionMetrics>,
+    /// The sensor faults found, oldest first (`vio::health`: IMU gaps, IMU
+    /// samples beyond the sensor's range, dropped; camera gaps), times in ns.
+    pub faults: Vec<SensorFault>,
+    /// Why the run is not the whole answer it looks like (sensor faults,
+    /// fewer than [`TRACKED_SHARE_MIN`] of the frames tracked, more than one
+    /// world frame); empty for a clean run. The headline says the same.
+    pub degraded: Vec<String>,
     /// Frames that became keyframes.
     pub keyframes: usize,
     /// IMU samples given to the back end.
@@ -454,6 +467,144 @@ pub struct PipelineMetrics {
     pub ate: Option<AteMetrics>,
     /// Per-frame figures.
     pub per_frame: Vec<PipelineFrame>,
+}
+
+/// Below this share of frames tracked a run is degraded (its headline and
+/// `metrics.json` say so).
+pub const TRACKED_SHARE_MIN: f64 = 0.9;
+
+/// One tracking session of a run: the frames of one world frame whose status
+/// was `Tracking`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionMetrics {
+    /// The back end's session number (`Estimate::session`).
+    pub session: u32,
+    /// The file its poses are in ([`session_file_name`]), in the output
+    /// folder.
+    pub file: String,
+    /// Its tracking frames (the file's rows).
+    pub frames_tracking: usize,
+    /// `frames_tracking` over the run's frames.
+    pub share_of_frames: f64,
+    /// Time of its first and last tracking frame, ns.
+    pub first_t_ns: i64,
+    /// See `first_t_ns`.
+    pub last_t_ns: i64,
+    /// Its poses against the ground truth, aligned alone; `None` without
+    /// ground truth.
+    pub ate: Option<AteMetrics>,
+}
+
+/// The sensor faults of a run in a line per kind: how many, the longest and
+/// when (s on the sensors' clock); nothing for a clean run.
+#[must_use]
+pub fn fault_summary(faults: &[SensorFault]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let s = |t_ns: i64| t_ns as f64 * 1e-9;
+    for (name, pick) in [
+        (
+            "IMU gap",
+            (|f: &SensorFault| matches!(f, SensorFault::ImuGap { .. })) as fn(&SensorFault) -> bool,
+        ),
+        ("camera gap", |f| matches!(f, SensorFault::CameraGap { .. })),
+    ] {
+        let of_kind: Vec<&SensorFault> = faults.iter().filter(|f| pick(f)).collect();
+        if let Some(longest) = of_kind
+            .iter()
+            .max_by(|a, b| a.duration_s().total_cmp(&b.duration_s()))
+        {
+            lines.push(format!(
+                "{} {name}{}, {:.3} s in all, the longest {:.3} s from t = {:.3} s",
+                of_kind.len(),
+                if of_kind.len() == 1 { "" } else { "s" },
+                of_kind.iter().map(|f| f.duration_s()).sum::<f64>(),
+                longest.duration_s(),
+                s(longest.t_ns())
+            ));
+        }
+    }
+    let dropped: Vec<i64> = faults
+        .iter()
+        .filter(|f| matches!(f, SensorFault::ImuOutOfRange { .. }))
+        .map(SensorFault::t_ns)
+        .collect();
+    if let Some(first) = dropped.first() {
+        lines.push(format!(
+            "{} IMU sample{} beyond the sensor's range dropped, the first at t = {:.3} s",
+            dropped.len(),
+            if dropped.len() == 1 { "" } else { "s" },
+            s(*first)
+        ));
+    }
+    lines
+}
+
+/// A tracking session's poses ([`session_trajectories`]).
+#[derive(Debug, Clone)]
+pub struct SessionTrajectory {
+    /// The back end's session number.
+    pub session: u32,
+    /// Its `Tracking` poses (`world_from_body`, body = IMU frame), in its own
+    /// world frame.
+    pub trajectory: Trajectory,
+}
+
+/// The file a session's poses go to: `trajectory.tum` for the run's first
+/// tracking session (`index` 0), `trajectory.session-N.tum` (N the back
+/// end's session number) for each later one, so that no file joins two
+/// world frames.
+#[must_use]
+pub fn session_file_name(index: usize, session: u32) -> String {
+    if index == 0 {
+        "trajectory.tum".to_string()
+    } else {
+        format!("trajectory.session-{session}.tum")
+    }
+}
+
+/// Whether a file name is one [`session_file_name`] gives a later session
+/// (`trajectory.session-N.tum`): what a run clears from its output folder
+/// before writing its own.
+#[must_use]
+pub fn is_later_session_file(name: &str) -> bool {
+    name.strip_prefix("trajectory.session-")
+        .and_then(|rest| rest.strip_suffix(".tum"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The `Tracking` poses of `records` split by session (world frame), the
+/// sessions in the order they first tracked; a session that never tracked
+/// has no entry.
+///
+/// # Errors
+/// [`EvalError::InvalidTrajectory`] when a pose is not finite or the times
+/// are not increasing.
+pub fn session_trajectories(
+    records: &[PipelineRecord],
+) -> Result<Vec<SessionTrajectory>, EvalError> {
+    let mut order: Vec<u32> = Vec::new();
+    for r in records {
+        if r.estimate.status == TrackingStatus::Tracking && !order.contains(&r.estimate.session) {
+            order.push(r.estimate.session);
+        }
+    }
+    order
+        .into_iter()
+        .map(|session| {
+            let rows = || {
+                records.iter().filter(move |r| {
+                    r.estimate.session == session && r.estimate.status == TrackingStatus::Tracking
+                })
+            };
+            Ok(SessionTrajectory {
+                session,
+                trajectory: Trajectory::new(
+                    rows().map(|r| r.t_ns).collect(),
+                    rows().map(|r| r.estimate.world_from_body).collect(),
+                )?,
+            })
+        })
+        .collect()
 }
 
 /// The online map's share of `metrics.json`: what reached the map, and how
@@ -527,6 +678,31 @@ pub fn pipeline_metrics(
     run: &PipelineRun,
     estimate: &Trajectory,
 ) -> Result<PipelineMetrics, EvalError> {
+    let gt = ground_truth_trajectory(ds)?;
+    let frames = run.records.len();
+    let share = |n: usize| {
+        if frames == 0 {
+            0.0
+        } else {
+            n as f64 / frames as f64
+        }
+    };
+    let session_metrics: Vec<SessionMetrics> = session_trajectories(&run.records)?
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let times = s.trajectory.t_ns();
+            SessionMetrics {
+                session: s.session,
+                file: session_file_name(i, s.session),
+                frames_tracking: s.trajectory.len(),
+                share_of_frames: share(s.trajectory.len()),
+                first_t_ns: times.first().copied().unwrap_or(0),
+                last_t_ns: times.last().copied().unwrap_or(0),
+                ate: gt.as_ref().map(|gt| ate_metrics(gt, &s.trajectory)),
+            }
+        })
+        .collect();
     let ms = |ns: u64| ns as f64 * 1e-6;
     let per = |f: &dyn Fn(&PipelineRecord) -> f64| {
         Quantiles::of(&run.records.iter().map(f).collect::<Vec<_>>())
@@ -537,16 +713,16 @@ pub fn pipeline_metrics(
             .filter(|r| r.estimate.status == status)
             .count()
     };
-    let ate = match ground_truth_trajectory(ds)? {
+    let ate = match gt {
         None => None,
         Some(gt) => {
-            let sessions = sessions(run);
-            if sessions > 1 {
+            let world_frames = sessions(run);
+            if world_frames > 1 {
                 let first_session = scored_trajectory(run, estimate)?;
                 let mut m = ate_metrics(&gt, &first_session);
                 m.notes.push(format!(
-                    "{} re-initializations in new world frames: only the first session's {} poses are scored",
-                    sessions - 1,
+                    "{} re-initializations in new world frames: only the first tracking session's {} poses are scored here (each session alone: sessions)",
+                    world_frames - 1,
                     first_session.len()
                 ));
                 Some(m)
@@ -555,13 +731,38 @@ pub fn pipeline_metrics(
             }
         }
     };
+    let frames_tracking = count(TrackingStatus::Tracking);
+    let tracked_share = share(frames_tracking);
+    let faults: Vec<SensorFault> = run
+        .records
+        .iter()
+        .flat_map(|r| r.faults.iter().copied())
+        .collect();
+    let mut degraded = fault_summary(&faults);
+    if tracked_share < TRACKED_SHARE_MIN {
+        degraded.push(format!(
+            "only {:.1} % of the frames tracked ({frames_tracking} of {frames})",
+            100.0 * tracked_share
+        ));
+    }
+    if session_metrics.len() > 1 {
+        degraded.push(format!(
+            "{} world frames (re-initialized from scratch): each session's poses in its own file ({}), scored alone",
+            session_metrics.len(),
+            session_metrics
+                .iter()
+                .map(|s| s.file.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     Ok(PipelineMetrics {
         sequence: ds.mav0().display().to_string(),
         mode: run.mode,
         config: config.clone(),
         pairs: run.pairs,
-        frames: run.records.len(),
-        frames_tracking: count(TrackingStatus::Tracking),
+        frames,
+        frames_tracking,
         drops: run.drops(),
         lost_frames: count(TrackingStatus::Lost),
         reinitializations: run
@@ -571,6 +772,10 @@ pub fn pipeline_metrics(
             .max()
             .unwrap_or(0)
             .saturating_sub(1) as usize,
+        tracked_share,
+        sessions: session_metrics,
+        faults,
+        degraded,
         keyframes: run.records.iter().filter(|r| r.estimate.keyframe).count(),
         imu_samples: run.imu_samples,
         wall_s: run.wall_ns as f64 * 1e-9,
@@ -648,7 +853,7 @@ fn sessions(run: &PipelineRun) -> u32 {
 
 /// The poses a run is scored on: all its `Tracking` poses (`tracking`), or
 /// after a re-initialization, whose poses are in another world frame, those of
-/// the first session only.
+/// the first tracking session only (`trajectory.tum`'s rows).
 ///
 /// # Errors
 /// [`EvalError::InvalidTrajectory`] when a pose is not finite.
@@ -659,14 +864,10 @@ pub fn scored_trajectory(
     if sessions(run) <= 1 {
         return Ok(tracking.clone());
     }
-    let first = run
-        .records
-        .iter()
-        .filter(|r| r.estimate.session == 1 && r.estimate.status == TrackingStatus::Tracking);
-    Trajectory::new(
-        first.clone().map(|r| r.t_ns).collect(),
-        first.map(|r| r.estimate.world_from_body).collect(),
-    )
+    Ok(session_trajectories(&run.records)?
+        .into_iter()
+        .next()
+        .map_or_else(|| tracking.clone(), |s| s.trajectory))
 }
 
 /// The counted work of a pipeline run by stage (`frontend`, `backend`, and
@@ -738,6 +939,101 @@ mod tests {
             Ok(t) => t,
             Err(e) => panic!("{e}"),
         }
+    }
+
+    /// A run's record: a frame at `k` 50 ms steps with a status and session,
+    /// the body at `x` metres along x in that session's world.
+    fn record(k: usize, status: TrackingStatus, session: u32, x: f64) -> PipelineRecord {
+        let t_ns = 1_000 + k as i64 * 50_000_000;
+        PipelineRecord {
+            index: k,
+            t_ns,
+            features: 0,
+            stereo: 0,
+            tracks_digest: 0,
+            estimate: vio::backend::Estimate {
+                t_ns,
+                status,
+                world_from_body: Isometry3::translation(x, 0.0, 0.0),
+                v_world: Vector3::zeros(),
+                bias: datasets::ImuBias::default(),
+                keyframe: false,
+                tracked_landmarks: 0,
+                session,
+                iterations: 0,
+                time_ns: 0,
+            },
+            faults: Vec::new(),
+            timing: RecordTiming::default(),
+            view: None,
+        }
+    }
+
+    #[test]
+    fn each_world_frame_is_a_session_of_its_own_file() {
+        use TrackingStatus::{Initializing, Lost, Tracking};
+        // Session 1 tracks frames 1-4 (a short loss at 3 keeps its frame),
+        // is lost at 5-6, and session 2 tracks again from 9 in a new world
+        // frame, 100 m away.
+        let statuses = [
+            (Initializing, 1),
+            (Tracking, 1),
+            (Tracking, 1),
+            (Lost, 1),
+            (Tracking, 1),
+            (Lost, 1),
+            (Lost, 1),
+            (Initializing, 2),
+            (Initializing, 2),
+            (Tracking, 2),
+            (Tracking, 2),
+        ];
+        let records: Vec<PipelineRecord> = statuses
+            .iter()
+            .enumerate()
+            .map(|(k, &(status, session))| {
+                record(
+                    k,
+                    status,
+                    session,
+                    100.0 * f64::from(session - 1) + k as f64,
+                )
+            })
+            .collect();
+        let sessions = session_trajectories(&records).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sessions.len(), 2);
+        assert_eq!(sessions[0].session, 1);
+        assert_eq!(sessions[0].trajectory.len(), 3);
+        assert_eq!(sessions[1].session, 2);
+        assert_eq!(sessions[1].trajectory.len(), 2);
+        // No file joins the two: the 100 m jump is between files only.
+        for s in &sessions {
+            let xs: Vec<f64> = s
+                .trajectory
+                .world_from_body()
+                .iter()
+                .map(|p| p.translation.vector.x)
+                .collect();
+            assert!(xs.windows(2).all(|w| (w[1] - w[0]).abs() < 5.0), "{xs:?}");
+        }
+        assert_eq!(session_file_name(0, 1), "trajectory.tum");
+        assert_eq!(session_file_name(1, 2), "trajectory.session-2.tum");
+        // Session 1 never tracked: the first tracking session is the main file's.
+        assert_eq!(session_file_name(0, 2), "trajectory.tum");
+        assert!(is_later_session_file("trajectory.session-2.tum"));
+        assert!(is_later_session_file("trajectory.session-17.tum"));
+        for other in [
+            "trajectory.tum",
+            "trajectory.session-.tum",
+            "trajectory.session-2.tum.bak",
+            "trajectory.session-x.tum",
+            "my-trajectory.session-2.tum",
+        ] {
+            assert!(!is_later_session_file(other), "{other}");
+        }
+        // Nothing tracked: no session.
+        let lost: Vec<PipelineRecord> = (0..3).map(|k| record(k, Lost, 1, 0.0)).collect();
+        assert!(session_trajectories(&lost).is_ok_and(|s| s.is_empty()));
     }
 
     #[test]

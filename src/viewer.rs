@@ -22,6 +22,9 @@ use pipeline::{MapRecord, PipelineRecord, PipelineRun};
 use crate::eval::Trajectory;
 use crate::plots::AlignedTrajectory;
 
+/// How long [`Viewer::finish`] waits for the sinks to take what is left.
+pub const FINISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A recording of a run in progress.
 #[derive(Debug)]
 pub struct Viewer {
@@ -263,12 +266,31 @@ impl Viewer {
         Ok(())
     }
 
-    /// Writes or sends what is left.
+    /// Writes or sends what is left, waiting at most [`FINISH_TIMEOUT`] for
+    /// the sinks: a `--connect`ed viewer that is not there (or stopped
+    /// listening) would otherwise hold the run at its end forever, the
+    /// Rerun SDK retrying the connection while its queue is full. On the
+    /// timeout the run still finishes (its files are written): a warning
+    /// says the recording is incomplete, and the recording is left to the
+    /// process's exit rather than dropped (its drop waits for the viewer
+    /// without a bound).
     ///
     /// # Errors
-    /// If a sink cannot take it.
+    /// If a sink failed.
     pub fn finish(self) -> anyhow::Result<()> {
-        self.rec.flush()?;
-        Ok(())
+        let flushed = self.rec.flush_within(FINISH_TIMEOUT);
+        if flushed.is_err() {
+            std::mem::forget(self);
+        }
+        match flushed {
+            Ok(()) => Ok(()),
+            Err(viz::recording::RecordingError::FlushTimeout { seconds }) => {
+                tracing::warn!(
+                    "the viewer did not take the recording within {seconds} s (is a Rerun viewer listening at the --connect address?): the recording is incomplete; the run's files are written"
+                );
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! `scout replay --rrd` and `scout explore --rrd` write Rerun recordings that
 //! read back with every frame's entities; bad viewer options are refused by
-//! name. The replay runs on the real EuRoC snippet (skipped when absent).
+//! name; `--connect` to no viewer ends with a warning, not a hang. The
+//! replay runs on the real EuRoC snippet (skipped when absent).
 #![cfg(feature = "rerun")]
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
@@ -146,4 +147,53 @@ fn bad_viewer_options_are_refused_by_name() {
     );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--frontend-only"), "{}", stderr(&o));
+}
+
+/// `--connect` to an address where no viewer listens: the run finishes, its
+/// files written, with a warning, within a bounded time (it used to wait for
+/// the viewer forever at its end).
+#[test]
+fn connect_to_no_viewer_finishes_with_a_warning() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let o = scout(
+        &["-q", "synth", "--out", "seq", "--duration", "2.6"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scout"))
+        .args(["-q", "replay", "seq", "--out", "run", "--connect", &address])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(300) {
+            child.kill().ok();
+            panic!("scout replay --connect {address} still running after 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let o = child.wait_with_output().unwrap();
+    assert!(status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("did not take the recording"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(dir.path().join("run/trajectory.tum").is_file());
+    assert!(dir.path().join("run/metrics.json").is_file());
 }

@@ -424,3 +424,198 @@ fn a_malformed_csv_row_is_an_error_naming_the_file_and_line() {
     assert!(err.contains("imu0/data.csv:7"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// A 10 s medium sequence with 2.5 s of stereo pairs taken out of its
+/// listings at 3.5 s (the IMU runs on): longer than the back end's
+/// dead-reckoning horizon (2 s), so it re-initializes in a new world frame.
+fn sequence_with_a_camera_gap() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pipeline-camera-gap");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        }
+        let cfg = SynthConfig {
+            seed: 5,
+            duration_s: 10.0,
+            difficulty: Difficulty::Medium,
+            ..SynthConfig::default()
+        };
+        if let Err(e) = write_synthetic_sequence(&cfg, &dir, 2, |_, _| {}) {
+            panic!("writing the synthetic sequence: {e:#}");
+        }
+        let gap = (cfg.start_time_ns + 3_500_000_000)..(cfg.start_time_ns + 6_000_000_000);
+        for cam in ["cam0", "cam1"] {
+            let csv = dir.join("mav0").join(cam).join("data.csv");
+            let text = std::fs::read_to_string(&csv).unwrap_or_else(|e| panic!("{e}"));
+            let kept: String = text
+                .lines()
+                .filter(|l| {
+                    l.split(',')
+                        .next()
+                        .and_then(|t| t.parse::<i64>().ok())
+                        .is_none_or(|t| !gap.contains(&t))
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+            std::fs::write(&csv, kept).unwrap_or_else(|e| panic!("{e}"));
+        }
+        dir
+    })
+}
+
+/// TUM rows: `(t_s, [x, y, z])`.
+fn tum_positions(path: &Path) -> Vec<(f64, [f64; 3])> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let v: Vec<f64> = l
+                .split_whitespace()
+                .map(|x| x.parse().unwrap_or_else(|e| panic!("{l}: {e}")))
+                .collect();
+            (v[0], [v[1], v[2], v[3]])
+        })
+        .collect()
+}
+
+#[test]
+fn a_re_initialization_puts_each_world_frame_in_its_own_file_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let seq = sequence_with_a_camera_gap()
+        .to_str()
+        .unwrap_or_else(|| panic!("non-UTF-8 path"));
+    // What an earlier run left: its later session goes, other files stay.
+    let run = tmp.path().join("run");
+    std::fs::create_dir_all(&run).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        run.join("trajectory.session-9.tum"),
+        "# t[s] x y z qx qy qz qw\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(run.join("notes.txt"), "mine").unwrap_or_else(|e| panic!("{e}"));
+    let out = scout(&["replay", seq, "--out", "run"], tmp.path());
+    assert!(out.status.success(), "replay failed: {}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!run.join("trajectory.session-9.tum").exists());
+    assert!(run.join("notes.txt").exists());
+
+    let m = read_json(&run.join("metrics.json"));
+    assert_eq!(m["reinitializations"], 1, "{}", m["sessions"]);
+    let sessions = m["sessions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no sessions: {m}"));
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    let mut rows_total = 0;
+    for (i, s) in sessions.iter().enumerate() {
+        let file = s["file"].as_str().unwrap_or_else(|| panic!("{s}"));
+        let expected = if i == 0 {
+            "trajectory.tum".to_string()
+        } else {
+            format!("trajectory.session-{}.tum", s["session"])
+        };
+        assert_eq!(file, expected);
+        let rows = tum_positions(&run.join(file));
+        assert_eq!(s["frames_tracking"].as_u64(), Some(rows.len() as u64));
+        rows_total += rows.len();
+        // One world frame per file: no jump between rows, and each scores
+        // alone within centimetres of the truth.
+        for w in rows.windows(2) {
+            let d = (0..3)
+                .map(|k| (w[1].1[k] - w[0].1[k]).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            assert!(d < 0.3, "{file}: {d:.2} m between rows at {} s", w[1].0);
+        }
+        let rmse = s["ate"]["se3"]["rmse_m"].as_f64().unwrap_or(f64::NAN);
+        assert!(rmse < 0.05, "{file}: ATE {rmse} m");
+    }
+    // Session 2 starts after the gap.
+    assert!(sessions[1]["first_t_ns"].as_i64() > sessions[0]["last_t_ns"].as_i64());
+    assert_eq!(m["frames_tracking"].as_u64(), Some(rows_total as u64));
+    // Said in the metrics and the headline.
+    let degraded: Vec<&str> = m["degraded"]
+        .as_array()
+        .map(|d| d.iter().filter_map(|r| r.as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        degraded.iter().any(|r| r.contains("2 world frames")),
+        "{degraded:?}"
+    );
+    // The camera gap itself is a fault with its times: from the last pair
+    // before it to the first after, 2.55 s.
+    let gaps: Vec<&serde_json::Value> = m["faults"]
+        .as_array()
+        .map(|f| f.iter().filter(|f| f["kind"] == "camera_gap").collect())
+        .unwrap_or_default();
+    assert_eq!(gaps.len(), 1, "{}", m["faults"]);
+    let span = gaps[0]["to_ns"].as_i64().unwrap_or(0) - gaps[0]["from_ns"].as_i64().unwrap_or(0);
+    assert_eq!(span, 2_550_000_000, "{}", gaps[0]);
+    assert!(
+        degraded.iter().any(|r| r.starts_with("1 camera gap")),
+        "{degraded:?}"
+    );
+    assert!(
+        stdout.contains("DEGRADED") && stdout.contains("trajectory.session-"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn imu_gaps_and_implausible_samples_are_reported_with_their_times() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let seq = tmp.path().join("seq");
+    copy_sequence(&seq, true);
+    // 0.5 s without IMU from 1.0 s in, and one sample of 1e300 at 2.0 s.
+    let csv = seq.join("mav0/imu0/data.csv");
+    let text = std::fs::read_to_string(&csv).unwrap_or_else(|e| panic!("{e}"));
+    let t0 = SynthConfig::default().start_time_ns;
+    let at = |s: f64| t0 + (s * 1e9).round() as i64;
+    let (mut last_before, mut first_after, mut spike) = (0, 0, 0);
+    let rows: String = text
+        .lines()
+        .filter_map(|l| {
+            let Some(t) = l.split(',').next().and_then(|t| t.parse::<i64>().ok()) else {
+                return Some(format!("{l}\n"));
+            };
+            if (at(1.0)..at(1.5)).contains(&t) {
+                return None;
+            }
+            if t < at(1.0) {
+                last_before = t;
+            } else if first_after == 0 {
+                first_after = t;
+            }
+            if spike == 0 && t >= at(2.0) {
+                spike = t;
+                let mut f: Vec<String> = l.split(',').map(str::to_string).collect();
+                f[1] = "1e300".into();
+                return Some(format!("{}\n", f.join(",")));
+            }
+            Some(format!("{l}\n"))
+        })
+        .collect();
+    std::fs::write(&csv, rows).unwrap_or_else(|e| panic!("{e}"));
+    let out = scout(&["replay", "seq", "--out", "run"], tmp.path());
+    assert!(out.status.success(), "replay failed: {}", stderr(&out));
+    let m = read_json(&tmp.path().join("run/metrics.json"));
+    let faults = m["faults"].as_array().unwrap_or_else(|| panic!("{m}"));
+    assert_eq!(faults.len(), 2, "{faults:?}");
+    assert_eq!(faults[0]["kind"], "imu_gap");
+    assert_eq!(faults[0]["from_ns"].as_i64(), Some(last_before));
+    assert_eq!(faults[0]["to_ns"].as_i64(), Some(first_after));
+    assert_eq!(faults[1]["kind"], "imu_out_of_range");
+    assert_eq!(faults[1]["t_ns"].as_i64(), Some(spike));
+    let degraded = m["degraded"].to_string();
+    assert!(
+        degraded.contains("1 IMU gap") && degraded.contains("1 IMU sample beyond"),
+        "{degraded}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("DEGRADED         1 IMU gap"), "{stdout}");
+    assert!(
+        stderr(&out).contains("IMU gap: no sample for 0.50"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -41,6 +41,38 @@ use serde::{Deserialize, Serialize};
 
 use crate::map::{BRICK_CELLS, BrickKey, CellKey, CellModel, KeyMap, OccupancyMap};
 
+/// The longest ray a scan may ask for, in cells ([`check_ray_cells`]).
+pub const MAX_CELLS_PER_RAY: f64 = 1024.0;
+
+/// Checks that rays up to `max_range_m` stay within [`MAX_CELLS_PER_RAY`]
+/// cells of `resolution_m`. A scan's marks and the bricks it allocates grow
+/// with the volume its rays sweep, the cube of that ratio: a depth camera's
+/// frustum at 1024 cells a ray allocates some 300 MB; a 0.2 mm map with
+/// 4 m rays (20000 cells) would exhaust any memory. Call it before the
+/// first scan, on the settings.
+///
+/// # Errors
+/// [`MappingError::Config`] naming both values when the ratio is too
+/// large or a value is not positive and finite.
+pub fn check_ray_cells(max_range_m: f64, resolution_m: f64) -> Result<(), crate::MappingError> {
+    if !(max_range_m.is_finite()
+        && max_range_m > 0.0
+        && resolution_m.is_finite()
+        && resolution_m > 0.0)
+    {
+        return Err(crate::MappingError::Config(format!(
+            "a range of {max_range_m} m at a resolution of {resolution_m} m: both must be positive and finite"
+        )));
+    }
+    let cells = max_range_m / resolution_m;
+    if cells > MAX_CELLS_PER_RAY {
+        return Err(crate::MappingError::Config(format!(
+            "rays of {max_range_m} m at a resolution of {resolution_m} m cross {cells:.0} cells, at most {MAX_CELLS_PER_RAY:.0} (the memory a scan needs grows as the cube): coarsen the map or shorten the range"
+        )));
+    }
+    Ok(())
+}
+
 /// Calls `visit` for every cell a segment passes through, from the cell of
 /// `from` up to but excluding the cell of `to` (both given as cell keys with
 /// the exact points in cell units, i.e. metres divided by the resolution):
@@ -1018,6 +1050,26 @@ mod tests {
 
     /// A wall at x = 3.0 m whose end points scatter a cell either side along
     /// the ray (two in the middle cell): by OctoMap's rule the three cells
+    #[test]
+    fn rays_of_too_many_cells_are_refused_before_any_scan() {
+        assert!(check_ray_cells(4.0, 0.05).is_ok());
+        assert!(check_ray_cells(10.24, 0.01).is_ok());
+        let e = check_ray_cells(4.0, 0.0002).map_err(|e| e.to_string());
+        assert!(
+            e.as_ref()
+                .is_err_and(|m| m.contains("20000 cells") && m.contains("0.0002")),
+            "{e:?}"
+        );
+        for (range, res) in [
+            (f64::NAN, 0.05),
+            (4.0, 0.0),
+            (f64::INFINITY, 0.05),
+            (-1.0, 0.05),
+        ] {
+            assert!(check_ray_cells(range, res).is_err(), "{range} {res}");
+        }
+    }
+
     /// are hit; beyond a sharp range only the deepest, the others (crossed
     /// by the scan) keeping what they held or marked free; within it
     /// OctoMap's rule holds, and a hit from within it wins over a crossed

@@ -49,7 +49,9 @@ pub enum MappingError {
     },
 }
 
-pub use insert::{CrossedFarEnd, FreeSpace, ScanInserter, ScanStats};
+pub use insert::{
+    CrossedFarEnd, FreeSpace, MAX_CELLS_PER_RAY, ScanInserter, ScanStats, check_ray_cells,
+};
 pub use logodds::{OccupancyParams, QuantizedModel};
 pub use map::{BrickKey, CellKey, FixedMap, FloatMap, Occupancy, OccupancyMap};
 pub use query::{MapEntropy, RayOutcome, RaySample, Slice2D};

@@ -9,6 +9,8 @@
 //! max_fb_error_px = 0.3
 //! [pipeline]
 //! frame_queue = 3
+//! [health]
+//! imu_gap_s = 0.1
 //! [map]
 //! resolution_m = 0.1
 //! [explore.mi]
@@ -21,6 +23,7 @@ use exploration::sim::ExploreConfig;
 use serde::{Deserialize, Serialize};
 use vio::backend::BackEndConfig;
 use vio::frontend::FrontEndConfig;
+use vio::health::HealthConfig;
 
 use crate::PipelineError;
 use crate::stages::mapper::MapConfig;
@@ -38,6 +41,9 @@ pub struct PipelineConfig {
     pub frontend: FrontEndConfig,
     /// The VIO back end.
     pub backend: BackEndConfig,
+    /// The sensors' health checks before the back end
+    /// ([`vio::health::SensorHealth`]).
+    pub health: HealthConfig,
     /// How the stages are wired: queue capacities, IMU lead.
     pub pipeline: StreamConfig,
     /// The occupancy map built on keyframes ([`crate::stages::mapper`]).

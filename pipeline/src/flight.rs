@@ -794,6 +794,7 @@ pub fn fly(
         SyntheticFlight::new(&synth, world, start, 0.0, fc.knot_interval_s).map_err(fail_world)?,
     );
     let rig = source.rig().clone();
+    let mut screen = crate::source::StreamScreen::new(&config.health, &rig)?;
     observe(FlightEvent::Started { rig: &rig });
     let mut frontend = FrontEndStage::new(&config.frontend, &rig)?;
     let mut backend = BackEndStage::new(
@@ -986,6 +987,7 @@ pub fn fly(
         let start_render = Instant::now();
         source.next_into(&mut input)?;
         seconds.renderer += timed(start_render);
+        screen.screen(&mut input);
         source_ledger.clear();
         let bytes = input.frame.left.data().len()
             + input.frame.right.data().len()
@@ -1057,7 +1059,8 @@ pub fn fly(
                 };
                 let view = backend.view(input.index, tracks, &input.frame);
                 let world_from_body = estimate.world_from_body;
-                let record = PipelineRecord::new(input.index, tracks, estimate, timing, view);
+                let mut record = PipelineRecord::new(input.index, tracks, estimate, timing, view);
+                record.faults = std::mem::take(&mut input.faults);
                 (world_from_body, tracking, keyframe, Some(record))
             }
             PoseSource::True => (

@@ -51,4 +51,4 @@ pub use record::{
     FrameView, MapRecord, PipelineMode, PipelineRecord, PipelineRun, RecordTiming, StreamEvent,
 };
 pub use run::{run_pipeline, run_sequential};
-pub use source::{EurocSource, FrameInput, Source};
+pub use source::{EurocSource, FrameInput, Screened, Source, StreamScreen, describe_fault};

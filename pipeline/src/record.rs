@@ -5,6 +5,7 @@ use cost::StageCounts;
 use serde::Serialize;
 use vio::backend::Estimate;
 use vio::frontend::{Feature, FrameTracks};
+use vio::health::SensorFault;
 
 use crate::stages::mapper::{KeyframeMapper, MapSnapshot};
 
@@ -54,6 +55,9 @@ pub struct PipelineRecord {
     pub tracks_digest: u64,
     /// The back end's estimate (its `time_ns` is timing, not output).
     pub estimate: Estimate,
+    /// The sensor faults found since the previous frame
+    /// ([`vio::health::SensorHealth`]; empty, and unallocated, when none).
+    pub faults: Vec<SensorFault>,
     /// Wall times.
     pub timing: RecordTiming,
     /// What a viewer shows of the frame, when views are on; sinks see it,
@@ -92,6 +96,7 @@ impl PipelineRecord {
             stereo: tracks.stats.stereo,
             tracks_digest: tracks_digest(tracks),
             estimate,
+            faults: Vec::new(),
             timing,
             view,
         }
@@ -108,6 +113,7 @@ impl PipelineRecord {
             && self.stereo == other.stereo
             && self.tracks_digest == other.tracks_digest
             && estimate_output(&self.estimate) == estimate_output(&other.estimate)
+            && self.faults == other.faults
     }
 }
 

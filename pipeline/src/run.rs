@@ -56,7 +56,7 @@ use crate::config::PipelineConfig;
 use crate::record::{
     MapRecord, PipelineMode, PipelineRecord, PipelineRun, RecordTiming, StreamEvent, copy_tracks,
 };
-use crate::source::{FrameInput, Source};
+use crate::source::{FrameInput, Screened, Source};
 use crate::stages::{BackEndStage, FrontEndStage, MapperStage, elapsed_ns};
 
 /// Events waiting for the calling thread; it only hands them to the sinks
@@ -75,6 +75,7 @@ pub fn run_sequential<S: Source>(
     mut on_event: impl FnMut(StreamEvent<'_>),
 ) -> Result<PipelineRun, PipelineError> {
     config.pipeline.validate()?;
+    let source = &mut Screened::new(source, &config.health)?;
     let start = Instant::now();
     let rig = source.rig().clone();
     let views = config.pipeline.views;
@@ -104,6 +105,7 @@ pub fn run_sequential<S: Source>(
         };
         let view = backend.view(input.index, tracks, &input.frame);
         let mut record = PipelineRecord::new(input.index, tracks, estimate, timing, view);
+        record.faults = std::mem::take(&mut input.faults);
         on_event(StreamEvent::Frame(&record));
         record.view = None;
         let maps = backend.maps(&record.estimate);
@@ -194,6 +196,7 @@ pub fn run_pipeline<S: Source>(
             "the real-time speed must be finite and positive, got {speed}"
         )));
     }
+    let source = &mut Screened::new(source, &config.health)?;
     let start = Instant::now();
     let rig = source.rig().clone();
     let frontend = FrontEndStage::new(&config.frontend, &rig)?;
@@ -356,6 +359,7 @@ fn source_thread<S: Source>(
     // A slot whose pair was dropped: its IMU samples go with the next pair.
     let mut pending: Option<Slot> = None;
     let mut carried_imu = Vec::new();
+    let mut carried_faults = Vec::new();
     loop {
         let (mut slot, carried) = match pending.take() {
             Some(slot) => (slot, true),
@@ -369,6 +373,8 @@ fn source_thread<S: Source>(
         if carried {
             carried_imu.clear();
             carried_imu.extend_from_slice(&slot.input.imu);
+            carried_faults.clear();
+            carried_faults.extend_from_slice(&slot.input.faults);
         }
         let more = source.next_into(&mut slot.input)?;
         if carried {
@@ -377,6 +383,9 @@ fn source_thread<S: Source>(
                 slot.input.imu.clear();
             }
             slot.input.imu.splice(0..0, carried_imu.drain(..));
+            if more {
+                slot.input.faults.splice(0..0, carried_faults.drain(..));
+            }
         }
         if !more {
             if carried && !slot.input.imu.is_empty() {
@@ -491,7 +500,9 @@ fn backend_thread(
         unmapped.skipped += usize::from(stage.keyframe_of_later_session(&estimate));
         slot.world_from_body = estimate.world_from_body;
         let view = stage.view(slot.input.index, &slot.tracks, &slot.input.frame);
-        let record = PipelineRecord::new(slot.input.index, &slot.tracks, estimate, timing, view);
+        let mut record =
+            PipelineRecord::new(slot.input.index, &slot.tracks, estimate, timing, view);
+        record.faults = std::mem::take(&mut slot.input.faults);
         if out.send(Output::Frame(record)).is_err() {
             break;
         }

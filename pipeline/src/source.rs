@@ -23,6 +23,8 @@ use datasets::model::{ImuBias, RigCalibration};
 use datasets::synth::flight::SyntheticFlight;
 use datasets::{GrayImage, ImuSample, StereoFrame};
 
+use vio::health::{HealthConfig, SensorFault, SensorHealth};
+
 use crate::PipelineError;
 
 /// One stereo pair and the IMU samples that came before it.
@@ -34,6 +36,9 @@ pub struct FrameInput {
     pub frame: StereoFrame,
     /// The IMU samples since the previous pair's, time-ordered.
     pub imu: Vec<ImuSample>,
+    /// The sensor faults found in this pair's stretch of the stream
+    /// ([`Screened`]; empty, and unallocated, when none).
+    pub faults: Vec<SensorFault>,
 }
 
 impl FrameInput {
@@ -49,6 +54,7 @@ impl FrameInput {
                 right: GrayImage::new(0, 0),
             },
             imu: Vec::new(),
+            faults: Vec::new(),
         }
     }
 }
@@ -271,5 +277,112 @@ mod tests {
         assert_eq!(imu[batches[0].start].t_ns, 45_000_000);
         assert!(imu_batches(&imu, &[], 0).is_empty());
         assert_eq!(imu_batches(&[], &frames, 0), vec![0..0; 4]);
+    }
+}
+
+/// The stream's check before any stage sees it
+/// ([`vio::health::SensorHealth`]): IMU samples beyond the sensor's range
+/// are dropped, and the faults found (IMU and camera gaps, dropped samples)
+/// go with the pair in [`FrameInput::faults`], each logged as a warning
+/// naming its time. Every run screens its source ([`Screened`], or a call
+/// to [`StreamScreen::screen`] after each pair), so the front end's gyro
+/// prior and the back end's preintegration see the same clean samples.
+#[derive(Debug, Clone)]
+pub struct StreamScreen {
+    health: SensorHealth,
+}
+
+impl StreamScreen {
+    /// Screens a stream from `rig` with `config`'s limits.
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] when a limit or the camera's rate is out of
+    /// range.
+    pub fn new(config: &HealthConfig, rig: &RigCalibration) -> Result<Self, PipelineError> {
+        let health = SensorHealth::new(*config, rig.cam0.rate_hz)
+            .map_err(|e| PipelineError::Config(format!("[health] {e}")))?;
+        Ok(Self { health })
+    }
+
+    /// Checks a pair the source has just filled in: drops its out-of-range
+    /// IMU samples and sets its faults.
+    pub fn screen(&mut self, input: &mut FrameInput) {
+        let health = &mut self.health;
+        input.imu.retain(|s| health.check_imu(s));
+        health.check_frame(input.frame.t_ns);
+        input.faults.clear();
+        for fault in health.take_faults() {
+            tracing::warn!("{}", describe_fault(&fault));
+            input.faults.push(fault);
+        }
+    }
+}
+
+/// A source screened by a [`StreamScreen`].
+#[derive(Debug)]
+pub struct Screened<'a, S: Source + ?Sized> {
+    inner: &'a mut S,
+    screen: StreamScreen,
+}
+
+impl<'a, S: Source + ?Sized> Screened<'a, S> {
+    /// Screens `inner` with `config`'s limits.
+    ///
+    /// # Errors
+    /// As [`StreamScreen::new`].
+    pub fn new(inner: &'a mut S, config: &HealthConfig) -> Result<Self, PipelineError> {
+        let screen = StreamScreen::new(config, inner.rig())?;
+        Ok(Self { inner, screen })
+    }
+}
+
+impl<S: Source + ?Sized> Source for Screened<'_, S> {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    fn rig(&self) -> &RigCalibration {
+        self.inner.rig()
+    }
+
+    fn len_hint(&self) -> Option<usize> {
+        self.inner.len_hint()
+    }
+
+    fn next_into(&mut self, input: &mut FrameInput) -> Result<bool, PipelineError> {
+        // At the end the input is left as it was (already screened).
+        if !self.inner.next_into(input)? {
+            return Ok(false);
+        }
+        self.screen.screen(input);
+        Ok(true)
+    }
+}
+
+/// A fault in words, its times in s on the sensors' clock.
+#[must_use]
+pub fn describe_fault(fault: &SensorFault) -> String {
+    let s = |t_ns: i64| t_ns as f64 * 1e-9;
+    match *fault {
+        SensorFault::ImuGap { from_ns, to_ns } => format!(
+            "IMU gap: no sample for {:.3} s, from t = {:.3} s to {:.3} s",
+            fault.duration_s(),
+            s(from_ns),
+            s(to_ns)
+        ),
+        SensorFault::ImuOutOfRange {
+            t_ns,
+            gyro_rad_s,
+            accel_m_s2,
+        } => format!(
+            "IMU sample at t = {:.3} s beyond the sensor's range (rate {gyro_rad_s:.3e} rad/s, specific force {accel_m_s2:.3e} m/s^2): dropped",
+            s(t_ns)
+        ),
+        SensorFault::CameraGap { from_ns, to_ns } => format!(
+            "camera gap: no stereo pair for {:.3} s, from t = {:.3} s to {:.3} s",
+            fault.duration_s(),
+            s(from_ns),
+            s(to_ns)
+        ),
     }
 }

@@ -261,6 +261,8 @@ fn bench(args: &MapBenchArgs, path: &Path) -> anyhow::Result<()> {
         "--max-range must be a positive number of metres, got {}",
         args.max_range
     );
+    mapping::check_ray_cells(args.max_range, args.res)
+        .map_err(|e| anyhow::anyhow!("--max-range and --res: {e}"))?;
     let scans = scans::read_scans(path)?;
     anyhow::ensure!(
         !scans.is_empty(),

@@ -14,8 +14,9 @@ use datasets::euroc::EurocDataset;
 use pipeline::{EurocSource, PipelineConfig, PipelineMode, StreamEvent, run_pipeline};
 use scout::eval::write_tum;
 use scout::replay::{
-    AteFigures, PipelineMetrics, ground_truth_trajectory, pipeline_cost_report, pipeline_metrics,
-    replay_frontend, scored_trajectory, tracking_trajectory,
+    AteFigures, PipelineMetrics, ground_truth_trajectory, is_later_session_file,
+    pipeline_cost_report, pipeline_metrics, replay_frontend, scored_trajectory, session_file_name,
+    session_trajectories, tracking_trajectory,
 };
 
 use super::view::Viewer;
@@ -131,8 +132,18 @@ pub(crate) fn run_full(
         return Err(e.context("recording the run"));
     }
     let trajectory = tracking_trajectory(&run).context("the back end's trajectory")?;
+    // One file per world frame: the first tracking session in
+    // `trajectory.tum`, each later one beside it; the later-session files of
+    // an earlier run into this folder go first.
+    clear_later_session_files(out)?;
+    let sessions = session_trajectories(&run.records).context("the back end's sessions")?;
     let tum = out.join("trajectory.tum");
-    write_tum(&tum, &trajectory)?;
+    if sessions.is_empty() {
+        write_tum(&tum, &trajectory)?;
+    }
+    for (i, s) in sessions.iter().enumerate() {
+        write_tum(out.join(session_file_name(i, s.session)), &s.trajectory)?;
+    }
     let metrics = pipeline_metrics(ds, config, &run, &trajectory)?;
     let path = out.join("metrics.json");
     let json = serde_json::to_string_pretty(&metrics)?;
@@ -147,9 +158,16 @@ pub(crate) fn run_full(
         "{}: {} of {} frames processed ({mode_text}), {} dropped",
         m.sequence, m.frames, m.pairs, m.drops
     );
+    for reason in &m.degraded {
+        println!("  DEGRADED         {reason}");
+    }
     println!(
-        "  tracking         {} frames, {} keyframes, {} frames lost, {} re-initializations",
-        m.frames_tracking, m.keyframes, m.lost_frames, m.reinitializations
+        "  tracking         {} frames ({:.1} %), {} keyframes, {} frames lost, {} re-initializations",
+        m.frames_tracking,
+        100.0 * m.tracked_share,
+        m.keyframes,
+        m.lost_frames,
+        m.reinitializations
     );
     for (name, q) in [
         ("front end", &m.time_ms.frontend),
@@ -179,6 +197,25 @@ pub(crate) fn run_full(
             for note in &ate.notes {
                 println!("                   ({note})");
             }
+        }
+    }
+    if m.sessions.len() > 1 {
+        let t0_ns = m.per_frame.first().map_or(0, |f| f.t_ns);
+        for s in &m.sessions {
+            let ate = s
+                .ate
+                .as_ref()
+                .and_then(|a| a.se3)
+                .map_or_else(|| "-".to_string(), |f| format!("{:.4} m", f.rmse_m));
+            println!(
+                "  session {:<8} {} frames ({:.1} %), {:.2}-{:.2} s, ATE se3 {ate}: {}",
+                s.session,
+                s.frames_tracking,
+                100.0 * s.share_of_frames,
+                (s.first_t_ns - t0_ns) as f64 * 1e-9,
+                (s.last_t_ns - t0_ns) as f64 * 1e-9,
+                s.file
+            );
         }
     }
     if let Some(bytes) = m.peak_rss_bytes {
@@ -238,18 +275,53 @@ pub(crate) fn run_full(
             println!("wrote {}/map.bin (empty) and map.json", out.display());
         }
     }
-    if !cost::counting() {
+    if cost::counting() {
+        let cost_path = out.join("cost.json");
+        pipeline_cost_report(&format!("scout replay {}", m.sequence), &run).write(&cost_path)?;
+        println!(
+            "wrote {} (scout cost {} --hw rpi4|rpi5|accel)",
+            cost_path.display(),
+            cost_path.display()
+        );
+    } else {
         println!("  cost             not counted (--no-cost)");
-        return Ok(metrics);
     }
-    let cost_path = out.join("cost.json");
-    pipeline_cost_report(&format!("scout replay {}", m.sequence), &run).write(&cost_path)?;
-    println!(
-        "wrote {} (scout cost {} --hw rpi4|rpi5|accel)",
-        cost_path.display(),
-        cost_path.display()
-    );
+    // A replay is for a trajectory: without one it failed, whatever else
+    // it wrote.
+    if m.frames_tracking == 0 {
+        anyhow::bail!(
+            "no frame of {} tracked ({} frames processed): {} has no pose (see {})",
+            m.sequence,
+            m.frames,
+            tum.display(),
+            path.display()
+        );
+    }
     Ok(metrics)
+}
+
+/// Removes the later-session trajectories (`trajectory.session-N.tum`) an
+/// earlier run left in `out`, so that the folder holds this run's sessions
+/// only; nothing else is touched.
+fn clear_later_session_files(out: &Path) -> anyhow::Result<()> {
+    let entries = match std::fs::read_dir(out) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", out.display())),
+    };
+    for entry in entries {
+        let entry = entry.with_context(|| format!("listing {}", out.display()))?;
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(is_later_session_file)
+        {
+            let path = entry.path();
+            std::fs::remove_file(&path)
+                .with_context(|| format!("removing the earlier run's {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// The front end alone, as before the back end existed.

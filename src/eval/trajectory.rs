@@ -209,17 +209,25 @@ pub fn read_euroc_ground_truth(path: impl AsRef<Path>) -> Result<Trajectory, Eva
     parse_euroc_csv(&read_text(path)?, path)
 }
 
-/// Writes a trajectory as TUM text: a `#` header, then `t[s] x y z qx qy qz qw` with
+/// Writes a trajectory as TUM text, atomically (a temporary file renamed: a
+/// reader never sees half a file): a `#` header, then `t[s] x y z qx qy qz qw` with
 /// the time to 9 decimals and the other values in Rust's shortest round-trip form,
 /// so reading the file back gives the same numbers.
 ///
 /// # Errors
 /// [`EvalError::Io`] when the file cannot be written.
 pub fn write_tum(path: impl AsRef<Path>, trajectory: &Trajectory) -> Result<(), EvalError> {
+    use std::io::Write as _;
     let path = path.as_ref();
-    std::fs::write(path, format_tum(trajectory)).map_err(|source| EvalError::Io {
-        path: path.to_path_buf(),
-        source,
+    let text = format_tum(trajectory);
+    mapping::io::write_atomically(path, |w| w.write_all(text.as_bytes())).map_err(|e| {
+        EvalError::Io {
+            path: path.to_path_buf(),
+            source: match e {
+                mapping::MappingError::Io { error, .. } => error,
+                other => std::io::Error::other(other.to_string()),
+            },
+        }
     })
 }
 

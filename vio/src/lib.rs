@@ -17,6 +17,9 @@
 //!   into a prior, keyframe selection and recovery from tracking loss; output
 //!   [`backend::Estimate`] per frame (`world_from_body` in a gravity-aligned
 //!   world, body = IMU frame) and IMU-rate propagation.
+//! - [`health`]: the sensors' streams checked before the estimator sees
+//!   them: IMU gaps, IMU samples beyond the sensor's range (dropped), camera
+//!   gaps, each a [`health::SensorFault`] with its time.
 //!
 //! Data flow: `FrontEnd::process(&StereoFrame, gyro prior) -> &FrameTracks`, then
 //! `BackEnd::push_imu(..)` for the samples up to the frame and
@@ -26,6 +29,7 @@ pub mod backend;
 pub mod camera;
 pub mod error;
 pub mod frontend;
+pub mod health;
 pub mod imu;
 pub mod preintegration;
 pub mod so3;

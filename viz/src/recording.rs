@@ -129,6 +129,14 @@ pub enum RecordingError {
         "cannot start a Rerun viewer: {0} (pip install rerun-sdk=={RERUN_VERSION} puts `rerun` on the PATH)"
     )]
     Spawn(String),
+    /// A sink did not take everything within the wait given to
+    /// [`Recorder::flush_within`] (a `--connect`ed viewer that is not
+    /// listening, or too slow).
+    #[error("the recording's sinks did not take it all within {seconds} s")]
+    FlushTimeout {
+        /// The wait, s.
+        seconds: f64,
+    },
     /// The SDK refused something.
     #[error("rerun: {0}")]
     Sdk(String),
@@ -809,6 +817,23 @@ impl Recorder {
     /// If a sink cannot take it.
     pub fn flush(&self) -> Result<(), RecordingError> {
         self.rec.flush_blocking().map_err(sdk)
+    }
+
+    /// As [`Self::flush`], waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecordingError::FlushTimeout`] when a sink has not taken it all by
+    /// then (the recording's drop would then wait for it forever: forget
+    /// the recorder rather than drop it); [`RecordingError::Sdk`] when a
+    /// sink failed.
+    pub fn flush_within(&self, timeout: std::time::Duration) -> Result<(), RecordingError> {
+        match self.rec.flush_with_timeout(timeout) {
+            Ok(()) => Ok(()),
+            Err(rerun::sink::SinkFlushError::Timeout) => Err(RecordingError::FlushTimeout {
+                seconds: timeout.as_secs_f64(),
+            }),
+            Err(e) => Err(sdk(e)),
+        }
     }
 }
 

@@ -106,6 +106,9 @@ impl MapConfig {
                 self.sharp_range_m
             )));
         }
+        mapping::check_ray_cells(self.max_range_m, self.resolution_m).map_err(|e| {
+            PipelineError::Config(format!("[map] max_range_m and resolution_m: {e}"))
+        })?;
         if self.pixel_stride < 1 {
             return Err(PipelineError::Config(
                 "[map] pixel_stride must be at least 1".into(),

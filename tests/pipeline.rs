@@ -23,26 +23,29 @@ use scout::eval::trajectory::format_tum;
 use scout::replay::tracking_trajectory;
 use scout::synthetic::write_synthetic_sequence;
 
-/// A 2.5 s medium sequence (50 stereo pairs), written once per test binary
-/// under Cargo's scratch folder for integration tests.
+/// Writes a medium synthetic sequence of `duration_s` (seed 5) into Cargo's
+/// scratch folder for integration tests, under `name`.
+fn write_medium_sequence(name: &str, duration_s: f64) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    }
+    let cfg = SynthConfig {
+        seed: 5,
+        duration_s,
+        difficulty: Difficulty::Medium,
+        ..SynthConfig::default()
+    };
+    if let Err(e) = write_synthetic_sequence(&cfg, &dir, 2, |_, _| {}) {
+        panic!("writing the synthetic sequence: {e:#}");
+    }
+    dir
+}
+
+/// A 2.5 s medium sequence (50 stereo pairs), written once per test binary.
 fn sequence() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pipeline-sequence");
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        }
-        let cfg = SynthConfig {
-            seed: 5,
-            duration_s: 2.5,
-            difficulty: Difficulty::Medium,
-            ..SynthConfig::default()
-        };
-        if let Err(e) = write_synthetic_sequence(&cfg, &dir, 2, |_, _| {}) {
-            panic!("writing the synthetic sequence: {e:#}");
-        }
-        dir
-    })
+    DIR.get_or_init(|| write_medium_sequence("pipeline-sequence", 2.5))
 }
 
 fn open(dir: &Path) -> EurocDataset {
@@ -431,20 +434,9 @@ fn a_malformed_csv_row_is_an_error_naming_the_file_and_line() {
 fn sequence_with_a_camera_gap() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pipeline-camera-gap");
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        }
-        let cfg = SynthConfig {
-            seed: 5,
-            duration_s: 10.0,
-            difficulty: Difficulty::Medium,
-            ..SynthConfig::default()
-        };
-        if let Err(e) = write_synthetic_sequence(&cfg, &dir, 2, |_, _| {}) {
-            panic!("writing the synthetic sequence: {e:#}");
-        }
-        let gap = (cfg.start_time_ns + 3_500_000_000)..(cfg.start_time_ns + 6_000_000_000);
+        let dir = write_medium_sequence("pipeline-camera-gap", 10.0);
+        let t0 = SynthConfig::default().start_time_ns;
+        let gap = (t0 + 3_500_000_000)..(t0 + 6_000_000_000);
         for cam in ["cam0", "cam1"] {
             let csv = dir.join("mav0").join(cam).join("data.csv");
             let text = std::fs::read_to_string(&csv).unwrap_or_else(|e| panic!("{e}"));

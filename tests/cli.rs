@@ -41,6 +41,16 @@ fn synth_then_inspect_then_eval_ground_truth_against_itself() {
     assert_eq!(report["matched_poses"], 60);
     let rmse = report["ate_trans_m"]["rmse"].as_f64().unwrap_or(f64::NAN);
     assert!(rmse < 1e-9, "ATE of ground truth against itself is {rmse}");
+    // A gate of NaN or infinity would pass anything: refused by name.
+    for bad in ["nan", "inf", "-0.1", "x"] {
+        let gate = format!("--max-ate={bad}");
+        let out = scout(
+            &["eval", "--gt", gt, "--est", "seq/ground_truth.tum", &gate],
+            dir.path(),
+        );
+        assert!(!out.status.success(), "{gate} accepted");
+        assert!(stderr(&out).contains("--max-ate"), "{}", stderr(&out));
+    }
 
     // Writing over an existing sequence is refused, with the path in the message.
     let out = scout(&["synth", "--out", "seq", "--duration", "3"], dir.path());

@@ -387,6 +387,29 @@ fn replay_writes_the_trajectory_and_the_metrics() {
     assert_eq!(frames.zip(drops).map(|(f, d)| f + d), Some(50), "{m}");
     assert!(tmp.path().join("fast/trajectory.tum").is_file());
 
+    // Into the first run's folder again, without a map and without cost:
+    // the first run's map and cost go, so the folder holds one run.
+    std::fs::write(tmp.path().join("nomap.toml"), "[map]\nenabled = false\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(tmp.path().join("run/map.bin").is_file() && tmp.path().join("run/cost.json").is_file());
+    let out = scout(
+        &[
+            "replay",
+            seq,
+            "--out",
+            "run",
+            "--config",
+            "nomap.toml",
+            "--no-cost",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    for gone in ["map.bin", "map.png", "map.ply", "map.json", "cost.json"] {
+        assert!(!tmp.path().join("run").join(gone).exists(), "{gone} left");
+    }
+    assert!(tmp.path().join("run/trajectory.tum").is_file());
+
     // The front end alone still writes its own figures.
     let out = scout(
         &["replay", seq, "--out", "fe", "--frontend-only"],

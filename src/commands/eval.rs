@@ -33,8 +33,18 @@ pub struct EvalArgs {
     /// Fail (exit status 1) when the largest translation error exceeds this many
     /// metres, or when an estimated pose has no ground-truth match: a regression
     /// gate for scripts and CI.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_max_ate)]
     pub max_ate: Option<f64>,
+}
+
+/// `--max-ate`: a finite, non-negative number of metres (NaN would pass
+/// every trajectory, infinity would gate nothing).
+fn parse_max_ate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) => Err(format!("must be a finite number of metres >= 0, got {v}")),
+        Err(e) => Err(format!("{s:?} is not a number: {e}")),
+    }
 }
 
 fn parse_alignment(s: &str) -> Result<Alignment, String> {

@@ -135,7 +135,7 @@ pub(crate) fn run_full(
     // One file per world frame: the first tracking session in
     // `trajectory.tum`, each later one beside it; the later-session files of
     // an earlier run into this folder go first.
-    clear_later_session_files(out)?;
+    clear_earlier_outputs(out, config.map.enabled, cost::counting())?;
     let sessions = session_trajectories(&run.records).context("the back end's sessions")?;
     let tum = out.join("trajectory.tum");
     if sessions.is_empty() {
@@ -300,10 +300,12 @@ pub(crate) fn run_full(
     Ok(metrics)
 }
 
-/// Removes the later-session trajectories (`trajectory.session-N.tum`) an
-/// earlier run left in `out`, so that the folder holds this run's sessions
-/// only; nothing else is touched.
-fn clear_later_session_files(out: &Path) -> anyhow::Result<()> {
+/// Removes what an earlier replay into `out` wrote and this one will not
+/// write again, so that the folder never mixes two runs: the later-session
+/// trajectories (`trajectory.session-N.tum`), the map's files when this run
+/// builds no map, `cost.json` when it counts no cost. Nothing else is
+/// touched (every other file this run writes is replaced whole).
+fn clear_earlier_outputs(out: &Path, map: bool, cost: bool) -> anyhow::Result<()> {
     let entries = match std::fs::read_dir(out) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -311,11 +313,13 @@ fn clear_later_session_files(out: &Path) -> anyhow::Result<()> {
     };
     for entry in entries {
         let entry = entry.with_context(|| format!("listing {}", out.display()))?;
-        if entry
-            .file_name()
-            .to_str()
-            .is_some_and(is_later_session_file)
-        {
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let stale = is_later_session_file(&name)
+            || (!map && ["map.bin", "map.png", "map.ply", "map.json"].contains(&name.as_str()))
+            || (!cost && name == "cost.json");
+        if stale {
             let path = entry.path();
             std::fs::remove_file(&path)
                 .with_context(|| format!("removing the earlier run's {}", path.display()))?;

@@ -265,7 +265,68 @@ const CASES: &[Case] = &[
             )
         },
         at: "imu0/sensor.yaml:",
-        says: "must be > 0",
+        says: "must be 1e-7 to 1e0",
+    },
+    Case {
+        name: "imu noise density absurd",
+        file: "imu0/sensor.yaml",
+        edit: |t| {
+            t.replace(
+                "accelerometer_random_walk: 0.003",
+                "accelerometer_random_walk: 1e300",
+            )
+        },
+        at: "imu0/sensor.yaml:",
+        says: "accelerometer_random_walk` must be",
+    },
+    Case {
+        name: "imu rate zero",
+        file: "imu0/sensor.yaml",
+        edit: |t| t.replace("rate_hz: 200.0", "rate_hz: 0.0"),
+        at: "imu0/sensor.yaml:",
+        says: "rate_hz` must be",
+    },
+    Case {
+        name: "focal length of 1e-9",
+        file: "cam0/sensor.yaml",
+        edit: |t| {
+            t.replace(
+                "intrinsics: [458.654, 457.296,",
+                "intrinsics: [1e-9, 457.296,",
+            )
+        },
+        at: "cam0/sensor.yaml:",
+        says: "focal lengths must be",
+    },
+    Case {
+        name: "focal length of 1e300",
+        file: "cam1/sensor.yaml",
+        edit: |t| {
+            t.replace(
+                "intrinsics: [457.587, 456.134,",
+                "intrinsics: [457.587, 1e300,",
+            )
+        },
+        at: "cam1/sensor.yaml:",
+        says: "focal lengths must be",
+    },
+    Case {
+        name: "principal point off the image",
+        file: "cam0/sensor.yaml",
+        edit: |t| t.replace("7.5, 5.5]", "7.5, 5000.5]"),
+        at: "cam0/sensor.yaml:",
+        says: "principal point must lie on",
+    },
+    Case {
+        name: "stereo baseline of zero",
+        file: "cam1/sensor.yaml",
+        edit: |t| {
+            t.replace("-0.0198435579556,", "-0.0216401454975,")
+                .replace("0.0453689425024,", "-0.064676986768,")
+                .replace("0.00786212447038,", "0.00981073058949,")
+        },
+        at: "cam1/sensor.yaml",
+        says: "stereo baseline",
     },
     Case {
         name: "negative timestamp",
@@ -460,7 +521,7 @@ fn tum_vi_layout_reads_fisheye_16_bit_and_mocap() -> datasets::Result<()> {
         std::fs::create_dir_all(mav0.join(d)).map_err(|e| io(&mav0, e))?;
     }
     std::fs::create_dir_all(root.join("dso")).map_err(|e| io(root, e))?;
-    let camchain = "cam0:\n  T_cam_imu:\n  - [-0.9995, 0.0075, -0.0299, 0.0455]\n  - [0.0296, -0.0383, -0.9988, -0.0711]\n  - [-0.0086, -0.9992, 0.0381, -0.0445]\n  - [0.0, 0.0, 0.0, 1.0]\n  camera_model: pinhole\n  distortion_coeffs: [0.0034823894022493434, 0.0007150348452162257, -0.0020532361418706202,\n    0.00020293673591811182]\n  distortion_model: equidistant\n  intrinsics: [190.97847715128717, 190.9733070521226, 254.93170605935475, 256.8974428996504]\n  resolution: [4, 3]\n  rostopic: /cam0/image_raw\ncam1:\n  T_cam_imu:\n  - [-0.9995, 0.0075, -0.0299, -0.0555]\n  - [0.0296, -0.0383, -0.9988, -0.0711]\n  - [-0.0086, -0.9992, 0.0381, -0.0445]\n  - [0.0, 0.0, 0.0, 1.0]\n  camera_model: pinhole\n  distortion_coeffs: [0.0034, 0.0007, -0.0020, 0.0002]\n  distortion_model: equidistant\n  intrinsics: [190.4, 190.4, 252.6, 254.9]\n  resolution: [4, 3]\n";
+    let camchain = "cam0:\n  T_cam_imu:\n  - [-0.9995, 0.0075, -0.0299, 0.0455]\n  - [0.0296, -0.0383, -0.9988, -0.0711]\n  - [-0.0086, -0.9992, 0.0381, -0.0445]\n  - [0.0, 0.0, 0.0, 1.0]\n  camera_model: pinhole\n  distortion_coeffs: [0.0034823894022493434, 0.0007150348452162257, -0.0020532361418706202,\n    0.00020293673591811182]\n  distortion_model: equidistant\n  intrinsics: [190.97847715128717, 190.9733070521226, 1.93170605935475, 1.3974428996504]\n  resolution: [4, 3]\n  rostopic: /cam0/image_raw\ncam1:\n  T_cam_imu:\n  - [-0.9995, 0.0075, -0.0299, -0.0555]\n  - [0.0296, -0.0383, -0.9988, -0.0711]\n  - [-0.0086, -0.9992, 0.0381, -0.0445]\n  - [0.0, 0.0, 0.0, 1.0]\n  camera_model: pinhole\n  distortion_coeffs: [0.0034, 0.0007, -0.0020, 0.0002]\n  distortion_model: equidistant\n  intrinsics: [190.4, 190.4, 1.6, 1.4]\n  resolution: [4, 3]\n";
     let imu = "accelerometer_noise_density: 0.0028\naccelerometer_random_walk: 0.00086\ngyroscope_noise_density: 0.00016\ngyroscope_random_walk: 0.000022\nrostopic: /imu0\nupdate_rate: 200.0\n";
     let write = |p: PathBuf, text: &str| std::fs::write(&p, text).map_err(|e| io(&p, e));
     write(root.join("dso/camchain.yaml"), camchain)?;
@@ -513,5 +574,96 @@ fn tum_vi_layout_reads_fisheye_16_bit_and_mocap() -> datasets::Result<()> {
     assert!(ds.ground_truth()[0].v_world.is_none());
     let frame = ds.load_stereo(1)?;
     assert!(frame.left.data().iter().all(|&v| v == 0x12));
+    Ok(())
+}
+
+/// Rewrites every data row of `mav0/<file>` with `edit` (the header kept).
+fn edit_rows(root: &Path, file: &str, edit: impl Fn(&str) -> Option<String>) {
+    let path = root.join("mav0").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+    let out: String = text
+        .lines()
+        .filter_map(|l| {
+            if l.starts_with('#') {
+                Some(l.to_string())
+            } else {
+                edit(l)
+            }
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&path, out).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// `l` with field `i` (comma-separated) mapped by `f`.
+fn map_field(l: &str, i: usize, f: impl Fn(&str) -> String) -> String {
+    l.split(',')
+        .enumerate()
+        .map(|(k, v)| if k == i { f(v) } else { v.to_string() })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[test]
+fn sequences_no_run_can_use_are_refused_by_check_usable() -> datasets::Result<()> {
+    type Edit = fn(&Path);
+    let cases: [(&str, Edit, &str); 4] = [
+        (
+            "no IMU rows",
+            |r| edit_rows(r, "imu0/data.csv", |_| None),
+            "no IMU sample",
+        ),
+        (
+            "cam1 3 ms off cam0",
+            |r| {
+                edit_rows(r, "cam1/data.csv", |l| {
+                    Some(map_field(l, 0, |t| {
+                        (t.parse::<i64>().unwrap_or(0) + 3_000_000).to_string()
+                    }))
+                });
+            },
+            "no stereo pair",
+        ),
+        (
+            "an all-zero IMU",
+            |r| {
+                edit_rows(r, "imu0/data.csv", |l| {
+                    Some((1..7).fold(l.to_string(), |l, i| map_field(&l, i, |_| "0.0".into())))
+                });
+            },
+            "reads no gravity",
+        ),
+        (
+            "IMU 10 s after the images",
+            |r| {
+                edit_rows(r, "imu0/data.csv", |l| {
+                    Some(map_field(l, 0, |t| {
+                        (t.parse::<i64>().unwrap_or(0) + 10_000_000_000).to_string()
+                    }))
+                });
+            },
+            "covers none of the stereo pairs",
+        ),
+    ];
+    let dir = tempfile::tempdir().map_err(|e| DatasetError::io("tempdir", e))?;
+    write_tiny_sequence(dir.path())?;
+    EurocDataset::open(dir.path())?.check_usable()?;
+    for (name, edit, says) in cases {
+        let dir = tempfile::tempdir().map_err(|e| DatasetError::io("tempdir", e))?;
+        write_tiny_sequence(dir.path())?;
+        edit(dir.path());
+        // The reader opens it (the front end alone could use it)...
+        let ds = EurocDataset::open(dir.path())?;
+        // ... and the check says why no visual-inertial run can.
+        let message = ds
+            .check_usable()
+            .map(|()| String::new())
+            .unwrap_or_else(|e| e.to_string());
+        assert!(message.contains(says), "{name}: `{message}` lacks `{says}`");
+        assert!(
+            message.contains("mav0"),
+            "{name}: `{message}` names no folder"
+        );
+    }
     Ok(())
 }

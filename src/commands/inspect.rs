@@ -106,5 +106,8 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
         "  imu0           {} Hz, gyro noise {:.3e} rad/s/sqrt(Hz), accel noise {:.3e} m/s^2/sqrt(Hz)",
         cal.imu.rate_hz, cal.imu.gyro_noise_density, cal.imu.accel_noise_density
     );
+    // The report first, then the verdict: a sequence no run can use fails.
+    ds.check_usable()
+        .with_context(|| format!("{} cannot feed a visual-inertial run", args.dir.display()))?;
     Ok(())
 }

@@ -68,6 +68,10 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     };
     let ds =
         EurocDataset::open(&args.dir).with_context(|| format!("reading {}", args.dir.display()))?;
+    if !args.frontend_only {
+        ds.check_usable()
+            .with_context(|| format!("{} cannot feed a visual-inertial run", args.dir.display()))?;
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     if args.frontend_only {

@@ -58,15 +58,38 @@ fn resolution(doc: &Document, node: &Node) -> Result<(usize, usize)> {
     Ok((r[0] as usize, r[1] as usize))
 }
 
-fn intrinsics(doc: &Document, node: &Node) -> Result<PinholeIntrinsics> {
+/// Focal lengths accepted, in multiples of the image's larger side: from a
+/// 180-degree fisheye (about 0.32) with margin, to a 1-degree telephoto.
+const FOCAL_PER_SIDE: (f64, f64) = (0.05, 60.0);
+
+/// The pinhole intrinsics of a `width` x `height` image: focal lengths
+/// within [`FOCAL_PER_SIDE`] of the larger side, the principal point on the
+/// image.
+fn intrinsics(
+    doc: &Document,
+    node: &Node,
+    (width, height): (usize, usize),
+) -> Result<PinholeIntrinsics> {
     let v = doc.f64_list(node, "intrinsics", Some(4))?;
-    if v[0] <= 0.0 || v[1] <= 0.0 {
+    let side = width.max(height) as f64;
+    let (lo, hi) = (FOCAL_PER_SIDE.0 * side, FOCAL_PER_SIDE.1 * side);
+    if !((lo..=hi).contains(&v[0]) && (lo..=hi).contains(&v[1])) {
         return Err(DatasetError::malformed(
             doc.path(),
             node.line,
             format!(
-                "focal lengths must be positive, found fx = {}, fy = {}",
-                v[0], v[1]
+                "focal lengths must be {lo:.1} to {hi:.0} px for a {width}x{height} image ({} to {} times its larger side), found fx = {}, fy = {}",
+                FOCAL_PER_SIDE.0, FOCAL_PER_SIDE.1, v[0], v[1]
+            ),
+        ));
+    }
+    if !((0.0..=width as f64).contains(&v[2]) && (0.0..=height as f64).contains(&v[3])) {
+        return Err(DatasetError::malformed(
+            doc.path(),
+            node.line,
+            format!(
+                "the principal point must lie on the {width}x{height} image, found cx = {}, cy = {}",
+                v[2], v[3]
             ),
         ));
     }
@@ -128,15 +151,33 @@ fn distortion(
     }
 }
 
-fn positive(doc: &Document, node: &Node, what: &str) -> Result<f64> {
+/// Camera frame rates accepted, Hz.
+pub const CAMERA_RATE_HZ: (f64, f64) = (0.1, 10_000.0);
+/// IMU sample rates accepted, Hz.
+pub const IMU_RATE_HZ: (f64, f64) = (1.0, 100_000.0);
+/// Noise densities accepted (the widest a MEMS IMU's datasheet, or a
+/// calibration inflating it tenfold, gives, with two decades of margin
+/// each way): gyro white noise rad/s/sqrt(Hz), gyro random walk
+/// rad/s^2/sqrt(Hz), accel white noise m/s^2/sqrt(Hz), accel random walk
+/// m/s^3/sqrt(Hz). EuRoC's ADIS16448: 1.7e-4, 1.9e-5, 2.0e-3, 3.0e-3.
+pub const GYRO_NOISE_DENSITY: (f64, f64) = (1e-7, 1.0);
+/// See [`GYRO_NOISE_DENSITY`].
+pub const GYRO_RANDOM_WALK: (f64, f64) = (1e-9, 1.0);
+/// See [`GYRO_NOISE_DENSITY`].
+pub const ACCEL_NOISE_DENSITY: (f64, f64) = (1e-6, 10.0);
+/// See [`GYRO_NOISE_DENSITY`].
+pub const ACCEL_RANDOM_WALK: (f64, f64) = (1e-8, 10.0);
+
+/// A number within `[lo, hi]`.
+fn within(doc: &Document, node: &Node, what: &str, (lo, hi): (f64, f64)) -> Result<f64> {
     let v = doc.f64(node, what)?;
-    if v > 0.0 {
+    if (lo..=hi).contains(&v) {
         Ok(v)
     } else {
         Err(DatasetError::malformed(
             doc.path(),
             node.line,
-            format!("`{what}` must be > 0, found {v}"),
+            format!("`{what}` must be {lo:e} to {hi:e}, found {v:e}"),
         ))
     }
 }
@@ -168,7 +209,7 @@ pub fn read_camera_sensor_yaml(path: &Path, name: &str) -> Result<CameraCalibrat
         name: name.to_string(),
         width,
         height,
-        intrinsics: intrinsics(&doc, doc.field("intrinsics")?)?,
+        intrinsics: intrinsics(&doc, doc.field("intrinsics")?, (width, height))?,
         distortion: distortion(
             &doc,
             doc.field("distortion_model")?,
@@ -176,7 +217,7 @@ pub fn read_camera_sensor_yaml(path: &Path, name: &str) -> Result<CameraCalibrat
             "distortion_coefficients",
         )?,
         body_from_cam: transform(&doc, doc.field_of(t_bs, "data")?, "T_BS.data")?,
-        rate_hz: positive(&doc, doc.field("rate_hz")?, "rate_hz")?,
+        rate_hz: within(&doc, doc.field("rate_hz")?, "rate_hz", CAMERA_RATE_HZ)?,
     })
 }
 
@@ -197,7 +238,7 @@ pub fn read_kalibr_camera(path: &Path, name: &str, rate_hz: f64) -> Result<Camer
         name: name.to_string(),
         width,
         height,
-        intrinsics: intrinsics(&doc, doc.field_of(cam, "intrinsics")?)?,
+        intrinsics: intrinsics(&doc, doc.field_of(cam, "intrinsics")?, (width, height))?,
         distortion: distortion(
             &doc,
             doc.field_of(cam, "distortion_model")?,
@@ -217,8 +258,8 @@ pub fn read_imu_yaml(path: &Path) -> Result<ImuCalibration> {
     let doc = Document::read(path)?;
     let root = doc.root();
     let rate = match doc.get_of(root, "rate_hz")? {
-        Some(node) => positive(&doc, node, "rate_hz")?,
-        None => positive(&doc, doc.field("update_rate")?, "update_rate")?,
+        Some(node) => within(&doc, node, "rate_hz", IMU_RATE_HZ)?,
+        None => within(&doc, doc.field("update_rate")?, "update_rate", IMU_RATE_HZ)?,
     };
     let body_from_imu = match doc.get_of(root, "T_BS")? {
         Some(t) => {
@@ -238,25 +279,29 @@ pub fn read_imu_yaml(path: &Path) -> Result<ImuCalibration> {
         None => Isometry3::identity(),
     };
     Ok(ImuCalibration {
-        gyro_noise_density: positive(
+        gyro_noise_density: within(
             &doc,
             doc.field("gyroscope_noise_density")?,
             "gyroscope_noise_density",
+            GYRO_NOISE_DENSITY,
         )?,
-        gyro_random_walk: positive(
+        gyro_random_walk: within(
             &doc,
             doc.field("gyroscope_random_walk")?,
             "gyroscope_random_walk",
+            GYRO_RANDOM_WALK,
         )?,
-        accel_noise_density: positive(
+        accel_noise_density: within(
             &doc,
             doc.field("accelerometer_noise_density")?,
             "accelerometer_noise_density",
+            ACCEL_NOISE_DENSITY,
         )?,
-        accel_random_walk: positive(
+        accel_random_walk: within(
             &doc,
             doc.field("accelerometer_random_walk")?,
             "accelerometer_random_walk",
+            ACCEL_RANDOM_WALK,
         )?,
         rate_hz: rate,
         body_from_imu,

@@ -101,6 +101,14 @@ pub struct EurocDataset {
     unpaired_rows: usize,
 }
 
+/// The least median specific force of a working accelerometer, m/s^2
+/// (gravity is 9.81; free fall for most of a sequence is not a use case).
+const MIN_MEDIAN_ACCEL_M_S2: f64 = 2.0;
+
+/// Stereo baselines accepted, m: two cameras at one place see no depth,
+/// and no rig is wider than a car.
+pub const STEREO_BASELINE_M: (f64, f64) = (0.001, 10.0);
+
 struct ImageRow {
     t_ns: i64,
     path: PathBuf,
@@ -158,6 +166,17 @@ impl EurocDataset {
         };
         let cam0 = camera("cam0", &cam0_rows)?;
         let cam1 = camera("cam1", &cam1_rows)?;
+        let baseline_m =
+            (cam1.body_from_cam.translation.vector - cam0.body_from_cam.translation.vector).norm();
+        if !(STEREO_BASELINE_M.0..=STEREO_BASELINE_M.1).contains(&baseline_m) {
+            return Err(DatasetError::Layout {
+                path: mav0.join("cam1").join("sensor.yaml"),
+                message: format!(
+                    "the stereo baseline (cam0 to cam1 in the body frame) must be {} to {} m, found {baseline_m:e} m",
+                    STEREO_BASELINE_M.0, STEREO_BASELINE_M.1
+                ),
+            });
+        }
         let imu_yaml = mav0.join("imu0").join("sensor.yaml");
         let kalibr_imu = sequence_root.join("dso").join("imu_config.yaml");
         let imu_calibration = if imu_yaml.is_file() || !kalibr_imu.is_file() {
@@ -206,6 +225,55 @@ impl EurocDataset {
             missing_images: missing,
             unpaired_rows,
         })
+    }
+
+    /// Checks that the sequence can feed a visual-inertial run: at least one
+    /// stereo pair, IMU samples around at least one pair, and an
+    /// accelerometer that reads gravity. The reader accepts less (the front
+    /// end alone needs no IMU); `scout inspect` and `scout replay` call this.
+    ///
+    /// # Errors
+    /// [`DatasetError::Layout`] naming the folder and saying what is missing.
+    pub fn check_usable(&self) -> Result<()> {
+        let unusable = |message: String| DatasetError::Layout {
+            path: self.mav0.clone(),
+            message,
+        };
+        let (Some(first), Some(last)) = (self.stereo.first(), self.stereo.last()) else {
+            return Err(unusable(format!(
+                "no stereo pair: no cam0 row has a cam1 row within {} ns and an image on disk ({} rows without a partner, {} images missing)",
+                self.config.max_stereo_offset_ns,
+                self.unpaired_rows,
+                self.missing_images.len()
+            )));
+        };
+        let (Some(imu_first), Some(imu_last)) = (self.imu.first(), self.imu.last()) else {
+            return Err(unusable("no IMU sample in imu0/data.csv".into()));
+        };
+        let covered = self
+            .stereo
+            .iter()
+            .filter(|p| imu_first.t_ns <= p.t_ns && p.t_ns <= imu_last.t_ns)
+            .count();
+        if covered == 0 {
+            return Err(unusable(format!(
+                "the IMU (t = {} to {} ns) covers none of the stereo pairs (t = {} to {} ns)",
+                imu_first.t_ns, imu_last.t_ns, first.t_ns, last.t_ns
+            )));
+        }
+        // A still or moving accelerometer reads about g on average; a dead or
+        // zeroed one reads nothing.
+        let mut norms: Vec<f64> = self.imu.iter().map(|s| s.accel.norm()).collect();
+        norms.sort_by(f64::total_cmp);
+        let median = norms[norms.len() / 2];
+        // The reader refuses non-finite samples: the median is a number.
+        if median <= MIN_MEDIAN_ACCEL_M_S2 {
+            return Err(unusable(format!(
+                "the accelerometer reads no gravity: the median specific force over {} samples is {median:e} m/s^2 (at least {MIN_MEDIAN_ACCEL_M_S2} expected)",
+                norms.len()
+            )));
+        }
+        Ok(())
     }
 
     /// The `mav0` folder.

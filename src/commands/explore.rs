@@ -206,7 +206,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// # Errors
 /// If a file cannot be written.
 pub fn write_outputs(run: &ExploreRun, cfg: &ExploreConfig, out: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    super::prepare_output_folder(out)?;
     let mut csv = Vec::new();
     writeln!(csv, "time_s,distance_m,coverage,known_cells,plans")?;
     for s in &run.samples {
@@ -306,6 +306,7 @@ pub fn run(args: &ExploreArgs) -> anyhow::Result<()> {
         "the lidar explorer flies with the true pose; --pose vio needs --sensor stereo (a drone with its own camera and IMU)"
     );
     let cfg = load_config(args.config.as_deref())?;
+    super::prepare_output_folder(&args.out)?;
     let mut viewer = args.view.open(false, false, &[planner.name()])?;
     let run = explore_viewed(&cfg, args.world_seed, planner, viewer.as_mut())?;
     write_outputs(&run, &cfg, &args.out)?;

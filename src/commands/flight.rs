@@ -228,7 +228,7 @@ pub fn run_flight(
     out: &Path,
     mut viewer: Option<&mut super::view::Viewer>,
 ) -> anyhow::Result<FlightSummary> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    super::prepare_output_folder(out)?;
     let mut config = config.clone();
     if let Some(v) = viewer.as_deref() {
         config.pipeline.views = true;

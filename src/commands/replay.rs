@@ -72,8 +72,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         ds.check_usable()
             .with_context(|| format!("{} cannot feed a visual-inertial run", args.dir.display()))?;
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    super::prepare_output_folder(&args.out)?;
     if args.frontend_only {
         anyhow::ensure!(
             !args.view.wanted(),

@@ -22,7 +22,8 @@ use pipeline::{MapRecord, PipelineRecord, PipelineRun};
 use crate::eval::Trajectory;
 use crate::plots::AlignedTrajectory;
 
-/// How long [`Viewer::finish`] waits for the sinks to take what is left.
+/// How long [`Viewer::finish`] waits for the sinks to take what is left,
+/// unless [`Viewer::set_finish_wait`] says otherwise (`--viewer-wait`).
 pub const FINISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A recording of a run in progress.
@@ -35,6 +36,8 @@ pub struct Viewer {
     last_map_t_ns: Option<i64>,
     /// A flight's true positions in the VIO's world.
     truth: Vec<[f32; 3]>,
+    /// How long [`Self::finish`] waits for the sinks.
+    finish_wait: std::time::Duration,
 }
 
 impl Viewer {
@@ -52,7 +55,14 @@ impl Viewer {
             hw: cost::Hardware::named_or_file("rpi4")?,
             last_map_t_ns: None,
             truth: Vec::new(),
+            finish_wait: FINISH_TIMEOUT,
         })
+    }
+
+    /// How long [`Self::finish`] waits for the sinks to take what is left
+    /// (a slow link to a remote viewer may need more than the default).
+    pub fn set_finish_wait(&mut self, wait: std::time::Duration) {
+        self.finish_wait = wait;
     }
 
     /// Log the images of every this many frames (0: none).
@@ -266,8 +276,8 @@ impl Viewer {
         Ok(())
     }
 
-    /// Writes or sends what is left, waiting at most [`FINISH_TIMEOUT`] for
-    /// the sinks: a `--connect`ed viewer that is not there (or stopped
+    /// Writes or sends what is left, waiting at most [`FINISH_TIMEOUT`] (or
+    /// what [`Self::set_finish_wait`] set) for the sinks: a `--connect`ed viewer that is not there (or stopped
     /// listening) would otherwise hold the run at its end forever, the
     /// Rerun SDK retrying the connection while its queue is full. On the
     /// timeout the run still finishes (its files are written): a warning
@@ -278,7 +288,7 @@ impl Viewer {
     /// # Errors
     /// If a sink failed.
     pub fn finish(self) -> anyhow::Result<()> {
-        let flushed = self.rec.flush_within(FINISH_TIMEOUT);
+        let flushed = self.rec.flush_within(self.finish_wait);
         if flushed.is_err() {
             std::mem::forget(self);
         }
@@ -286,7 +296,7 @@ impl Viewer {
             Ok(()) => Ok(()),
             Err(viz::recording::RecordingError::FlushTimeout { seconds }) => {
                 tracing::warn!(
-                    "the viewer did not take the recording within {seconds} s (is a Rerun viewer listening at the --connect address?): the recording is incomplete; the run's files are written"
+                    "the viewer did not take the recording within {seconds} s (is a Rerun viewer listening at the --connect address? a slow link may need a longer --viewer-wait): the recording is incomplete; the run's files are written"
                 );
                 Ok(())
             }

@@ -170,7 +170,17 @@ fn connect_to_no_viewer_finishes_with_a_warning() {
         .port();
     let address = format!("127.0.0.1:{port}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_scout"))
-        .args(["-q", "replay", "seq", "--out", "run", "--connect", &address])
+        .args([
+            "-q",
+            "replay",
+            "seq",
+            "--out",
+            "run",
+            "--connect",
+            &address,
+            "--viewer-wait",
+            "2",
+        ])
         .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -190,7 +200,7 @@ fn connect_to_no_viewer_finishes_with_a_warning() {
     let o = child.wait_with_output().unwrap();
     assert!(status.success(), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("did not take the recording"),
+        stderr(&o).contains("did not take the recording within 2 s"),
         "{}",
         stderr(&o)
     );

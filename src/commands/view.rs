@@ -26,6 +26,21 @@ pub struct ViewerArgs {
     /// charts are logged for every frame.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub images_every: usize,
+    /// At the end of the run, wait at most this long for the viewer or the
+    /// file to take the rest of the recording, then warn that it is
+    /// incomplete and finish (a `--connect` address where nothing listens
+    /// would otherwise hold the run forever).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_wait)]
+    pub viewer_wait: f64,
+}
+
+/// `--viewer-wait`: a finite number of seconds >= 0.
+fn parse_wait(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("must be 0 to 86400 seconds, got {v}")),
+        Err(e) => Err(format!("{s:?} is not a number: {e}")),
+    }
 }
 
 impl ViewerArgs {
@@ -69,7 +84,9 @@ fn open(args: &ViewerArgs, vio: bool, map: bool, explore: &[&str]) -> anyhow::Re
         map,
         explore: explore.iter().map(ToString::to_string).collect(),
     };
-    Viewer::open(&sinks, &layout, args.images_every)
+    let mut viewer = Viewer::open(&sinks, &layout, args.images_every)?;
+    viewer.set_finish_wait(std::time::Duration::from_secs_f64(args.viewer_wait));
+    Ok(viewer)
 }
 
 /// Without the `rerun` feature there is no recording to open.

@@ -34,31 +34,37 @@ impl OpCounts {
     /// All operations, whatever their kind.
     #[must_use]
     pub fn total(&self) -> u64 {
-        self.int8_add
-            + self.int16_add
-            + self.int16_mul
-            + self.int32_add
-            + self.int32_mul
-            + self.f32_add
-            + self.f32_mul
-            + self.f32_div_sqrt
-            + self.f64_ops
+        [
+            self.int8_add,
+            self.int16_add,
+            self.int16_mul,
+            self.int32_add,
+            self.int32_mul,
+            self.f32_add,
+            self.f32_mul,
+            self.f32_div_sqrt,
+            self.f64_ops,
+        ]
+        .into_iter()
+        .fold(0, u64::saturating_add)
     }
 }
 
+/// Counters add saturating: counts read from a file (`scout cost`) may be
+/// anything, and a sum that wrapped would be silently small.
 impl Add for OpCounts {
     type Output = Self;
     fn add(self, o: Self) -> Self {
         Self {
-            int8_add: self.int8_add + o.int8_add,
-            int16_add: self.int16_add + o.int16_add,
-            int16_mul: self.int16_mul + o.int16_mul,
-            int32_add: self.int32_add + o.int32_add,
-            int32_mul: self.int32_mul + o.int32_mul,
-            f32_add: self.f32_add + o.f32_add,
-            f32_mul: self.f32_mul + o.f32_mul,
-            f32_div_sqrt: self.f32_div_sqrt + o.f32_div_sqrt,
-            f64_ops: self.f64_ops + o.f64_ops,
+            int8_add: self.int8_add.saturating_add(o.int8_add),
+            int16_add: self.int16_add.saturating_add(o.int16_add),
+            int16_mul: self.int16_mul.saturating_add(o.int16_mul),
+            int32_add: self.int32_add.saturating_add(o.int32_add),
+            int32_mul: self.int32_mul.saturating_add(o.int32_mul),
+            f32_add: self.f32_add.saturating_add(o.f32_add),
+            f32_mul: self.f32_mul.saturating_add(o.f32_mul),
+            f32_div_sqrt: self.f32_div_sqrt.saturating_add(o.f32_div_sqrt),
+            f64_ops: self.f64_ops.saturating_add(o.f64_ops),
         }
     }
 }
@@ -131,7 +137,7 @@ impl Traffic {
     /// Bytes moved either way.
     #[must_use]
     pub fn total(&self) -> u64 {
-        self.read + self.written
+        self.read.saturating_add(self.written)
     }
 }
 
@@ -139,8 +145,8 @@ impl Add for Traffic {
     type Output = Self;
     fn add(self, o: Self) -> Self {
         Self {
-            read: self.read + o.read,
-            written: self.written + o.written,
+            read: self.read.saturating_add(o.read),
+            written: self.written.saturating_add(o.written),
         }
     }
 }
@@ -174,12 +180,14 @@ impl KernelCost {
 
     /// Adds bytes read at a residence.
     pub fn read(&mut self, at: Residence, bytes: u64) {
-        self.traffic_mut(at).read += bytes;
+        let t = self.traffic_mut(at);
+        t.read = t.read.saturating_add(bytes);
     }
 
     /// Adds bytes written at a residence.
     pub fn write(&mut self, at: Residence, bytes: u64) {
-        self.traffic_mut(at).written += bytes;
+        let t = self.traffic_mut(at);
+        t.written = t.written.saturating_add(bytes);
     }
 
     /// The traffic at one residence.
@@ -203,13 +211,16 @@ impl KernelCost {
     /// Bytes moved at every residence.
     #[must_use]
     pub fn bytes(&self) -> u64 {
-        self.local.total() + self.buffer.total() + self.main.total()
+        self.local
+            .total()
+            .saturating_add(self.buffer.total())
+            .saturating_add(self.main.total())
     }
 }
 
 impl AddAssign for KernelCost {
     fn add_assign(&mut self, o: Self) {
-        self.calls += o.calls;
+        self.calls = self.calls.saturating_add(o.calls);
         self.ops += o.ops;
         self.local += o.local;
         self.buffer += o.buffer;
@@ -317,6 +328,33 @@ impl CostLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_saturate_instead_of_wrapping() {
+        let near = u64::MAX - 10;
+        let mut k = KernelCost {
+            calls: near,
+            ops: OpCounts {
+                f32_add: near,
+                f64_ops: near,
+                ..OpCounts::default()
+            },
+            ..KernelCost::default()
+        };
+        k.read(Residence::Main, near);
+        k.write(Residence::Main, near);
+        let copy = k;
+        k += copy;
+        assert_eq!(k.calls, u64::MAX);
+        assert_eq!(k.ops.f32_add, u64::MAX);
+        assert_eq!(k.ops.total(), u64::MAX);
+        assert_eq!(k.main.read, u64::MAX);
+        assert_eq!(k.main.total(), u64::MAX);
+        assert_eq!(k.bytes(), u64::MAX);
+        k.read(Residence::Local, 5);
+        assert_eq!(k.bytes(), u64::MAX);
+        assert_eq!(k.local.read, 5);
+    }
 
     #[test]
     fn ledger_sums_by_kernel_and_clear_keeps_names() {

@@ -103,7 +103,8 @@ pub fn estimate(work: &KernelCost, hw: &Hardware) -> Estimate {
     let n = hw.levels.len();
     let mut level_bytes = vec![0_u64; n];
     for at in [Residence::Local, Residence::Buffer, Residence::Main] {
-        level_bytes[hw.level_of(at)] += work.traffic(at).total();
+        let level = &mut level_bytes[hw.level_of(at)];
+        *level = level.saturating_add(work.traffic(at).total());
     }
     let level_pj: Vec<f64> = level_bytes
         .iter()

@@ -713,24 +713,23 @@ pub fn pipeline_metrics(
             .filter(|r| r.estimate.status == status)
             .count()
     };
-    let ate = match gt {
-        None => None,
-        Some(gt) => {
-            let world_frames = sessions(run);
-            if world_frames > 1 {
-                let first_session = scored_trajectory(run, estimate)?;
-                let mut m = ate_metrics(&gt, &first_session);
-                m.notes.push(format!(
-                    "{} re-initializations in new world frames: only the first tracking session's {} poses are scored here (each session alone: sessions)",
-                    world_frames - 1,
-                    first_session.len()
-                ));
-                Some(m)
-            } else {
-                Some(ate_metrics(&gt, estimate))
-            }
+    // The run's ATE is its first tracking session's (the whole of
+    // `estimate` when there is one world frame), already scored above.
+    let ate = gt.as_ref().map(|gt| {
+        let first = session_metrics.first();
+        let mut m = first
+            .and_then(|s| s.ate.clone())
+            .unwrap_or_else(|| ate_metrics(gt, estimate));
+        let world_frames = sessions(run);
+        if world_frames > 1 {
+            m.notes.push(format!(
+                "{} re-initializations in new world frames: only the first tracking session's {} poses are scored here (each session alone: sessions)",
+                world_frames - 1,
+                first.map_or(0, |s| s.frames_tracking)
+            ));
         }
-    };
+        m
+    });
     let frames_tracking = count(TrackingStatus::Tracking);
     let tracked_share = share(frames_tracking);
     let faults: Vec<SensorFault> = run
@@ -849,25 +848,6 @@ fn sessions(run: &PipelineRun) -> u32 {
         .map(|r| r.estimate.session)
         .max()
         .unwrap_or(0)
-}
-
-/// The poses a run is scored on: all its `Tracking` poses (`tracking`), or
-/// after a re-initialization, whose poses are in another world frame, those of
-/// the first tracking session only (`trajectory.tum`'s rows).
-///
-/// # Errors
-/// [`EvalError::InvalidTrajectory`] when a pose is not finite.
-pub fn scored_trajectory(
-    run: &PipelineRun,
-    tracking: &Trajectory,
-) -> Result<Trajectory, EvalError> {
-    if sessions(run) <= 1 {
-        return Ok(tracking.clone());
-    }
-    Ok(session_trajectories(&run.records)?
-        .into_iter()
-        .next()
-        .map_or_else(|| tracking.clone(), |s| s.trajectory))
 }
 
 /// The counted work of a pipeline run by stage (`frontend`, `backend`, and

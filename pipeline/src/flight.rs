@@ -1059,8 +1059,9 @@ pub fn fly(
                 };
                 let view = backend.view(input.index, tracks, &input.frame);
                 let world_from_body = estimate.world_from_body;
-                let mut record = PipelineRecord::new(input.index, tracks, estimate, timing, view);
-                record.faults = std::mem::take(&mut input.faults);
+                let faults = std::mem::take(&mut input.faults);
+                let record =
+                    PipelineRecord::new(input.index, tracks, estimate, faults, timing, view);
                 (world_from_body, tracking, keyframe, Some(record))
             }
             PoseSource::True => (

@@ -80,12 +80,14 @@ pub struct FrameView {
 }
 
 impl PipelineRecord {
-    /// The record of a frame: its tracks, estimate and wall times.
+    /// The record of a frame: its tracks, estimate, the sensor faults its
+    /// pair brought ([`crate::FrameInput::faults`]) and wall times.
     #[must_use]
     pub fn new(
         index: usize,
         tracks: &FrameTracks,
         estimate: Estimate,
+        faults: Vec<SensorFault>,
         timing: RecordTiming,
         view: Option<Box<FrameView>>,
     ) -> Self {
@@ -96,7 +98,7 @@ impl PipelineRecord {
             stereo: tracks.stats.stereo,
             tracks_digest: tracks_digest(tracks),
             estimate,
-            faults: Vec::new(),
+            faults,
             timing,
             view,
         }

@@ -104,8 +104,8 @@ pub fn run_sequential<S: Source>(
             latency_ns: elapsed_ns(available),
         };
         let view = backend.view(input.index, tracks, &input.frame);
-        let mut record = PipelineRecord::new(input.index, tracks, estimate, timing, view);
-        record.faults = std::mem::take(&mut input.faults);
+        let faults = std::mem::take(&mut input.faults);
+        let mut record = PipelineRecord::new(input.index, tracks, estimate, faults, timing, view);
         on_event(StreamEvent::Frame(&record));
         record.view = None;
         let maps = backend.maps(&record.estimate);
@@ -500,9 +500,15 @@ fn backend_thread(
         unmapped.skipped += usize::from(stage.keyframe_of_later_session(&estimate));
         slot.world_from_body = estimate.world_from_body;
         let view = stage.view(slot.input.index, &slot.tracks, &slot.input.frame);
-        let mut record =
-            PipelineRecord::new(slot.input.index, &slot.tracks, estimate, timing, view);
-        record.faults = std::mem::take(&mut slot.input.faults);
+        let faults = std::mem::take(&mut slot.input.faults);
+        let record = PipelineRecord::new(
+            slot.input.index,
+            &slot.tracks,
+            estimate,
+            faults,
+            timing,
+            view,
+        );
         if out.send(Output::Frame(record)).is_err() {
             break;
         }

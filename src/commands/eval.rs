@@ -40,11 +40,7 @@ pub struct EvalArgs {
 /// `--max-ate`: a finite, non-negative number of metres (NaN would pass
 /// every trajectory, infinity would gate nothing).
 fn parse_max_ate(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        Ok(v) => Err(format!("must be a finite number of metres >= 0, got {v}")),
-        Err(e) => Err(format!("{s:?} is not a number: {e}")),
-    }
+    super::parse_number_in(s, 0.0..=f64::MAX, "a finite number of metres >= 0")
 }
 
 fn parse_alignment(s: &str) -> Result<Alignment, String> {

@@ -39,6 +39,23 @@ pub fn prepare_output_folder(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A command-line number within `range`, `what` saying which in the
+/// message (NaN and infinities are refused whatever the range).
+///
+/// # Errors
+/// The text for clap to show beside the option's name.
+pub fn parse_number_in(
+    s: &str,
+    range: std::ops::RangeInclusive<f64>,
+    what: &str,
+) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && range.contains(&v) => Ok(v),
+        Ok(v) => Err(format!("must be {what}, got {v}")),
+        Err(e) => Err(format!("{s:?} is not a number: {e}")),
+    }
+}
+
 /// A progress bar on stderr (hidden when stderr is not a terminal).
 pub fn progress(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);

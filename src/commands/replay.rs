@@ -15,7 +15,7 @@ use pipeline::{EurocSource, PipelineConfig, PipelineMode, StreamEvent, run_pipel
 use scout::eval::write_tum;
 use scout::replay::{
     AteFigures, PipelineMetrics, ground_truth_trajectory, is_later_session_file,
-    pipeline_cost_report, pipeline_metrics, replay_frontend, scored_trajectory, session_file_name,
+    pipeline_cost_report, pipeline_metrics, replay_frontend, session_file_name,
     session_trajectories, tracking_trajectory,
 };
 
@@ -226,7 +226,10 @@ pub(crate) fn run_full(
     }
     println!("wrote {} and {}", tum.display(), path.display());
     let gt = ground_truth_trajectory(ds)?;
-    let scored = scored_trajectory(&run, &trajectory)?;
+    // Scored and plotted: the first tracking session (`trajectory.tum`).
+    let scored = sessions
+        .first()
+        .map_or_else(|| trajectory.clone(), |s| s.trajectory.clone());
     let plots = scout::plots::write_replay_plots(out, gt.as_ref(), &scored, &run)?;
     if let Some(v) = viewer {
         let aligned = gt
@@ -320,7 +323,7 @@ fn clear_earlier_outputs(out: &Path, map: bool, cost: bool) -> anyhow::Result<()
             continue;
         };
         let stale = is_later_session_file(&name)
-            || (!map && ["map.bin", "map.png", "map.ply", "map.json"].contains(&name.as_str()))
+            || (!map && pipeline::stages::MAP_FILES.contains(&name.as_str()))
             || (!cost && name == "cost.json");
         if stale {
             let path = entry.path();

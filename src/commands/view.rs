@@ -34,13 +34,9 @@ pub struct ViewerArgs {
     pub viewer_wait: f64,
 }
 
-/// `--viewer-wait`: a finite number of seconds >= 0.
+/// `--viewer-wait`: 0 to 86400 seconds.
 fn parse_wait(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => Ok(v),
-        Ok(v) => Err(format!("must be 0 to 86400 seconds, got {v}")),
-        Err(e) => Err(format!("{s:?} is not a number: {e}")),
-    }
+    super::parse_number_in(s, 0.0..=86_400.0, "0 to 86400 seconds")
 }
 
 impl ViewerArgs {

@@ -253,9 +253,8 @@ impl EurocDataset {
         let covered = self
             .stereo
             .iter()
-            .filter(|p| imu_first.t_ns <= p.t_ns && p.t_ns <= imu_last.t_ns)
-            .count();
-        if covered == 0 {
+            .any(|p| imu_first.t_ns <= p.t_ns && p.t_ns <= imu_last.t_ns);
+        if !covered {
             return Err(unusable(format!(
                 "the IMU (t = {} to {} ns) covers none of the stereo pairs (t = {} to {} ns)",
                 imu_first.t_ns, imu_last.t_ns, first.t_ns, last.t_ns

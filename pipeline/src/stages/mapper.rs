@@ -30,6 +30,10 @@ use crate::PipelineError;
 use crate::error::write_atomically;
 use crate::record::MapRecord;
 
+/// The files [`KeyframeMapper::write`] writes into its folder: the map,
+/// its band as an image, its occupied cells as points, its summary.
+pub const MAP_FILES: [&str; 4] = ["map.bin", "map.png", "map.ply", "map.json"];
+
 /// The map's configuration (`[map]` in the pipeline file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -367,7 +371,7 @@ impl KeyframeMapper {
         s.free_cells = entropy.free;
         s.entropy_bits = entropy.bits;
         s.slice_height_m = mean_height;
-        let bin = out.join("map.bin");
+        let [bin, png, ply, json] = MAP_FILES.map(|name| out.join(name));
         s.file_bytes = save(map, &bin).map_err(|e| write_error(&bin, &e))?.bytes;
         if map.brick_count() > 0 {
             // A map too wide for one image (poses gone astray) still has its
@@ -376,15 +380,12 @@ impl KeyframeMapper {
             let (z, rule) = (s.slice_height_m, BandRule::Observed);
             match project_band_with(map, z - half, z + half, None, rule) {
                 Ok(slice) => {
-                    let png = out.join("map.png");
                     export_png(&slice, &png).map_err(|e| write_error(&png, &e))?;
                 }
                 Err(e) => tracing::warn!("no map.png: {e}"),
             }
-            let ply = out.join("map.ply");
             export_ply(map, &ply).map_err(|e| write_error(&ply, &e))?;
         }
-        let json = out.join("map.json");
         let text = serde_json::to_string_pretty(&*s).map_err(|e| write_error(&json, &e))?;
         write_atomically(&json, text.as_bytes())?;
         Ok(s.clone())

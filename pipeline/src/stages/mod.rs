@@ -15,7 +15,7 @@ pub mod planner;
 
 pub use backend::BackEndStage;
 pub use frontend::FrontEndStage;
-pub use mapper::{KeyframeMapper, MapConfig, MapSummary, MapperStage};
+pub use mapper::{KeyframeMapper, MAP_FILES, MapConfig, MapSummary, MapperStage};
 pub use planner::PlannerStage;
 
 /// Wall time since `start`, ns (saturating).

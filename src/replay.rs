@@ -934,6 +934,7 @@ mod tests {
             estimate: vio::backend::Estimate {
                 t_ns,
                 status,
+                mode: vio::backend::TrackingMode::VisualInertial,
                 world_from_body: Isometry3::translation(x, 0.0, 0.0),
                 v_world: Vector3::zeros(),
                 bias: datasets::ImuBias::default(),

@@ -5,6 +5,11 @@
 //! interpolated linearly between samples and each piece integrated at its
 //! midpoint (second order in dt). Full preintegration of rotation, velocity and
 //! position with covariances comes with the back end (Forster et al., TRO 2017).
+//!
+//! [`covers_without_gap`] says whether samples can be integrated over an
+//! interval at all: an interval the stream has a gap in (see
+//! [`crate::health`]) would be bridged by interpolating across the gap,
+//! which over a tenth of a second or more is no measurement.
 
 use datasets::ImuSample;
 use nalgebra::{UnitQuaternion, Vector3};
@@ -61,9 +66,62 @@ pub fn integrate_gyro(
     Some(q)
 }
 
+/// Whether the time-ordered `samples` cover `[t0_ns, t1_ns]` (one at or
+/// before `t0_ns`, one at or after `t1_ns`) with no two consecutive samples
+/// of that stretch more than `max_gap_ns` apart.
+#[must_use]
+pub fn covers_without_gap(samples: &[ImuSample], t0_ns: i64, t1_ns: i64, max_gap_ns: i64) -> bool {
+    if t1_ns < t0_ns {
+        return false;
+    }
+    let start = samples.partition_point(|s| s.t_ns <= t0_ns);
+    let Some(first) = start.checked_sub(1) else {
+        return false;
+    };
+    let end = samples.partition_point(|s| s.t_ns < t1_ns);
+    let Some(stretch) = samples.get(first..=end) else {
+        return false;
+    };
+    stretch
+        .windows(2)
+        .all(|w| w[1].t_ns.saturating_sub(w[0].t_ns) <= max_gap_ns)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coverage_needs_samples_on_both_sides_and_no_gap_between() {
+        // Every 5 ms from 0 to 500 ms, then nothing until 900 ms, then to 1 s.
+        let mut imu = samples(|_| Vector3::zeros(), 101, 5_000_000);
+        imu.extend(
+            samples(|_| Vector3::zeros(), 21, 5_000_000)
+                .into_iter()
+                .map(|s| ImuSample {
+                    t_ns: s.t_ns + 900_000_000,
+                    ..s
+                }),
+        );
+        let gap = 50_000_000;
+        assert!(covers_without_gap(&imu, 12_000_000, 480_000_000, gap));
+        assert!(covers_without_gap(&imu, 0, 500_000_000, gap));
+        // Across the 400 ms gap, or ending in it.
+        assert!(!covers_without_gap(&imu, 480_000_000, 920_000_000, gap));
+        assert!(!covers_without_gap(&imu, 480_000_000, 510_000_000, gap));
+        assert!(covers_without_gap(
+            &imu,
+            480_000_000,
+            920_000_000,
+            500_000_000
+        ));
+        // After the gap; past either end; backwards.
+        assert!(covers_without_gap(&imu, 905_000_000, 1_000_000_000, gap));
+        assert!(!covers_without_gap(&imu, 905_000_000, 1_000_000_001, gap));
+        assert!(!covers_without_gap(&imu, -1, 10_000_000, gap));
+        assert!(!covers_without_gap(&imu, 20_000_000, 10_000_000, gap));
+        assert!(!covers_without_gap(&[], 0, 0, gap));
+    }
 
     fn samples(rate: impl Fn(f64) -> Vector3<f64>, n: usize, dt_ns: i64) -> Vec<ImuSample> {
         (0..n)

@@ -28,7 +28,7 @@ use datasets::synth::trajectory::Trajectory;
 use datasets::synth::world::World;
 use datasets::{CameraCalibration, ImuBias, ImuCalibration, ImuSample, RigCalibration};
 use nalgebra::{Isometry3, Matrix3, Point3, UnitQuaternion, Vector2, Vector3};
-use vio::backend::{BackEnd, BackEndConfig, BackEndStats, Estimate, TrackingStatus};
+use vio::backend::{BackEnd, BackEndConfig, BackEndStats, Estimate, TrackingMode, TrackingStatus};
 use vio::camera::Camera;
 use vio::frontend::{Feature, FrameTracks};
 
@@ -1010,11 +1010,11 @@ fn stereo_outliers() {
     assert!(m.drift_m < 0.025, "final drift {:.4} m", m.drift_m);
 }
 
-/// Five frames without a single feature: the back end reports `Lost` (no panic,
-/// no error), restarts from the IMU-propagated last good state and tracks again
-/// in the same world frame.
+/// Five frames without a single feature: the IMU carries the estimate across
+/// them (`Tracking`, mode `Inertial`: no loss, no restart, no error) and
+/// vision takes over again in the same window and world frame.
 #[test]
-fn feature_gap_loses_then_recovers() {
+fn feature_gap_is_carried_by_the_imu() {
     let start = Instant::now();
     let seq = Sequence::medium(2, 12.0);
     let gap = 120..125; // 6 s in, 5 frames without a feature
@@ -1033,28 +1033,103 @@ fn feature_gap_loses_then_recovers() {
         start.elapsed().as_secs_f64(),
     );
     let after = not_tracking_from(&run, first_tracking(&run));
-    println!("  not tracking after the initialization: {after:?}");
-    let status_at = |i: usize| run.outputs[i].estimate.status;
+    assert!(after.is_empty(), "not tracking at {after:?}");
+    let mode_at = |i: usize| run.outputs[i].estimate.mode;
     assert!(
-        gap.clone().all(|i| status_at(i) == TrackingStatus::Lost),
-        "the blank frames are not all Lost: {after:?}"
+        gap.clone().all(|i| mode_at(i) == TrackingMode::Inertial),
+        "the blank frames are not all inertial: {:?}",
+        gap.clone().map(mode_at).collect::<Vec<_>>()
     );
-    assert!(run.stats.lost >= 1, "stats {:?}", run.stats);
-    // Tracking again within 3 frames of the gap's end, and to the end; nothing
-    // lost before it.
+    assert_eq!(mode_at(gap.start - 1), TrackingMode::VisualInertial);
     assert!(
-        after.iter().all(|&i| gap.start <= i && i < gap.end + 3),
-        "not tracking outside the gap (+3): {after:?}"
+        (gap.end + 1..run.outputs.len()).all(|i| mode_at(i) == TrackingMode::VisualInertial),
+        "vision does not take over after the gap"
     );
-    // A lost frame propagates nothing.
-    for (o, p) in run.outputs.iter().zip(&run.probes) {
-        if o.estimate.status != TrackingStatus::Tracking {
-            assert!(p.propagated.is_none(), "propagation at frame {}", o.index);
-        }
-    }
-    // The restart continues the world frame: one rigid alignment fits all.
+    assert_eq!(run.stats.lost, 0, "stats {:?}", run.stats);
+    // The first frame after the gap sees only new features: the IMU places
+    // it too, and it starts the landmarks the next frames track.
+    assert_eq!(mode_at(gap.end), TrackingMode::Inertial);
+    assert!(run.outputs[gap.end].estimate.keyframe);
+    assert_eq!(run.stats.inertial_only, 6, "stats {:?}", run.stats);
+    assert_eq!(run.stats.reinitializations, 0, "stats {:?}", run.stats);
     assert!(m.ate_rmse_m < 0.012, "ATE RMSE {:.4} m", m.ate_rmse_m);
     assert!(m.drift_m < 0.025, "final drift {:.4} m", m.drift_m);
+}
+
+/// Three seconds without IMU samples (longer than the dead-reckoning
+/// horizon): stereo vision alone carries every frame of the gap (mode
+/// `Visual`, no loss, no new world frame), the back end is visual-inertial
+/// again within a keyframe interval of the samples' return, and the error
+/// stays within 3x the clean run's on the same tracks.
+#[test]
+fn imu_gap_is_carried_by_stereo_vision() {
+    let start = Instant::now();
+    let clean_seq = Sequence::medium(2, 14.0);
+    let (frames, counts) = TrackGenerator::new(&clean_seq, tracks_for(2)).all_from(0);
+    let clean = run(&clean_seq, &frames, 0, BackEndConfig::default(), None);
+    let (clean_m, _) = evaluate(&clean_seq, &clean);
+    let mut seq = Sequence::medium(2, 14.0);
+    let gap_ns = (seq.start_ns + 5_000_000_000)..(seq.start_ns + 8_000_000_000);
+    seq.imu.retain(|s| !gap_ns.contains(&s.t_ns));
+    let gapped = run(&seq, &frames, 0, BackEndConfig::default(), Some(10_000_000));
+    let (m, _) = evaluate(&seq, &gapped);
+    report(
+        "3 s IMU gap at 5 s, seed 2",
+        &m,
+        &gapped,
+        &counts,
+        start.elapsed().as_secs_f64(),
+    );
+    let after = not_tracking_from(&gapped, first_tracking(&gapped));
+    assert!(after.is_empty(), "not tracking at {after:?}");
+    assert_eq!(gapped.stats.lost, 0, "stats {:?}", gapped.stats);
+    assert_eq!(
+        gapped.stats.reinitializations, 0,
+        "stats {:?}",
+        gapped.stats
+    );
+    let in_gap: Vec<&Output> = gapped
+        .outputs
+        .iter()
+        .filter(|o| gap_ns.contains(&o.estimate.t_ns))
+        .collect();
+    assert!(in_gap.len() >= 59, "{} frames in the gap", in_gap.len());
+    let not_visual: Vec<usize> = in_gap
+        .iter()
+        .filter(|o| o.estimate.mode != TrackingMode::Visual)
+        .map(|o| o.index)
+        .collect();
+    assert!(
+        not_visual.is_empty(),
+        "not visual-only in the gap: {not_visual:?}"
+    );
+    // No IMU-rate propagation across the gap.
+    for (o, p) in gapped.outputs.iter().zip(&gapped.probes) {
+        if gap_ns.contains(&o.estimate.t_ns) {
+            assert!(p.propagated.is_none(), "propagated at frame {}", o.index);
+        }
+    }
+    let back = gapped
+        .outputs
+        .iter()
+        .find(|o| o.estimate.t_ns > gap_ns.end && o.estimate.mode == TrackingMode::VisualInertial)
+        .map_or(i64::MAX, |o| o.estimate.t_ns - gap_ns.end);
+    assert!(
+        back <= 600_000_000,
+        "visual-inertial again {back} ns after the gap"
+    );
+    println!(
+        "  clean ATE {:.4} m, with the gap {:.4} m ({:.2}x)",
+        clean_m.ate_rmse_m,
+        m.ate_rmse_m,
+        m.ate_rmse_m / clean_m.ate_rmse_m
+    );
+    assert!(
+        m.ate_rmse_m < 3.0 * clean_m.ate_rmse_m,
+        "ATE {:.4} m against {:.4} m clean",
+        m.ate_rmse_m,
+        clean_m.ate_rmse_m
+    );
 }
 
 /// A loss longer than the dead-reckoning horizon (3 s of blank frames against

@@ -41,6 +41,7 @@ fn estimate(t_ns: i64, x: f64, session: u32) -> Estimate {
     Estimate {
         t_ns,
         status: TrackingStatus::Tracking,
+        mode: vio::backend::TrackingMode::VisualInertial,
         world_from_body: Isometry3::from_parts(
             Translation3::new(x, 0.0, 1.0),
             UnitQuaternion::identity(),

@@ -76,7 +76,7 @@ use crate::preintegration::{ImuNoise, NavState, Preintegrated};
 use crate::{Result, VioError};
 use init::{InitDecision, Initializer};
 use reprojection::{Extrinsics, stereo_inverse_depth};
-use window::{CostWeights, FrameState, Landmark, Observation, Prior, Window};
+use window::{CostWeights, FrameState, Landmark, Link, Observation, Prior, Window};
 
 /// Configuration of the back end.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,8 +120,14 @@ pub struct BackEndConfig {
     pub max_speed_m_s: f64,
     /// Longest time after the last good estimate that a restart may bridge by
     /// IMU propagation, s; after a longer loss the back end initializes afresh
-    /// in a new world frame (a new [`Estimate::session`]).
+    /// in a new world frame (a new [`Estimate::session`]). Also the longest
+    /// the IMU alone may carry the estimate while vision sees too few
+    /// landmarks ([`TrackingMode::Inertial`]).
     pub max_dead_reckoning_s: f64,
+    /// Acceleration noise of the constant-velocity motion prior that ties
+    /// frames across an IMU gap ([`TrackingMode::Visual`]), m/s^2/sqrt(Hz):
+    /// the spread of the platform's accelerations over a second.
+    pub motion_accel_sigma: f64,
 }
 
 impl Default for BackEndConfig {
@@ -143,6 +149,7 @@ impl Default for BackEndConfig {
             min_tracked_landmarks: 8,
             max_speed_m_s: 20.0,
             max_dead_reckoning_s: 2.0,
+            motion_accel_sigma: 2.0,
         }
     }
 }
@@ -171,6 +178,7 @@ impl BackEndConfig {
             ("init_timeout_s", self.init_timeout_s),
             ("max_speed_m_s", self.max_speed_m_s),
             ("max_dead_reckoning_s", self.max_dead_reckoning_s),
+            ("motion_accel_sigma", self.motion_accel_sigma),
         ];
         for (name, v) in positive {
             if !(v.is_finite() && v > 0.0) {
@@ -201,6 +209,23 @@ pub enum TrackingStatus {
     Lost,
 }
 
+/// What carried a tracking estimate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackingMode {
+    /// Stereo vision and the IMU, tightly coupled.
+    #[default]
+    VisualInertial,
+    /// The IMU had a gap over the frame's interval: stereo vision alone fixed
+    /// the pose, tied to the window by a constant-velocity motion prior; the
+    /// biases are held by their random walk until samples return.
+    Visual,
+    /// Vision saw too few landmarks (dark, blurred or textureless frames):
+    /// the pose is the IMU's prediction from the window, for at most
+    /// [`BackEndConfig::max_dead_reckoning_s`] after vision last fixed it.
+    Inertial,
+}
+
 /// The back end's output for one frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Estimate {
@@ -208,6 +233,8 @@ pub struct Estimate {
     pub t_ns: i64,
     /// Status after this frame.
     pub status: TrackingStatus,
+    /// What carried the estimate (meaningful when tracking).
+    pub mode: TrackingMode,
     /// Pose of the body (IMU) in the world (meaningful when tracking).
     pub world_from_body: Isometry3<f64>,
     /// Velocity of the body in world axes, m/s.
@@ -239,6 +266,10 @@ pub struct BackEndStats {
     pub lost: u64,
     /// Re-initializations from scratch (new world frames) after the first.
     pub reinitializations: u64,
+    /// Tracking frames carried by vision alone across an IMU gap.
+    pub visual_only: u64,
+    /// Tracking frames carried by the IMU alone.
+    pub inertial_only: u64,
     /// Landmarks created.
     pub landmarks_created: u64,
     /// Observations dropped as outliers.
@@ -267,8 +298,15 @@ pub struct BackEnd {
     last_frame_t: Option<i64>,
     next_id: u64,
     last: Option<Estimate>,
-    /// Last estimate that was tracking.
+    /// Last tracking estimate that vision fixed.
     last_good: Option<Estimate>,
+    /// Time of the last frame vision fixed (modes other than inertial), ns.
+    last_visual_t: Option<i64>,
+    /// Whether the IMU had a gap since the last keyframe (`preint` is then
+    /// not a measurement).
+    imu_gap_since_keyframe: bool,
+    /// Longest interval between IMU samples that is not a gap, ns.
+    imu_gap_ns: i64,
     /// The current world frame's number (0 before the first initialization).
     session: u32,
     stats: BackEndStats,
@@ -307,6 +345,7 @@ impl BackEnd {
             huber: config.huber_px / config.pixel_sigma_px,
             gyro_random_walk: noise.gyro_random_walk,
             accel_random_walk: noise.accel_random_walk,
+            motion_q: config.motion_accel_sigma.powi(2),
         };
         Ok(Self {
             noise,
@@ -322,10 +361,30 @@ impl BackEnd {
             next_id: 0,
             last: None,
             last_good: None,
+            last_visual_t: None,
+            imu_gap_since_keyframe: false,
+            imu_gap_ns: (crate::health::HealthConfig::default().imu_gap_s * 1e9) as i64,
             session: 0,
             stats: BackEndStats::default(),
             config,
         })
+    }
+
+    /// Sets the longest interval between two IMU samples that is not a gap
+    /// (the stream's [`crate::health::HealthConfig::imu_gap_s`]; its default
+    /// until then). An interval with a gap is not preintegrated: vision
+    /// alone carries the frames across it.
+    ///
+    /// # Errors
+    /// If `seconds` is not finite and positive.
+    pub fn set_imu_gap_s(&mut self, seconds: f64) -> Result<()> {
+        if !(seconds.is_finite() && seconds > 0.0 && seconds <= 60.0) {
+            return Err(VioError::Config(format!(
+                "IMU gap must be in (0, 60] s, got {seconds}"
+            )));
+        }
+        self.imu_gap_ns = (seconds * 1e9) as i64;
+        Ok(())
     }
 
     /// The configuration.
@@ -420,7 +479,9 @@ impl BackEnd {
         self.last_frame_t = Some(tracks.t_ns);
         self.trim_imu(tracks.t_ns);
         est.time_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        if est.status == TrackingStatus::Tracking {
+        // A restart after a loss propagates the last estimate vision fixed:
+        // dead reckoning is bounded from there, not from its own last step.
+        if est.status == TrackingStatus::Tracking && est.mode != TrackingMode::Inertial {
             self.last_good = Some(est.clone());
         }
         Ok(self.last.insert(est))
@@ -478,7 +539,10 @@ impl BackEnd {
     #[must_use]
     pub fn propagate(&self, t_ns: i64) -> Option<Estimate> {
         let last = self.last.as_ref()?;
-        if last.status != TrackingStatus::Tracking || t_ns < last.t_ns {
+        if last.status != TrackingStatus::Tracking
+            || t_ns < last.t_ns
+            || !crate::imu::covers_without_gap(&self.imu, last.t_ns, t_ns, self.imu_gap_ns)
+        {
             return None;
         }
         let mut pre = Preintegrated::new(&last.bias);
@@ -506,6 +570,8 @@ impl BackEnd {
         self.last_frame_t = None;
         self.last = None;
         self.last_good = None;
+        self.last_visual_t = None;
+        self.imu_gap_since_keyframe = false;
     }
 
     fn trim_imu(&mut self, t_ns: i64) {
@@ -539,7 +605,7 @@ impl BackEnd {
         for j in 1..n {
             let (head, tail) = self.window.frames.split_at_mut(j);
             let (fi, fj) = (&head[j - 1], &mut tail[0]);
-            let Some(pre) = fj.preint.as_mut() else {
+            let Link::Imu(pre) = &mut fj.link else {
                 continue;
             };
             if !bias_moved(&pre.bias, &fi.bias) {
@@ -563,6 +629,7 @@ impl BackEnd {
         Estimate {
             t_ns,
             status,
+            mode: TrackingMode::VisualInertial,
             world_from_body: base.map_or_else(Isometry3::identity, |e| e.world_from_body),
             v_world: base.map_or_else(Vector3::zeros, |e| e.v_world),
             bias: base.map_or(ZERO_BIAS, |e| e.bias),
@@ -614,10 +681,12 @@ impl BackEnd {
             t_ns: tracks.t_ns,
             nav,
             bias,
-            preint: None,
+            link: Link::None,
         });
         self.window.prior = Some(initial_prior(id, &nav, &bias, sigmas));
         self.preint = Preintegrated::new(&bias);
+        self.imu_gap_since_keyframe = false;
+        self.last_visual_t = Some(tracks.t_ns);
         self.add_landmarks(id, tracks);
         self.stats.keyframes += 1;
     }
@@ -626,24 +695,50 @@ impl BackEnd {
         let Some(prev_t) = self.last_frame_t else {
             return self.lose(id, tracks);
         };
-        if let Err(e) = self
-            .preint
-            .integrate_samples(&self.imu, prev_t, tracks.t_ns, &self.noise)
-        {
-            tracing::warn!("IMU does not cover the frame interval: {e}");
-            return self.lose(id, tracks);
+        // The IMU since the last frame: preintegrated onto the factor from the
+        // last keyframe, unless the stream has a gap in it (then the factor
+        // is no measurement until the next keyframe starts a fresh one).
+        let imu_ok =
+            crate::imu::covers_without_gap(&self.imu, prev_t, tracks.t_ns, self.imu_gap_ns)
+                && self
+                    .preint
+                    .integrate_samples(&self.imu, prev_t, tracks.t_ns, &self.noise)
+                    .is_ok();
+        if !imu_ok && !self.imu_gap_since_keyframe {
+            tracing::warn!(
+                "IMU missing between t = {:.3} s and {:.3} s: tracking on stereo vision alone",
+                prev_t as f64 * 1e-9,
+                tracks.t_ns as f64 * 1e-9
+            );
         }
+        self.imu_gap_since_keyframe |= !imu_ok;
+        let visual_only = self.imu_gap_since_keyframe;
         let Some(kf) = self.window.frames.last() else {
             return self.lose(id, tracks);
         };
-        let predicted = self.preint.predict(&kf.nav, &kf.bias);
-        let kf_bias = kf.bias;
+        let (predicted, kf_bias, link) = if visual_only {
+            // Constant velocity from the last tracked frame (or the keyframe).
+            let (nav, t0) = match self.last.as_ref() {
+                Some(e) if e.status == TrackingStatus::Tracking => (nav_of(e), e.t_ns),
+                _ => (kf.nav, kf.t_ns),
+            };
+            let dt = tracks.t_ns.saturating_sub(t0) as f64 * 1e-9;
+            let nav = NavState {
+                position: nav.position + nav.velocity * dt,
+                ..nav
+            };
+            let dt_kf = tracks.t_ns.saturating_sub(kf.t_ns) as f64 * 1e-9;
+            (nav, kf.bias, Link::Motion { dt: dt_kf })
+        } else {
+            let nav = self.preint.predict(&kf.nav, &kf.bias);
+            (nav, kf.bias, Link::Imu(self.preint.clone()))
+        };
         self.window.frames.push(FrameState {
             id,
             t_ns: tracks.t_ns,
             nav: predicted,
             bias: kf_bias,
-            preint: Some(self.preint.clone()),
+            link,
         });
         for f in &tracks.features {
             if let Some(lm) = self.window.landmarks.get_mut(&f.id) {
@@ -681,25 +776,71 @@ impl BackEnd {
             report.iterations += again.iterations;
         }
         let tracked = self.tracked_in(id);
-        let newest = self.window.frames.last().map(|f| (f.nav, f.bias));
-        let healthy = newest.is_some_and(|(nav, bias)| {
-            nav.position.iter().all(|v| v.is_finite())
-                && nav.velocity.norm() < self.config.max_speed_m_s
-                && bias.gyro.norm() < 1.0
-                && bias.accel.norm() < 3.0
-        }) && tracked >= self.config.min_tracked_landmarks;
-        if !healthy {
+        let plausible = self
+            .window
+            .frames
+            .last()
+            .is_some_and(|f| self.plausible(&f.nav, &f.bias));
+        let seen = tracked >= self.config.min_tracked_landmarks;
+        let mode = if plausible && seen {
+            self.last_visual_t = Some(tracks.t_ns);
+            if visual_only {
+                TrackingMode::Visual
+            } else {
+                TrackingMode::VisualInertial
+            }
+        } else if self.may_coast(visual_only, tracks.t_ns, &predicted) {
+            // Vision cannot fix this frame but the IMU can carry it: the
+            // state is the IMU's prediction, tied to the window by the IMU
+            // factor alone.
+            let entering = self
+                .last
+                .as_ref()
+                .is_none_or(|e| e.mode != TrackingMode::Inertial);
+            if entering {
+                tracing::warn!(
+                    "vision lost at t = {:.3} s ({tracked} landmarks seen): IMU dead reckoning",
+                    tracks.t_ns as f64 * 1e-9
+                );
+            }
+            if let Some(f) = self.window.frames.last_mut() {
+                f.nav = predicted;
+                f.bias = kf_bias;
+            }
+            self.window.drop_observations_of(id);
+            TrackingMode::Inertial
+        } else {
             tracing::warn!(
-                "tracking lost at t = {} ns ({tracked} landmarks seen)",
-                tracks.t_ns
+                "tracking lost at t = {} ns ({tracked} landmarks seen{})",
+                tracks.t_ns,
+                if visual_only {
+                    ", no IMU to carry it"
+                } else {
+                    ""
+                }
             );
             return self.lose(id, tracks);
-        }
-        let keyframe = self.is_keyframe(id, tracks);
+        };
+        // A frame vision could not fix becomes a keyframe when its stereo
+        // features can start the landmarks to track on from (the old ones
+        // are lost); otherwise it is only a prediction.
+        let keyframe = match mode {
+            TrackingMode::Inertial => {
+                self.landmark_candidates(tracks) >= self.config.min_tracked_landmarks
+            }
+            TrackingMode::VisualInertial | TrackingMode::Visual => self.is_keyframe(id, tracks),
+        };
         if keyframe {
             self.stats.keyframes += 1;
             let bias = self.window.frames.last().map_or(ZERO_BIAS, |f| f.bias);
             self.preint = Preintegrated::new(&bias);
+            if self.imu_gap_since_keyframe && imu_ok {
+                tracing::info!(
+                    "IMU back at t = {:.3} s: visual-inertial tracking again",
+                    tracks.t_ns as f64 * 1e-9
+                );
+            }
+            self.imu_gap_since_keyframe = false;
             if !window_every_frame {
                 let full = self.window.optimize(self.config.max_iterations);
                 report.iterations += full.iterations;
@@ -710,13 +851,58 @@ impl BackEnd {
                 self.window.marginalize_oldest();
             }
         }
+        match mode {
+            TrackingMode::Visual => self.stats.visual_only += 1,
+            TrackingMode::Inertial => self.stats.inertial_only += 1,
+            TrackingMode::VisualInertial => {}
+        }
         let mut est = self.estimate_of_newest(tracks.t_ns, tracked);
+        est.mode = mode;
         est.keyframe = keyframe;
         est.iterations = report.iterations;
         if !keyframe {
             self.window.drop_newest();
         }
         est
+    }
+
+    /// A finite state within the plausible speed and biases.
+    fn plausible(&self, nav: &NavState, bias: &ImuBias) -> bool {
+        nav.position.iter().all(|v| v.is_finite())
+            && nav.velocity.norm() < self.config.max_speed_m_s
+            && bias.gyro.norm() < 1.0
+            && bias.accel.norm() < 3.0
+    }
+
+    /// Whether the IMU may carry a frame vision cannot fix: it has no gap,
+    /// its prediction is plausible, and vision last fixed a frame at most
+    /// `max_dead_reckoning_s` ago.
+    fn may_coast(&self, visual_only: bool, t_ns: i64, predicted: &NavState) -> bool {
+        let horizon_ns = (self.config.max_dead_reckoning_s * 1e9) as i64;
+        !visual_only
+            && self.window.frames.len() >= 2
+            && self
+                .window
+                .frames
+                .last()
+                .is_some_and(|f| self.plausible(predicted, &f.bias))
+            && self
+                .last_visual_t
+                .is_some_and(|t| t_ns.saturating_sub(t) <= horizon_ns)
+    }
+
+    /// Stereo features of this frame that could start a landmark.
+    fn landmark_candidates(&self, tracks: &FrameTracks) -> usize {
+        let (near, far) = self.config.landmark_depth_range_m;
+        tracks
+            .features
+            .iter()
+            .filter(|f| !self.window.landmarks.contains_key(&f.id))
+            .filter_map(|f| {
+                stereo_inverse_depth(&self.cam1_from_cam0, &f.left_bearing, &f.right_bearing?)
+            })
+            .filter(|rho| (near..=far).contains(&(1.0 / rho)))
+            .count()
     }
 
     /// Restarts from the last good estimate propagated to this frame.
@@ -726,7 +912,15 @@ impl BackEnd {
         let restart = self
             .last_good
             .as_ref()
-            .filter(|good| tracks.t_ns.saturating_sub(good.t_ns) <= horizon_ns)
+            .filter(|good| {
+                tracks.t_ns.saturating_sub(good.t_ns) <= horizon_ns
+                    && crate::imu::covers_without_gap(
+                        &self.imu,
+                        good.t_ns,
+                        tracks.t_ns,
+                        self.imu_gap_ns,
+                    )
+            })
             .and_then(|good| {
                 let mut pre = Preintegrated::new(&good.bias);
                 pre.integrate_samples(&self.imu, good.t_ns, tracks.t_ns, &self.noise)
@@ -758,6 +952,7 @@ impl BackEnd {
             Some(f) => Estimate {
                 t_ns,
                 status: TrackingStatus::Tracking,
+                mode: TrackingMode::VisualInertial,
                 world_from_body: isometry(&f.nav),
                 v_world: f.nav.velocity,
                 bias: f.bias,

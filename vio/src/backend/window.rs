@@ -67,8 +67,78 @@ pub(crate) struct FrameState {
     pub nav: NavState,
     /// IMU biases.
     pub bias: ImuBias,
-    /// The IMU preintegrated from the previous state of the window to this one.
-    pub preint: Option<Preintegrated>,
+    /// What ties it to the previous state of the window.
+    pub link: Link,
+}
+
+/// What ties a state to the one before it in the window.
+#[derive(Debug, Clone)]
+pub(crate) enum Link {
+    /// Nothing: the window's first state.
+    None,
+    /// The IMU preintegrated from the previous state to this one, and the
+    /// biases' random walk.
+    Imu(Preintegrated),
+    /// The IMU had a gap in between (`dt` s apart): a constant-velocity
+    /// motion prior and the biases' random walk ([`motion_residual`]), so
+    /// that stereo vision alone fixes the pose.
+    Motion {
+        /// Time between the two states, s.
+        dt: f64,
+    },
+}
+
+impl Link {
+    /// The preintegrated IMU, for an IMU link.
+    pub(crate) fn preint(&self) -> Option<&Preintegrated> {
+        match self {
+            Self::Imu(pre) => Some(pre),
+            Self::None | Self::Motion { .. } => None,
+        }
+    }
+
+    /// Time between the two states of a link, s (`None` for no link).
+    fn dt(&self) -> Option<f64> {
+        match self {
+            Self::Imu(pre) => Some(pre.dt),
+            Self::Motion { dt } => Some(*dt),
+            Self::None => None,
+        }
+    }
+}
+
+/// The motion prior of a [`Link::Motion`] under white-noise acceleration of
+/// spectral density `q` ((m/s^2)^2/Hz): `r_p = p_j - p_i - (v_i + v_j) dt / 2`
+/// with variance `q dt^3 / 12` and `r_v = v_j - v_i` with variance `q dt`,
+/// which are uncorrelated (the trapezoid is exact for a constant
+/// acceleration, so a steady turn or climb costs nothing). Returns the two
+/// residuals and their information.
+pub(crate) fn motion_residual(
+    fi: &NavState,
+    fj: &NavState,
+    dt: f64,
+    q: f64,
+) -> ([Vector3<f64>; 2], [f64; 2]) {
+    let dt = dt.max(1e-3);
+    let r_p = fj.position - fi.position - (fi.velocity + fj.velocity) * (0.5 * dt);
+    let r_v = fj.velocity - fi.velocity;
+    ([r_p, r_v], [12.0 / (q * dt.powi(3)), 1.0 / (q * dt)])
+}
+
+/// The Jacobians of [`motion_residual`]: each residual's derivative with
+/// respect to a state's position (error-state rows 3..6) or velocity
+/// (6..9) is a multiple of the identity, `(residual, state 0 for i or 1 for
+/// j, row offset, multiple)`.
+fn motion_jacobian(dt: f64) -> [(usize, usize, usize, f64); 6] {
+    let h = 0.5 * dt.max(1e-3);
+    [
+        (0, 0, 3, -1.0),
+        (0, 0, 6, -h),
+        (0, 1, 3, 1.0),
+        (0, 1, 6, -h),
+        (1, 0, 6, -1.0),
+        (1, 1, 6, 1.0),
+    ]
 }
 
 /// One observation of a landmark.
@@ -121,6 +191,9 @@ pub(crate) struct CostWeights {
     pub gyro_random_walk: f64,
     /// Accelerometer bias random walk, m/s^3/sqrt(Hz).
     pub accel_random_walk: f64,
+    /// Spectral density of the white-noise acceleration of a
+    /// [`Link::Motion`], (m/s^2)^2/Hz.
+    pub motion_q: f64,
 }
 
 /// What the system is built from.
@@ -319,11 +392,20 @@ impl Window {
         let mut cost = 0.0;
         for j in 1..self.frames.len() {
             let (fi, fj) = (&self.frames[j - 1], &self.frames[j]);
-            if let Some(pre) = &fj.preint {
-                let (r, _, _) = imu_residual(pre, &fi.nav, &fi.bias, &fj.nav);
-                let w = Self::imu_information(pre);
-                cost += 0.5 * (r.transpose() * w * r)[0];
-                let (wg, wa) = self.bias_information(pre.dt);
+            match &fj.link {
+                Link::None => continue,
+                Link::Imu(pre) => {
+                    let (r, _, _) = imu_residual(pre, &fi.nav, &fi.bias, &fj.nav);
+                    let w = Self::imu_information(pre);
+                    cost += 0.5 * (r.transpose() * w * r)[0];
+                }
+                Link::Motion { dt } => {
+                    let (r, w) = motion_residual(&fi.nav, &fj.nav, *dt, self.weights.motion_q);
+                    cost += 0.5 * (w[0] * r[0].norm_squared() + w[1] * r[1].norm_squared());
+                }
+            }
+            if let Some(dt) = fj.link.dt() {
+                let (wg, wa) = self.bias_information(dt);
                 cost += 0.5 * wg * (fj.bias.gyro - fi.bias.gyro).norm_squared();
                 cost += 0.5 * wa * (fj.bias.accel - fi.bias.accel).norm_squared();
             }
@@ -380,23 +462,45 @@ impl Window {
         // IMU and bias random-walk factors.
         for j in 1..last_imu {
             let (fi, fj) = (&self.frames[j - 1], &self.frames[j]);
-            let Some(pre) = &fj.preint else { continue };
-            counts.imu_factors += 1;
-            let (r, ji, jj) = imu_residual(pre, &fi.nav, &fi.bias, &fj.nav);
-            let w = Self::imu_information(pre);
-            let wji = w * ji;
-            let wjj = w * jj;
             let i0 = (j - 1) * STATE_DIM;
             let j0 = j * STATE_DIM;
-            add_block(&mut self.h, i0, i0, &(ji.transpose() * wji));
-            add_block(&mut self.h, j0, j0, &(jj.transpose() * wjj));
-            let hij = ji.transpose() * wjj;
-            add_block(&mut self.h, i0, j0, &hij);
-            add_block(&mut self.h, j0, i0, &hij.transpose());
-            let wr: Vector9 = w * r;
-            add_rows(&mut self.b, i0, &(ji.transpose() * wr));
-            add_rows(&mut self.b, j0, &(jj.transpose() * wr));
-            let (wg, wa) = self.bias_information(pre.dt);
+            match &fj.link {
+                Link::None => continue,
+                Link::Imu(pre) => {
+                    counts.imu_factors += 1;
+                    let (r, ji, jj) = imu_residual(pre, &fi.nav, &fi.bias, &fj.nav);
+                    let w = Self::imu_information(pre);
+                    let wji = w * ji;
+                    let wjj = w * jj;
+                    add_block(&mut self.h, i0, i0, &(ji.transpose() * wji));
+                    add_block(&mut self.h, j0, j0, &(jj.transpose() * wjj));
+                    let hij = ji.transpose() * wjj;
+                    add_block(&mut self.h, i0, j0, &hij);
+                    add_block(&mut self.h, j0, i0, &hij.transpose());
+                    let wr: Vector9 = w * r;
+                    add_rows(&mut self.b, i0, &(ji.transpose() * wr));
+                    add_rows(&mut self.b, j0, &(jj.transpose() * wr));
+                }
+                Link::Motion { dt } => {
+                    let (r, w) = motion_residual(&fi.nav, &fj.nav, *dt, self.weights.motion_q);
+                    let jac = motion_jacobian(*dt);
+                    let offset = |state: usize| if state == 0 { i0 } else { j0 };
+                    for &(ra, sa, oa, ca) in &jac {
+                        for k in 0..3 {
+                            self.b[offset(sa) + oa + k] += w[ra] * ca * r[ra][k];
+                        }
+                        for &(rb, sb, ob, cb) in jac.iter().filter(|e| e.0 == ra) {
+                            debug_assert_eq!(ra, rb);
+                            for k in 0..3 {
+                                self.h[(offset(sa) + oa + k, offset(sb) + ob + k)] +=
+                                    w[ra] * ca * cb;
+                            }
+                        }
+                    }
+                }
+            }
+            let Some(dt) = fj.link.dt() else { continue };
+            let (wg, wa) = self.bias_information(dt);
             for k in 0..6 {
                 let wk = if k < 3 { wg } else { wa };
                 let (ii, jj_) = (i0 + 9 + k, j0 + 9 + k);
@@ -575,16 +679,38 @@ impl Window {
         let mut cost = 0.0;
         let n = self.frames.len();
         let (fi, fj) = (&self.frames[n - 2], &self.frames[n - 1]);
-        if let Some(pre) = &fj.preint {
-            let (r, _, jj) = imu_residual(pre, &fi.nav, &fi.bias, &fj.nav);
-            let w = Self::imu_information(pre);
-            cost += 0.5 * (r.transpose() * w * r)[0];
-            if with_jacobians {
-                let wjj = w * jj;
-                h += jj.transpose() * wjj;
-                g += jj.transpose() * (w * r);
+        match &fj.link {
+            Link::None => {}
+            Link::Imu(pre) => {
+                let (r, _, jj) = imu_residual(pre, &fi.nav, &fi.bias, &fj.nav);
+                let w = Self::imu_information(pre);
+                cost += 0.5 * (r.transpose() * w * r)[0];
+                if with_jacobians {
+                    let wjj = w * jj;
+                    h += jj.transpose() * wjj;
+                    g += jj.transpose() * (w * r);
+                }
             }
-            let (wg, wa) = self.bias_information(pre.dt);
+            Link::Motion { dt } => {
+                let (r, w) = motion_residual(&fi.nav, &fj.nav, *dt, self.weights.motion_q);
+                cost += 0.5 * (w[0] * r[0].norm_squared() + w[1] * r[1].norm_squared());
+                if with_jacobians {
+                    let jac = motion_jacobian(*dt);
+                    for &(ra, _, oa, ca) in jac.iter().filter(|e| e.1 == 1) {
+                        for k in 0..3 {
+                            g[oa + k] += w[ra] * ca * r[ra][k];
+                        }
+                        for &(_, _, ob, cb) in jac.iter().filter(|e| e.0 == ra && e.1 == 1) {
+                            for k in 0..3 {
+                                h[(oa + k, ob + k)] += w[ra] * ca * cb;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(dt) = fj.link.dt() {
+            let (wg, wa) = self.bias_information(dt);
             let dg = fj.bias.gyro - fi.bias.gyro;
             let da = fj.bias.accel - fi.bias.accel;
             cost += 0.5 * (wg * dg.norm_squared() + wa * da.norm_squared());
@@ -808,7 +934,11 @@ impl Window {
         if !cost::counting() {
             return;
         }
-        let imu = self.frames.iter().filter(|f| f.preint.is_some()).count() as u64;
+        let imu = self
+            .frames
+            .iter()
+            .filter(|f| f.link.preint().is_some())
+            .count() as u64;
         let views: u64 = self.landmarks.values().map(|lm| lm.obs.len() as u64).sum();
         let prior_dim = self.prior.as_ref().map_or(0, |p| p.b.len() as u64);
         self.cost.record(
@@ -930,7 +1060,7 @@ impl Window {
         });
         self.frames.remove(0);
         if let Some(f) = self.frames.first_mut() {
-            f.preint = None;
+            f.link = Link::None;
         }
         self.landmarks.retain(|_, lm| lm.host != oldest);
         for lm in self.landmarks.values_mut() {
@@ -943,7 +1073,7 @@ impl Window {
     fn drop_oldest_unmarginalized(&mut self) {
         let oldest = self.frames.remove(0).id;
         if let Some(f) = self.frames.first_mut() {
-            f.preint = None;
+            f.link = Link::None;
         }
         self.landmarks.retain(|_, lm| lm.host != oldest);
         for lm in self.landmarks.values_mut() {
@@ -987,6 +1117,16 @@ impl Window {
             lm.rho = 1.0 / depth;
             lm.obs.remove(k);
             lm.obs.retain(|o| o.frame != oldest);
+        }
+    }
+
+    /// Drops the observations made in frame `id` (the newest), keeping the
+    /// state.
+    pub(crate) fn drop_observations_of(&mut self, id: u64) {
+        for lm in self.landmarks.values_mut() {
+            while lm.obs.last().is_some_and(|o| o.frame == id) {
+                lm.obs.pop();
+            }
         }
     }
 
@@ -1056,7 +1196,7 @@ mod tests {
                 gyro: Vector3::new(0.01, -0.02, 0.015 + 0.01 * x),
                 accel: Vector3::new(0.05, 0.02 - 0.03 * x, -0.04),
             },
-            preint: None,
+            link: Link::None,
         }
     }
 
@@ -1073,6 +1213,7 @@ mod tests {
             huber: 2.0,
             gyro_random_walk: 1.9e-5,
             accel_random_walk: 3e-3,
+            motion_q: 4.0,
         };
         let mut w = Window::new(ext, weights);
         let noise = ImuNoise {
@@ -1098,7 +1239,7 @@ mod tests {
                 let mut pre = Preintegrated::new(&prev.bias);
                 pre.integrate_samples(&samples, prev.t_ns, f.t_ns, &noise)
                     .unwrap_or_else(|e| panic!("{e}"));
-                f.preint = Some(pre);
+                f.link = Link::Imu(pre);
             }
             w.frames.push(f);
         }
@@ -1125,34 +1266,74 @@ mod tests {
         w
     }
 
+    /// Asserts that `grad` is the derivative of `cost` along each of the
+    /// first `dims` error-state directions of the window, by central
+    /// differences (costs of about 1e8, the bias random walk's information
+    /// being ~1e10: round-off is ~cost * 1e-16 / eps).
+    fn assert_gradient(w: &mut Window, cost: impl Fn(&Window) -> f64, grad: &[f64], offset: usize) {
+        let eps = 1e-4;
+        let c0 = cost(w);
+        let n = w.frames.len();
+        for (k, &g) in grad.iter().enumerate() {
+            let mut d = DVector::zeros(n * STATE_DIM);
+            d[offset + k] = eps;
+            let saved = w.frames.clone();
+            w.apply(&d);
+            let plus = cost(w);
+            w.frames.clone_from(&saved);
+            w.apply(&(-&d));
+            let minus = cost(w);
+            w.frames.clone_from(&saved);
+            let fd = (plus - minus) / (2.0 * eps);
+            let tol = 1e-5 * (1.0 + fd.abs()) + 20.0 * c0 * f64::EPSILON / eps;
+            assert!(
+                (fd - g).abs() < tol,
+                "row {}: finite difference {fd}, built {g}",
+                offset + k
+            );
+        }
+    }
+
     /// The built gradient must be the derivative of the cost.
     #[test]
     fn built_gradient_is_the_derivative_of_the_cost() {
         let mut w = three_states_with_prior();
         w.build(Selection::All, 0.0);
-        // Central differences of a cost of about 1e8 (the bias random walk's
-        // information is ~1e10): round-off is ~cost * 1e-16 / eps.
-        let eps = 1e-4;
-        let cost = w.cost();
-        let n = w.frames.len();
-        for k in 0..n * STATE_DIM {
-            let mut d = DVector::zeros(n * STATE_DIM);
-            d[k] = eps;
-            let saved = w.frames.clone();
-            w.apply(&d);
-            let plus = w.cost();
-            w.frames.clone_from(&saved);
-            w.apply(&(-&d));
-            let minus = w.cost();
-            w.frames.clone_from(&saved);
-            let fd = (plus - minus) / (2.0 * eps);
-            let tol = 1e-5 * (1.0 + fd.abs()) + 20.0 * cost * f64::EPSILON / eps;
-            assert!(
-                (fd - w.b[k]).abs() < tol,
-                "row {k}: finite difference {fd}, built {}",
-                w.b[k]
-            );
+        let grad: Vec<f64> = w.b.iter().copied().collect();
+        assert_gradient(&mut w, Window::cost, &grad, 0);
+    }
+
+    /// The same with the newest state tied by the motion prior of an IMU gap,
+    /// for the whole window's system and the newest state's alone; and a
+    /// constant acceleration costs nothing in position.
+    #[test]
+    fn a_motion_link_has_the_derivatives_of_its_cost() {
+        let mut w = three_states_with_prior();
+        w.frames[2].link = Link::Motion { dt: 0.4 };
+        w.build(Selection::All, 0.0);
+        let grad: Vec<f64> = w.b.iter().copied().collect();
+        assert_gradient(&mut w, Window::cost, &grad, 0);
+        let (h, g, _) = w.newest_system(true);
+        let newest = 2 * STATE_DIM;
+        assert_gradient(&mut w, |w| w.newest_system(false).2, g.as_slice(), newest);
+        // The motion prior is linear in position and velocity: its
+        // Gauss-Newton block is the Hessian, symmetric and positive on them.
+        for i in 3..9 {
+            assert!(h[(i, i)] > 0.0);
+            for j in 3..9 {
+                assert!((h[(i, j)] - h[(j, i)]).abs() <= 1e-9 * h[(i, i)].abs());
+            }
         }
+        let fi = w.frames[1].nav;
+        let a = Vector3::new(0.7, -1.2, 0.4);
+        let dt = 0.4;
+        let fj = NavState {
+            position: fi.position + fi.velocity * dt + 0.5 * a * dt * dt,
+            velocity: fi.velocity + a * dt,
+            ..fi
+        };
+        let (r, _) = motion_residual(&fi, &fj, dt, 1.0);
+        assert!(r[0].norm() < 1e-12, "{:?}", r[0]);
     }
 
     /// Solves lower the cost and move the states, but none moves the oldest

@@ -46,6 +46,8 @@ enum Command {
     ExploreBench(commands::explore_bench::ExploreBenchArgs),
     /// Fly seeded worlds with a drone's own stereo camera, IMU, VIO and map, both planners.
     FlightBench(commands::flight_bench::FlightBenchArgs),
+    /// Sensor faults injected into a flight: detection, reaction and ATE against the clean run.
+    FaultBench(commands::fault_bench::FaultBenchArgs),
     /// Energy and latency per stage of a run's cost.json on a Raspberry Pi or an accelerator.
     Cost(commands::cost::CostArgs),
 }
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
         Command::Explore(args) => commands::explore::run(&args),
         Command::ExploreBench(args) => commands::explore_bench::run(&args),
         Command::FlightBench(args) => commands::flight_bench::run(&args),
+        Command::FaultBench(args) => commands::fault_bench::run(&args),
         Command::Cost(args) => commands::cost::run(&args),
     };
     match result {

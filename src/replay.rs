@@ -22,7 +22,7 @@ use datasets::{DatasetError, StereoFrame};
 use nalgebra::Vector3;
 use pipeline::{PipelineConfig, PipelineMode, PipelineRecord, PipelineRun, RecordTiming};
 use serde::Serialize;
-use vio::backend::TrackingStatus;
+use vio::backend::{TrackingMode, TrackingStatus};
 use vio::frontend::{FrameStats, FrameTiming, FrameTracks, FrontEnd, FrontEndConfig};
 use vio::health::SensorFault;
 
@@ -396,6 +396,8 @@ pub struct PipelineFrame {
     pub t_ns: i64,
     /// The back end's status after the frame.
     pub status: TrackingStatus,
+    /// What carried a tracking frame's estimate.
+    pub tracking_mode: TrackingMode,
     /// Whether the frame became a keyframe.
     pub keyframe: bool,
     /// Features the front end output.
@@ -425,6 +427,13 @@ pub struct PipelineMetrics {
     pub frames: usize,
     /// Frames whose status was `Tracking`: the rows of `trajectory.tum`.
     pub frames_tracking: usize,
+    /// Of those, frames stereo vision alone carried across an IMU gap
+    /// (`TrackingMode::Visual`).
+    pub frames_visual_only: usize,
+    /// Of those, frames the IMU alone carried while vision saw too few
+    /// landmarks (`TrackingMode::Inertial`, bounded by the back end's
+    /// `max_dead_reckoning_s`).
+    pub frames_inertial_only: usize,
     /// Pairs dropped because the front end's queue was full (real time only).
     pub drops: usize,
     /// Frames with status `Lost` (tracking failed; the back end restarted from
@@ -443,8 +452,9 @@ pub struct PipelineMetrics {
     /// samples beyond the sensor's range, dropped; camera gaps), times in ns.
     pub faults: Vec<SensorFault>,
     /// Why the run is not the whole answer it looks like (sensor faults,
-    /// fewer than [`TRACKED_SHARE_MIN`] of the frames tracked, more than one
-    /// world frame); empty for a clean run. The headline says the same.
+    /// frames carried by one sensor alone, fewer than [`TRACKED_SHARE_MIN`]
+    /// of the frames tracked, more than one world frame); empty for a clean
+    /// run. The headline says the same.
     pub degraded: Vec<String>,
     /// Frames that became keyframes.
     pub keyframes: usize,
@@ -535,6 +545,52 @@ pub fn fault_summary(faults: &[SensorFault]) -> Vec<String> {
             if dropped.len() == 1 { "" } else { "s" },
             s(*first)
         ));
+    }
+    lines
+}
+
+/// The frames one sensor alone carried, in a line per sensor: how many, in
+/// how many stretches, the longest and when (s on the sensors' clock);
+/// nothing when both carried every tracking frame.
+#[must_use]
+pub fn single_sensor_summary(records: &[PipelineRecord]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (mode, what) in [
+        (
+            TrackingMode::Visual,
+            "tracked on stereo vision alone (no IMU)",
+        ),
+        (
+            TrackingMode::Inertial,
+            "carried by the IMU alone (too few landmarks seen)",
+        ),
+    ] {
+        // Stretches of consecutive frames in `mode`: (first t, last t, frames).
+        let mut stretches: Vec<(i64, i64, usize)> = Vec::new();
+        let mut open = false;
+        for r in records {
+            let inside = r.estimate.status == TrackingStatus::Tracking && r.estimate.mode == mode;
+            match (inside, open, stretches.last_mut()) {
+                (true, true, Some(last)) => {
+                    last.1 = r.t_ns;
+                    last.2 += 1;
+                }
+                (true, _, _) => stretches.push((r.t_ns, r.t_ns, 1)),
+                (false, _, _) => {}
+            }
+            open = inside;
+        }
+        let frames: usize = stretches.iter().map(|s| s.2).sum();
+        if let Some(longest) = stretches.iter().max_by_key(|s| s.1 - s.0) {
+            lines.push(format!(
+                "{frames} frame{} {what} in {} stretch{}, the longest {:.3} s from t = {:.3} s",
+                if frames == 1 { "" } else { "s" },
+                stretches.len(),
+                if stretches.len() == 1 { "" } else { "es" },
+                (longest.1 - longest.0) as f64 * 1e-9,
+                longest.0 as f64 * 1e-9
+            ));
+        }
     }
     lines
 }
@@ -713,6 +769,12 @@ pub fn pipeline_metrics(
             .filter(|r| r.estimate.status == status)
             .count()
     };
+    let count_mode = |mode: TrackingMode| {
+        run.records
+            .iter()
+            .filter(|r| r.estimate.status == TrackingStatus::Tracking && r.estimate.mode == mode)
+            .count()
+    };
     // The run's ATE is its first tracking session's (the whole of
     // `estimate` when there is one world frame), already scored above.
     let ate = gt.as_ref().map(|gt| {
@@ -738,6 +800,7 @@ pub fn pipeline_metrics(
         .flat_map(|r| r.faults.iter().copied())
         .collect();
     let mut degraded = fault_summary(&faults);
+    degraded.extend(single_sensor_summary(&run.records));
     if tracked_share < TRACKED_SHARE_MIN {
         degraded.push(format!(
             "only {:.1} % of the frames tracked ({frames_tracking} of {frames})",
@@ -762,6 +825,8 @@ pub fn pipeline_metrics(
         pairs: run.pairs,
         frames,
         frames_tracking,
+        frames_visual_only: count_mode(TrackingMode::Visual),
+        frames_inertial_only: count_mode(TrackingMode::Inertial),
         drops: run.drops(),
         lost_frames: count(TrackingStatus::Lost),
         reinitializations: run
@@ -793,6 +858,7 @@ pub fn pipeline_metrics(
             .map(|r| PipelineFrame {
                 t_ns: r.t_ns,
                 status: r.estimate.status,
+                tracking_mode: r.estimate.mode,
                 keyframe: r.estimate.keyframe,
                 features: r.features,
                 stereo: r.stereo,

@@ -796,9 +796,10 @@ pub fn fly(
     let rig = source.rig().clone();
     let mut screen = crate::source::StreamScreen::new(&config.health, &rig)?;
     observe(FlightEvent::Started { rig: &rig });
-    let mut frontend = FrontEndStage::new(&config.frontend, &rig)?;
+    let mut frontend = FrontEndStage::new(&config.frontend, &config.health, &rig)?;
     let mut backend = BackEndStage::new(
         &config.backend,
+        &config.health,
         &rig,
         config.pipeline.views,
         config.pipeline.view_images_every,

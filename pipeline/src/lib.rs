@@ -37,6 +37,7 @@
 
 pub mod config;
 pub mod error;
+pub mod faults;
 pub mod flight;
 pub mod plan_thread;
 pub mod record;

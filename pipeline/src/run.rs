@@ -79,9 +79,10 @@ pub fn run_sequential<S: Source>(
     let start = Instant::now();
     let rig = source.rig().clone();
     let views = config.pipeline.views;
-    let mut frontend = FrontEndStage::new(&config.frontend, &rig)?;
+    let mut frontend = FrontEndStage::new(&config.frontend, &config.health, &rig)?;
     let mut backend = BackEndStage::new(
         &config.backend,
+        &config.health,
         &rig,
         views,
         config.pipeline.view_images_every,
@@ -199,9 +200,10 @@ pub fn run_pipeline<S: Source>(
     let source = &mut Screened::new(source, &config.health)?;
     let start = Instant::now();
     let rig = source.rig().clone();
-    let frontend = FrontEndStage::new(&config.frontend, &rig)?;
+    let frontend = FrontEndStage::new(&config.frontend, &config.health, &rig)?;
     let backend = BackEndStage::new(
         &config.backend,
+        &config.health,
         &rig,
         config.pipeline.views,
         config.pipeline.view_images_every,

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod eval;
 pub mod explore;
 pub mod explore_bench;
+pub mod fault_bench;
 pub mod flight;
 pub mod flight_bench;
 pub mod inspect;

@@ -11,6 +11,7 @@ use datasets::model::RigCalibration;
 use datasets::{ImuSample, StereoFrame};
 use vio::backend::{BackEnd, BackEndConfig, Estimate, TrackingStatus};
 use vio::frontend::FrameTracks;
+use vio::health::HealthConfig;
 
 use super::elapsed_ns;
 use crate::PipelineError;
@@ -32,22 +33,27 @@ pub struct BackEndStage {
 }
 
 impl BackEndStage {
-    /// A back end for a rig; `views`: give each frame a [`FrameView`], with
-    /// its stereo pair every `images_every` frames (0: never).
+    /// A back end for a rig; `health` says what an IMU gap is (vision alone
+    /// carries the frames across one); `views`: give each frame a
+    /// [`FrameView`], with its stereo pair every `images_every` frames (0:
+    /// never).
     ///
     /// # Errors
     /// [`PipelineError::Setup`] when the configuration or the calibration is
     /// refused.
     pub fn new(
         config: &BackEndConfig,
+        health: &HealthConfig,
         rig: &RigCalibration,
         views: bool,
         images_every: usize,
     ) -> Result<Self, PipelineError> {
-        let backend = BackEnd::new(config.clone(), rig).map_err(|error| PipelineError::Setup {
+        let setup = |error| PipelineError::Setup {
             stage: "back end",
             error,
-        })?;
+        };
+        let mut backend = BackEnd::new(config.clone(), rig).map_err(setup)?;
+        backend.set_imu_gap_s(health.imu_gap_s).map_err(setup)?;
         Ok(Self {
             backend,
             imu_samples: 0,

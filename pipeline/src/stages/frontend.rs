@@ -11,6 +11,7 @@ use datasets::ImuSample;
 use datasets::model::RigCalibration;
 use nalgebra::{UnitQuaternion, Vector3};
 use vio::frontend::{FrameTracks, FrontEnd, FrontEndConfig};
+use vio::health::HealthConfig;
 
 use super::elapsed_ns;
 use crate::PipelineError;
@@ -18,21 +19,35 @@ use crate::source::FrameInput;
 
 /// The IMU samples the front end needs for its gyro prior: from the last one
 /// at or before the previous frame on.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct GyroWindow {
     samples: Vec<ImuSample>,
     prev_t_ns: Option<i64>,
+    /// Longest interval between samples that is not a gap, ns: no prior
+    /// across a gap (interpolating over it is no measurement).
+    max_gap_ns: i64,
 }
 
 impl GyroWindow {
+    pub(crate) fn new(health: &HealthConfig) -> Self {
+        Self {
+            samples: Vec::new(),
+            prev_t_ns: None,
+            max_gap_ns: (health.imu_gap_s * 1e9) as i64,
+        }
+    }
+
     pub(crate) fn extend(&mut self, imu: &[ImuSample]) {
         self.samples.extend_from_slice(imu);
     }
 
     /// `body_prev_from_body` since the previous frame, raw gyro (zero bias).
     pub(crate) fn prior(&self, t_ns: i64) -> Option<UnitQuaternion<f64>> {
-        self.prev_t_ns
-            .and_then(|t0| vio::imu::integrate_gyro(&self.samples, t0, t_ns, &Vector3::zeros()))
+        let t0 = self.prev_t_ns?;
+        if !vio::imu::covers_without_gap(&self.samples, t0, t_ns, self.max_gap_ns) {
+            return None;
+        }
+        vio::imu::integrate_gyro(&self.samples, t0, t_ns, &Vector3::zeros())
     }
 
     /// The frame at `t_ns` was processed: keep only what the next prior needs.
@@ -56,12 +71,17 @@ pub struct FrontEndStage {
 }
 
 impl FrontEndStage {
-    /// A front end for a rig.
+    /// A front end for a rig; `health` says what an IMU gap is (no gyro
+    /// prior across one).
     ///
     /// # Errors
     /// [`PipelineError::Setup`] when the configuration or the calibration is
     /// refused.
-    pub fn new(config: &FrontEndConfig, rig: &RigCalibration) -> Result<Self, PipelineError> {
+    pub fn new(
+        config: &FrontEndConfig,
+        health: &HealthConfig,
+        rig: &RigCalibration,
+    ) -> Result<Self, PipelineError> {
         let frontend =
             FrontEnd::new(config.clone(), rig).map_err(|error| PipelineError::Setup {
                 stage: "front end",
@@ -69,7 +89,7 @@ impl FrontEndStage {
             })?;
         Ok(Self {
             frontend,
-            gyro: GyroWindow::default(),
+            gyro: GyroWindow::new(health),
             cost: StageCounts::new(),
         })
     }
@@ -121,7 +141,7 @@ mod tests {
             .collect();
         let frames: Vec<i64> = (1..=9).map(|k| k * 50_000_000 + 1_000_000).collect();
         let batches = imu_batches(&imu, &frames, 0);
-        let mut window = GyroWindow::default();
+        let mut window = GyroWindow::new(&HealthConfig::default());
         let mut prev = None;
         for (t, batch) in frames.iter().zip(&batches) {
             window.extend(&imu[batch.clone()]);

@@ -448,8 +448,10 @@ pub struct PipelineMetrics {
     /// The tracking sessions, one world frame each, in order: each written
     /// to its own file and scored alone.
     pub sessions: Vec<SessionMetrics>,
-    /// The sensor faults found, oldest first (`vio::health`: IMU gaps, IMU
-    /// samples beyond the sensor's range, dropped; camera gaps), times in ns.
+    /// The sensor faults found, in the order the stream revealed them
+    /// (`vio::health`: IMU gaps, IMU samples beyond the sensor's range,
+    /// dropped; camera gaps; stretches of frames without usable texture or
+    /// with failed stereo matching), times in ns.
     pub faults: Vec<SensorFault>,
     /// Why the run is not the whole answer it looks like (sensor faults,
     /// frames carried by one sensor alone, fewer than [`TRACKED_SHARE_MIN`]
@@ -511,12 +513,25 @@ pub struct SessionMetrics {
 pub fn fault_summary(faults: &[SensorFault]) -> Vec<String> {
     let mut lines = Vec::new();
     let s = |t_ns: i64| t_ns as f64 * 1e-9;
-    for (name, pick) in [
+    for (name, names, pick) in [
         (
             "IMU gap",
+            "IMU gaps",
             (|f: &SensorFault| matches!(f, SensorFault::ImuGap { .. })) as fn(&SensorFault) -> bool,
         ),
-        ("camera gap", |f| matches!(f, SensorFault::CameraGap { .. })),
+        ("camera gap", "camera gaps", |f| {
+            matches!(f, SensorFault::CameraGap { .. })
+        }),
+        (
+            "stretch of frames without usable texture",
+            "stretches of frames without usable texture",
+            |f| matches!(f, SensorFault::NoTexture { .. }),
+        ),
+        (
+            "stretch of frames with failed stereo matching",
+            "stretches of frames with failed stereo matching",
+            |f| matches!(f, SensorFault::StereoFailure { .. }),
+        ),
     ] {
         let of_kind: Vec<&SensorFault> = faults.iter().filter(|f| pick(f)).collect();
         if let Some(longest) = of_kind
@@ -524,9 +539,9 @@ pub fn fault_summary(faults: &[SensorFault]) -> Vec<String> {
             .max_by(|a, b| a.duration_s().total_cmp(&b.duration_s()))
         {
             lines.push(format!(
-                "{} {name}{}, {:.3} s in all, the longest {:.3} s from t = {:.3} s",
+                "{} {}, {:.3} s in all, the longest {:.3} s from t = {:.3} s",
                 of_kind.len(),
-                if of_kind.len() == 1 { "" } else { "s" },
+                if of_kind.len() == 1 { name } else { names },
                 of_kind.iter().map(|f| f.duration_s()).sum::<f64>(),
                 longest.duration_s(),
                 s(longest.t_ns())

@@ -710,6 +710,14 @@ fn injected_faults_are_detected_and_ridden_out() {
         (rel(camera_gap.t_ns()) - 8.45).abs() < 0.01,
         "{camera_gap:?}"
     );
+    // The black frames: 6.5 s to 6.95 s, every pair of them without texture.
+    let dark = faulted
+        .faults
+        .iter()
+        .find(|f| matches!(f, SensorFault::NoTexture { .. }))
+        .unwrap_or_else(|| panic!("no dark stretch in {:?}", faulted.faults));
+    assert!((rel(dark.t_ns()) - 6.5).abs() < 0.01, "{dark:?}");
+    assert!((dark.duration_s() - 0.45).abs() < 0.01, "{dark:?}");
     // The reactions: vision alone across the IMU gap, the IMU alone across
     // the black frames, both said in `degraded`.
     assert!(
@@ -729,7 +737,7 @@ fn injected_faults_are_detected_and_ridden_out() {
         faulted.degraded
     );
     assert!(
-        said("IMU gap") && said("camera gap"),
+        said("IMU gap") && said("camera gap") && said("without usable texture"),
         "{:?}",
         faulted.degraded
     );

@@ -67,7 +67,34 @@ impl PipelineConfig {
         let fail =
             |e: &dyn std::fmt::Display| PipelineError::Config(format!("{}: {e}", path.display()));
         let text = std::fs::read_to_string(path).map_err(|e| fail(&e))?;
-        toml::from_str(&text).map_err(|e| fail(&e))
+        let config: Self = toml::from_str(&text).map_err(|e| fail(&e))?;
+        config.validate().map_err(|e| fail(&e))?;
+        Ok(config)
+    }
+
+    /// Checks every section, so that a value out of range is refused before
+    /// the first frame rather than mid-run (the runners call it first).
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] naming the section and the first value out
+    /// of range.
+    pub fn validate(&self) -> Result<(), PipelineError> {
+        let section =
+            |name: &str, e: &dyn std::fmt::Display| PipelineError::Config(format!("[{name}] {e}"));
+        self.frontend
+            .validate()
+            .map_err(|e| section("frontend", &e))?;
+        self.backend
+            .validate()
+            .map_err(|e| section("backend", &e))?;
+        self.health.validate().map_err(|e| section("health", &e))?;
+        self.pipeline.validate()?;
+        self.map.validate().map_err(|e| section("map", &e))?;
+        self.explore
+            .validate()
+            .map_err(|e| section("explore", &e))?;
+        self.flight.validate().map_err(|e| section("flight", &e))?;
+        Ok(())
     }
 }
 
@@ -223,6 +250,49 @@ mod tests {
                 Err(e) => assert!(e.to_string().contains(field), "{e}"),
                 Ok(()) => panic!("{field} accepted"),
             }
+        }
+    }
+
+    /// One value out of range in any section: refused by
+    /// `PipelineConfig::validate` (which every runner calls before the first
+    /// frame) and by `from_file`, naming the section and the value.
+    #[test]
+    fn every_section_is_checked_before_work() {
+        assert!(PipelineConfig::default().validate().is_ok());
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for (text, section, field) in [
+            (
+                "[frontend]\nmax_features = 0\n",
+                "[frontend]",
+                "max_features",
+            ),
+            (
+                "[backend]\npixel_sigma_px = 1e300\n",
+                "[backend]",
+                "pixel_sigma_px",
+            ),
+            ("[health]\nimu_gap_s = 0.0\n", "[health]", "imu_gap_s"),
+            ("[pipeline]\nmap_queue = 0\n", "pipeline", "map_queue"),
+            ("[map]\nresolution_m = 0.0002\n", "[map]", "resolution"),
+            ("[explore]\nrange_m = 1e9\n", "[explore]", "range_m"),
+            ("[flight]\nheight_m = 30.0\n", "[flight]", "height_m"),
+        ] {
+            let cfg = parse(text);
+            let message = cfg
+                .validate()
+                .map_or_else(|e| e.to_string(), |()| String::new());
+            assert!(
+                message.contains(section) && message.contains(field),
+                "{text:?}: {message:?}"
+            );
+            let path = dir.path().join("bad.toml");
+            std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+            let message =
+                PipelineConfig::from_file(&path).map_or_else(|e| e.to_string(), |_| String::new());
+            assert!(
+                message.contains("bad.toml") && message.contains(field),
+                "{message}"
+            );
         }
     }
 

@@ -765,12 +765,9 @@ pub fn fly(
     pose: PoseSource,
     mut observe: impl FnMut(FlightEvent<'_>),
 ) -> Result<FlightRun, PipelineError> {
+    config.validate()?;
     let fc = &config.flight;
-    fc.validate()?;
     let explore = &config.explore;
-    explore
-        .validate()
-        .map_err(|e| PipelineError::Config(format!("[explore] {e}")))?;
     let fail_world = |e: datasets::DatasetError| PipelineError::Source {
         source_name: format!("synthetic flight, world seed {seed}"),
         message: e.to_string(),
@@ -1037,7 +1034,7 @@ pub fn fly(
         let (estimate_pose, tracking, keyframe, record) = match pose {
             PoseSource::Vio => {
                 let start_fe = Instant::now();
-                let (tracks, frontend_ns) = frontend.step(&input)?;
+                let (tracks, frontend_ns) = frontend.step(&mut input)?;
                 seconds.frontend += timed(start_fe);
                 let start_be = Instant::now();
                 let Some((estimate, backend_ns)) = backend.step(&input.imu, Some(tracks))? else {

@@ -74,7 +74,7 @@ pub fn run_sequential<S: Source>(
     config: &PipelineConfig,
     mut on_event: impl FnMut(StreamEvent<'_>),
 ) -> Result<PipelineRun, PipelineError> {
-    config.pipeline.validate()?;
+    config.validate()?;
     let source = &mut Screened::new(source, &config.health)?;
     let start = Instant::now();
     let rig = source.rig().clone();
@@ -94,7 +94,7 @@ pub fn run_sequential<S: Source>(
     while source.next_into(&mut input)? {
         run.pairs += 1;
         let available = Instant::now();
-        let (tracks, frontend_ns) = frontend.step(&input)?;
+        let (tracks, frontend_ns) = frontend.step(&mut input)?;
         let Some((estimate, backend_ns)) = backend.step(&input.imu, Some(tracks))? else {
             continue;
         };
@@ -189,7 +189,7 @@ pub fn run_pipeline<S: Source>(
     mode: PipelineMode,
     mut on_event: impl FnMut(StreamEvent<'_>),
 ) -> Result<PipelineRun, PipelineError> {
-    config.pipeline.validate()?;
+    config.validate()?;
     if let PipelineMode::RealTime { speed } = mode
         && !(speed.is_finite() && speed > 0.0)
     {
@@ -446,7 +446,7 @@ fn frontend_thread(
 ) -> Result<cost::StageCounts, PipelineError> {
     for mut slot in frames_rx.iter() {
         if slot.has_frame {
-            let (tracks, frontend_ns) = match stage.step(&slot.input) {
+            let (tracks, frontend_ns) = match stage.step(&mut slot.input) {
                 Ok(out) => out,
                 Err(e) => {
                     let _ = pool.try_send(slot);

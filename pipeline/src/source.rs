@@ -384,5 +384,17 @@ pub fn describe_fault(fault: &SensorFault) -> String {
             s(from_ns),
             s(to_ns)
         ),
+        SensorFault::NoTexture { from_ns, to_ns } => format!(
+            "no usable texture in the frames from t = {:.3} s to {:.3} s ({:.3} s)",
+            s(from_ns),
+            s(to_ns),
+            fault.duration_s()
+        ),
+        SensorFault::StereoFailure { from_ns, to_ns } => format!(
+            "stereo matching failed in the frames from t = {:.3} s to {:.3} s ({:.3} s)",
+            s(from_ns),
+            s(to_ns),
+            fault.duration_s()
+        ),
     }
 }

@@ -18,12 +18,24 @@
 //!   [`HealthConfig::camera_gap_periods`] camera periods (dropped or
 //!   missing pairs).
 //!
+//!
+//! [`VisionHealth`] watches what the front end made of each stereo pair
+//! ([`FrameTracks`]) and reports stretches of frames as faults when they end:
+//!
+//! - **No texture**: fewer than [`HealthConfig::min_features`] features in a
+//!   frame (a dark or saturated image, a covered lens, a blank wall).
+//! - **Stereo failure**: features enough, but fewer than
+//!   [`HealthConfig::min_stereo_share`] of them matched in the right image
+//!   (the cameras out of sync, one lens obscured, heavy noise).
+//!
 //! Units: times in ns on the sensors' clock, rates in rad/s, specific force
 //! in m/s^2 (IMU frame). The checks are the sensors' own; what the estimator
 //! makes of a fault (visual-only tracking across an IMU gap) is the back
 //! end's.
 
 use datasets::ImuSample;
+
+use crate::frontend::FrameTracks;
 use serde::{Deserialize, Serialize};
 
 use crate::{Result, VioError};
@@ -41,6 +53,11 @@ pub struct HealthConfig {
     /// Longest interval between two frames that is not a gap, in camera
     /// periods (of the calibrated rate).
     pub camera_gap_periods: f64,
+    /// Fewest features in a frame that is not a no-texture frame.
+    pub min_features: u32,
+    /// Smallest share of a frame's features with a stereo match that is not
+    /// a stereo failure.
+    pub min_stereo_share: f64,
 }
 
 impl Default for HealthConfig {
@@ -52,6 +69,10 @@ impl Default for HealthConfig {
             max_gyro_rad_s: 35.0,
             max_accel_m_s2: 160.0,
             camera_gap_periods: 2.5,
+            // The front end keeps ~150 features on a textured scene (EuRoC,
+            // the synthetic worlds) with 70-96 % of them stereo.
+            min_features: 20,
+            min_stereo_share: 0.2,
         }
     }
 }
@@ -67,6 +88,8 @@ impl HealthConfig {
             ("max_gyro_rad_s", self.max_gyro_rad_s, 1.0, 1e3),
             ("max_accel_m_s2", self.max_accel_m_s2, 10.0, 1e4),
             ("camera_gap_periods", self.camera_gap_periods, 1.5, 1e3),
+            ("min_features", f64::from(self.min_features), 0.0, 1e4),
+            ("min_stereo_share", self.min_stereo_share, 0.0, 1.0),
         ] {
             if !(v.is_finite() && (lo..=hi).contains(&v)) {
                 return Err(VioError::Config(format!(
@@ -105,6 +128,20 @@ pub enum SensorFault {
         /// The first frame after it.
         to_ns: i64,
     },
+    /// Frames with too few features, ns.
+    NoTexture {
+        /// The first such frame.
+        from_ns: i64,
+        /// The last.
+        to_ns: i64,
+    },
+    /// Frames whose features found too few stereo matches, ns.
+    StereoFailure {
+        /// The first such frame.
+        from_ns: i64,
+        /// The last.
+        to_ns: i64,
+    },
 }
 
 impl SensorFault {
@@ -112,7 +149,10 @@ impl SensorFault {
     #[must_use]
     pub fn t_ns(&self) -> i64 {
         match *self {
-            Self::ImuGap { from_ns, .. } | Self::CameraGap { from_ns, .. } => from_ns,
+            Self::ImuGap { from_ns, .. }
+            | Self::CameraGap { from_ns, .. }
+            | Self::NoTexture { from_ns, .. }
+            | Self::StereoFailure { from_ns, .. } => from_ns,
             Self::ImuOutOfRange { t_ns, .. } => t_ns,
         }
     }
@@ -121,9 +161,10 @@ impl SensorFault {
     #[must_use]
     pub fn duration_s(&self) -> f64 {
         match *self {
-            Self::ImuGap { from_ns, to_ns } | Self::CameraGap { from_ns, to_ns } => {
-                to_ns.saturating_sub(from_ns) as f64 * 1e-9
-            }
+            Self::ImuGap { from_ns, to_ns }
+            | Self::CameraGap { from_ns, to_ns }
+            | Self::NoTexture { from_ns, to_ns }
+            | Self::StereoFailure { from_ns, to_ns } => to_ns.saturating_sub(from_ns) as f64 * 1e-9,
             Self::ImuOutOfRange { .. } => 0.0,
         }
     }
@@ -212,6 +253,91 @@ impl SensorHealth {
     }
 }
 
+/// What a frame's tracks say about the cameras.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FrameClass {
+    Good,
+    NoTexture,
+    StereoFailure,
+}
+
+/// Watches the front end's output frame by frame ([module docs](self)).
+#[derive(Debug, Clone)]
+pub struct VisionHealth {
+    config: HealthConfig,
+    /// The open stretch of bad frames: its class, first and last frame time.
+    open: Option<(FrameClass, i64, i64)>,
+    pending: Vec<SensorFault>,
+}
+
+impl VisionHealth {
+    /// A monitor with `config`'s limits.
+    ///
+    /// # Errors
+    /// [`VioError::Config`] when a limit is out of range.
+    pub fn new(config: HealthConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            open: None,
+            pending: Vec::new(),
+        })
+    }
+
+    /// Checks one frame's tracks (time-ordered); a stretch of bad frames is
+    /// logged when it starts and becomes a fault when it ends.
+    pub fn check_tracks(&mut self, tracks: &FrameTracks) {
+        let features = tracks.features.len();
+        let stereo = tracks
+            .features
+            .iter()
+            .filter(|f| f.right_bearing.is_some())
+            .count();
+        let class = if features < self.config.min_features as usize {
+            FrameClass::NoTexture
+        } else if (stereo as f64) < self.config.min_stereo_share * features as f64 {
+            FrameClass::StereoFailure
+        } else {
+            FrameClass::Good
+        };
+        let t_ns = tracks.t_ns;
+        match self.open {
+            Some((open, _, ref mut last)) if open == class => *last = t_ns,
+            _ => {
+                self.close();
+                if class != FrameClass::Good {
+                    let t_s = t_ns as f64 * 1e-9;
+                    match class {
+                        FrameClass::NoTexture => tracing::warn!(
+                            "no usable texture from t = {t_s:.3} s: {features} features"
+                        ),
+                        _ => tracing::warn!(
+                            "stereo failing from t = {t_s:.3} s: {stereo} of {features} features matched"
+                        ),
+                    }
+                    self.open = Some((class, t_ns, t_ns));
+                }
+            }
+        }
+    }
+
+    /// Ends the open stretch of bad frames (at the end of a stream), if any.
+    pub fn close(&mut self) {
+        let Some((class, from_ns, to_ns)) = self.open.take() else {
+            return;
+        };
+        self.pending.push(match class {
+            FrameClass::NoTexture => SensorFault::NoTexture { from_ns, to_ns },
+            _ => SensorFault::StereoFailure { from_ns, to_ns },
+        });
+    }
+
+    /// The faults found since the last call, oldest first.
+    pub fn take_faults(&mut self) -> Vec<SensorFault> {
+        std::mem::take(&mut self.pending)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use nalgebra::Vector3;
@@ -268,6 +394,67 @@ mod tests {
             }]
         );
         assert!((faults[0].duration_s() - 0.2).abs() < 1e-12);
+    }
+
+    /// Tracks at `t_ms` with `features` features, `stereo` of them matched.
+    fn tracks(t_ms: i64, features: usize, stereo: usize) -> FrameTracks {
+        let feature = |k: usize| crate::frontend::Feature {
+            id: k as u64,
+            age: 0,
+            left: nalgebra::Vector2::zeros(),
+            right: None,
+            left_bearing: Vector3::z(),
+            right_bearing: (k < stereo).then(Vector3::z),
+        };
+        FrameTracks {
+            t_ns: t_ms * 1_000_000,
+            features: (0..features).map(feature).collect(),
+            ..FrameTracks::default()
+        }
+    }
+
+    #[test]
+    fn stretches_without_texture_or_stereo_are_reported_when_they_end() {
+        let mut h = VisionHealth::new(HealthConfig::default()).unwrap_or_else(|e| panic!("{e}"));
+        let ms = 1_000_000;
+        // Good, two dark frames, good, three frames with 10 % stereo, a
+        // dark one, good.
+        let frames = [
+            (0, 150, 140),
+            (50, 0, 0),
+            (100, 19, 19),
+            (150, 150, 31),
+            (200, 150, 14),
+            (250, 150, 10),
+            (300, 150, 2),
+            (350, 3, 0),
+            (400, 150, 120),
+        ];
+        for (t, features, stereo) in frames {
+            h.check_tracks(&tracks(t, features, stereo));
+        }
+        assert_eq!(
+            h.take_faults(),
+            vec![
+                SensorFault::NoTexture {
+                    from_ns: 50 * ms,
+                    to_ns: 100 * ms
+                },
+                SensorFault::StereoFailure {
+                    from_ns: 200 * ms,
+                    to_ns: 300 * ms
+                },
+                SensorFault::NoTexture {
+                    from_ns: 350 * ms,
+                    to_ns: 350 * ms
+                },
+            ]
+        );
+        // A stretch still open at the end is closed by `close`.
+        h.check_tracks(&tracks(450, 0, 0));
+        assert!(h.take_faults().is_empty());
+        h.close();
+        assert_eq!(h.take_faults().len(), 1);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use datasets::ImuSample;
 use datasets::model::RigCalibration;
 use nalgebra::{UnitQuaternion, Vector3};
 use vio::frontend::{FrameTracks, FrontEnd, FrontEndConfig};
-use vio::health::HealthConfig;
+use vio::health::{HealthConfig, VisionHealth};
 
 use super::elapsed_ns;
 use crate::PipelineError;
@@ -66,6 +66,7 @@ impl GyroWindow {
 pub struct FrontEndStage {
     frontend: FrontEnd,
     gyro: GyroWindow,
+    vision: VisionHealth,
     /// Counted work over the run, frame by frame.
     pub cost: StageCounts,
 }
@@ -90,16 +91,22 @@ impl FrontEndStage {
         Ok(Self {
             frontend,
             gyro: GyroWindow::new(health),
+            vision: VisionHealth::new(*health).map_err(|error| PipelineError::Setup {
+                stage: "front end",
+                error,
+            })?,
             cost: StageCounts::new(),
         })
     }
 
     /// Processes one pair with the IMU samples that came with it; returns the
-    /// tracks and the wall time, ns.
+    /// tracks and the wall time, ns. A stretch of frames without texture or
+    /// stereo matches that this pair ends ([`VisionHealth`]) is added to
+    /// its faults.
     ///
     /// # Errors
     /// [`PipelineError::FrontEnd`] when the front end refuses the frame.
-    pub fn step(&mut self, input: &FrameInput) -> Result<(&FrameTracks, u64), PipelineError> {
+    pub fn step(&mut self, input: &mut FrameInput) -> Result<(&FrameTracks, u64), PipelineError> {
         let start = Instant::now();
         let frame = &input.frame;
         self.gyro.extend(&input.imu);
@@ -111,6 +118,8 @@ impl FrontEndStage {
                 t_ns: frame.t_ns,
                 error,
             })?;
+        self.vision.check_tracks(self.frontend.last());
+        input.faults.extend(self.vision.take_faults());
         let ns = elapsed_ns(start);
         self.cost.record_run(frame.t_ns, &[self.frontend.cost()]);
         Ok((self.frontend.last(), ns))

@@ -167,22 +167,40 @@ impl BackEndConfig {
         if !(1..=100).contains(&self.max_iterations) {
             return bad("max_iterations must be in 1..=100");
         }
-        let positive = [
-            ("pixel_sigma_px", self.pixel_sigma_px),
-            ("huber_px", self.huber_px),
-            ("outlier_px", self.outlier_px),
-            ("keyframe_parallax_px", self.keyframe_parallax_px),
-            ("keyframe_max_interval_s", self.keyframe_max_interval_s),
-            ("init_still_s", self.init_still_s),
-            ("still_max_flow_px", self.still_max_flow_px),
-            ("init_timeout_s", self.init_timeout_s),
-            ("max_speed_m_s", self.max_speed_m_s),
-            ("max_dead_reckoning_s", self.max_dead_reckoning_s),
-            ("motion_accel_sigma", self.motion_accel_sigma),
+        // Ranges wide enough for any camera and platform; beyond them a value
+        // is a typo (a sigma of 1e300 px silently turned every view into
+        // noise).
+        let within = [
+            ("pixel_sigma_px", self.pixel_sigma_px, 0.01, 50.0),
+            ("huber_px", self.huber_px, 0.01, 100.0),
+            ("outlier_px", self.outlier_px, 0.1, 1000.0),
+            (
+                "keyframe_parallax_px",
+                self.keyframe_parallax_px,
+                0.1,
+                1000.0,
+            ),
+            (
+                "keyframe_max_interval_s",
+                self.keyframe_max_interval_s,
+                0.01,
+                60.0,
+            ),
+            ("init_still_s", self.init_still_s, 0.01, 60.0),
+            ("still_max_flow_px", self.still_max_flow_px, 0.01, 100.0),
+            ("init_timeout_s", self.init_timeout_s, 0.01, 600.0),
+            ("max_speed_m_s", self.max_speed_m_s, 0.01, 1000.0),
+            (
+                "max_dead_reckoning_s",
+                self.max_dead_reckoning_s,
+                0.01,
+                60.0,
+            ),
+            ("motion_accel_sigma", self.motion_accel_sigma, 0.01, 1000.0),
         ];
-        for (name, v) in positive {
-            if !(v.is_finite() && v > 0.0) {
-                return bad(&format!("{name} must be finite and > 0"));
+        for (name, v, lo, hi) in within {
+            if !(v.is_finite() && (lo..=hi).contains(&v)) {
+                return bad(&format!("{name} must be in [{lo}, {hi}], got {v}"));
             }
         }
         if !(0.0..=1.0).contains(&self.keyframe_min_tracked_ratio) {
@@ -305,6 +323,8 @@ pub struct BackEnd {
     /// Whether the IMU had a gap since the last keyframe (`preint` is then
     /// not a measurement).
     imu_gap_since_keyframe: bool,
+    /// Whether the IMU did not cover the last frame interval.
+    imu_missing: bool,
     /// Longest interval between IMU samples that is not a gap, ns.
     imu_gap_ns: i64,
     /// The current world frame's number (0 before the first initialization).
@@ -363,6 +383,7 @@ impl BackEnd {
             last_good: None,
             last_visual_t: None,
             imu_gap_since_keyframe: false,
+            imu_missing: false,
             imu_gap_ns: (crate::health::HealthConfig::default().imu_gap_s * 1e9) as i64,
             session: 0,
             stats: BackEndStats::default(),
@@ -572,6 +593,7 @@ impl BackEnd {
         self.last_good = None;
         self.last_visual_t = None;
         self.imu_gap_since_keyframe = false;
+        self.imu_missing = false;
     }
 
     fn trim_imu(&mut self, t_ns: i64) {
@@ -704,13 +726,21 @@ impl BackEnd {
                     .preint
                     .integrate_samples(&self.imu, prev_t, tracks.t_ns, &self.noise)
                     .is_ok();
-        if !imu_ok && !self.imu_gap_since_keyframe {
-            tracing::warn!(
-                "IMU missing between t = {:.3} s and {:.3} s: tracking on stereo vision alone",
-                prev_t as f64 * 1e-9,
-                tracks.t_ns as f64 * 1e-9
-            );
+        if imu_ok == self.imu_missing {
+            if imu_ok {
+                tracing::info!(
+                    "IMU back at t = {:.3} s: visual-inertial from the next keyframe",
+                    tracks.t_ns as f64 * 1e-9
+                );
+            } else {
+                tracing::warn!(
+                    "IMU missing between t = {:.3} s and {:.3} s: tracking on stereo vision alone",
+                    prev_t as f64 * 1e-9,
+                    tracks.t_ns as f64 * 1e-9
+                );
+            }
         }
+        self.imu_missing = !imu_ok;
         self.imu_gap_since_keyframe |= !imu_ok;
         let visual_only = self.imu_gap_since_keyframe;
         let Some(kf) = self.window.frames.last() else {
@@ -834,12 +864,6 @@ impl BackEnd {
             self.stats.keyframes += 1;
             let bias = self.window.frames.last().map_or(ZERO_BIAS, |f| f.bias);
             self.preint = Preintegrated::new(&bias);
-            if self.imu_gap_since_keyframe && imu_ok {
-                tracing::info!(
-                    "IMU back at t = {:.3} s: visual-inertial tracking again",
-                    tracks.t_ns as f64 * 1e-9
-                );
-            }
             self.imu_gap_since_keyframe = false;
             if !window_every_frame {
                 let full = self.window.optimize(self.config.max_iterations);

@@ -73,6 +73,10 @@ pub(crate) struct FrameState {
 
 /// What ties a state to the one before it in the window.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "at most a window's few states hold one, as Option<Preintegrated> did; boxing would allocate every frame"
+)]
 pub(crate) enum Link {
     /// Nothing: the window's first state.
     None,
@@ -486,9 +490,7 @@ impl Window {
                     let jac = motion_jacobian(*dt);
                     let offset = |state: usize| if state == 0 { i0 } else { j0 };
                     for &(ra, sa, oa, ca) in &jac {
-                        for k in 0..3 {
-                            self.b[offset(sa) + oa + k] += w[ra] * ca * r[ra][k];
-                        }
+                        add_rows(&mut self.b, offset(sa) + oa, &(r[ra] * (w[ra] * ca)));
                         for &(rb, sb, ob, cb) in jac.iter().filter(|e| e.0 == ra) {
                             debug_assert_eq!(ra, rb);
                             for k in 0..3 {
@@ -697,9 +699,8 @@ impl Window {
                 if with_jacobians {
                     let jac = motion_jacobian(*dt);
                     for &(ra, _, oa, ca) in jac.iter().filter(|e| e.1 == 1) {
-                        for k in 0..3 {
-                            g[oa + k] += w[ra] * ca * r[ra][k];
-                        }
+                        let mut rows = g.fixed_rows_mut::<3>(oa);
+                        rows += r[ra] * (w[ra] * ca);
                         for &(_, _, ob, cb) in jac.iter().filter(|e| e.0 == ra && e.1 == 1) {
                             for k in 0..3 {
                                 h[(oa + k, ob + k)] += w[ra] * ca * cb;

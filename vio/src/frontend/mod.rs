@@ -141,7 +141,11 @@ impl Default for FrontEndConfig {
 }
 
 impl FrontEndConfig {
-    fn validate(&self) -> Result<()> {
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`VioError::Config`] naming the first field out of range.
+    pub fn validate(&self) -> Result<()> {
         let bad = |what: &str| Err(VioError::Config(format!("front end: {what}")));
         if !(1..=MAX_FEATURES).contains(&self.max_features) {
             return bad("max_features must be 1 to 10000");

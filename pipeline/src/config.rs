@@ -296,6 +296,26 @@ mod tests {
         }
     }
 
+    /// Any bytes in a configuration file give a configuration every
+    /// section of which is in range, or an error naming the file
+    /// (`testkit::fuzz`: the full default file with random edits, and
+    /// random bytes).
+    #[test]
+    fn a_configuration_file_gives_a_valid_configuration_or_an_error() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("scout.toml");
+        let sample = toml::to_string(&PipelineConfig::default()).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, &sample).unwrap_or_else(|e| panic!("{e}"));
+        assert!(PipelineConfig::from_file(&path).is_ok());
+        testkit::fuzz("scout.toml", sample.as_bytes(), |bytes| {
+            std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{e}"));
+            match PipelineConfig::from_file(&path) {
+                Ok(config) => assert!(config.validate().is_ok()),
+                Err(e) => assert!(e.to_string().contains("scout.toml"), "{e}"),
+            }
+        });
+    }
+
     #[test]
     fn a_bad_file_is_refused_with_its_name_and_line() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

@@ -541,6 +541,42 @@ mod tests {
         Path::new("est.tum")
     }
 
+    /// Any bytes in a TUM file or a EuRoC ground-truth csv give a trajectory
+    /// or an error naming the file (`testkit::fuzz`: valid files with random
+    /// edits, and random bytes); a trajectory read holds only finite values.
+    #[test]
+    fn trajectory_files_give_a_trajectory_or_an_error() {
+        let tum = "# t x y z qx qy qz qw\n\
+                   1403715273.262142976 0.1 0.2 0.3 0 0 0 1\n\
+                   1403715273.312142976 0.2 0.25 0.3 0 0 0.0998 0.995\n\
+                   1403715273.362142976 0.3 0.3 0.31 0 0 0.1987 0.98\n";
+        let csv = "#timestamp, p_x, p_y, p_z, q_w, q_x, q_y, q_z\n\
+                   1403715273262142976,0.1,0.2,0.3,1,0,0,0\n\
+                   1403715273312142976,0.2,0.25,0.3,0.995,0,0,0.0998\n";
+        for (name, sample, parse) in [
+            (
+                "est.tum",
+                tum,
+                parse_tum as fn(&str, &Path) -> Result<Trajectory, EvalError>,
+            ),
+            ("data.csv", csv, parse_euroc_csv),
+        ] {
+            assert!(parse(sample, Path::new(name)).is_ok(), "{name}");
+            testkit::fuzz(name, sample.as_bytes(), |bytes| {
+                match parse(&String::from_utf8_lossy(bytes), Path::new(name)) {
+                    Ok(t) => assert!(
+                        t.world_from_body().iter().all(|p| p
+                            .translation
+                            .vector
+                            .iter()
+                            .all(|v| v.is_finite()))
+                    ),
+                    Err(e) => assert!(e.to_string().contains(name), "{e}"),
+                }
+            });
+        }
+    }
+
     fn err_text(r: Result<Trajectory, EvalError>) -> String {
         match r {
             Ok(t) => panic!("expected an error, got {} poses", t.len()),

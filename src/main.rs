@@ -48,6 +48,8 @@ enum Command {
     FlightBench(commands::flight_bench::FlightBenchArgs),
     /// Sensor faults injected into a flight: detection, reaction and ATE against the clean run.
     FaultBench(commands::fault_bench::FaultBenchArgs),
+    /// The whole pipeline on a long synthetic stream: is memory flat, does it keep tracking?
+    Soak(commands::soak::SoakArgs),
     /// Energy and latency per stage of a run's cost.json on a Raspberry Pi or an accelerator.
     Cost(commands::cost::CostArgs),
 }
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
         Command::ExploreBench(args) => commands::explore_bench::run(&args),
         Command::FlightBench(args) => commands::flight_bench::run(&args),
         Command::FaultBench(args) => commands::fault_bench::run(&args),
+        Command::Soak(args) => commands::soak::run(&args),
         Command::Cost(args) => commands::cost::run(&args),
     };
     match result {

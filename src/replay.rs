@@ -891,13 +891,22 @@ pub fn pipeline_metrics(
 #[must_use]
 pub fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    parse_vm_hwm(&status)
+    parse_status_bytes(&status, "VmHWM:")
 }
 
-/// `VmHWM:   1234 kB` -> bytes.
-fn parse_vm_hwm(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let mut fields = line["VmHWM:".len()..].split_whitespace();
+/// Resident memory of the process now, bytes (`VmRSS` of
+/// `/proc/self/status`; `None` where that file does not exist or does not
+/// say).
+#[must_use]
+pub fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_status_bytes(&status, "VmRSS:")
+}
+
+/// `FIELD   1234 kB` of `/proc/self/status` -> bytes.
+fn parse_status_bytes(status: &str, field: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let mut fields = line[field.len()..].split_whitespace();
     let value: u64 = fields.next()?.parse().ok()?;
     match fields.next() {
         Some("kB") => value.checked_mul(1024),
@@ -975,13 +984,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn vm_hwm_is_read_in_bytes() {
+    fn vm_hwm_and_vm_rss_are_read_in_bytes() {
         let status = "Name:\tscout\nVmPeak:\t  20000 kB\nVmHWM:\t    1234 kB\nVmRSS:\t 1000 kB\n";
-        assert_eq!(parse_vm_hwm(status), Some(1234 * 1024));
-        assert_eq!(parse_vm_hwm("VmHWM: lots\n"), None);
-        assert_eq!(parse_vm_hwm("Name: x\n"), None);
+        assert_eq!(parse_status_bytes(status, "VmHWM:"), Some(1234 * 1024));
+        assert_eq!(parse_status_bytes(status, "VmRSS:"), Some(1000 * 1024));
+        assert_eq!(parse_status_bytes("VmHWM: lots\n", "VmHWM:"), None);
+        assert_eq!(parse_status_bytes("Name: x\n", "VmHWM:"), None);
         if cfg!(target_os = "linux") {
             assert!(peak_rss_bytes().is_some_and(|b| b > 0));
+            assert!(rss_bytes().is_some_and(|b| b > 0));
         }
     }
 

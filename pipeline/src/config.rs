@@ -126,6 +126,12 @@ pub struct StreamConfig {
     /// stereo pair (0: never); set by `--images-every`, not by the file.
     #[serde(skip)]
     pub view_images_every: usize,
+    /// Keep every frame's and keyframe's record in the run
+    /// ([`crate::PipelineRun::records`], for the metrics of a replay); off,
+    /// the sinks see them and the run keeps none, so a robot's endless
+    /// stream runs in flat memory. Set by the command, not by the file.
+    #[serde(skip)]
+    pub keep_records: bool,
 }
 
 impl Default for StreamConfig {
@@ -137,6 +143,7 @@ impl Default for StreamConfig {
             imu_lead_s: 1.0,
             views: false,
             view_images_every: 0,
+            keep_records: true,
         }
     }
 }

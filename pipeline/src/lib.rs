@@ -52,4 +52,6 @@ pub use record::{
     FrameView, MapRecord, PipelineMode, PipelineRecord, PipelineRun, RecordTiming, StreamEvent,
 };
 pub use run::{run_pipeline, run_sequential};
-pub use source::{EurocSource, FrameInput, Screened, Source, StreamScreen, describe_fault};
+pub use source::{
+    EurocSource, FrameInput, Screened, SequenceSource, Source, StreamScreen, describe_fault,
+};

@@ -112,14 +112,18 @@ pub fn run_sequential<S: Source>(
         let maps = backend.maps(&record.estimate);
         skipped += usize::from(backend.keyframe_of_later_session(&record.estimate));
         let pose = record.estimate.world_from_body;
-        run.records.push(record);
+        if config.pipeline.keep_records {
+            run.records.push(record);
+        }
         if let (Some(m), true) = (mapper.as_mut(), maps) {
             let mut map_record = m.step(input.index, &input.frame, &pose)?;
             map_record.keyframe_to_map_ns = elapsed_ns(estimated);
             map_record.camera_to_map_ns = elapsed_ns(available);
             on_event(StreamEvent::Keyframe(&map_record));
             map_record.snapshot = None;
-            run.map_records.push(map_record);
+            if config.pipeline.keep_records {
+                run.map_records.push(map_record);
+            }
         }
     }
     run.imu_samples = backend.imu_samples;
@@ -247,17 +251,22 @@ pub fn run_pipeline<S: Source>(
             spawn("mapper").spawn_scoped(scope, move || mapper_thread(m, map_rx, pool_tx, mp_out))
         });
         // Ends when the back end's and the mapper's threads end.
+        let keep = config.pipeline.keep_records;
         for output in out_rx.iter() {
             match output {
                 Output::Frame(mut record) => {
                     on_event(StreamEvent::Frame(&record));
                     record.view = None;
-                    run.records.push(record);
+                    if keep {
+                        run.records.push(record);
+                    }
                 }
                 Output::Keyframe(mut record) => {
                     on_event(StreamEvent::Keyframe(&record));
                     record.snapshot = None;
-                    run.map_records.push(record);
+                    if keep {
+                        run.map_records.push(record);
+                    }
                 }
             }
         }

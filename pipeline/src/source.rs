@@ -20,6 +20,7 @@ use std::ops::Range;
 
 use datasets::euroc::EurocDataset;
 use datasets::model::{ImuBias, RigCalibration};
+use datasets::synth::SyntheticSequence;
 use datasets::synth::flight::SyntheticFlight;
 use datasets::{GrayImage, ImuSample, StereoFrame};
 
@@ -210,6 +211,74 @@ impl Source for FlightSource {
                 source_name: self.name.clone(),
                 message: e.to_string(),
             })?;
+        Ok(true)
+    }
+}
+
+/// A synthetic sequence ([`SyntheticSequence`]: world, trajectory, IMU and
+/// ground truth made up front) as a source, each pair rendered when its
+/// turn comes: streams of any length without a file (`scout soak`).
+pub struct SequenceSource<'a> {
+    seq: &'a SyntheticSequence,
+    batches: Vec<Range<usize>>,
+    next: usize,
+}
+
+impl std::fmt::Debug for SequenceSource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SequenceSource")
+            .field("seq", self.seq)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> SequenceSource<'a> {
+    /// Streams `seq` from its first pair, with the IMU samples from `lead_ns`
+    /// before it.
+    #[must_use]
+    pub fn new(seq: &'a SyntheticSequence, lead_ns: i64) -> Self {
+        Self {
+            seq,
+            batches: imu_batches(&seq.imu, &seq.frame_times_ns, lead_ns),
+            next: 0,
+        }
+    }
+}
+
+impl Source for SequenceSource<'_> {
+    fn name(&self) -> String {
+        format!(
+            "synthetic sequence, seed {}, {:.0} s",
+            self.seq.config.seed, self.seq.config.duration_s
+        )
+    }
+
+    fn rig(&self) -> &RigCalibration {
+        &self.seq.calibration
+    }
+
+    fn len_hint(&self) -> Option<usize> {
+        Some(self.batches.len())
+    }
+
+    fn next_into(&mut self, input: &mut FrameInput) -> Result<bool, PipelineError> {
+        let Some(batch) = self.batches.get(self.next) else {
+            return Ok(false);
+        };
+        input.imu.clear();
+        input.imu.extend_from_slice(&self.seq.imu[batch.clone()]);
+        if input.frame.left.width() == 0 {
+            input.frame = self.seq.new_frame();
+        }
+        self.seq
+            .render_stereo(self.next, &mut input.frame)
+            .map_err(|e| PipelineError::Source {
+                source_name: self.name(),
+                message: e.to_string(),
+            })?;
+        input.index = self.next;
+        self.next += 1;
         Ok(true)
     }
 }

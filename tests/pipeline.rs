@@ -433,6 +433,28 @@ fn replay_writes_the_trajectory_and_the_metrics() {
         "{}",
         stderr(&out)
     );
+
+    // A write that fails halfway (the map's PLY cannot replace a folder of
+    // that name) leaves neither the earlier run's outputs nor part of this
+    // one's: the folder never mixes two runs.
+    let run = tmp.path().join("run");
+    std::fs::create_dir_all(run.join("map.ply")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(run.join("trajectory.tum").is_file());
+    let out = scout(&["replay", seq, "--out", "run"], tmp.path());
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("removed again"), "{}", stderr(&out));
+    for gone in [
+        "trajectory.tum",
+        "metrics.json",
+        "map.bin",
+        "trajectory.png",
+    ] {
+        assert!(!run.join(gone).exists(), "{gone} left");
+    }
+    assert!(
+        run.join("map.ply").is_dir(),
+        "what the replay did not write stays"
+    );
 }
 
 #[test]

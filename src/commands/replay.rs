@@ -134,11 +134,47 @@ pub(crate) fn run_full(
     if let Some(e) = view_error {
         return Err(e.context("recording the run"));
     }
-    let trajectory = tracking_trajectory(&run).context("the back end's trajectory")?;
+    // The run is one thing: what an earlier replay wrote into `out` goes
+    // before anything of this one is written, and what this one wrote goes
+    // too if a write fails, so the folder never mixes two runs.
+    clear_outputs(out)?;
+    match write_outputs(ds, config, &mut run, out, viewer) {
+        // A replay is for a trajectory: without one it failed, whatever
+        // else it wrote (kept, to see why).
+        Ok(m) if m.frames_tracking == 0 => anyhow::bail!(
+            "no frame of {} tracked ({} frames processed): {} has no pose (see {})",
+            m.sequence,
+            m.frames,
+            out.join("trajectory.tum").display(),
+            out.join("metrics.json").display()
+        ),
+        Ok(metrics) => Ok(metrics),
+        Err(e) => {
+            let cleared = clear_outputs(out);
+            Err(e.context(match cleared {
+                Ok(()) => format!("writing the outputs into {} (removed again)", out.display()),
+                Err(_) => format!(
+                    "writing the outputs into {} (partly written: remove them)",
+                    out.display()
+                ),
+            }))
+        }
+    }
+}
+
+/// Writes a finished run's outputs into `out` (see [`run_full`]) and prints
+/// its summary.
+#[allow(clippy::too_many_lines, reason = "the summary reads best in one piece")]
+fn write_outputs(
+    ds: &EurocDataset,
+    config: &PipelineConfig,
+    run: &mut pipeline::PipelineRun,
+    out: &Path,
+    viewer: Option<&mut Viewer>,
+) -> anyhow::Result<PipelineMetrics> {
+    let trajectory = tracking_trajectory(run).context("the back end's trajectory")?;
     // One file per world frame: the first tracking session in
-    // `trajectory.tum`, each later one beside it; the later-session files of
-    // an earlier run into this folder go first.
-    clear_earlier_outputs(out, config.map.enabled, cost::counting())?;
+    // `trajectory.tum`, each later one beside it.
     let sessions = session_trajectories(&run.records).context("the back end's sessions")?;
     let tum = out.join("trajectory.tum");
     if sessions.is_empty() {
@@ -147,7 +183,7 @@ pub(crate) fn run_full(
     for (i, s) in sessions.iter().enumerate() {
         write_tum(out.join(session_file_name(i, s.session)), &s.trajectory)?;
     }
-    let metrics = pipeline_metrics(ds, config, &run, &trajectory)?;
+    let metrics = pipeline_metrics(ds, config, run, &trajectory)?;
     let path = out.join("metrics.json");
     let json = serde_json::to_string_pretty(&metrics)?;
     pipeline::error::write_atomically(&path, json.as_bytes())?;
@@ -230,12 +266,12 @@ pub(crate) fn run_full(
     let scored = sessions
         .first()
         .map_or_else(|| trajectory.clone(), |s| s.trajectory.clone());
-    let plots = scout::plots::write_replay_plots(out, gt.as_ref(), &scored, &run)?;
+    let plots = scout::plots::write_replay_plots(out, gt.as_ref(), &scored, run)?;
     if let Some(v) = viewer {
         let aligned = gt
             .as_ref()
             .and_then(|g| scout::plots::align_for_plots(g, &scored));
-        v.finish_run(&run, gt.as_ref(), aligned.as_ref())?;
+        v.finish_run(run, gt.as_ref(), aligned.as_ref())?;
     }
     let names: Vec<String> = plots
         .iter()
@@ -283,7 +319,7 @@ pub(crate) fn run_full(
     }
     if cost::counting() {
         let cost_path = out.join("cost.json");
-        pipeline_cost_report(&format!("scout replay {}", m.sequence), &run).write(&cost_path)?;
+        pipeline_cost_report(&format!("scout replay {}", m.sequence), run).write(&cost_path)?;
         println!(
             "wrote {} (scout cost {} --hw rpi4|rpi5|accel)",
             cost_path.display(),
@@ -292,26 +328,25 @@ pub(crate) fn run_full(
     } else {
         println!("  cost             not counted (--no-cost)");
     }
-    // A replay is for a trajectory: without one it failed, whatever else
-    // it wrote.
-    if m.frames_tracking == 0 {
-        anyhow::bail!(
-            "no frame of {} tracked ({} frames processed): {} has no pose (see {})",
-            m.sequence,
-            m.frames,
-            tum.display(),
-            path.display()
-        );
-    }
     Ok(metrics)
 }
 
-/// Removes what an earlier replay into `out` wrote and this one will not
-/// write again, so that the folder never mixes two runs: the later-session
-/// trajectories (`trajectory.session-N.tum`), the map's files when this run
-/// builds no map, `cost.json` when it counts no cost. Nothing else is
-/// touched (every other file this run writes is replaced whole).
-fn clear_earlier_outputs(out: &Path, map: bool, cost: bool) -> anyhow::Result<()> {
+/// The files a replay writes into its output folder (besides the
+/// later-session trajectories, `trajectory.session-N.tum`).
+const REPLAY_FILES: [&str; 6] = [
+    "trajectory.tum",
+    "metrics.json",
+    "trajectory.png",
+    "ate.png",
+    "timing.png",
+    "cost.json",
+];
+
+/// Removes from `out` every file a replay writes ([`REPLAY_FILES`], the
+/// map's files, the later-session trajectories) and nothing else: a
+/// folder reused for another run, or for notes, keeps what the replay did
+/// not write.
+fn clear_outputs(out: &Path) -> anyhow::Result<()> {
     let entries = match std::fs::read_dir(out) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -322,10 +357,10 @@ fn clear_earlier_outputs(out: &Path, map: bool, cost: bool) -> anyhow::Result<()
         let Some(name) = entry.file_name().to_str().map(str::to_string) else {
             continue;
         };
-        let stale = is_later_session_file(&name)
-            || (!map && pipeline::stages::MAP_FILES.contains(&name.as_str()))
-            || (!cost && name == "cost.json");
-        if stale {
+        let ours = is_later_session_file(&name)
+            || REPLAY_FILES.contains(&name.as_str())
+            || pipeline::stages::MAP_FILES.contains(&name.as_str());
+        if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
             let path = entry.path();
             std::fs::remove_file(&path)
                 .with_context(|| format!("removing the earlier run's {}", path.display()))?;

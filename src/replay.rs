@@ -553,6 +553,28 @@ pub fn fault_summary(faults: &[SensorFault]) -> Vec<String> {
         .filter(|f| matches!(f, SensorFault::ImuOutOfRange { .. }))
         .map(SensorFault::t_ns)
         .collect();
+    let out_of_order: Vec<i64> = faults
+        .iter()
+        .filter(|f| matches!(f, SensorFault::ImuOutOfOrder { .. }))
+        .map(SensorFault::t_ns)
+        .collect();
+    if let Some(first) = out_of_order.first() {
+        lines.push(format!(
+            "{} IMU sample{} out of time order dropped, the first at t = {:.3} s",
+            out_of_order.len(),
+            if out_of_order.len() == 1 { "" } else { "s" },
+            s(*first)
+        ));
+    }
+    for fault in faults {
+        if let SensorFault::TimeOffset { t_ns, offset_s } = *fault {
+            lines.push(format!(
+                "IMU time stamps off the cameras' by {:+.1} ms (found at t = {:.3} s)",
+                offset_s * 1e3,
+                s(t_ns)
+            ));
+        }
+    }
     if let Some(first) = dropped.first() {
         lines.push(format!(
             "{} IMU sample{} beyond the sensor's range dropped, the first at t = {:.3} s",

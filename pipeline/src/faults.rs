@@ -16,6 +16,10 @@
 //!   restart); the stream resumes after.
 //! - **Stereo desync**: the right image is the previous pair's (the two
 //!   cameras' triggers slipped by a frame).
+//! - **IMU time offset**: the IMU samples measured in the stretch are
+//!   stamped `offset_s` late (a clock not synchronized with the cameras';
+//!   over the whole stream for a steady offset, as the stretch's ends would
+//!   otherwise reorder the samples).
 //!
 //! Deterministic: the noise comes from a generator seeded by the plan, so a
 //! faulted run is the same on every run.
@@ -27,6 +31,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::PipelineError;
 use crate::source::{FrameInput, Source};
+
+/// A fault this long from the start lasts the whole stream (for its
+/// description), s.
+pub const THROUGHOUT_S: f64 = 1e6;
 
 /// What an injected fault does (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -47,6 +55,11 @@ pub enum FaultKind {
     ImuGap,
     /// The right image is the previous pair's.
     StereoDesync,
+    /// IMU samples stamped late.
+    ImuTimeOffset {
+        /// The delay, s.
+        offset_s: f64,
+    },
 }
 
 /// One fault over a stretch of the stream.
@@ -78,8 +91,15 @@ impl InjectedFault {
             FaultKind::NoisyFrames { sigma } => format!("noisy frames (sigma {sigma})"),
             FaultKind::ImuGap => "IMU gap".to_string(),
             FaultKind::StereoDesync => "stereo desync".to_string(),
+            FaultKind::ImuTimeOffset { offset_s } => {
+                format!("IMU stamps {:.0} ms late", offset_s * 1e3)
+            }
         };
-        format!("{what} {:.1} s at {:.1} s", self.duration_s, self.from_s)
+        if self.from_s == 0.0 && self.duration_s >= THROUGHOUT_S {
+            format!("{what} throughout")
+        } else {
+            format!("{what} {:.1} s at {:.1} s", self.duration_s, self.from_s)
+        }
     }
 
     /// Checks the times and the noise.
@@ -97,6 +117,13 @@ impl InjectedFault {
             return Err(PipelineError::Config(format!(
                 "fault duration must be finite and > 0 s, got {}",
                 self.duration_s
+            )));
+        }
+        if let FaultKind::ImuTimeOffset { offset_s } = self.kind
+            && !(offset_s.is_finite() && offset_s.abs() <= 1.0)
+        {
+            return Err(PipelineError::Config(format!(
+                "IMU time offset must be within 1 s, got {offset_s}"
             )));
         }
         if let FaultKind::NoisyFrames { sigma } = self.kind
@@ -186,6 +213,16 @@ impl<S: Source> Source for Faulted<S> {
             input
                 .imu
                 .retain(|s| !gaps.iter().any(|g| g.active(rel_s(s.t_ns))));
+            for s in &mut input.imu {
+                let t_s = rel_s(s.t_ns);
+                for f in &self.plan {
+                    if let FaultKind::ImuTimeOffset { offset_s } = f.kind
+                        && f.active(t_s)
+                    {
+                        s.t_ns = s.t_ns.saturating_add((offset_s * 1e9).round() as i64);
+                    }
+                }
+            }
             if !self.carried.is_empty() {
                 self.carried.append(&mut input.imu);
                 std::mem::swap(&mut self.carried, &mut input.imu);
@@ -332,6 +369,7 @@ mod tests {
             fault(FaultKind::NoisyFrames { sigma: 20.0 }, 0.35, 0.05), // pair 7
             fault(FaultKind::ImuGap, 0.4, 0.1),        // samples 400..500 ms
             fault(FaultKind::StereoDesync, 0.55, 0.05), // pair 11
+            fault(FaultKind::ImuTimeOffset { offset_s: 0.002 }, 0.62, 0.1), // 620..720 ms
         ];
         let mut source = Faulted::new(steady(14), plan, 1).unwrap_or_else(|e| panic!("{e}"));
         let out = drain(&mut source);
@@ -346,7 +384,10 @@ mod tests {
         let expected: Vec<i64> = (0..=13 * 50)
             .step_by(5)
             .filter(|ms| !(400..500).contains(ms))
-            .map(|ms| ms * 1_000_000)
+            .map(|ms| {
+                let late = if (620..720).contains(&ms) { 2 } else { 0 };
+                (ms + late) * 1_000_000
+            })
             .collect();
         assert_eq!(samples, expected);
         assert_eq!(out[2].imu.first().map(|s| s.t_ns), Some(55_000_000));

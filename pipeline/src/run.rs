@@ -465,7 +465,7 @@ fn frontend_thread(
             copy_tracks(&mut slot.tracks, tracks);
             slot.frontend_ns = frontend_ns;
         } else {
-            stage.skip(&slot.input.imu);
+            stage.skip(&mut slot.input.imu);
         }
         if tracks_tx.send(slot).is_err() {
             break;

@@ -453,6 +453,17 @@ pub fn describe_fault(fault: &SensorFault) -> String {
             s(from_ns),
             s(to_ns)
         ),
+        SensorFault::ImuOutOfOrder { t_ns, after_ns } => format!(
+            "IMU sample at t = {:.6} s stamped before the one at {:.6} s: dropped",
+            s(t_ns),
+            s(after_ns)
+        ),
+        SensorFault::TimeOffset { t_ns, offset_s } => format!(
+            "the IMU's time stamps {} the cameras' by {:.1} ms (found at t = {:.3} s)",
+            if offset_s > 0.0 { "lag" } else { "lead" },
+            offset_s.abs() * 1e3,
+            s(t_ns)
+        ),
         SensorFault::NoTexture { from_ns, to_ns } => format!(
             "no usable texture in the frames from t = {:.3} s to {:.3} s ({:.3} s)",
             s(from_ns),

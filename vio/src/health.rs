@@ -14,6 +14,9 @@
 //!   and 16 g, the EuRoC ADIS16448 at 1000 deg/s and 18 g). Such a sample is
 //!   a transmission or driver error; the caller drops it (one sample of
 //!   1e300 integrated used to cost 41 frames and a re-initialization).
+//! - **IMU sample out of order**: stamped at or before the sample before
+//!   it (a driver's clock stepping back, a replayed buffer); dropped, as
+//!   preintegration needs increasing times.
 //! - **Camera gap**: two consecutive frames further apart than
 //!   [`HealthConfig::camera_gap_periods`] camera periods (dropped or
 //!   missing pairs).
@@ -27,6 +30,10 @@
 //! - **Stereo failure**: features enough, but fewer than
 //!   [`HealthConfig::min_stereo_share`] of them matched in the right image
 //!   (the cameras out of sync, one lens obscured, heavy noise).
+//!
+//! [`crate::time_offset::TimeOffsetMonitor`] compares the rotation the
+//! cameras see with the gyro's and reports an IMU-camera time offset beyond
+//! [`HealthConfig::max_time_offset_s`].
 //!
 //! Units: times in ns on the sensors' clock, rates in rad/s, specific force
 //! in m/s^2 (IMU frame). The checks are the sensors' own; what the estimator
@@ -58,6 +65,9 @@ pub struct HealthConfig {
     /// Smallest share of a frame's features with a stereo match that is not
     /// a stereo failure.
     pub min_stereo_share: f64,
+    /// Largest IMU-camera time offset that is not a fault, s
+    /// ([`crate::time_offset`]; it searches four times as far).
+    pub max_time_offset_s: f64,
 }
 
 impl Default for HealthConfig {
@@ -73,6 +83,9 @@ impl Default for HealthConfig {
             // the synthetic worlds) with 70-96 % of them stereo.
             min_features: 20,
             min_stereo_share: 0.2,
+            // 10 ms: at 1 rad/s, 0.6 degrees between what the IMU and the
+            // cameras say about the same instant.
+            max_time_offset_s: 0.01,
         }
     }
 }
@@ -90,6 +103,7 @@ impl HealthConfig {
             ("camera_gap_periods", self.camera_gap_periods, 1.5, 1e3),
             ("min_features", f64::from(self.min_features), 0.0, 1e4),
             ("min_stereo_share", self.min_stereo_share, 0.0, 1.0),
+            ("max_time_offset_s", self.max_time_offset_s, 0.001, 0.5),
         ] {
             if !(v.is_finite() && (lo..=hi).contains(&v)) {
                 return Err(VioError::Config(format!(
@@ -121,6 +135,13 @@ pub enum SensorFault {
         /// Its largest specific force on an axis, m/s^2.
         accel_m_s2: f64,
     },
+    /// An IMU sample stamped at or before the one before it (dropped).
+    ImuOutOfOrder {
+        /// Its time.
+        t_ns: i64,
+        /// The time of the sample before it.
+        after_ns: i64,
+    },
     /// No stereo frame between two times, ns.
     CameraGap {
         /// The last frame before the gap.
@@ -142,6 +163,13 @@ pub enum SensorFault {
         /// The last.
         to_ns: i64,
     },
+    /// The IMU's time stamps are off the cameras' ([`crate::time_offset`]).
+    TimeOffset {
+        /// The frame at which it was found.
+        t_ns: i64,
+        /// The offset, s (positive: the IMU's stamps lag).
+        offset_s: f64,
+    },
 }
 
 impl SensorFault {
@@ -153,7 +181,9 @@ impl SensorFault {
             | Self::CameraGap { from_ns, .. }
             | Self::NoTexture { from_ns, .. }
             | Self::StereoFailure { from_ns, .. } => from_ns,
-            Self::ImuOutOfRange { t_ns, .. } => t_ns,
+            Self::ImuOutOfRange { t_ns, .. }
+            | Self::ImuOutOfOrder { t_ns, .. }
+            | Self::TimeOffset { t_ns, .. } => t_ns,
         }
     }
 
@@ -165,7 +195,9 @@ impl SensorFault {
             | Self::CameraGap { from_ns, to_ns }
             | Self::NoTexture { from_ns, to_ns }
             | Self::StereoFailure { from_ns, to_ns } => to_ns.saturating_sub(from_ns) as f64 * 1e-9,
-            Self::ImuOutOfRange { .. } => 0.0,
+            Self::ImuOutOfRange { .. } | Self::ImuOutOfOrder { .. } | Self::TimeOffset { .. } => {
+                0.0
+            }
         }
     }
 }
@@ -219,6 +251,15 @@ impl SensorHealth {
                 t_ns: sample.t_ns,
                 gyro_rad_s: gyro,
                 accel_m_s2: accel,
+            });
+            return false;
+        }
+        if let Some(last) = self.last_imu_ns
+            && sample.t_ns <= last
+        {
+            self.pending.push(SensorFault::ImuOutOfOrder {
+                t_ns: sample.t_ns,
+                after_ns: last,
             });
             return false;
         }
@@ -380,6 +421,16 @@ mod tests {
         assert_eq!(faults.len(), 2, "{faults:?}");
         assert!(matches!(faults[0], SensorFault::ImuOutOfRange { t_ns, .. } if t_ns == 2005 * ms));
         assert!(faults[1].duration_s() == 0.0 && faults[1].t_ns() == 2010 * ms);
+        // A sample stepping back in time: dropped, reported, no gap.
+        assert!(!h.check_imu(&sample(2012 * ms, 0.1, 9.81)));
+        assert!(h.check_imu(&sample(2020 * ms, 0.1, 9.81)));
+        assert_eq!(
+            h.take_faults(),
+            vec![SensorFault::ImuOutOfOrder {
+                t_ns: 2012 * ms,
+                after_ns: 2015 * ms
+            }]
+        );
         // Frames at 20 Hz with one pair missing (100 ms): no gap at 2.5
         // periods; three missing (200 ms): a gap.
         for t in [0, 50, 100, 200, 400] {

@@ -66,9 +66,12 @@ pub fn integrate_gyro(
     Some(q)
 }
 
-/// Whether the time-ordered `samples` cover `[t0_ns, t1_ns]` (one at or
-/// before `t0_ns`, one at or after `t1_ns`) with no two consecutive samples
-/// of that stretch more than `max_gap_ns` apart.
+/// Whether the time-ordered `samples` cover `[t0_ns, t1_ns]` with no gap
+/// longer than `max_gap_ns`: one at or before `t0_ns`, no two consecutive
+/// samples of the stretch further apart, and the last at or after `t1_ns`
+/// or at most `max_gap_ns` before it (its measurement then held, as
+/// [`crate::preintegration::Preintegrated::integrate_samples_holding`]
+/// does: a stream whose IMU lags the cameras a little).
 #[must_use]
 pub fn covers_without_gap(samples: &[ImuSample], t0_ns: i64, t1_ns: i64, max_gap_ns: i64) -> bool {
     if t1_ns < t0_ns {
@@ -78,13 +81,19 @@ pub fn covers_without_gap(samples: &[ImuSample], t0_ns: i64, t1_ns: i64, max_gap
     let Some(first) = start.checked_sub(1) else {
         return false;
     };
-    let end = samples.partition_point(|s| s.t_ns < t1_ns);
+    let end = samples
+        .partition_point(|s| s.t_ns < t1_ns)
+        .min(samples.len() - 1);
     let Some(stretch) = samples.get(first..=end) else {
         return false;
     };
-    stretch
-        .windows(2)
-        .all(|w| w[1].t_ns.saturating_sub(w[0].t_ns) <= max_gap_ns)
+    let reaches = stretch
+        .last()
+        .is_some_and(|s| t1_ns.saturating_sub(s.t_ns) <= max_gap_ns);
+    reaches
+        && stretch
+            .windows(2)
+            .all(|w| w[1].t_ns.saturating_sub(w[0].t_ns) <= max_gap_ns)
 }
 
 #[cfg(test)]
@@ -106,7 +115,8 @@ mod tests {
         let gap = 50_000_000;
         assert!(covers_without_gap(&imu, 12_000_000, 480_000_000, gap));
         assert!(covers_without_gap(&imu, 0, 500_000_000, gap));
-        // Across the 400 ms gap, or ending in it.
+        // Across the 400 ms gap, or ending in it (the sample after would be
+        // interpolated across it).
         assert!(!covers_without_gap(&imu, 480_000_000, 920_000_000, gap));
         assert!(!covers_without_gap(&imu, 480_000_000, 510_000_000, gap));
         assert!(covers_without_gap(
@@ -117,7 +127,8 @@ mod tests {
         ));
         // After the gap; past either end; backwards.
         assert!(covers_without_gap(&imu, 905_000_000, 1_000_000_000, gap));
-        assert!(!covers_without_gap(&imu, 905_000_000, 1_000_000_001, gap));
+        assert!(covers_without_gap(&imu, 905_000_000, 1_040_000_000, gap));
+        assert!(!covers_without_gap(&imu, 905_000_000, 1_050_000_001, gap));
         assert!(!covers_without_gap(&imu, -1, 10_000_000, gap));
         assert!(!covers_without_gap(&imu, 20_000_000, 10_000_000, gap));
         assert!(!covers_without_gap(&[], 0, 0, gap));

@@ -33,5 +33,6 @@ pub mod health;
 pub mod imu;
 pub mod preintegration;
 pub mod so3;
+pub mod time_offset;
 
 pub use error::{Result, VioError};

@@ -343,6 +343,56 @@ impl Preintegrated {
         t1_ns: i64,
         noise: &ImuNoise,
     ) -> Result<()> {
+        self.integrate_samples_holding(samples, t0_ns, t1_ns, 0, noise)
+    }
+
+    /// [`Self::integrate_samples`], but when the last sample is at most
+    /// `max_hold_ns` before `t1_ns` its measurement is held to `t1_ns` (a
+    /// stream whose IMU lags the cameras by less than a gap: the sample
+    /// after the frame is still on its way).
+    ///
+    /// # Errors
+    /// As [`Self::integrate_samples`], the last sample allowed `max_hold_ns`
+    /// short of `t1_ns`.
+    pub fn integrate_samples_holding(
+        &mut self,
+        samples: &[ImuSample],
+        t0_ns: i64,
+        t1_ns: i64,
+        max_hold_ns: i64,
+        noise: &ImuNoise,
+    ) -> Result<()> {
+        if let Some(last) = samples.last()
+            && last.t_ns < t1_ns
+            && t1_ns.saturating_sub(last.t_ns) <= max_hold_ns
+            && t0_ns <= t1_ns
+        {
+            let mut held = self.clone();
+            if last.t_ns > t0_ns {
+                held.integrate_samples(samples, t0_ns, last.t_ns, noise)?;
+            } else if samples.first().is_none_or(|f| f.t_ns > t0_ns) {
+                return Err(VioError::Input(format!(
+                    "no IMU sample at or before {t0_ns} ns to integrate [{t0_ns}, {t1_ns}] ns"
+                )));
+            }
+            if !(last.gyro.iter().all(|x| x.is_finite())
+                && last.accel.iter().all(|x| x.is_finite()))
+            {
+                return Err(VioError::Input(format!(
+                    "IMU sample at {} ns is not finite (integrating [{t0_ns}, {t1_ns}] ns)",
+                    last.t_ns
+                )));
+            }
+            let from = last.t_ns.max(t0_ns);
+            held.integrate(
+                &last.gyro,
+                &last.accel,
+                t1_ns.saturating_sub(from) as f64 * 1e-9,
+                noise,
+            );
+            *self = held;
+            return Ok(());
+        }
         if t1_ns < t0_ns {
             return Err(VioError::Input(format!(
                 "IMU interval ends at {t1_ns} ns before it starts at {t0_ns} ns"

@@ -2,7 +2,10 @@
 //! zero bias, so the front end's input does not depend on the back end or on
 //! thread timing) and [`vio::frontend::FrontEnd::process`] on each stereo
 //! pair. Pixels in the raw (distorted) images; the prior is
-//! `body_prev_from_body`.
+//! `body_prev_from_body`. Then the checks of what the cameras saw: frames
+//! without texture or stereo matches (`vio::health::VisionHealth`) and the
+//! IMU-camera time offset (`vio::time_offset`), reported as the pair's
+//! faults.
 
 use std::time::Instant;
 
@@ -11,7 +14,8 @@ use datasets::ImuSample;
 use datasets::model::RigCalibration;
 use nalgebra::{UnitQuaternion, Vector3};
 use vio::frontend::{FrameTracks, FrontEnd, FrontEndConfig};
-use vio::health::{HealthConfig, VisionHealth};
+use vio::health::{HealthConfig, SensorFault, VisionHealth};
+use vio::time_offset::TimeOffsetMonitor;
 
 use super::elapsed_ns;
 use crate::PipelineError;
@@ -67,6 +71,12 @@ pub struct FrontEndStage {
     frontend: FrontEnd,
     gyro: GyroWindow,
     vision: VisionHealth,
+    time_offset: TimeOffsetMonitor,
+    /// The IMU-camera time offset found so far, taken off every IMU stamp
+    /// before any stage sees it, ns.
+    imu_shift_ns: i64,
+    /// The last IMU stamp handed on (after the shift), ns.
+    last_imu_ns: Option<i64>,
     /// Counted work over the run, frame by frame.
     pub cost: StageCounts,
 }
@@ -95,19 +105,26 @@ impl FrontEndStage {
                 stage: "front end",
                 error,
             })?,
+            time_offset: TimeOffsetMonitor::new(rig, health),
+            imu_shift_ns: 0,
+            last_imu_ns: None,
             cost: StageCounts::new(),
         })
     }
 
     /// Processes one pair with the IMU samples that came with it; returns the
     /// tracks and the wall time, ns. A stretch of frames without texture or
-    /// stereo matches that this pair ends ([`VisionHealth`]) is added to
-    /// its faults.
+    /// stereo matches that this pair ends ([`VisionHealth`]), and an
+    /// IMU-camera time offset found ([`TimeOffsetMonitor`]), are added to
+    /// its faults. From the pair at which an offset is found on, the IMU
+    /// stamps of every pair (`input.imu`, which the back end then reads) are
+    /// corrected by it.
     ///
     /// # Errors
     /// [`PipelineError::FrontEnd`] when the front end refuses the frame.
     pub fn step(&mut self, input: &mut FrameInput) -> Result<(&FrameTracks, u64), PipelineError> {
         let start = Instant::now();
+        self.correct_imu(&mut input.imu);
         let frame = &input.frame;
         self.gyro.extend(&input.imu);
         let prior = self.gyro.prior(frame.t_ns);
@@ -120,15 +137,52 @@ impl FrontEndStage {
             })?;
         self.vision.check_tracks(self.frontend.last());
         input.faults.extend(self.vision.take_faults());
+        self.time_offset.push_imu(&input.imu);
+        self.time_offset.check_tracks(self.frontend.last());
+        for mut fault in self.time_offset.take_faults() {
+            if let SensorFault::TimeOffset { offset_s, .. } = &mut fault {
+                // Compensated from the next pair on; the monitor starts
+                // afresh on the corrected stamps.
+                self.imu_shift_ns = self
+                    .imu_shift_ns
+                    .saturating_add((*offset_s * 1e9).round() as i64);
+                *offset_s = self.imu_shift_ns as f64 * 1e-9;
+                tracing::warn!(
+                    "IMU stamps corrected by {:.1} ms from t = {:.3} s on",
+                    -*offset_s * 1e3,
+                    frame.t_ns as f64 * 1e-9
+                );
+                self.time_offset.reset();
+            }
+            input.faults.push(fault);
+        }
         let ns = elapsed_ns(start);
         self.cost.record_run(frame.t_ns, &[self.frontend.cost()]);
         Ok((self.frontend.last(), ns))
     }
 
-    /// IMU samples that came without a pair (their pair was dropped): kept
-    /// for the next prior.
-    pub fn skip(&mut self, imu: &[ImuSample]) {
+    /// IMU samples that came without a pair (their pair was dropped, or
+    /// after the last pair): corrected as a pair's, kept for the next prior.
+    pub fn skip(&mut self, imu: &mut Vec<ImuSample>) {
+        self.correct_imu(imu);
         self.gyro.extend(imu);
+        self.time_offset.push_imu(imu);
+    }
+
+    /// Takes the time offset found so far off the stamps; drops the samples
+    /// a larger correction moved to or before one already handed on.
+    fn correct_imu(&mut self, imu: &mut Vec<ImuSample>) {
+        if self.imu_shift_ns != 0 {
+            for s in imu.iter_mut() {
+                s.t_ns = s.t_ns.saturating_sub(self.imu_shift_ns);
+            }
+        }
+        if let Some(last) = self.last_imu_ns {
+            imu.retain(|s| s.t_ns > last);
+        }
+        if let Some(s) = imu.last() {
+            self.last_imu_ns = Some(s.t_ns);
+        }
     }
 }
 

@@ -566,6 +566,7 @@ impl BackEnd {
         {
             return None;
         }
+        // Measured samples only: no hold past the last one.
         let mut pre = Preintegrated::new(&last.bias);
         pre.integrate_samples(&self.imu, last.t_ns, t_ns, &self.noise)
             .ok()?;
@@ -635,7 +636,13 @@ impl BackEnd {
             }
             let mut fresh = Preintegrated::new(&fi.bias);
             if fresh
-                .integrate_samples(&self.imu, fi.t_ns, fj.t_ns, &self.noise)
+                .integrate_samples_holding(
+                    &self.imu,
+                    fi.t_ns,
+                    fj.t_ns,
+                    self.imu_gap_ns,
+                    &self.noise,
+                )
                 .is_ok()
             {
                 *pre = fresh;
@@ -724,7 +731,13 @@ impl BackEnd {
             crate::imu::covers_without_gap(&self.imu, prev_t, tracks.t_ns, self.imu_gap_ns)
                 && self
                     .preint
-                    .integrate_samples(&self.imu, prev_t, tracks.t_ns, &self.noise)
+                    .integrate_samples_holding(
+                        &self.imu,
+                        prev_t,
+                        tracks.t_ns,
+                        self.imu_gap_ns,
+                        &self.noise,
+                    )
                     .is_ok();
         if imu_ok == self.imu_missing {
             if imu_ok {
@@ -947,8 +960,14 @@ impl BackEnd {
             })
             .and_then(|good| {
                 let mut pre = Preintegrated::new(&good.bias);
-                pre.integrate_samples(&self.imu, good.t_ns, tracks.t_ns, &self.noise)
-                    .ok()?;
+                pre.integrate_samples_holding(
+                    &self.imu,
+                    good.t_ns,
+                    tracks.t_ns,
+                    self.imu_gap_ns,
+                    &self.noise,
+                )
+                .ok()?;
                 Some((pre.predict(&nav_of(good), &good.bias), good.bias))
             });
         let est = self.placeholder(tracks.t_ns, TrackingStatus::Lost);

@@ -198,15 +198,26 @@ fn cost_report(run: &ExploreRun) -> cost::CostReport {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+    pipeline::error::write_atomically(path, bytes)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
-/// Writes a run's outputs into `out`.
+/// The files an exploration run writes.
+const EXPLORE_FILES: [&str; 4] = ["coverage.csv", "summary.json", "cost.json", "map.png"];
+
+/// Writes a run's outputs into `out`, as one thing
+/// ([`super::write_as_one`]).
 ///
 /// # Errors
 /// If a file cannot be written.
 pub fn write_outputs(run: &ExploreRun, cfg: &ExploreConfig, out: &Path) -> anyhow::Result<()> {
     super::prepare_output_folder(out)?;
+    super::write_as_one(out, &|name| EXPLORE_FILES.contains(&name), || {
+        write_files(run, cfg, out)
+    })
+}
+
+fn write_files(run: &ExploreRun, cfg: &ExploreConfig, out: &Path) -> anyhow::Result<()> {
     let mut csv = Vec::new();
     writeln!(csv, "time_s,distance_m,coverage,known_cells,plans")?;
     for s in &run.samples {

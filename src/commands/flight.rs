@@ -252,12 +252,38 @@ pub fn run_flight(
         v.finish_flight()?;
     }
     let config = &config;
+    super::write_as_one(out, &is_flight_output, || {
+        write_flight(&mut run, config, pose, out)
+    })
+}
+
+/// The files a flight writes (besides the map's).
+const FLIGHT_FILES: [&str; 6] = [
+    "trajectory.tum",
+    "groundtruth.tum",
+    "coverage.csv",
+    "explored.png",
+    "cost.json",
+    "summary.json",
+];
+
+fn is_flight_output(name: &str) -> bool {
+    FLIGHT_FILES.contains(&name) || pipeline::stages::MAP_FILES.contains(&name)
+}
+
+/// Writes a flight's files into `out`; returns its summary.
+fn write_flight(
+    run: &mut pipeline::flight::FlightRun,
+    config: &PipelineConfig,
+    pose: PoseSource,
+    out: &Path,
+) -> anyhow::Result<FlightSummary> {
     let est = trajectory(&run.estimated)?;
     let truth = trajectory(&run.truth)?;
     write_tum(out.join("trajectory.tum"), &est)?;
     write_tum(out.join("groundtruth.tum"), &truth)?;
     let ate = (pose == PoseSource::Vio).then(|| ate_metrics(&truth, &est));
-    let summary = FlightSummary::of(&run, config, ate);
+    let summary = FlightSummary::of(run, config, ate);
     let mut csv = Vec::new();
     writeln!(csv, "time_s,distance_m,coverage,plans")?;
     for s in &run.samples {
@@ -269,9 +295,9 @@ pub fn run_flight(
     }
     pipeline::error::write_atomically(&out.join("coverage.csv"), &csv)?;
     run.mapper.write(out).context("writing the map")?;
-    write_explored_png(&run, &out.join("explored.png"))?;
+    write_explored_png(run, &out.join("explored.png"))?;
     if cost::counting() {
-        cost_report(&mut run).write(&out.join("cost.json"))?;
+        cost_report(run).write(&out.join("cost.json"))?;
     }
     let json = serde_json::to_vec_pretty(&summary)?;
     pipeline::error::write_atomically(&out.join("summary.json"), &json)?;

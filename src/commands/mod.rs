@@ -41,6 +41,55 @@ pub fn prepare_output_folder(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes a run's outputs into `out` as one thing: the files `ours` names
+/// (those the command writes) are removed from `out` first, `write` writes
+/// this run's, and if it fails, what it wrote is removed again. A folder
+/// reused for another run never mixes two runs; a failed run leaves
+/// nothing of either; files `ours` does not name stay.
+///
+/// # Errors
+/// `write`'s error, saying whether its partial outputs were removed; or
+/// the error of a removal, naming the file.
+pub fn write_as_one<T>(
+    out: &std::path::Path,
+    ours: &dyn Fn(&str) -> bool,
+    write: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    remove_outputs(out, ours)?;
+    write().map_err(|e| {
+        let removed = remove_outputs(out, ours).is_ok();
+        e.context(if removed {
+            format!("writing the outputs into {} (removed again)", out.display())
+        } else {
+            format!(
+                "writing the outputs into {} (partly written: remove them)",
+                out.display()
+            )
+        })
+    })
+}
+
+/// Removes the files of `out` that `ours` names (not folders, nothing
+/// else).
+fn remove_outputs(out: &std::path::Path, ours: &dyn Fn(&str) -> bool) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let entries = match std::fs::read_dir(out) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", out.display())),
+    };
+    for entry in entries {
+        let entry = entry.with_context(|| format!("listing {}", out.display()))?;
+        let is_ours = entry.file_name().to_str().is_some_and(ours);
+        if is_ours && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let path = entry.path();
+            std::fs::remove_file(&path)
+                .with_context(|| format!("removing the earlier run's {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// A command-line number within `range`, `what` saying which in the
 /// message (NaN and infinities are refused whatever the range).
 ///

@@ -136,30 +136,21 @@ pub(crate) fn run_full(
     }
     // The run is one thing: what an earlier replay wrote into `out` goes
     // before anything of this one is written, and what this one wrote goes
-    // too if a write fails, so the folder never mixes two runs.
-    clear_outputs(out)?;
-    match write_outputs(ds, config, &mut run, out, viewer) {
-        // A replay is for a trajectory: without one it failed, whatever
-        // else it wrote (kept, to see why).
-        Ok(m) if m.frames_tracking == 0 => anyhow::bail!(
-            "no frame of {} tracked ({} frames processed): {} has no pose (see {})",
-            m.sequence,
-            m.frames,
-            out.join("trajectory.tum").display(),
-            out.join("metrics.json").display()
-        ),
-        Ok(metrics) => Ok(metrics),
-        Err(e) => {
-            let cleared = clear_outputs(out);
-            Err(e.context(match cleared {
-                Ok(()) => format!("writing the outputs into {} (removed again)", out.display()),
-                Err(_) => format!(
-                    "writing the outputs into {} (partly written: remove them)",
-                    out.display()
-                ),
-            }))
-        }
-    }
+    // too if a write fails.
+    let m = super::write_as_one(out, &is_replay_output, || {
+        write_outputs(ds, config, &mut run, out, viewer)
+    })?;
+    // A replay is for a trajectory: without one it failed, whatever else it
+    // wrote (kept, to see why).
+    anyhow::ensure!(
+        m.frames_tracking > 0,
+        "no frame of {} tracked ({} frames processed): {} has no pose (see {})",
+        m.sequence,
+        m.frames,
+        out.join("trajectory.tum").display(),
+        out.join("metrics.json").display()
+    );
+    Ok(m)
 }
 
 /// Writes a finished run's outputs into `out` (see [`run_full`]) and prints
@@ -342,31 +333,12 @@ const REPLAY_FILES: [&str; 6] = [
     "cost.json",
 ];
 
-/// Removes from `out` every file a replay writes ([`REPLAY_FILES`], the
-/// map's files, the later-session trajectories) and nothing else: a
-/// folder reused for another run, or for notes, keeps what the replay did
-/// not write.
-fn clear_outputs(out: &Path) -> anyhow::Result<()> {
-    let entries = match std::fs::read_dir(out) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("listing {}", out.display())),
-    };
-    for entry in entries {
-        let entry = entry.with_context(|| format!("listing {}", out.display()))?;
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-            continue;
-        };
-        let ours = is_later_session_file(&name)
-            || REPLAY_FILES.contains(&name.as_str())
-            || pipeline::stages::MAP_FILES.contains(&name.as_str());
-        if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
-            let path = entry.path();
-            std::fs::remove_file(&path)
-                .with_context(|| format!("removing the earlier run's {}", path.display()))?;
-        }
-    }
-    Ok(())
+/// Whether a replay writes the file `name` ([`REPLAY_FILES`], the map's
+/// files, the later-session trajectories).
+fn is_replay_output(name: &str) -> bool {
+    is_later_session_file(name)
+        || REPLAY_FILES.contains(&name)
+        || pipeline::stages::MAP_FILES.contains(&name)
 }
 
 /// The front end alone, as before the back end existed.

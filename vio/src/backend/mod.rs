@@ -38,11 +38,19 @@
 //!    hosts are marginalized into a prior. A frame that is not a keyframe is
 //!    dropped with its observations (the IMU since the last keyframe keeps
 //!    accumulating).
-//! 5. **Failure detection**: a non-finite or implausible state (speed, biases),
-//!    or too few landmarks seen, marks the frame `Lost`; the window restarts from
-//!    the last good estimate propagated by the IMU, with a loose prior, when
-//!    that estimate is at most `max_dead_reckoning_s` old; otherwise the back
-//!    end initializes afresh in a new world frame ([`Estimate::session`]).
+//! 5. **One sensor missing** ([`Estimate::mode`]): across an interval the IMU
+//!    does not cover without a gap, the frame is tied to the last keyframe by
+//!    a constant-velocity motion prior instead of the IMU factor
+//!    ([`TrackingMode::Visual`]: stereo vision carries it); a frame vision
+//!    cannot fix while the IMU is whole is the IMU's prediction
+//!    ([`TrackingMode::Inertial`]) for at most `max_dead_reckoning_s` after
+//!    vision last fixed one.
+//! 6. **Failure detection**: a non-finite or implausible state (speed, biases),
+//!    or too few landmarks seen when neither sensor can carry the frame, marks
+//!    it `Lost`; the window restarts from the last estimate vision fixed,
+//!    propagated by the IMU, with a loose prior, when that estimate is at most
+//!    `max_dead_reckoning_s` old and the IMU has no gap since; otherwise the
+//!    back end initializes afresh in a new world frame ([`Estimate::session`]).
 //!
 //! Landmarks are inverse depths in their host keyframe ([`reprojection`]): one
 //! parameter each, so the Schur complement is a scalar division per landmark;

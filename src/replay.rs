@@ -548,23 +548,30 @@ pub fn fault_summary(faults: &[SensorFault]) -> Vec<String> {
             ));
         }
     }
-    let dropped: Vec<i64> = faults
-        .iter()
-        .filter(|f| matches!(f, SensorFault::ImuOutOfRange { .. }))
-        .map(SensorFault::t_ns)
-        .collect();
-    let out_of_order: Vec<i64> = faults
-        .iter()
-        .filter(|f| matches!(f, SensorFault::ImuOutOfOrder { .. }))
-        .map(SensorFault::t_ns)
-        .collect();
-    if let Some(first) = out_of_order.first() {
-        lines.push(format!(
-            "{} IMU sample{} out of time order dropped, the first at t = {:.3} s",
-            out_of_order.len(),
-            if out_of_order.len() == 1 { "" } else { "s" },
-            s(*first)
-        ));
+    // Samples dropped, by why.
+    for (why, pick) in [
+        (
+            "out of time order",
+            (|f: &SensorFault| matches!(f, SensorFault::ImuOutOfOrder { .. }))
+                as fn(&SensorFault) -> bool,
+        ),
+        ("beyond the sensor's range", |f| {
+            matches!(f, SensorFault::ImuOutOfRange { .. })
+        }),
+    ] {
+        let dropped: Vec<i64> = faults
+            .iter()
+            .filter(|f| pick(f))
+            .map(SensorFault::t_ns)
+            .collect();
+        if let Some(first) = dropped.first() {
+            lines.push(format!(
+                "{} IMU sample{} {why} dropped, the first at t = {:.3} s",
+                dropped.len(),
+                if dropped.len() == 1 { "" } else { "s" },
+                s(*first)
+            ));
+        }
     }
     for fault in faults {
         if let SensorFault::TimeOffset { t_ns, offset_s } = *fault {
@@ -574,14 +581,6 @@ pub fn fault_summary(faults: &[SensorFault]) -> Vec<String> {
                 s(t_ns)
             ));
         }
-    }
-    if let Some(first) = dropped.first() {
-        lines.push(format!(
-            "{} IMU sample{} beyond the sensor's range dropped, the first at t = {:.3} s",
-            dropped.len(),
-            if dropped.len() == 1 { "" } else { "s" },
-            s(*first)
-        ));
     }
     lines
 }

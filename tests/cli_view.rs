@@ -110,14 +110,20 @@ fn explore_records_its_plans_on_the_exploration_timeline() {
     assert!(!contents.timelines.contains("t_ns"));
 }
 
-#[test]
-fn bad_viewer_options_are_refused_by_name() {
+/// A folder holding a 2.6 s synthetic sequence in `seq`.
+fn short_sequence() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let o = scout(
         &["-q", "synth", "--out", "seq", "--duration", "2.6"],
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
+    dir
+}
+
+#[test]
+fn bad_viewer_options_are_refused_by_name() {
+    let dir = short_sequence();
     let o = scout(
         &[
             "-q",
@@ -156,12 +162,7 @@ fn bad_viewer_options_are_refused_by_name() {
 fn connect_to_no_viewer_finishes_with_a_warning() {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
-    let dir = tempfile::tempdir().unwrap();
-    let o = scout(
-        &["-q", "synth", "--out", "seq", "--duration", "2.6"],
-        dir.path(),
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = short_sequence();
     // A port nothing listens on: bound, then released.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -716,28 +716,26 @@ fn injected_faults_are_detected_and_ridden_out() {
     // Detected with their times (s after the first pair).
     let t0 = ds.stereo_entries()[0].t_ns;
     let rel = |t_ns: i64| (t_ns - t0) as f64 * 1e-9;
-    let imu_gap = faulted
-        .faults
-        .iter()
-        .find(|f| matches!(f, SensorFault::ImuGap { .. }))
-        .unwrap_or_else(|| panic!("no IMU gap in {:?}", faulted.faults));
+    let first = |pick: fn(&SensorFault) -> bool, what: &str| {
+        *faulted
+            .faults
+            .iter()
+            .find(|f| pick(f))
+            .unwrap_or_else(|| panic!("no {what} in {:?}", faulted.faults))
+    };
+    let imu_gap = first(|f| matches!(f, SensorFault::ImuGap { .. }), "IMU gap");
     assert!((rel(imu_gap.t_ns()) - 2.5).abs() < 0.01, "{imu_gap:?}");
     assert!((imu_gap.duration_s() - 2.5).abs() < 0.01, "{imu_gap:?}");
-    let camera_gap = faulted
-        .faults
-        .iter()
-        .find(|f| matches!(f, SensorFault::CameraGap { .. }))
-        .unwrap_or_else(|| panic!("no camera gap in {:?}", faulted.faults));
+    let camera_gap = first(|f| matches!(f, SensorFault::CameraGap { .. }), "camera gap");
     assert!(
         (rel(camera_gap.t_ns()) - 8.45).abs() < 0.01,
         "{camera_gap:?}"
     );
     // The black frames: 6.5 s to 6.95 s, every pair of them without texture.
-    let dark = faulted
-        .faults
-        .iter()
-        .find(|f| matches!(f, SensorFault::NoTexture { .. }))
-        .unwrap_or_else(|| panic!("no dark stretch in {:?}", faulted.faults));
+    let dark = first(
+        |f| matches!(f, SensorFault::NoTexture { .. }),
+        "dark stretch",
+    );
     assert!((rel(dark.t_ns()) - 6.5).abs() < 0.01, "{dark:?}");
     assert!((dark.duration_s() - 0.45).abs() < 0.01, "{dark:?}");
     // The reactions: vision alone across the IMU gap, the IMU alone across

@@ -204,15 +204,12 @@ impl<S: Source> Source for Faulted<S> {
             }
             let t0 = *self.t0_ns.get_or_insert(input.frame.t_ns);
             let rel_s = |t_ns: i64| t_ns.saturating_sub(t0) as f64 * 1e-9;
-            let gaps: Vec<InjectedFault> = self
-                .plan
-                .iter()
-                .filter(|f| f.kind == FaultKind::ImuGap)
-                .copied()
-                .collect();
-            input
-                .imu
-                .retain(|s| !gaps.iter().any(|g| g.active(rel_s(s.t_ns))));
+            let plan = &self.plan;
+            input.imu.retain(|s| {
+                !plan
+                    .iter()
+                    .any(|f| f.kind == FaultKind::ImuGap && f.active(rel_s(s.t_ns)))
+            });
             for s in &mut input.imu {
                 let t_s = rel_s(s.t_ns);
                 for f in &self.plan {

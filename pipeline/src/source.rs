@@ -87,8 +87,40 @@ pub trait Source: Send {
 #[derive(Debug)]
 pub struct EurocSource<'a> {
     ds: &'a EurocDataset,
+    pairs: RecordedPairs,
+}
+
+/// The pairs of a recorded stream, each with its range of the IMU samples
+/// ([`imu_batches`]), and the next to deliver: what a source over a file or
+/// a made-up sequence shares.
+#[derive(Debug)]
+struct RecordedPairs {
     batches: Vec<Range<usize>>,
     next: usize,
+}
+
+impl RecordedPairs {
+    fn new(imu: &[ImuSample], frame_t_ns: &[i64], lead_ns: i64) -> Self {
+        Self {
+            batches: imu_batches(imu, frame_t_ns, lead_ns),
+            next: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.batches.len()
+    }
+
+    /// Moves on to the next pair: puts its IMU samples (from `imu`) and its
+    /// index in `input` and returns the index; `None` at the end.
+    fn advance(&mut self, imu: &[ImuSample], input: &mut FrameInput) -> Option<usize> {
+        let batch = self.batches.get(self.next)?;
+        input.imu.clear();
+        input.imu.extend_from_slice(&imu[batch.clone()]);
+        input.index = self.next;
+        self.next += 1;
+        Some(input.index)
+    }
 }
 
 impl<'a> EurocSource<'a> {
@@ -99,8 +131,7 @@ impl<'a> EurocSource<'a> {
         let frame_t: Vec<i64> = ds.stereo_entries().iter().map(|e| e.t_ns).collect();
         Self {
             ds,
-            batches: imu_batches(ds.imu(), &frame_t, lead_ns),
-            next: 0,
+            pairs: RecordedPairs::new(ds.imu(), &frame_t, lead_ns),
         }
     }
 
@@ -121,18 +152,14 @@ impl Source for EurocSource<'_> {
     }
 
     fn len_hint(&self) -> Option<usize> {
-        Some(self.batches.len())
+        Some(self.pairs.len())
     }
 
     fn next_into(&mut self, input: &mut FrameInput) -> Result<bool, PipelineError> {
-        let Some(batch) = self.batches.get(self.next) else {
+        let Some(index) = self.pairs.advance(self.ds.imu(), input) else {
             return Ok(false);
         };
-        input.imu.clear();
-        input.imu.extend_from_slice(&self.ds.imu()[batch.clone()]);
-        self.ds.load_stereo_into(self.next, &mut input.frame)?;
-        input.index = self.next;
-        self.next += 1;
+        self.ds.load_stereo_into(index, &mut input.frame)?;
         Ok(true)
     }
 }
@@ -220,15 +247,14 @@ impl Source for FlightSource {
 /// turn comes: streams of any length without a file (`scout soak`).
 pub struct SequenceSource<'a> {
     seq: &'a SyntheticSequence,
-    batches: Vec<Range<usize>>,
-    next: usize,
+    pairs: RecordedPairs,
 }
 
 impl std::fmt::Debug for SequenceSource<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SequenceSource")
             .field("seq", self.seq)
-            .field("next", &self.next)
+            .field("next", &self.pairs.next)
             .finish_non_exhaustive()
     }
 }
@@ -240,8 +266,7 @@ impl<'a> SequenceSource<'a> {
     pub fn new(seq: &'a SyntheticSequence, lead_ns: i64) -> Self {
         Self {
             seq,
-            batches: imu_batches(&seq.imu, &seq.frame_times_ns, lead_ns),
-            next: 0,
+            pairs: RecordedPairs::new(&seq.imu, &seq.frame_times_ns, lead_ns),
         }
     }
 }
@@ -259,26 +284,22 @@ impl Source for SequenceSource<'_> {
     }
 
     fn len_hint(&self) -> Option<usize> {
-        Some(self.batches.len())
+        Some(self.pairs.len())
     }
 
     fn next_into(&mut self, input: &mut FrameInput) -> Result<bool, PipelineError> {
-        let Some(batch) = self.batches.get(self.next) else {
+        let Some(index) = self.pairs.advance(&self.seq.imu, input) else {
             return Ok(false);
         };
-        input.imu.clear();
-        input.imu.extend_from_slice(&self.seq.imu[batch.clone()]);
         if input.frame.left.width() == 0 {
             input.frame = self.seq.new_frame();
         }
         self.seq
-            .render_stereo(self.next, &mut input.frame)
+            .render_stereo(index, &mut input.frame)
             .map_err(|e| PipelineError::Source {
                 source_name: self.name(),
                 message: e.to_string(),
             })?;
-        input.index = self.next;
-        self.next += 1;
         Ok(true)
     }
 }

@@ -233,15 +233,18 @@ fn summarize(
     }
 }
 
+/// A figure, or `-` without one.
+fn or_dash(value: Option<f64>, show: impl Fn(f64) -> String) -> String {
+    value.map_or_else(|| "-".to_string(), show)
+}
+
 fn print_row(run: Option<&FaultRun>) {
     let Some(r) = run else { return };
     eprintln!(
         "{:<32} ATE {:>8} ({}) tracked {} visual-only {} inertial-only {} lost {} reinit {}{}",
         r.name,
-        r.ate_rmse_m
-            .map_or_else(|| "-".to_string(), |a| format!("{:.1} mm", a * 1e3)),
-        r.ratio
-            .map_or_else(|| "-".to_string(), |x| format!("{x:.2}x")),
+        or_dash(r.ate_rmse_m, |a| format!("{:.1} mm", a * 1e3)),
+        or_dash(r.ratio, |x| format!("{x:.2}x")),
         r.frames_tracking,
         r.frames_visual_only,
         r.frames_inertial_only,
@@ -260,12 +263,9 @@ fn markdown(runs: &[FaultRun]) -> String {
         t.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.name,
-            r.ate_rmse_m
-                .map_or_else(|| "-".to_string(), |a| format!("{:.1}", a * 1e3)),
-            r.ratio
-                .map_or_else(|| "-".to_string(), |x| format!("{x:.2}x")),
-            r.target_ratio
-                .map_or_else(|| "-".to_string(), |x| format!("{x:.0}x")),
+            or_dash(r.ate_rmse_m, |a| format!("{:.1}", a * 1e3)),
+            or_dash(r.ratio, |x| format!("{x:.2}x")),
+            or_dash(r.target_ratio, |x| format!("{x:.0}x")),
             r.frames_visual_only,
             r.frames_inertial_only,
             r.lost_frames,

@@ -767,7 +767,8 @@ impl BackEnd {
         let Some(kf) = self.window.frames.last() else {
             return self.lose(id, tracks);
         };
-        let (predicted, kf_bias, link) = if visual_only {
+        let kf_bias = kf.bias;
+        let (predicted, link) = if visual_only {
             // Constant velocity from the last tracked frame (or the keyframe).
             let (nav, t0) = match self.last.as_ref() {
                 Some(e) if e.status == TrackingStatus::Tracking => (nav_of(e), e.t_ns),
@@ -779,10 +780,10 @@ impl BackEnd {
                 ..nav
             };
             let dt_kf = tracks.t_ns.saturating_sub(kf.t_ns) as f64 * 1e-9;
-            (nav, kf.bias, Link::Motion { dt: dt_kf })
+            (nav, Link::Motion { dt: dt_kf })
         } else {
             let nav = self.preint.predict(&kf.nav, &kf.bias);
-            (nav, kf.bias, Link::Imu(self.preint.clone()))
+            (nav, Link::Imu(self.preint.clone()))
         };
         self.window.frames.push(FrameState {
             id,

@@ -1,0 +1,62 @@
+//! Live sensors: what a robot's stereo camera and IMU hand the kernel, turned
+//! into the stereo pairs ([`datasets::StereoFrame`]) and IMU samples
+//! ([`datasets::ImuSample`]) every other part of scout reads.
+//!
+//! The layout follows the data: a device layer as thin as it can be (the
+//! `ioctl`s and `read`s of V4L2 and IIO) hands raw buffers and kernel time
+//! stamps to plain functions that tests drive from recorded or synthetic
+//! buffers through the same code:
+//!
+//! - [`frame`]: a camera buffer (GREY/Y8, YUYV or MJPEG, with the driver's
+//!   line stride) to one grey image, or to a stereo pair for the ways stereo
+//!   USB cameras present themselves: one side-by-side frame, or one frame
+//!   with an eye in each byte of a 16-bit pixel (oCamS style).
+//! - [`pairing`]: two cameras, one eye each, paired by time stamp.
+//! - [`iio`]: a Linux IIO IMU (buffered capture with the timestamp channel):
+//!   the sysfs description of its channels, the layout of a scan in the
+//!   character device, and the samples in SI units.
+//! - [`clock`]: kernel time stamps (`CLOCK_MONOTONIC`, ns) and the clock
+//!   itself.
+//!
+//! Frames and units: images are 8-bit grey, row-major; time stamps are ns on
+//! `CLOCK_MONOTONIC` (the clock V4L2 and IIO stamp buffers with, once IIO is
+//! told to); IMU samples are in the IMU's axes, rad/s and m/s^2, with the
+//! scale and offset the driver publishes applied. Nothing here panics or
+//! allocates without bound on what a device or a file hands it: a buffer
+//! that does not fit what was negotiated is an error naming what and where.
+
+pub mod clock;
+pub mod frame;
+pub mod iio;
+pub mod pairing;
+
+/// What went wrong with a live sensor or one of its buffers.
+#[derive(Debug, thiserror::Error)]
+pub enum SensorError {
+    /// A camera buffer does not hold what was negotiated.
+    #[error("camera frame: {0}")]
+    Frame(String),
+    /// An IIO device's description or data is not what an IMU gives.
+    #[error("IIO device {device}: {what}")]
+    Iio {
+        /// The device (its sysfs folder or character device).
+        device: String,
+        /// What is wrong, naming the file or channel.
+        what: String,
+    },
+    /// A configuration value is out of range; the message names it.
+    #[error("sensor configuration: {0}")]
+    Config(String),
+    /// The operating system refused something; the message names the file
+    /// or device.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done, naming the file or device.
+        what: String,
+        /// The system's error.
+        source: std::io::Error,
+    },
+}
+
+/// Results of this crate.
+pub type Result<T> = std::result::Result<T, SensorError>;

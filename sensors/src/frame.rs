@@ -332,9 +332,7 @@ fn decode_jpeg(raw: &[u8], w: usize, h: usize, out: &mut [u8]) -> Result<()> {
     decoder
         .decode_headers()
         .map_err(|e| SensorError::Frame(format!("MJPEG frame: {e}")))?;
-    let (jw, jh) = decoder
-        .dimensions()
-        .unwrap_or((0, 0));
+    let (jw, jh) = decoder.dimensions().unwrap_or((0, 0));
     if (jw, jh) != (w, h) {
         return Err(SensorError::Frame(format!(
             "MJPEG frame is {jw}x{jh}, the camera was set to {w}x{h}"

@@ -15,6 +15,7 @@
 //! - [`iio`]: a Linux IIO IMU (buffered capture with the timestamp channel):
 //!   the sysfs description of its channels, the layout of a scan in the
 //!   character device, and the samples in SI units.
+//! - `v4l2` (feature `v4l2`): the camera device layer, on the `v4l` crate.
 //! - [`clock`]: kernel time stamps (`CLOCK_MONOTONIC`, ns) and the clock
 //!   itself.
 //!
@@ -29,6 +30,8 @@ pub mod clock;
 pub mod frame;
 pub mod iio;
 pub mod pairing;
+#[cfg(feature = "v4l2")]
+pub mod v4l2;
 
 /// What went wrong with a live sensor or one of its buffers.
 #[derive(Debug, thiserror::Error)]

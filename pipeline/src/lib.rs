@@ -16,7 +16,9 @@
 //! end's gravity-aligned world, metres; the map in that world.
 //!
 //! [`config`] gathers every stage's settings in one TOML file;
-//! [`source`] holds the [`source::Source`] trait and its implementations;
+//! [`source`] holds the [`source::Source`] trait and its recorded and
+//! synthetic implementations, [`live`] the live one (a camera and an IMU on
+//! their own threads, the latest pair kept; and a recording paced as live);
 //! [`stages`] the stages, each a plain struct with a step method; [`run`]
 //! the runners (a plain loop, and threads joined by bounded channels, the
 //! same output bit for bit in deterministic mode); [`record`] what comes out;
@@ -39,6 +41,7 @@ pub mod config;
 pub mod error;
 pub mod faults;
 pub mod flight;
+pub mod live;
 pub mod plan_thread;
 pub mod record;
 pub mod run;

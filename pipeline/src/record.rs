@@ -23,6 +23,10 @@ pub enum PipelineMode {
         /// positive.
         speed: f64,
     },
+    /// Live sensors: the source delivers each pair when the sensor has
+    /// it, stamped on `CLOCK_MONOTONIC`, and keeps only the latest while the
+    /// front end is busy (`crate::live`); latencies count from the stamp.
+    Live,
 }
 
 /// Wall times of one frame, ns (this machine, this build; not deterministic).
@@ -33,7 +37,8 @@ pub struct RecordTiming {
     /// Back end: pushing the frame's IMU samples and `BackEnd::process`.
     pub backend_ns: u64,
     /// From the source making the pair available (decoded and, in real time,
-    /// due) to the estimate, queueing included. In deterministic mode the
+    /// due; live, from the camera's time stamp) to the estimate, queueing
+    /// included. In deterministic mode the
     /// source reads ahead until the front end's queue is full, so this is
     /// mostly the wait in that queue.
     pub latency_ns: u64,

@@ -35,6 +35,12 @@
 //! bounded) and its IMU samples ride with the next pair; a keyframe that finds
 //! the mapper's queue full is not mapped (counted), so the map never holds the
 //! odometry back.
+//! **Live** ([`PipelineMode::Live`]): the source is live sensors
+//! (`crate::live`), which deliver a pair when the camera has one and, while
+//! the front end is busy, keep only the latest (so a queue never holds a
+//! stale pair: the source's own drops are counted there); sends to the front
+//! end block, keyframes the mapper has no room for are not mapped, and
+//! latencies count from the camera's time stamp.
 //!
 //! **Errors.** A stage that fails returns its error and drops its channel
 //! ends; the stages upstream see a closed channel and stop, those downstream
@@ -414,6 +420,21 @@ fn source_thread<S: Source>(
         match mode {
             PipelineMode::Deterministic => {
                 slot.available = Instant::now();
+                if frames_tx.send(slot).is_err() {
+                    return Ok((pairs, dropped));
+                }
+            }
+            PipelineMode::Live => {
+                // `Instant` is CLOCK_MONOTONIC on Linux, the clock the pair
+                // is stamped on: its age makes the capture an instant.
+                let age_ns = sensors::clock::monotonic_now_ns()
+                    .saturating_sub(slot.input.frame.t_ns)
+                    .max(0);
+                let now = Instant::now();
+                slot.available = now
+                    .checked_sub(Duration::from_nanos(age_ns.unsigned_abs()))
+                    .unwrap_or(now);
+                // The source keeps only the latest pair while this waits.
                 if frames_tx.send(slot).is_err() {
                     return Ok((pairs, dropped));
                 }

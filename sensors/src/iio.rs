@@ -469,6 +469,12 @@ impl IioImu {
         self.decoder.scan_bytes()
     }
 
+    /// The character device it reads.
+    #[must_use]
+    pub fn device_name(&self) -> String {
+        self.settings.dev.display().to_string()
+    }
+
     /// Blocks until the device has data, then appends every whole sample
     /// read to `out`; returns how many, 0 at the end of the stream.
     ///

@@ -33,6 +33,63 @@ pub mod pairing;
 #[cfg(feature = "v4l2")]
 pub mod v4l2;
 
+use datasets::{GrayImage, ImuSample};
+
+/// A stereo camera that runs on its own: each call blocks until it has the
+/// next pair.
+pub trait StereoCamera: Send {
+    /// What it is (its devices), for messages.
+    fn name(&self) -> String;
+    /// Fills `left` and `right` with the next pair (reusing their buffers)
+    /// and returns its time stamp, ns on `CLOCK_MONOTONIC`; `None` when the
+    /// stream has ended (a recording; a device does not end).
+    ///
+    /// # Errors
+    /// If the camera gives nothing in time or a frame does not decode; the
+    /// message names the device.
+    fn next_pair(&mut self, left: &mut GrayImage, right: &mut GrayImage) -> Result<Option<i64>>;
+    /// Frames lost so far (by the driver, or unpaired).
+    fn lost(&self) -> u64;
+}
+
+/// An IMU that runs on its own: each call blocks until it has samples.
+pub trait Imu: Send {
+    /// What it is (its device), for messages.
+    fn name(&self) -> String;
+    /// Appends the samples that have come (time stamps ns on
+    /// `CLOCK_MONOTONIC`) to `out`; returns how many, 0 when the stream has
+    /// ended.
+    ///
+    /// # Errors
+    /// If the device fails; the message names it.
+    fn read_into(&mut self, out: &mut Vec<ImuSample>) -> Result<usize>;
+}
+
+impl Imu for iio::IioImu {
+    fn name(&self) -> String {
+        self.device_name()
+    }
+
+    fn read_into(&mut self, out: &mut Vec<ImuSample>) -> Result<usize> {
+        iio::IioImu::read_into(self, out)
+    }
+}
+
+#[cfg(feature = "v4l2")]
+impl StereoCamera for v4l2::V4l2Stereo {
+    fn name(&self) -> String {
+        v4l2::V4l2Stereo::name(self)
+    }
+
+    fn next_pair(&mut self, left: &mut GrayImage, right: &mut GrayImage) -> Result<Option<i64>> {
+        v4l2::V4l2Stereo::next_pair(self, left, right).map(Some)
+    }
+
+    fn lost(&self) -> u64 {
+        v4l2::V4l2Stereo::lost(self)
+    }
+}
+
 /// What went wrong with a live sensor or one of its buffers.
 #[derive(Debug, thiserror::Error)]
 pub enum SensorError {

@@ -183,6 +183,7 @@ fn write_outputs(
     let mode_text = match m.mode {
         PipelineMode::Deterministic => "deterministic".to_string(),
         PipelineMode::RealTime { speed } => format!("real time x{speed}"),
+        PipelineMode::Live => "live".to_string(),
     };
     println!(
         "{}: {} of {} frames processed ({mode_text}), {} dropped",

@@ -1,0 +1,581 @@
+//! Live sources: a stereo camera and an IMU that run on their own clocks,
+//! as one [`Source`] that never lets latency pile up.
+//!
+//! ```text
+//! camera thread   StereoCamera::next_pair -> the latest-pair slot
+//!                 (a pair still there is replaced: dropped, counted)
+//! IMU thread      Imu::read_into -> the sample queue (bounded: the oldest
+//!                 beyond it dropped, counted)
+//! LiveSource::next_into (the pipeline's source thread)
+//!                 waits for a pair, then for the IMU to reach its time
+//!                 (at most `imu_wait_s`), takes the samples up to the first
+//!                 at or after it, and swaps the pair's buffers into the slot
+//! ```
+//!
+//! The pair waiting for the front end is always the newest the camera has
+//! given: with [`crate::PipelineMode::Live`]'s queues (the front end's of
+//! length 1-2), a slow frame costs the frames that came meanwhile, never the
+//! latency of the ones after it. Nothing is allocated per pair once the two
+//! buffers have cycled. A camera or IMU that stops or fails ends the stream
+//! with an error naming it; [`LiveSource::stopper`] ends it cleanly (Ctrl-C).
+//!
+//! [`PacedReplay`] is the same sensors made from a recording (an EuRoC
+//! folder, a synthetic sequence: any [`Source`], read up front): each pair
+//! and sample released at its recorded time after the start and stamped on
+//! `CLOCK_MONOTONIC`, so a live run, its queues and its latency are tested
+//! here without a device.
+//!
+//! Times are ns on `CLOCK_MONOTONIC` throughout.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use datasets::model::RigCalibration;
+use datasets::{GrayImage, ImuSample, StereoFrame};
+use sensors::clock::monotonic_now_ns;
+use sensors::{Imu, StereoCamera};
+
+use crate::PipelineError;
+use crate::source::{FrameInput, Source};
+
+/// How a live source waits and what it keeps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LiveSettings {
+    /// With no pair for this long, the camera has failed, s.
+    pub camera_timeout_s: f64,
+    /// How long a pair waits for the IMU to reach its time, s; after it the
+    /// pair goes on with the samples there are (the back end's gap handling
+    /// takes over).
+    pub imu_wait_s: f64,
+    /// IMU samples kept waiting for a pair at most (the oldest beyond it
+    /// dropped, counted).
+    pub imu_queue: usize,
+    /// Samples before the first pair's time handed with it, s (a still
+    /// initialization needs some).
+    pub imu_lead_s: f64,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        Self {
+            camera_timeout_s: 2.0,
+            imu_wait_s: 0.05,
+            imu_queue: 4096,
+            imu_lead_s: 0.3,
+        }
+    }
+}
+
+impl LiveSettings {
+    /// Checks the values.
+    ///
+    /// # Errors
+    /// If a wait is not positive and finite, or the queue is empty or over a
+    /// million samples.
+    pub fn validate(&self) -> Result<(), PipelineError> {
+        let ok = |v: f64| v.is_finite() && v > 0.0 && v <= 60.0;
+        if !ok(self.camera_timeout_s) || !ok(self.imu_wait_s) || !ok(self.imu_lead_s) {
+            return Err(PipelineError::Config(format!(
+                "[live] camera_timeout_s, imu_wait_s and imu_lead_s must be in (0, 60] s, got {}, \
+                 {} and {}",
+                self.camera_timeout_s, self.imu_wait_s, self.imu_lead_s
+            )));
+        }
+        if !(1..=1_000_000).contains(&self.imu_queue) {
+            return Err(PipelineError::Config(format!(
+                "[live] imu_queue must be 1 to 1000000 samples, got {}",
+                self.imu_queue
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What a live source dropped and why it ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveCounts {
+    /// Pairs the camera gave.
+    pub pairs_captured: u64,
+    /// Pairs replaced by a newer one before the pipeline took them.
+    pub pairs_dropped: u64,
+    /// Frames the camera itself lost (driver sequence gaps, unpaired eyes).
+    pub camera_lost: u64,
+    /// IMU samples dropped from a full queue.
+    pub imu_dropped: u64,
+    /// Pairs that went on before the IMU reached their time.
+    pub imu_late: u64,
+}
+
+/// Why the camera's thread ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CameraEnd {
+    /// The recording it replays has ended.
+    Finished,
+    /// It failed; the message names the device.
+    Failed(String),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    latest: Option<StereoFrame>,
+    spare: Option<StereoFrame>,
+    imu: VecDeque<ImuSample>,
+    counts: LiveCounts,
+    camera_ended: Option<CameraEnd>,
+    imu_ended: Option<String>,
+    delivered_first: bool,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A thread that panicked holding the lock left consistent data (every
+        // update is a whole assignment), so the poison is ignored.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A stereo camera and an IMU, each on its own thread, as a [`Source`].
+pub struct LiveSource {
+    name: String,
+    rig: RigCalibration,
+    settings: LiveSettings,
+    shared: Arc<Shared>,
+    next_index: usize,
+    /// The IMU sample the last pair's batch ended at.
+    last_imu_t: Option<i64>,
+}
+
+impl std::fmt::Debug for LiveSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSource")
+            .field("name", &self.name)
+            .field("next_index", &self.next_index)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveSource {
+    /// Starts the camera's and the IMU's threads.
+    ///
+    /// # Errors
+    /// If the settings are out of range or a thread cannot start.
+    pub fn start(
+        camera: Box<dyn StereoCamera>,
+        imu: Box<dyn Imu>,
+        rig: RigCalibration,
+        settings: LiveSettings,
+    ) -> Result<Self, PipelineError> {
+        settings.validate()?;
+        let name = format!("live: camera {}, IMU {}", camera.name(), imu.name());
+        let shared = Arc::new(Shared::default());
+        let spawn = |what: &str| std::thread::Builder::new().name(format!("scout-{what}"));
+        let s = Arc::clone(&shared);
+        spawn("camera")
+            .spawn(move || camera_loop(camera, &s))
+            .map_err(|e| PipelineError::Config(format!("starting the camera thread: {e}")))?;
+        let s = Arc::clone(&shared);
+        let queue = settings.imu_queue;
+        spawn("imu")
+            .spawn(move || imu_loop(imu, &s, queue))
+            .map_err(|e| PipelineError::Config(format!("starting the IMU thread: {e}")))?;
+        Ok(Self {
+            name,
+            rig,
+            settings,
+            shared,
+            next_index: 0,
+            last_imu_t: None,
+        })
+    }
+
+    /// A flag that ends the stream cleanly when set (the next pair is not
+    /// waited for): hand it to a Ctrl-C handler.
+    #[must_use]
+    pub fn stopper(&self) -> LiveStopper {
+        LiveStopper(Arc::clone(&self.shared))
+    }
+
+    /// What was dropped so far.
+    #[must_use]
+    pub fn counts(&self) -> LiveCounts {
+        self.shared.lock().counts.clone()
+    }
+
+    fn error(&self, message: String) -> PipelineError {
+        PipelineError::Source {
+            source_name: self.name.clone(),
+            message,
+        }
+    }
+}
+
+/// Ends a [`LiveSource`]'s stream from another thread.
+#[derive(Debug, Clone)]
+pub struct LiveStopper(Arc<Shared>);
+
+impl LiveStopper {
+    /// Ends the stream: the source returns no more pairs.
+    pub fn stop(&self) {
+        self.0.stop.store(true, Ordering::SeqCst);
+        self.0.changed.notify_all();
+    }
+}
+
+impl Drop for LiveSource {
+    fn drop(&mut self) {
+        // The threads stop at their next pair or sample; a device read
+        // blocked for good is left to the process's exit.
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.changed.notify_all();
+    }
+}
+
+fn camera_loop(mut camera: Box<dyn StereoCamera>, shared: &Shared) {
+    let mut frame = StereoFrame {
+        t_ns: 0,
+        left: GrayImage::new(0, 0),
+        right: GrayImage::new(0, 0),
+    };
+    while !shared.stop.load(Ordering::SeqCst) {
+        match camera.next_pair(&mut frame.left, &mut frame.right) {
+            Ok(Some(t_ns)) => {
+                frame.t_ns = t_ns;
+                let lost = camera.lost();
+                let mut state = shared.lock();
+                state.counts.pairs_captured += 1;
+                state.counts.camera_lost = lost;
+                let old = state.latest.replace(frame);
+                state.counts.pairs_dropped += u64::from(old.is_some());
+                frame = old
+                    .or_else(|| state.spare.take())
+                    .unwrap_or_else(|| StereoFrame {
+                        t_ns: 0,
+                        left: GrayImage::new(0, 0),
+                        right: GrayImage::new(0, 0),
+                    });
+                drop(state);
+                shared.changed.notify_all();
+            }
+            Ok(None) => {
+                shared.lock().camera_ended = Some(CameraEnd::Finished);
+                shared.changed.notify_all();
+                return;
+            }
+            Err(e) => {
+                shared.lock().camera_ended = Some(CameraEnd::Failed(e.to_string()));
+                shared.changed.notify_all();
+                return;
+            }
+        }
+    }
+}
+
+fn imu_loop(mut imu: Box<dyn Imu>, shared: &Shared, queue: usize) {
+    let mut batch = Vec::with_capacity(256);
+    while !shared.stop.load(Ordering::SeqCst) {
+        batch.clear();
+        let ended = match imu.read_into(&mut batch) {
+            Ok(0) => Some("the IMU stream ended".to_string()),
+            Ok(_) => None,
+            Err(e) => Some(e.to_string()),
+        };
+        let mut state = shared.lock();
+        for s in batch.drain(..) {
+            if state.imu.len() == queue {
+                state.imu.pop_front();
+                state.counts.imu_dropped += 1;
+            }
+            state.imu.push_back(s);
+        }
+        if ended.is_some() {
+            state.imu_ended = ended;
+        }
+        let done = state.imu_ended.is_some();
+        drop(state);
+        shared.changed.notify_all();
+        if done {
+            return;
+        }
+    }
+}
+
+impl Source for LiveSource {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn rig(&self) -> &RigCalibration {
+        &self.rig
+    }
+
+    fn len_hint(&self) -> Option<usize> {
+        None
+    }
+
+    fn next_into(&mut self, input: &mut FrameInput) -> Result<bool, PipelineError> {
+        let shared = Arc::clone(&self.shared);
+        let timeout = Duration::from_secs_f64(self.settings.camera_timeout_s);
+        let mut state = shared.lock();
+        // The latest pair.
+        let deadline = std::time::Instant::now() + timeout;
+        let mut frame = loop {
+            if shared.stop.load(Ordering::SeqCst) {
+                return Ok(false);
+            }
+            if let Some(frame) = state.latest.take() {
+                break frame;
+            }
+            match &state.camera_ended {
+                Some(CameraEnd::Finished) => return Ok(false),
+                Some(CameraEnd::Failed(why)) => {
+                    return Err(self.error(format!("the camera stopped: {why}")));
+                }
+                None => {}
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(self.error(format!(
+                    "no stereo pair for {:.1} s ([live] camera_timeout_s)",
+                    self.settings.camera_timeout_s
+                )));
+            }
+            state = shared
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        };
+        let t = frame.t_ns;
+        // The IMU up to the pair's time.
+        let imu_deadline =
+            std::time::Instant::now() + Duration::from_secs_f64(self.settings.imu_wait_s);
+        while state.imu.back().is_none_or(|s| s.t_ns < t)
+            && state.imu_ended.is_none()
+            && !shared.stop.load(Ordering::SeqCst)
+        {
+            let left = imu_deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                state.counts.imu_late += 1;
+                break;
+            }
+            state = shared
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        if let Some(why) = &state.imu_ended
+            && state.imu.is_empty()
+        {
+            return Err(self.error(format!("the IMU stopped: {why}")));
+        }
+        input.imu.clear();
+        input.faults.clear();
+        if !state.delivered_first {
+            // The first pair: the lead before it, older samples dropped.
+            let lead = (self.settings.imu_lead_s * 1e9) as i64;
+            while state.imu.front().is_some_and(|s| s.t_ns < t - lead) {
+                state.imu.pop_front();
+            }
+            state.delivered_first = true;
+        }
+        while let Some(s) = state.imu.pop_front() {
+            // Samples older than the last batch's end (out of order) are not
+            // delivered twice.
+            if self.last_imu_t.is_some_and(|last| s.t_ns <= last) {
+                continue;
+            }
+            input.imu.push(s);
+            if s.t_ns >= t {
+                self.last_imu_t = Some(s.t_ns);
+                break;
+            }
+        }
+        // The pair's buffers into the slot, the slot's back as the spare.
+        std::mem::swap(&mut input.frame, &mut frame);
+        state.spare = Some(frame);
+        drop(state);
+        input.index = self.next_index;
+        self.next_index += 1;
+        Ok(true)
+    }
+}
+
+/// A recording replayed as live sensors: see the module docs.
+#[derive(Debug)]
+pub struct PacedReplay {
+    frames: Vec<StereoFrame>,
+    imu: Vec<ImuSample>,
+    rig: RigCalibration,
+    name: String,
+}
+
+impl PacedReplay {
+    /// Reads up to `max_pairs` pairs of `source` and their IMU samples into
+    /// memory (a replay must not wait on a disk).
+    ///
+    /// # Errors
+    /// If the source fails, or gives no pair.
+    pub fn record(source: &mut dyn Source, max_pairs: usize) -> Result<Self, PipelineError> {
+        let mut frames = Vec::new();
+        let mut imu = Vec::new();
+        let mut input = FrameInput::empty();
+        while frames.len() < max_pairs && source.next_into(&mut input)? {
+            imu.extend_from_slice(&input.imu);
+            frames.push(input.frame.clone());
+        }
+        if frames.is_empty() {
+            return Err(PipelineError::Source {
+                source_name: source.name(),
+                message: "has no stereo pair to replay".into(),
+            });
+        }
+        Ok(Self {
+            frames,
+            imu,
+            rig: source.rig().clone(),
+            name: source.name(),
+        })
+    }
+
+    /// The recording's calibration.
+    #[must_use]
+    pub fn rig(&self) -> &RigCalibration {
+        &self.rig
+    }
+
+    /// Pairs recorded.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Whether no pair was recorded (never: [`PacedReplay::record`] refuses).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// A camera and an IMU that release the recording from now on, with
+    /// times shifted onto `CLOCK_MONOTONIC`.
+    #[must_use]
+    pub fn start(self) -> (PacedCamera, PacedImu) {
+        let first = self
+            .imu
+            .first()
+            .map_or(self.frames[0].t_ns, |s| s.t_ns.min(self.frames[0].t_ns));
+        let shift = monotonic_now_ns() - first;
+        let name = self.name;
+        (
+            PacedCamera {
+                frames: self.frames,
+                next: 0,
+                shift,
+                name: name.clone(),
+            },
+            PacedImu {
+                imu: self.imu,
+                next: 0,
+                shift,
+                name,
+            },
+        )
+    }
+}
+
+/// `src` into `dst`, reusing `dst`'s buffer.
+fn copy_image(src: &GrayImage, dst: &mut GrayImage) {
+    let mut data = std::mem::take(dst).into_vec();
+    data.clear();
+    data.extend_from_slice(src.data());
+    *dst = GrayImage::from_vec(src.width(), src.height(), data)
+        .unwrap_or_else(|| GrayImage::new(0, 0));
+}
+
+/// Sleeps until `t_ns` on `CLOCK_MONOTONIC`.
+fn sleep_until(t_ns: i64) {
+    let wait = t_ns - monotonic_now_ns();
+    if wait > 0 {
+        std::thread::sleep(Duration::from_nanos(wait.unsigned_abs()));
+    }
+}
+
+/// The camera of a [`PacedReplay`].
+#[derive(Debug)]
+pub struct PacedCamera {
+    frames: Vec<StereoFrame>,
+    next: usize,
+    shift: i64,
+    name: String,
+}
+
+impl StereoCamera for PacedCamera {
+    fn name(&self) -> String {
+        format!("paced replay of {}", self.name)
+    }
+
+    fn next_pair(
+        &mut self,
+        left: &mut GrayImage,
+        right: &mut GrayImage,
+    ) -> sensors::Result<Option<i64>> {
+        let Some(frame) = self.frames.get(self.next) else {
+            return Ok(None);
+        };
+        self.next += 1;
+        let t = frame.t_ns + self.shift;
+        sleep_until(t);
+        copy_image(&frame.left, left);
+        copy_image(&frame.right, right);
+        Ok(Some(t))
+    }
+
+    fn lost(&self) -> u64 {
+        0
+    }
+}
+
+/// The IMU of a [`PacedReplay`].
+#[derive(Debug)]
+pub struct PacedImu {
+    imu: Vec<ImuSample>,
+    next: usize,
+    shift: i64,
+    name: String,
+}
+
+impl Imu for PacedImu {
+    fn name(&self) -> String {
+        format!("paced replay of {}", self.name)
+    }
+
+    fn read_into(&mut self, out: &mut Vec<ImuSample>) -> sensors::Result<usize> {
+        let Some(first) = self.imu.get(self.next) else {
+            return Ok(0);
+        };
+        sleep_until(first.t_ns + self.shift);
+        let now = monotonic_now_ns();
+        let before = out.len();
+        while let Some(s) = self.imu.get(self.next)
+            && s.t_ns + self.shift <= now
+        {
+            out.push(ImuSample {
+                t_ns: s.t_ns + self.shift,
+                ..*s
+            });
+            self.next += 1;
+        }
+        Ok(out.len() - before)
+    }
+}

@@ -477,8 +477,35 @@ pub struct PipelineMetrics {
     pub peak_rss_bytes: Option<u64>,
     /// ATE against the sequence's ground truth; `None` when it has none.
     pub ate: Option<AteMetrics>,
+    /// Live sensors' counts (`scout run`): pairs captured and dropped before
+    /// the pipeline took them, IMU samples dropped, pairs late for the IMU;
+    /// `None` for a recording.
+    pub live: Option<pipeline::live::LiveCounts>,
     /// Per-frame figures.
     pub per_frame: Vec<PipelineFrame>,
+}
+
+/// What a run was fed: its name in the metrics and, when there is one, the
+/// ground truth it is scored against.
+#[derive(Debug, Clone)]
+pub struct RunSubject {
+    /// The sequence folder, or the live devices.
+    pub name: String,
+    /// Ground truth, if the source has it.
+    pub ground_truth: Option<Trajectory>,
+}
+
+impl RunSubject {
+    /// An EuRoC/ASL folder: its `mav0` and its ground truth.
+    ///
+    /// # Errors
+    /// If the ground truth is not a trajectory (times out of order).
+    pub fn of_dataset(ds: &EurocDataset) -> Result<Self, EvalError> {
+        Ok(Self {
+            name: ds.mav0().display().to_string(),
+            ground_truth: ground_truth_trajectory(ds)?,
+        })
+    }
 }
 
 /// Below this share of frames tracked a run is degraded (its headline and
@@ -765,12 +792,12 @@ pub fn tracking_trajectory(run: &PipelineRun) -> Result<Trajectory, EvalError> {
 /// [`EvalError::InvalidTrajectory`] when the ground truth does not form a
 /// trajectory (the reader checks its order and values, so this is a bug).
 pub fn pipeline_metrics(
-    ds: &EurocDataset,
+    subject: &RunSubject,
     config: &PipelineConfig,
     run: &PipelineRun,
     estimate: &Trajectory,
 ) -> Result<PipelineMetrics, EvalError> {
-    let gt = ground_truth_trajectory(ds)?;
+    let gt = subject.ground_truth.as_ref();
     let frames = run.records.len();
     let share = |n: usize| {
         if frames == 0 {
@@ -791,7 +818,7 @@ pub fn pipeline_metrics(
                 share_of_frames: share(s.trajectory.len()),
                 first_t_ns: times.first().copied().unwrap_or(0),
                 last_t_ns: times.last().copied().unwrap_or(0),
-                ate: gt.as_ref().map(|gt| ate_metrics(gt, &s.trajectory)),
+                ate: gt.map(|gt| ate_metrics(gt, &s.trajectory)),
             }
         })
         .collect();
@@ -813,7 +840,7 @@ pub fn pipeline_metrics(
     };
     // The run's ATE is its first tracking session's (the whole of
     // `estimate` when there is one world frame), already scored above.
-    let ate = gt.as_ref().map(|gt| {
+    let ate = gt.map(|gt| {
         let first = session_metrics.first();
         let mut m = first
             .and_then(|s| s.ate.clone())
@@ -855,7 +882,7 @@ pub fn pipeline_metrics(
         ));
     }
     Ok(PipelineMetrics {
-        sequence: ds.mav0().display().to_string(),
+        sequence: subject.name.clone(),
         mode: run.mode,
         config: config.clone(),
         pairs: run.pairs,
@@ -888,6 +915,7 @@ pub fn pipeline_metrics(
         map: MapLatency::of(run),
         peak_rss_bytes: peak_rss_bytes(),
         ate,
+        live: None,
         per_frame: run
             .records
             .iter()

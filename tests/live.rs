@@ -1,100 +1,68 @@
-//! A live run without a device: a synthetic sequence replayed as a live
-//! camera and IMU (`pipeline::live::PacedReplay`, pairs released at 20 Hz
-//! on `CLOCK_MONOTONIC`) through `LiveSource` and the threaded pipeline in
-//! `PipelineMode::Live`, with a second thread keeping one of the two cores
-//! busy: latency from the camera's stamp to the pose stays under two frame
-//! periods, every pair the camera gave is either processed or counted as
-//! dropped, and the stream tracks.
+//! `scout run`: `--paced` over a sequence folder (the live path without a
+//! device) gives the trajectory, the live counts and the ATE; a robot file
+//! naming a calibration or devices that are not there fails naming them.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+mod common;
+use common::{scout, stderr};
 
-use datasets::synth::{Difficulty, SynthConfig, SyntheticSequence};
-use pipeline::live::{LiveSettings, LiveSource, PacedReplay};
-use pipeline::{PipelineConfig, PipelineMode, SequenceSource, StreamConfig, run_pipeline};
-use vio::backend::TrackingStatus;
+use std::path::PathBuf;
+
+use datasets::synth::{Difficulty, SynthConfig};
 
 #[test]
-fn a_paced_live_stream_with_the_cpu_half_taken_keeps_latency_under_two_frames() {
+fn scout_run_paced_writes_the_live_counts_and_scores_the_run() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("live-paced");
+    let _ = std::fs::remove_dir_all(&dir);
+    let seq = dir.join("seq");
     let cfg = SynthConfig {
-        seed: 5,
-        duration_s: 6.0,
+        seed: 7,
+        duration_s: 3.0,
         difficulty: Difficulty::Medium,
         ..SynthConfig::default()
     };
-    let period_s = 1.0 / cfg.camera_rate_hz;
-    let seq = SyntheticSequence::generate(&cfg).unwrap_or_else(|e| panic!("{e}"));
-    let mut recorded = SequenceSource::new(&seq, StreamConfig::default().imu_lead_ns());
-    let replay = PacedReplay::record(&mut recorded, usize::MAX).unwrap_or_else(|e| panic!("{e}"));
-    let pairs = replay.len();
-    assert_eq!(pairs, seq.frame_count());
-    let rig = replay.rig().clone();
+    scout::synthetic::write_synthetic_sequence(&cfg, &seq, 2, |_, _| {})
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let out = dir.join("out");
+    let seq_arg = seq.to_string_lossy().into_owned();
+    let out_arg = out.to_string_lossy().into_owned();
+    let o = scout(&["-q", "run", "--paced", &seq_arg, "--out", &out_arg], &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(out.join("metrics.json")).unwrap_or_else(|e| panic!("{e}"));
+    let m: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m["mode"], "live");
+    let live = &m["live"];
+    assert_eq!(live["pairs_captured"], 60);
+    let processed = m["frames"].as_u64().unwrap_or(0);
+    assert_eq!(
+        processed + live["pairs_dropped"].as_u64().unwrap_or(99),
+        60,
+        "{live}"
+    );
+    let ate = m["ate"]["se3"]["rmse_m"].as_f64().unwrap_or(f64::NAN);
+    assert!(ate < 0.02, "ATE {ate} m");
+    let rows = std::fs::read_to_string(out.join("trajectory.tum"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count();
+    assert!(rows >= 40, "{rows} poses");
+}
 
-    // One core kept busy for the whole run.
-    let busy = Arc::new(AtomicBool::new(true));
-    let spinning = Arc::clone(&busy);
-    let load = std::thread::spawn(move || {
-        let mut x = 0u64;
-        while spinning.load(Ordering::Relaxed) {
-            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
-        }
-        x
-    });
-
-    let (camera, imu) = replay.start();
-    let mut source = LiveSource::start(
-        Box::new(camera),
-        Box::new(imu),
-        rig,
-        LiveSettings::default(),
+#[test]
+fn scout_run_without_a_source_or_with_missing_devices_says_what() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("live-missing");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let o = scout(&["run", "--out", "out"], &dir);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--config"), "{}", stderr(&o));
+    // A calibration folder that is not there.
+    std::fs::write(
+        dir.join("robot.toml"),
+        "[live]\ncalibration = \"no-such-rig/mav0\"\n[live.camera]\ndevices = [\"/dev/video90\", \"/dev/video91\"]\n[live.imu]\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut config = PipelineConfig::default();
-    config.pipeline.frame_queue = 1;
-    let run = run_pipeline(&mut source, &config, PipelineMode::Live, |_| {})
-        .unwrap_or_else(|e| panic!("{e}"));
-    busy.store(false, Ordering::Relaxed);
-    let _ = load.join();
-    let counts = source.counts();
-
-    // Every pair the camera gave was processed or dropped, and counted.
-    assert_eq!(counts.pairs_captured, pairs as u64);
-    assert_eq!(
-        run.pairs as u64 + counts.pairs_dropped,
-        counts.pairs_captured
-    );
-    assert_eq!(run.records.len(), run.pairs);
-    assert_eq!(counts.imu_dropped, 0);
-    // Latency from the camera's stamp to the pose.
-    let mut latency: Vec<f64> = run
-        .records
-        .iter()
-        .map(|r| r.timing.latency_ns as f64 * 1e-9)
-        .collect();
-    latency.sort_by(f64::total_cmp);
-    let p50 = latency[latency.len() / 2];
-    let p99 = latency[(latency.len() * 99).div_ceil(100) - 1];
-    println!(
-        "{} of {pairs} pairs processed, {} dropped, {} late for the IMU; latency p50 {:.1} ms, \
-         p99 {:.1} ms (frame period {:.0} ms)",
-        run.pairs,
-        counts.pairs_dropped,
-        counts.imu_late,
-        p50 * 1e3,
-        p99 * 1e3,
-        period_s * 1e3
-    );
-    assert!(p99 <= 2.0 * period_s, "p99 latency {p99} s");
-    assert!(latency[0] >= 0.0);
-    // It tracks.
-    let tracking = run
-        .records
-        .iter()
-        .filter(|r| r.estimate.status == TrackingStatus::Tracking)
-        .count();
-    assert!(
-        tracking as f64 >= 0.8 * run.records.len() as f64,
-        "{tracking} of {} tracked",
-        run.records.len()
-    );
+    let o = scout(&["run", "--config", "robot.toml", "--out", "out"], &dir);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no-such-rig"), "{}", stderr(&o));
 }

@@ -686,7 +686,8 @@ fn injected_faults_are_detected_and_ridden_out() {
         let mut source = ok(Faulted::new(src(&ds), plan, 1));
         let run = ok(run_sequential(&mut source, &config, |_| {}));
         let estimate = tracking_trajectory(&run).unwrap_or_else(|e| panic!("{e}"));
-        scout::replay::pipeline_metrics(&ds, &config, &run, &estimate)
+        let subject = scout::replay::RunSubject::of_dataset(&ds).unwrap_or_else(|e| panic!("{e}"));
+        scout::replay::pipeline_metrics(&subject, &config, &run, &estimate)
             .unwrap_or_else(|e| panic!("{e}"))
     };
     let clean = metrics(Vec::new());

@@ -44,6 +44,7 @@ pub mod flight;
 pub mod live;
 pub mod plan_thread;
 pub mod record;
+pub mod robot;
 pub mod run;
 pub mod safety;
 pub mod source;

@@ -93,8 +93,8 @@ impl LiveSettings {
     }
 }
 
-/// What a live source dropped and why it ended.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What a live source captured and dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LiveCounts {
     /// Pairs the camera gave.
     pub pairs_captured: u64,
@@ -518,6 +518,16 @@ pub struct PacedCamera {
     next: usize,
     shift: i64,
     name: String,
+}
+
+impl PacedCamera {
+    /// What was added to the recording's times to put them on
+    /// `CLOCK_MONOTONIC`, ns (to score the run against the recording's
+    /// ground truth).
+    #[must_use]
+    pub fn shift_ns(&self) -> i64 {
+        self.shift
+    }
 }
 
 impl StereoCamera for PacedCamera {

@@ -565,6 +565,22 @@ fn backend_thread(
     Ok((stage, unmapped))
 }
 
+/// How much nicer than the VIO's threads the mapper's is (`nice` steps).
+const MAPPER_NICE: i32 = 5;
+
+/// Gives the calling thread a lower scheduling priority ([`MAPPER_NICE`]):
+/// on a busy core the front and back end, whose latency is the pose's, run
+/// before the map's work, which only delays the map. Linux applies
+/// `setpriority` to one thread given its id; where it is refused nothing
+/// changes (a warning).
+fn lower_this_threads_priority() {
+    let tid = rustix::thread::gettid();
+    let now = rustix::process::getpriority_process(Some(tid)).unwrap_or(0);
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), now + MAPPER_NICE) {
+        tracing::warn!("the mapper's thread keeps its priority: {e}");
+    }
+}
+
 /// Maps each keyframe it is handed, sends its record to the calling thread
 /// and returns the slot to the pool.
 fn mapper_thread(
@@ -573,6 +589,7 @@ fn mapper_thread(
     pool: Sender<Slot>,
     out: Sender<Output>,
 ) -> Result<MapperStage, PipelineError> {
+    lower_this_threads_priority();
     for slot in map_rx.iter() {
         let mut record = stage.step(slot.input.index, &slot.input.frame, &slot.world_from_body)?;
         record.keyframe_to_map_ns = elapsed_ns(slot.estimated);

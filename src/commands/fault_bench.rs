@@ -190,7 +190,12 @@ fn replay(
     let mut source = Faulted::new(source, plan, 1)?;
     let run = run_sequential(&mut source, config, |_| {})?;
     let estimate = tracking_trajectory(&run)?;
-    Ok(pipeline_metrics(ds, config, &run, &estimate)?)
+    Ok(pipeline_metrics(
+        &scout::replay::RunSubject::of_dataset(ds)?,
+        config,
+        &run,
+        &estimate,
+    )?)
 }
 
 fn ate_of(m: &PipelineMetrics) -> Option<f64> {

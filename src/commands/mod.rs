@@ -11,6 +11,7 @@ pub mod flight_bench;
 pub mod inspect;
 pub mod map_bench;
 pub mod replay;
+pub mod run;
 pub mod soak;
 pub mod synth;
 pub mod view;

@@ -14,9 +14,9 @@ use datasets::euroc::EurocDataset;
 use pipeline::{EurocSource, PipelineConfig, PipelineMode, StreamEvent, run_pipeline};
 use scout::eval::write_tum;
 use scout::replay::{
-    AteFigures, PipelineMetrics, ground_truth_trajectory, is_later_session_file,
-    pipeline_cost_report, pipeline_metrics, replay_frontend, session_file_name,
-    session_trajectories, tracking_trajectory,
+    AteFigures, PipelineMetrics, RunSubject, is_later_session_file, pipeline_cost_report,
+    pipeline_metrics, replay_frontend, session_file_name, session_trajectories,
+    tracking_trajectory,
 };
 
 use super::view::Viewer;
@@ -137,8 +137,9 @@ pub(crate) fn run_full(
     // The run is one thing: what an earlier replay wrote into `out` goes
     // before anything of this one is written, and what this one wrote goes
     // too if a write fails.
+    let subject = RunSubject::of_dataset(ds)?;
     let m = super::write_as_one(out, &is_replay_output, || {
-        write_outputs(ds, config, &mut run, out, viewer)
+        write_outputs(&subject, config, &mut run, out, None, viewer)
     })?;
     // A replay is for a trajectory: without one it failed, whatever else it
     // wrote (kept, to see why).
@@ -156,11 +157,12 @@ pub(crate) fn run_full(
 /// Writes a finished run's outputs into `out` (see [`run_full`]) and prints
 /// its summary.
 #[allow(clippy::too_many_lines, reason = "the summary reads best in one piece")]
-fn write_outputs(
-    ds: &EurocDataset,
+pub(crate) fn write_outputs(
+    subject: &RunSubject,
     config: &PipelineConfig,
     run: &mut pipeline::PipelineRun,
     out: &Path,
+    live: Option<pipeline::live::LiveCounts>,
     viewer: Option<&mut Viewer>,
 ) -> anyhow::Result<PipelineMetrics> {
     let trajectory = tracking_trajectory(run).context("the back end's trajectory")?;
@@ -174,7 +176,8 @@ fn write_outputs(
     for (i, s) in sessions.iter().enumerate() {
         write_tum(out.join(session_file_name(i, s.session)), &s.trajectory)?;
     }
-    let metrics = pipeline_metrics(ds, config, run, &trajectory)?;
+    let mut metrics = pipeline_metrics(subject, config, run, &trajectory)?;
+    metrics.live = live;
     let path = out.join("metrics.json");
     let json = serde_json::to_string_pretty(&metrics)?;
     pipeline::error::write_atomically(&path, json.as_bytes())?;
@@ -191,6 +194,13 @@ fn write_outputs(
     );
     for reason in &m.degraded {
         println!("  DEGRADED         {reason}");
+    }
+    if let Some(l) = &m.live {
+        println!(
+            "  live             {} pairs captured, {} replaced by a newer one before the front end \
+             took them, {} lost by the camera, {} late for the IMU, {} IMU samples dropped",
+            l.pairs_captured, l.pairs_dropped, l.camera_lost, l.imu_late, l.imu_dropped
+        );
     }
     println!(
         "  tracking         {} frames ({:.1} %), {} keyframes, {} frames lost, {} re-initializations",
@@ -253,17 +263,15 @@ fn write_outputs(
         println!("  peak memory      {:.1} MB", bytes as f64 * 1e-6);
     }
     println!("wrote {} and {}", tum.display(), path.display());
-    let gt = ground_truth_trajectory(ds)?;
+    let gt = subject.ground_truth.as_ref();
     // Scored and plotted: the first tracking session (`trajectory.tum`).
     let scored = sessions
         .first()
         .map_or_else(|| trajectory.clone(), |s| s.trajectory.clone());
-    let plots = scout::plots::write_replay_plots(out, gt.as_ref(), &scored, run)?;
+    let plots = scout::plots::write_replay_plots(out, gt, &scored, run)?;
     if let Some(v) = viewer {
-        let aligned = gt
-            .as_ref()
-            .and_then(|g| scout::plots::align_for_plots(g, &scored));
-        v.finish_run(run, gt.as_ref(), aligned.as_ref())?;
+        let aligned = gt.and_then(|g| scout::plots::align_for_plots(g, &scored));
+        v.finish_run(run, gt, aligned.as_ref())?;
     }
     let names: Vec<String> = plots
         .iter()
@@ -311,7 +319,8 @@ fn write_outputs(
     }
     if cost::counting() {
         let cost_path = out.join("cost.json");
-        pipeline_cost_report(&format!("scout replay {}", m.sequence), run).write(&cost_path)?;
+        let command = if m.live.is_some() { "run" } else { "replay" };
+        pipeline_cost_report(&format!("scout {command} {}", m.sequence), run).write(&cost_path)?;
         println!(
             "wrote {} (scout cost {} --hw rpi4|rpi5|accel)",
             cost_path.display(),
@@ -336,7 +345,7 @@ const REPLAY_FILES: [&str; 6] = [
 
 /// Whether a replay writes the file `name` ([`REPLAY_FILES`], the map's
 /// files, the later-session trajectories).
-fn is_replay_output(name: &str) -> bool {
+pub(crate) fn is_replay_output(name: &str) -> bool {
     is_later_session_file(name)
         || REPLAY_FILES.contains(&name)
         || pipeline::stages::MAP_FILES.contains(&name)

@@ -1,0 +1,445 @@
+//! A robot's configuration (`scout run --config robot.toml`): the pipeline's
+//! sections ([`PipelineConfig`]) and `[live]`, its devices and calibration,
+//! and the opening of those devices as a [`LiveSource`].
+//!
+//! ```toml
+//! [live]
+//! calibration = "/home/pi/rig/mav0"   # an ASL folder: cam0/, cam1/, imu0/sensor.yaml
+//!
+//! [live.camera]
+//! layout = "two_devices"              # or "side_by_side", "interleaved"
+//! devices = ["/dev/video0", "/dev/video1"]
+//! format = "GREY"                     # GREY (Y8), YUYV or MJPG
+//! width = 752                         # the whole frame (side by side: both eyes)
+//! height = 480
+//! fps = 20
+//! exposure_100us = 50                 # manual exposure, if set
+//! gain = 16                           # if set
+//!
+//! [live.imu]
+//! sysfs = "/sys/bus/iio/devices/iio:device0"
+//! dev = "/dev/iio:device0"
+//! rate_hz = 200
+//! ```
+//!
+//! Every field has a default but the devices and the calibration; an unknown
+//! field is an error naming it. The camera needs the `v4l2` feature (on in
+//! the `scout` binary); without it `[live.camera]` is refused with that
+//! reason.
+
+use std::path::{Path, PathBuf};
+
+use datasets::model::RigCalibration;
+use sensors::frame::{PixelFormat, StereoLayout};
+use serde::Deserialize;
+
+use crate::PipelineError;
+use crate::config::PipelineConfig;
+use crate::live::{LiveSettings, LiveSource};
+
+/// `scout run`'s configuration file.
+#[derive(Debug, Clone, Default)]
+pub struct RobotConfig {
+    /// The pipeline's sections (as for `scout replay`).
+    pub pipeline: PipelineConfig,
+    /// The devices and their calibration.
+    pub live: LiveConfig,
+}
+
+/// `[live]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    /// An ASL folder (`mav0`) whose `cam0/`, `cam1/` and `imu0/sensor.yaml`
+    /// calibrate the rig.
+    pub calibration: Option<PathBuf>,
+    /// `[live.camera]`.
+    pub camera: Option<CameraConfig>,
+    /// `[live.imu]`.
+    pub imu: Option<ImuConfig>,
+    /// `[live.stream]`: how the source waits and what it keeps.
+    pub stream: StreamSettings,
+}
+
+/// How the stereo camera presents its eyes (`[live.camera] layout`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayoutName {
+    /// Two devices, one eye each, paired by time stamp.
+    #[default]
+    TwoDevices,
+    /// One frame, the eyes side by side.
+    SideBySide,
+    /// One 16-bit frame, an eye in each byte (oCamS).
+    Interleaved,
+}
+
+/// `[live.camera]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CameraConfig {
+    /// How the eyes are presented.
+    pub layout: LayoutName,
+    /// The devices: two (left, right) for `two_devices`, one otherwise.
+    pub devices: Vec<PathBuf>,
+    /// `GREY` (or `Y8`), `YUYV` or `MJPG`.
+    pub format: String,
+    /// Frame width, pixels (the whole frame).
+    pub width: u32,
+    /// Frame height, pixels.
+    pub height: u32,
+    /// Frames a second to ask for.
+    pub fps: Option<u32>,
+    /// Manual exposure, 100 us units.
+    pub exposure_100us: Option<i64>,
+    /// Gain, the driver's units.
+    pub gain: Option<i64>,
+    /// Driver buffers (2 to 32).
+    pub buffers: u32,
+    /// Side by side: the left eye is the right half.
+    pub left_on_right: bool,
+    /// Interleaved: the left eye is in the odd bytes (oCamS: true).
+    pub left_in_odd: bool,
+    /// Interleaved: each eye is a Bayer mosaic, turned into grey.
+    pub bayer: bool,
+    /// Two devices: frames this close are a pair, ms.
+    pub pair_tolerance_ms: f64,
+}
+
+impl Default for CameraConfig {
+    fn default() -> Self {
+        Self {
+            layout: LayoutName::TwoDevices,
+            devices: Vec::new(),
+            format: "GREY".into(),
+            width: 752,
+            height: 480,
+            fps: Some(20),
+            exposure_100us: None,
+            gain: None,
+            buffers: 4,
+            left_on_right: false,
+            left_in_odd: true,
+            bayer: false,
+            pair_tolerance_ms: 10.0,
+        }
+    }
+}
+
+impl CameraConfig {
+    /// The stereo layout.
+    #[must_use]
+    pub fn layout(&self) -> StereoLayout {
+        match self.layout {
+            LayoutName::TwoDevices => StereoLayout::TwoDevices,
+            LayoutName::SideBySide => StereoLayout::SideBySide {
+                left_on_right: self.left_on_right,
+            },
+            LayoutName::Interleaved => StereoLayout::Interleaved {
+                left_in_odd: self.left_in_odd,
+                bayer: self.bayer,
+            },
+        }
+    }
+
+    /// The pixel format.
+    ///
+    /// # Errors
+    /// For a format not supported, naming it.
+    pub fn pixel_format(&self) -> Result<PixelFormat, PipelineError> {
+        let mut code = [b' '; 4];
+        for (c, b) in code.iter_mut().zip(self.format.bytes()) {
+            *c = b;
+        }
+        if self.format.len() > 4 {
+            return Err(PipelineError::Config(format!(
+                "[live.camera] format {:?} is not a four-character code",
+                self.format
+            )));
+        }
+        PixelFormat::from_fourcc(code)
+            .map_err(|e| PipelineError::Config(format!("[live.camera] {e}")))
+    }
+
+    fn validate(&self) -> Result<(), PipelineError> {
+        self.pixel_format()?;
+        let want = if self.layout == LayoutName::TwoDevices {
+            2
+        } else {
+            1
+        };
+        if self.devices.len() != want {
+            return Err(PipelineError::Config(format!(
+                "[live.camera] layout {:?} takes {want} device(s) in devices, {} given",
+                self.layout,
+                self.devices.len()
+            )));
+        }
+        if !(self.pair_tolerance_ms.is_finite() && self.pair_tolerance_ms > 0.0) {
+            return Err(PipelineError::Config(format!(
+                "[live.camera] pair_tolerance_ms must be positive, got {}",
+                self.pair_tolerance_ms
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// `[live.imu]`: a Linux IIO IMU.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImuConfig {
+    /// Its sysfs folder.
+    pub sysfs: PathBuf,
+    /// Its character device.
+    pub dev: PathBuf,
+    /// Samples a second to ask for.
+    pub rate_hz: Option<f64>,
+    /// A trigger to attach, for drivers that need one.
+    pub trigger: Option<String>,
+    /// Scans the kernel buffer holds.
+    pub buffer_scans: u32,
+}
+
+impl Default for ImuConfig {
+    fn default() -> Self {
+        Self {
+            sysfs: "/sys/bus/iio/devices/iio:device0".into(),
+            dev: "/dev/iio:device0".into(),
+            rate_hz: Some(200.0),
+            trigger: None,
+            buffer_scans: 256,
+        }
+    }
+}
+
+/// `[live.stream]`: [`LiveSettings`] in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamSettings {
+    /// See [`LiveSettings::camera_timeout_s`].
+    pub camera_timeout_s: f64,
+    /// See [`LiveSettings::imu_wait_s`].
+    pub imu_wait_s: f64,
+    /// See [`LiveSettings::imu_queue`].
+    pub imu_queue: usize,
+    /// See [`LiveSettings::imu_lead_s`].
+    pub imu_lead_s: f64,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        let s = LiveSettings::default();
+        Self {
+            camera_timeout_s: s.camera_timeout_s,
+            imu_wait_s: s.imu_wait_s,
+            imu_queue: s.imu_queue,
+            imu_lead_s: s.imu_lead_s,
+        }
+    }
+}
+
+impl From<StreamSettings> for LiveSettings {
+    fn from(s: StreamSettings) -> Self {
+        Self {
+            camera_timeout_s: s.camera_timeout_s,
+            imu_wait_s: s.imu_wait_s,
+            imu_queue: s.imu_queue,
+            imu_lead_s: s.imu_lead_s,
+        }
+    }
+}
+
+impl RobotConfig {
+    /// Reads a robot's TOML file: `[live]` here, every other section the
+    /// pipeline's.
+    ///
+    /// # Errors
+    /// If the file cannot be read, is not TOML, has an unknown field or a
+    /// value out of range; the message names the file and the field.
+    pub fn from_file(path: &Path) -> Result<Self, PipelineError> {
+        let fail =
+            |e: &dyn std::fmt::Display| PipelineError::Config(format!("{}: {e}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| fail(&e))?;
+        Self::from_toml(&text).map_err(|e| fail(&e))
+    }
+
+    /// Parses a robot's configuration from TOML text.
+    ///
+    /// # Errors
+    /// As [`RobotConfig::from_file`], without the file's name.
+    pub fn from_toml(text: &str) -> Result<Self, PipelineError> {
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| PipelineError::Config(e.to_string()))?;
+        let live = match table.remove("live") {
+            Some(v) => LiveConfig::deserialize(v)
+                .map_err(|e| PipelineError::Config(format!("[live] {e}")))?,
+            None => LiveConfig::default(),
+        };
+        let pipeline = PipelineConfig::deserialize(toml::Value::Table(table))
+            .map_err(|e| PipelineError::Config(e.to_string()))?;
+        pipeline.validate()?;
+        if let Some(camera) = &live.camera {
+            camera.validate()?;
+        }
+        LiveSettings::from(live.stream).validate()?;
+        Ok(Self { pipeline, live })
+    }
+}
+
+/// Reads the rig's calibration from an ASL folder (`mav0`).
+///
+/// # Errors
+/// If a `sensor.yaml` is missing or malformed (naming it).
+pub fn read_asl_calibration(mav0: &Path) -> Result<RigCalibration, PipelineError> {
+    let fail =
+        |e: datasets::DatasetError| PipelineError::Config(format!("[live] calibration: {e}"));
+    let cam = |name: &str| {
+        datasets::euroc::read_camera_sensor_yaml(&mav0.join(name).join("sensor.yaml"), name)
+            .map_err(fail)
+    };
+    Ok(RigCalibration {
+        cam0: cam("cam0")?,
+        cam1: cam("cam1")?,
+        imu: datasets::euroc::read_imu_yaml(&mav0.join("imu0").join("sensor.yaml"))
+            .map_err(fail)?,
+    })
+}
+
+/// Opens the devices `[live]` names as a [`LiveSource`].
+///
+/// # Errors
+/// If a device or the calibration is missing, cannot be opened, or the
+/// camera's frames are not the calibration's size; with this build lacking
+/// the `v4l2` feature, for any camera.
+pub fn open_live(live: &LiveConfig) -> Result<LiveSource, PipelineError> {
+    let calibration = live.calibration.as_ref().ok_or_else(|| {
+        PipelineError::Config(
+            "[live] calibration is not set: the ASL folder (mav0) of the rig's sensor.yaml files"
+                .into(),
+        )
+    })?;
+    let rig = read_asl_calibration(calibration)?;
+    let camera_config = live.camera.as_ref().ok_or_else(|| {
+        PipelineError::Config("[live.camera] is missing: the stereo camera's devices".into())
+    })?;
+    let imu_config = live.imu.as_ref().ok_or_else(|| {
+        PipelineError::Config("[live.imu] is missing: the IMU's IIO device".into())
+    })?;
+    let (eye_w, eye_h) = match camera_config.layout {
+        LayoutName::SideBySide => (camera_config.width / 2, camera_config.height),
+        _ => (camera_config.width, camera_config.height),
+    };
+    if (eye_w as usize, eye_h as usize) != (rig.cam0.width, rig.cam0.height) {
+        return Err(PipelineError::Config(format!(
+            "[live.camera] gives {eye_w}x{eye_h} an eye, the calibration's cam0 is {}x{}",
+            rig.cam0.width, rig.cam0.height
+        )));
+    }
+    let camera = open_camera(camera_config)?;
+    let imu = sensors::iio::IioImu::open(&sensors::iio::IioSettings {
+        sysfs: imu_config.sysfs.clone(),
+        dev: imu_config.dev.clone(),
+        rate_hz: imu_config.rate_hz,
+        trigger: imu_config.trigger.clone(),
+        buffer_scans: imu_config.buffer_scans,
+    })
+    .map_err(|e| PipelineError::Config(format!("[live.imu] {e}")))?;
+    LiveSource::start(camera, Box::new(imu), rig, live.stream.into())
+}
+
+#[cfg(feature = "v4l2")]
+fn open_camera(c: &CameraConfig) -> Result<Box<dyn sensors::StereoCamera>, PipelineError> {
+    let format = c.pixel_format()?;
+    let devices: Vec<sensors::v4l2::DeviceSettings> = c
+        .devices
+        .iter()
+        .map(|path| sensors::v4l2::DeviceSettings {
+            path: path.clone(),
+            format,
+            width: c.width,
+            height: c.height,
+            fps: c.fps,
+            exposure_100us: c.exposure_100us,
+            gain: c.gain,
+            buffers: c.buffers,
+        })
+        .collect();
+    let tolerance = (c.pair_tolerance_ms * 1e6).round() as i64;
+    let camera = sensors::v4l2::V4l2Stereo::open(c.layout(), &devices, tolerance)
+        .map_err(|e| PipelineError::Config(format!("[live.camera] {e}")))?;
+    Ok(Box::new(camera))
+}
+
+#[cfg(not(feature = "v4l2"))]
+fn open_camera(_: &CameraConfig) -> Result<Box<dyn sensors::StereoCamera>, PipelineError> {
+    Err(PipelineError::Config(
+        "[live.camera]: this scout was built without V4L2 cameras (cargo feature v4l2, which \
+         needs libclang to build)"
+            .into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_robot_file_parses_its_live_section_and_the_pipeline_s() {
+        let text = r#"
+[frontend]
+max_features = 150
+
+[live]
+calibration = "/rig/mav0"
+
+[live.camera]
+layout = "side_by_side"
+devices = ["/dev/video2"]
+format = "MJPG"
+width = 1280
+height = 480
+left_on_right = true
+
+[live.imu]
+rate_hz = 400
+
+[live.stream]
+imu_wait_s = 0.02
+"#;
+        let c = RobotConfig::from_toml(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.pipeline.frontend.max_features, 150);
+        let cam = c.live.camera.unwrap_or_default();
+        assert_eq!(
+            cam.layout(),
+            StereoLayout::SideBySide {
+                left_on_right: true
+            }
+        );
+        assert_eq!(cam.pixel_format().ok(), Some(PixelFormat::Mjpeg));
+        assert_eq!(c.live.imu.map(|i| i.rate_hz), Some(Some(400.0)));
+        assert!((c.live.stream.imu_wait_s - 0.02).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bad_robot_files_are_refused_naming_the_field() {
+        let message = |text: &str| match RobotConfig::from_toml(text) {
+            Ok(_) => panic!("accepted {text}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(message("[live]\ncamra = 1\n").contains("camra"));
+        assert!(
+            message("[live.camera]\nformat = \"NV12\"\ndevices = [\"a\", \"b\"]\n")
+                .contains("NV12")
+        );
+        assert!(message("[live.camera]\ndevices = [\"a\"]\n").contains("devices"));
+        assert!(message("[live.stream]\nimu_wait_s = 0\n").contains("imu_wait_s"));
+        assert!(message("[frontend]\nmax_features = 0\n").contains("frontend"));
+        // Nothing to open without the calibration.
+        let live = LiveConfig::default();
+        match open_live(&live) {
+            Ok(_) => panic!("opened nothing"),
+            Err(e) => assert!(e.to_string().contains("calibration"), "{e}"),
+        }
+    }
+}

@@ -55,6 +55,9 @@ pub struct LiveSettings {
     /// Samples before the first pair's time handed with it, s (a still
     /// initialization needs some).
     pub imu_lead_s: f64,
+    /// Added to the camera's stamps to put them on the IMU's clock, ns
+    /// (Kalibr's `timeshift_cam_imu`: `t_imu = t_cam + shift`).
+    pub camera_time_shift_ns: i64,
 }
 
 impl Default for LiveSettings {
@@ -64,6 +67,7 @@ impl Default for LiveSettings {
             imu_wait_s: 0.05,
             imu_queue: 4096,
             imu_lead_s: 0.3,
+            camera_time_shift_ns: 0,
         }
     }
 }
@@ -81,6 +85,12 @@ impl LiveSettings {
                 "[live] camera_timeout_s, imu_wait_s and imu_lead_s must be in (0, 60] s, got {}, \
                  {} and {}",
                 self.camera_timeout_s, self.imu_wait_s, self.imu_lead_s
+            )));
+        }
+        if self.camera_time_shift_ns.unsigned_abs() > 1_000_000_000 {
+            return Err(PipelineError::Config(format!(
+                "the camera's time shift must be within 1 s, got {} ns",
+                self.camera_time_shift_ns
             )));
         }
         if !(1..=1_000_000).contains(&self.imu_queue) {
@@ -181,8 +191,9 @@ impl LiveSource {
         let shared = Arc::new(Shared::default());
         let spawn = |what: &str| std::thread::Builder::new().name(format!("scout-{what}"));
         let s = Arc::clone(&shared);
+        let shift = settings.camera_time_shift_ns;
         spawn("camera")
-            .spawn(move || camera_loop(camera, &s))
+            .spawn(move || camera_loop(camera, &s, shift))
             .map_err(|e| PipelineError::Config(format!("starting the camera thread: {e}")))?;
         let s = Arc::clone(&shared);
         let queue = settings.imu_queue;
@@ -241,7 +252,7 @@ impl Drop for LiveSource {
     }
 }
 
-fn camera_loop(mut camera: Box<dyn StereoCamera>, shared: &Shared) {
+fn camera_loop(mut camera: Box<dyn StereoCamera>, shared: &Shared, shift_ns: i64) {
     let mut frame = StereoFrame {
         t_ns: 0,
         left: GrayImage::new(0, 0),
@@ -250,7 +261,7 @@ fn camera_loop(mut camera: Box<dyn StereoCamera>, shared: &Shared) {
     while !shared.stop.load(Ordering::SeqCst) {
         match camera.next_pair(&mut frame.left, &mut frame.right) {
             Ok(Some(t_ns)) => {
-                frame.t_ns = t_ns;
+                frame.t_ns = t_ns.saturating_add(shift_ns);
                 let lost = camera.lost();
                 let mut state = shared.lock();
                 state.counts.pairs_captured += 1;

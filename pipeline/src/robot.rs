@@ -5,6 +5,9 @@
 //! ```toml
 //! [live]
 //! calibration = "/home/pi/rig/mav0"   # an ASL folder: cam0/, cam1/, imu0/sensor.yaml
+//! # or Kalibr's files (its timeshift_cam_imu shifts the camera's stamps):
+//! # kalibr_camchain = "/home/pi/rig/camchain-imucam.yaml"
+//! # kalibr_imu = "/home/pi/rig/imu.yaml"
 //!
 //! [live.camera]
 //! layout = "two_devices"              # or "side_by_side", "interleaved"
@@ -53,6 +56,12 @@ pub struct LiveConfig {
     /// An ASL folder (`mav0`) whose `cam0/`, `cam1/` and `imu0/sensor.yaml`
     /// calibrate the rig.
     pub calibration: Option<PathBuf>,
+    /// Or Kalibr's `camchain.yaml` (`kalibr_calibrate_imu_camera`'s
+    /// `camchain-imucam.yaml`), with [`LiveConfig::kalibr_imu`]; its
+    /// `timeshift_cam_imu` shifts the camera's stamps onto the IMU's clock.
+    pub kalibr_camchain: Option<PathBuf>,
+    /// Kalibr's `imu.yaml` (noise densities, random walks, `update_rate`).
+    pub kalibr_imu: Option<PathBuf>,
     /// `[live.camera]`.
     pub camera: Option<CameraConfig>,
     /// `[live.imu]`.
@@ -246,6 +255,7 @@ impl From<StreamSettings> for LiveSettings {
             imu_wait_s: s.imu_wait_s,
             imu_queue: s.imu_queue,
             imu_lead_s: s.imu_lead_s,
+            camera_time_shift_ns: 0,
         }
     }
 }
@@ -287,6 +297,37 @@ impl RobotConfig {
     }
 }
 
+/// The rig's calibration `[live]` names (an ASL folder, or Kalibr's two
+/// files with the camera's frame rate `rate_hz`), and the camera-IMU time
+/// shift it gives (s, Kalibr's convention `t_imu = t_cam + shift`; 0 for an
+/// ASL folder).
+///
+/// # Errors
+/// If neither or both are given, or a file is missing or malformed (naming
+/// it and the line).
+pub fn read_calibration(
+    live: &LiveConfig,
+    rate_hz: f64,
+) -> Result<(RigCalibration, f64), PipelineError> {
+    match (&live.calibration, &live.kalibr_camchain, &live.kalibr_imu) {
+        (Some(mav0), None, None) => Ok((read_asl_calibration(mav0)?, 0.0)),
+        (None, Some(camchain), Some(imu)) => {
+            datasets::euroc::read_kalibr_rig(camchain, imu, rate_hz)
+                .map_err(|e| PipelineError::Config(format!("[live] Kalibr calibration: {e}")))
+        }
+        (None, None, None) => Err(PipelineError::Config(
+            "[live] calibration is not set: the ASL folder (mav0) of the rig's sensor.yaml files, \
+             or kalibr_camchain and kalibr_imu"
+                .into(),
+        )),
+        _ => Err(PipelineError::Config(
+            "[live] give either calibration (an ASL folder) or both kalibr_camchain and \
+             kalibr_imu"
+                .into(),
+        )),
+    }
+}
+
 /// Reads the rig's calibration from an ASL folder (`mav0`).
 ///
 /// # Errors
@@ -313,16 +354,11 @@ pub fn read_asl_calibration(mav0: &Path) -> Result<RigCalibration, PipelineError
 /// camera's frames are not the calibration's size; with this build lacking
 /// the `v4l2` feature, for any camera.
 pub fn open_live(live: &LiveConfig) -> Result<LiveSource, PipelineError> {
-    let calibration = live.calibration.as_ref().ok_or_else(|| {
-        PipelineError::Config(
-            "[live] calibration is not set: the ASL folder (mav0) of the rig's sensor.yaml files"
-                .into(),
-        )
-    })?;
-    let rig = read_asl_calibration(calibration)?;
     let camera_config = live.camera.as_ref().ok_or_else(|| {
         PipelineError::Config("[live.camera] is missing: the stereo camera's devices".into())
     })?;
+    let rate_hz = f64::from(camera_config.fps.unwrap_or(20));
+    let (rig, shift_s) = read_calibration(live, rate_hz)?;
     let imu_config = live.imu.as_ref().ok_or_else(|| {
         PipelineError::Config("[live.imu] is missing: the IMU's IIO device".into())
     })?;
@@ -345,7 +381,11 @@ pub fn open_live(live: &LiveConfig) -> Result<LiveSource, PipelineError> {
         buffer_scans: imu_config.buffer_scans,
     })
     .map_err(|e| PipelineError::Config(format!("[live.imu] {e}")))?;
-    LiveSource::start(camera, Box::new(imu), rig, live.stream.into())
+    let settings = LiveSettings {
+        camera_time_shift_ns: (shift_s * 1e9).round() as i64,
+        ..live.stream.into()
+    };
+    LiveSource::start(camera, Box::new(imu), rig, settings)
 }
 
 #[cfg(feature = "v4l2")]
@@ -435,11 +475,31 @@ imu_wait_s = 0.02
         assert!(message("[live.camera]\ndevices = [\"a\"]\n").contains("devices"));
         assert!(message("[live.stream]\nimu_wait_s = 0\n").contains("imu_wait_s"));
         assert!(message("[frontend]\nmax_features = 0\n").contains("frontend"));
-        // Nothing to open without the calibration.
-        let live = LiveConfig::default();
+        // Nothing to open without the camera, or the calibration.
+        let mut live = LiveConfig::default();
         match open_live(&live) {
             Ok(_) => panic!("opened nothing"),
-            Err(e) => assert!(e.to_string().contains("calibration"), "{e}"),
+            Err(e) => assert!(e.to_string().contains("[live.camera]"), "{e}"),
+        }
+        live.camera = Some(CameraConfig {
+            devices: vec!["/dev/video90".into(), "/dev/video91".into()],
+            ..CameraConfig::default()
+        });
+        for (asl, camchain, imu) in [
+            (false, false, false),
+            (true, true, true),
+            (false, true, false),
+        ] {
+            live.calibration = asl.then(|| "rig/mav0".into());
+            live.kalibr_camchain = camchain.then(|| "camchain.yaml".into());
+            live.kalibr_imu = imu.then(|| "imu.yaml".into());
+            match open_live(&live) {
+                Ok(_) => panic!("opened nothing"),
+                Err(e) => assert!(
+                    e.to_string().contains("calibration") || e.to_string().contains("kalibr"),
+                    "{e}"
+                ),
+            }
         }
     }
 }

@@ -250,6 +250,68 @@ pub fn read_kalibr_camera(path: &Path, name: &str, rate_hz: f64) -> Result<Camer
     })
 }
 
+/// The most camera-IMU time shift a Kalibr file may give, s.
+const MAX_TIMESHIFT_S: f64 = 1.0;
+
+/// A rig calibrated with Kalibr: `camchain.yaml` (`cam0`, `cam1`: pinhole,
+/// radtan or equidistant, `T_cam_imu`; for `cam1` without it, `T_cn_cnm1`
+/// composed with `cam0`'s) and the IMU's noise file (`imu.yaml`:
+/// `accelerometer_noise_density`, ..., `update_rate`), and Kalibr's
+/// `timeshift_cam_imu` of `cam0` (s, `t_imu = t_cam + shift`; 0 when absent).
+/// Kalibr's files carry no frame rate: `rate_hz` comes from the caller.
+///
+/// # Errors
+/// For a missing or malformed field, an unsupported camera or distortion
+/// model, or a time shift beyond a second, naming the file and line.
+pub fn read_kalibr_rig(
+    camchain: &Path,
+    imu_yaml: &Path,
+    rate_hz: f64,
+) -> Result<(crate::model::RigCalibration, f64)> {
+    let cam0 = read_kalibr_camera(camchain, "cam0", rate_hz)?;
+    let doc = Document::read(camchain)?;
+    let c1 = doc.field("cam1")?;
+    let cam1 = if doc.get_of(c1, "T_cam_imu")?.is_some() {
+        read_kalibr_camera(camchain, "cam1", rate_hz)?
+    } else {
+        // cam1_from_imu = cam1_from_cam0 * cam0_from_imu.
+        let c1_from_c0 = transform(&doc, doc.field_of(c1, "T_cn_cnm1")?, "T_cn_cnm1")?;
+        let (width, height) = resolution(&doc, doc.field_of(c1, "resolution")?)?;
+        require_value(
+            &doc,
+            doc.field_of(c1, "camera_model")?,
+            "camera_model",
+            "pinhole",
+        )?;
+        CameraCalibration {
+            name: "cam1".into(),
+            width,
+            height,
+            intrinsics: intrinsics(&doc, doc.field_of(c1, "intrinsics")?, (width, height))?,
+            distortion: distortion(
+                &doc,
+                doc.field_of(c1, "distortion_model")?,
+                doc.get_of(c1, "distortion_coeffs")?,
+                "distortion_coeffs",
+            )?,
+            body_from_cam: cam0.body_from_cam * c1_from_c0.inverse(),
+            rate_hz,
+        }
+    };
+    let c0 = doc.field("cam0")?;
+    let shift = match doc.get_of(c0, "timeshift_cam_imu")? {
+        Some(node) => within(
+            &doc,
+            node,
+            "timeshift_cam_imu",
+            (-MAX_TIMESHIFT_S, MAX_TIMESHIFT_S),
+        )?,
+        None => 0.0,
+    };
+    let imu = read_imu_yaml(imu_yaml)?;
+    Ok((crate::model::RigCalibration { cam0, cam1, imu }, shift))
+}
+
 /// Reads an IMU noise model: EuRoC's `imu0/sensor.yaml` (`rate_hz`, `T_BS`) or a
 /// Kalibr-style IMU file such as TUM-VI's `dso/imu_config.yaml` (`update_rate`,
 /// no transform). The body frame is the IMU frame, so a `T_BS` other than the

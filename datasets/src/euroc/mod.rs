@@ -17,7 +17,9 @@ mod reader;
 mod writer;
 pub mod yaml;
 
-pub use calibration::{read_camera_sensor_yaml, read_imu_yaml, read_kalibr_camera};
+pub use calibration::{
+    read_camera_sensor_yaml, read_imu_yaml, read_kalibr_camera, read_kalibr_rig,
+};
 pub use reader::{
     EurocDataset, Events, ImageRef, Layout, MissingImage, ReaderConfig, StereoEntry,
     read_ground_truth_csv, read_imu_csv,

@@ -40,6 +40,8 @@ enum Command {
     Replay(commands::replay::ReplayArgs),
     /// Run the pipeline on live sensors (V4L2 stereo camera, IIO IMU) until Ctrl-C.
     Run(commands::run::RunArgs),
+    /// Write live sensors to the EuRoC layout, to replay a flight exactly.
+    Record(commands::record::RecordArgs),
     /// Time the occupancy map alone on range scans from a file (or write simulated ones).
     MapBench(commands::map_bench::MapBenchArgs),
     /// Explore a synthetic world in closed loop with the MI or the frontier planner.
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval::run(&args),
         Command::Replay(args) => commands::replay::run(&args),
         Command::Run(args) => commands::run::run(&args),
+        Command::Record(args) => commands::record::run(&args),
         Command::MapBench(args) => commands::map_bench::run(&args),
         Command::Explore(args) => commands::explore::run(&args),
         Command::ExploreBench(args) => commands::explore_bench::run(&args),

@@ -1,27 +1,58 @@
 //! `scout run`: `--paced` over a sequence folder (the live path without a
 //! device) gives the trajectory, the live counts and the ATE; a robot file
 //! naming a calibration or devices that are not there fails naming them.
+//! `scout record`: what it writes replays to the poses of what it recorded.
 
 mod common;
 use common::{scout, stderr};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use datasets::synth::{Difficulty, SynthConfig};
+
+/// A 3 s medium sequence (60 pairs), written once per test binary.
+fn sequence() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let seq = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("live-sequence");
+        let _ = std::fs::remove_dir_all(&seq);
+        let cfg = SynthConfig {
+            seed: 7,
+            duration_s: 3.0,
+            difficulty: Difficulty::Medium,
+            ..SynthConfig::default()
+        };
+        scout::synthetic::write_synthetic_sequence(&cfg, &seq, 2, |_, _| {})
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        seq
+    })
+}
+
+/// The positions of a TUM file's poses.
+fn positions(path: &Path) -> Vec<[f64; 3]> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let v: Vec<f64> = l
+                .split_whitespace()
+                .skip(1)
+                .take(3)
+                .map(|x| x.parse().unwrap_or(f64::NAN))
+                .collect();
+            [v[0], v[1], v[2]]
+        })
+        .collect()
+}
 
 #[test]
 fn scout_run_paced_writes_the_live_counts_and_scores_the_run() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("live-paced");
     let _ = std::fs::remove_dir_all(&dir);
-    let seq = dir.join("seq");
-    let cfg = SynthConfig {
-        seed: 7,
-        duration_s: 3.0,
-        difficulty: Difficulty::Medium,
-        ..SynthConfig::default()
-    };
-    scout::synthetic::write_synthetic_sequence(&cfg, &seq, 2, |_, _| {})
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let seq = sequence();
     let out = dir.join("out");
     let seq_arg = seq.to_string_lossy().into_owned();
     let out_arg = out.to_string_lossy().into_owned();
@@ -65,4 +96,41 @@ fn scout_run_without_a_source_or_with_missing_devices_says_what() {
     let o = scout(&["run", "--config", "robot.toml", "--out", "out"], &dir);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("no-such-rig"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_recording_replays_to_the_trajectory_of_what_was_recorded() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("live-record");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let seq = sequence().to_string_lossy().into_owned();
+    let o = scout(&["-q", "record", "--paced", &seq, "--out", "rec"], &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = common::stdout(&o);
+    assert!(said.contains("wrote 60 pairs"), "{said}");
+    // Recorded into an existing recording: refused.
+    let again = scout(&["-q", "record", "--paced", &seq, "--out", "rec"], &dir);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("refusing to overwrite"),
+        "{}",
+        stderr(&again)
+    );
+    for (from, out) in [("rec", "replay-rec"), (seq.as_str(), "replay-seq")] {
+        let o = scout(&["-q", "replay", from, "--out", out], &dir);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    // The same poses, on the recording's clock (CLOCK_MONOTONIC).
+    let a = positions(&dir.join("replay-rec/trajectory.tum"));
+    let b = positions(&dir.join("replay-seq/trajectory.tum"));
+    assert!(
+        a.len() >= 40 && a.len() == b.len(),
+        "{} vs {} poses",
+        a.len(),
+        b.len()
+    );
+    for (p, q) in a.iter().zip(&b) {
+        let d = ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt();
+        assert!(d < 1e-9, "{p:?} vs {q:?}");
+    }
 }

@@ -53,7 +53,7 @@ pub struct LiveSettings {
     /// dropped, counted).
     pub imu_queue: usize,
     /// Samples before the first pair's time handed with it, s (a still
-    /// initialization needs some).
+    /// initialization needs some; `[pipeline] imu_lead_s`).
     pub imu_lead_s: f64,
     /// Added to the camera's stamps to put them on the IMU's clock, ns
     /// (Kalibr's `timeshift_cam_imu`: `t_imu = t_cam + shift`).
@@ -66,7 +66,7 @@ impl Default for LiveSettings {
             camera_timeout_s: 2.0,
             imu_wait_s: 0.05,
             imu_queue: 4096,
-            imu_lead_s: 0.3,
+            imu_lead_s: crate::StreamConfig::default().imu_lead_s,
             camera_time_shift_ns: 0,
         }
     }

@@ -222,7 +222,8 @@ impl Default for ImuConfig {
     }
 }
 
-/// `[live.stream]`: [`LiveSettings`] in the file.
+/// `[live.stream]`: [`LiveSettings`] in the file (the first pair's IMU lead
+/// is `[pipeline] imu_lead_s`, as for a recording).
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StreamSettings {
@@ -232,8 +233,6 @@ pub struct StreamSettings {
     pub imu_wait_s: f64,
     /// See [`LiveSettings::imu_queue`].
     pub imu_queue: usize,
-    /// See [`LiveSettings::imu_lead_s`].
-    pub imu_lead_s: f64,
 }
 
 impl Default for StreamSettings {
@@ -243,19 +242,22 @@ impl Default for StreamSettings {
             camera_timeout_s: s.camera_timeout_s,
             imu_wait_s: s.imu_wait_s,
             imu_queue: s.imu_queue,
-            imu_lead_s: s.imu_lead_s,
         }
     }
 }
 
-impl From<StreamSettings> for LiveSettings {
-    fn from(s: StreamSettings) -> Self {
-        Self {
+impl RobotConfig {
+    /// The live source's settings: `[live.stream]`, the IMU lead of
+    /// `[pipeline]`, and the camera's time shift (s, from the calibration).
+    #[must_use]
+    pub fn live_settings(&self, camera_time_shift_s: f64) -> LiveSettings {
+        let s = self.live.stream;
+        LiveSettings {
             camera_timeout_s: s.camera_timeout_s,
             imu_wait_s: s.imu_wait_s,
             imu_queue: s.imu_queue,
-            imu_lead_s: s.imu_lead_s,
-            camera_time_shift_ns: 0,
+            imu_lead_s: self.pipeline.pipeline.imu_lead_s,
+            camera_time_shift_ns: (camera_time_shift_s * 1e9).round() as i64,
         }
     }
 }
@@ -292,8 +294,9 @@ impl RobotConfig {
         if let Some(camera) = &live.camera {
             camera.validate()?;
         }
-        LiveSettings::from(live.stream).validate()?;
-        Ok(Self { pipeline, live })
+        let config = Self { pipeline, live };
+        config.live_settings(0.0).validate()?;
+        Ok(config)
     }
 }
 
@@ -353,7 +356,8 @@ pub fn read_asl_calibration(mav0: &Path) -> Result<RigCalibration, PipelineError
 /// If a device or the calibration is missing, cannot be opened, or the
 /// camera's frames are not the calibration's size; with this build lacking
 /// the `v4l2` feature, for any camera.
-pub fn open_live(live: &LiveConfig) -> Result<LiveSource, PipelineError> {
+pub fn open_live(robot: &RobotConfig) -> Result<LiveSource, PipelineError> {
+    let live = &robot.live;
     let camera_config = live.camera.as_ref().ok_or_else(|| {
         PipelineError::Config("[live.camera] is missing: the stereo camera's devices".into())
     })?;
@@ -381,11 +385,7 @@ pub fn open_live(live: &LiveConfig) -> Result<LiveSource, PipelineError> {
         buffer_scans: imu_config.buffer_scans,
     })
     .map_err(|e| PipelineError::Config(format!("[live.imu] {e}")))?;
-    let settings = LiveSettings {
-        camera_time_shift_ns: (shift_s * 1e9).round() as i64,
-        ..live.stream.into()
-    };
-    LiveSource::start(camera, Box::new(imu), rig, settings)
+    LiveSource::start(camera, Box::new(imu), rig, robot.live_settings(shift_s))
 }
 
 #[cfg(feature = "v4l2")]
@@ -476,11 +476,12 @@ imu_wait_s = 0.02
         assert!(message("[live.stream]\nimu_wait_s = 0\n").contains("imu_wait_s"));
         assert!(message("[frontend]\nmax_features = 0\n").contains("frontend"));
         // Nothing to open without the camera, or the calibration.
-        let mut live = LiveConfig::default();
-        match open_live(&live) {
+        let mut robot = RobotConfig::default();
+        match open_live(&robot) {
             Ok(_) => panic!("opened nothing"),
             Err(e) => assert!(e.to_string().contains("[live.camera]"), "{e}"),
         }
+        let live = &mut robot.live;
         live.camera = Some(CameraConfig {
             devices: vec!["/dev/video90".into(), "/dev/video91".into()],
             ..CameraConfig::default()
@@ -490,10 +491,10 @@ imu_wait_s = 0.02
             (true, true, true),
             (false, true, false),
         ] {
-            live.calibration = asl.then(|| "rig/mav0".into());
-            live.kalibr_camchain = camchain.then(|| "camchain.yaml".into());
-            live.kalibr_imu = imu.then(|| "imu.yaml".into());
-            match open_live(&live) {
+            robot.live.calibration = asl.then(|| "rig/mav0".into());
+            robot.live.kalibr_camchain = camchain.then(|| "camchain.yaml".into());
+            robot.live.kalibr_imu = imu.then(|| "imu.yaml".into());
+            match open_live(&robot) {
                 Ok(_) => panic!("opened nothing"),
                 Err(e) => assert!(
                     e.to_string().contains("calibration") || e.to_string().contains("kalibr"),

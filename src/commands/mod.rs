@@ -10,6 +10,7 @@ pub mod flight;
 pub mod flight_bench;
 pub mod inspect;
 pub mod map_bench;
+pub mod record;
 pub mod replay;
 pub mod run;
 pub mod soak;

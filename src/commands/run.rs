@@ -64,30 +64,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         "give --config ROBOT.toml (the devices, see `pipeline::robot`) or --paced DIR (a \
          recording replayed as live sensors)"
     );
-    if let Some(s) = args.seconds {
-        anyhow::ensure!(
-            s.is_finite() && s > 0.0,
-            "--seconds must be positive, got {s}"
-        );
-    }
     let robot = match &args.config {
         Some(path) => RobotConfig::from_file(path)?,
         None => RobotConfig::default(),
     };
     super::prepare_output_folder(&args.out)?;
-    let (mut source, ground_truth) = match &args.paced {
-        Some(dir) => paced_source(dir, &robot)?,
-        None => (open_live(&robot.live)?, None),
-    };
-    let stopper = source.stopper();
-    let on_signal = stopper.clone();
-    ctrlc::set_handler(move || on_signal.stop()).context("installing the Ctrl-C handler")?;
-    if let Some(s) = args.seconds {
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs_f64(s));
-            stopper.stop();
-        });
-    }
+    let (mut source, ground_truth) = open_source(&robot, args.paced.as_deref(), args.seconds)?;
     let spinning = Arc::new(AtomicBool::new(true));
     let load: Vec<_> = (0..args.load_threads)
         .map(|_| {
@@ -147,7 +129,37 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn source_name(source: &LiveSource) -> String {
+/// The live source (`paced`: a folder replayed as live sensors, with its
+/// ground truth on the replay's clock; otherwise the devices of `robot`),
+/// stopped by Ctrl-C or after `seconds`.
+pub(crate) fn open_source(
+    robot: &RobotConfig,
+    paced: Option<&std::path::Path>,
+    seconds: Option<f64>,
+) -> anyhow::Result<(LiveSource, Option<Trajectory>)> {
+    if let Some(s) = seconds {
+        anyhow::ensure!(
+            s.is_finite() && s > 0.0,
+            "--seconds must be positive, got {s}"
+        );
+    }
+    let (source, ground_truth) = match paced {
+        Some(dir) => paced_source(dir, robot)?,
+        None => (open_live(robot)?, None),
+    };
+    let stopper = source.stopper();
+    let on_signal = stopper.clone();
+    ctrlc::set_handler(move || on_signal.stop()).context("installing the Ctrl-C handler")?;
+    if let Some(s) = seconds {
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs_f64(s));
+            stopper.stop();
+        });
+    }
+    Ok((source, ground_truth))
+}
+
+pub(crate) fn source_name(source: &LiveSource) -> String {
     use pipeline::Source as _;
     source.name()
 }
@@ -177,7 +189,7 @@ fn paced_source(
         Box::new(camera),
         Box::new(imu),
         rig,
-        robot.live.stream.into(),
+        robot.live_settings(0.0),
     )?;
     Ok((source, ground_truth))
 }

@@ -52,8 +52,7 @@ fn a_paced_live_stream_with_the_cpu_half_taken_keeps_latency_bounded() {
         LiveSettings::default(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut config = PipelineConfig::default();
-    config.pipeline.frame_queue = 1;
+    let config = PipelineConfig::default();
     let run = run_pipeline(&mut source, &config, PipelineMode::Live, |_| {})
         .unwrap_or_else(|e| panic!("{e}"));
     busy.store(false, Ordering::Relaxed);

@@ -116,15 +116,45 @@ pub struct LiveCounts {
     pub imu_dropped: u64,
     /// Pairs that went on before the IMU reached their time.
     pub imu_late: u64,
+    /// Frames the camera handed over that did not decode (skipped).
+    pub bad_frames: u64,
 }
 
-/// Why the camera's thread ended.
+/// Why a sensor's thread ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum CameraEnd {
+enum SensorEnd {
     /// The recording it replays has ended.
     Finished,
-    /// It failed; the message names the device.
+    /// It failed (or its thread panicked); the message names the device.
     Failed(String),
+}
+
+/// Frames in a row that may fail to decode before the camera counts as
+/// failed (about a second at 20 Hz): a USB camera on a busy bus hands over a
+/// corrupt frame now and then, which costs that frame, not the run.
+const MAX_BAD_FRAMES_IN_A_ROW: u32 = 25;
+
+/// Marks its sensor's thread as ended when the thread unwinds from a panic,
+/// so that the stream ends with an error naming it rather than waiting.
+struct EndOnPanic<'a> {
+    shared: &'a Shared,
+    camera: bool,
+}
+
+impl Drop for EndOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let why = Some(SensorEnd::Failed("its thread panicked".into()));
+            let mut state = self.shared.lock();
+            if self.camera {
+                state.camera_ended = why;
+            } else {
+                state.imu_ended = why;
+            }
+            drop(state);
+            self.shared.changed.notify_all();
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -133,8 +163,8 @@ struct State {
     spare: Option<StereoFrame>,
     imu: VecDeque<ImuSample>,
     counts: LiveCounts,
-    camera_ended: Option<CameraEnd>,
-    imu_ended: Option<String>,
+    camera_ended: Option<SensorEnd>,
+    imu_ended: Option<SensorEnd>,
     delivered_first: bool,
 }
 
@@ -253,14 +283,16 @@ impl Drop for LiveSource {
 }
 
 fn camera_loop(mut camera: Box<dyn StereoCamera>, shared: &Shared, shift_ns: i64) {
-    let mut frame = StereoFrame {
-        t_ns: 0,
-        left: GrayImage::new(0, 0),
-        right: GrayImage::new(0, 0),
+    let _guard = EndOnPanic {
+        shared,
+        camera: true,
     };
+    let mut frame = empty_frame();
+    let mut bad_in_a_row = 0u32;
     while !shared.stop.load(Ordering::SeqCst) {
-        match camera.next_pair(&mut frame.left, &mut frame.right) {
+        let end = match camera.next_pair(&mut frame.left, &mut frame.right) {
             Ok(Some(t_ns)) => {
+                bad_in_a_row = 0;
                 frame.t_ns = t_ns.saturating_add(shift_ns);
                 let lost = camera.lost();
                 let mut state = shared.lock();
@@ -270,36 +302,46 @@ fn camera_loop(mut camera: Box<dyn StereoCamera>, shared: &Shared, shift_ns: i64
                 state.counts.pairs_dropped += u64::from(old.is_some());
                 frame = old
                     .or_else(|| state.spare.take())
-                    .unwrap_or_else(|| StereoFrame {
-                        t_ns: 0,
-                        left: GrayImage::new(0, 0),
-                        right: GrayImage::new(0, 0),
-                    });
+                    .unwrap_or_else(empty_frame);
                 drop(state);
                 shared.changed.notify_all();
+                continue;
             }
-            Ok(None) => {
-                shared.lock().camera_ended = Some(CameraEnd::Finished);
-                shared.changed.notify_all();
-                return;
+            Ok(None) => SensorEnd::Finished,
+            Err(sensors::SensorError::Frame(why)) if bad_in_a_row < MAX_BAD_FRAMES_IN_A_ROW => {
+                bad_in_a_row += 1;
+                shared.lock().counts.bad_frames += 1;
+                tracing::warn!("a frame skipped: {why}");
+                continue;
             }
-            Err(e) => {
-                shared.lock().camera_ended = Some(CameraEnd::Failed(e.to_string()));
-                shared.changed.notify_all();
-                return;
-            }
-        }
+            Err(e) => SensorEnd::Failed(e.to_string()),
+        };
+        shared.lock().camera_ended = Some(end);
+        shared.changed.notify_all();
+        return;
+    }
+}
+
+fn empty_frame() -> StereoFrame {
+    StereoFrame {
+        t_ns: 0,
+        left: GrayImage::new(0, 0),
+        right: GrayImage::new(0, 0),
     }
 }
 
 fn imu_loop(mut imu: Box<dyn Imu>, shared: &Shared, queue: usize) {
+    let _guard = EndOnPanic {
+        shared,
+        camera: false,
+    };
     let mut batch = Vec::with_capacity(256);
     while !shared.stop.load(Ordering::SeqCst) {
         batch.clear();
         let ended = match imu.read_into(&mut batch) {
-            Ok(0) => Some("the IMU stream ended".to_string()),
+            Ok(0) => Some(SensorEnd::Finished),
             Ok(_) => None,
-            Err(e) => Some(e.to_string()),
+            Err(e) => Some(SensorEnd::Failed(e.to_string())),
         };
         let mut state = shared.lock();
         for s in batch.drain(..) {
@@ -309,10 +351,10 @@ fn imu_loop(mut imu: Box<dyn Imu>, shared: &Shared, queue: usize) {
             }
             state.imu.push_back(s);
         }
-        if ended.is_some() {
+        let done = ended.is_some();
+        if done {
             state.imu_ended = ended;
         }
-        let done = state.imu_ended.is_some();
         drop(state);
         shared.changed.notify_all();
         if done {
@@ -348,8 +390,8 @@ impl Source for LiveSource {
                 break frame;
             }
             match &state.camera_ended {
-                Some(CameraEnd::Finished) => return Ok(false),
-                Some(CameraEnd::Failed(why)) => {
+                Some(SensorEnd::Finished) => return Ok(false),
+                Some(SensorEnd::Failed(why)) => {
                     return Err(self.error(format!("the camera stopped: {why}")));
                 }
                 None => {}
@@ -386,10 +428,26 @@ impl Source for LiveSource {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .0;
         }
-        if let Some(why) = &state.imu_ended
-            && state.imu.is_empty()
-        {
-            return Err(self.error(format!("the IMU stopped: {why}")));
+        if state.imu.is_empty() {
+            match &state.imu_ended {
+                // A recording whose IMU ends before its last pair ends there.
+                Some(SensorEnd::Finished) => return Ok(false),
+                Some(SensorEnd::Failed(why)) => {
+                    return Err(self.error(format!("the IMU stopped: {why}")));
+                }
+                None => {}
+            }
+        }
+        // An IMU that has gone quiet (a read blocked for good) is a failure,
+        // not a stream of pairs without motion.
+        let newest = state.imu.back().map(|s| s.t_ns).or(self.last_imu_t);
+        let quiet_ns = (self.settings.camera_timeout_s * 1e9) as i64;
+        if newest.is_some_and(|n| n < t - quiet_ns) || (newest.is_none() && self.next_index > 0) {
+            return Err(self.error(format!(
+                "the IMU gave no sample within {:.1} s of the pair at t = {t} ns \
+                 ([live.stream] camera_timeout_s)",
+                self.settings.camera_timeout_s
+            )));
         }
         input.imu.clear();
         input.faults.clear();

@@ -37,10 +37,11 @@
 //! odometry back.
 //! **Live** ([`PipelineMode::Live`]): the source is live sensors
 //! (`crate::live`), which deliver a pair when the camera has one and, while
-//! the front end is busy, keep only the latest (so a queue never holds a
-//! stale pair: the source's own drops are counted there); sends to the front
-//! end block, keyframes the mapper has no room for are not mapped, and
-//! latencies count from the camera's time stamp.
+//! the front end is busy, keep only the latest; the source thread takes a
+//! pair only when the front end's queue has room, so no queue holds a stale
+//! pair (the source's own drops are counted there); keyframes the mapper has
+//! no room for are not mapped, and latencies count from the camera's time
+//! stamp.
 //!
 //! **Errors.** A stage that fails returns its error and drops its channel
 //! ends; the stages upstream see a closed channel and stop, those downstream
@@ -50,6 +51,7 @@
 //! [`PipelineError::Panicked`] naming the stage.
 
 use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
@@ -64,6 +66,10 @@ use crate::record::{
 };
 use crate::source::{FrameInput, Screened, Source};
 use crate::stages::{BackEndStage, FrontEndStage, MapperStage, elapsed_ns};
+
+/// How often a live source thread looks for room in the front end's queue
+/// (a fraction of a millisecond against a 50 ms frame period).
+const LIVE_ROOM_POLL: Duration = Duration::from_micros(200);
 
 /// Events waiting for the calling thread; it only hands them to the sinks
 /// and stores them.
@@ -234,17 +240,25 @@ pub fn run_pipeline<S: Source>(
     let map_tx = mapper.is_some().then_some(map_tx);
 
     let mut run = empty_run(mode, source.len_hint());
+    let frontend_done = AtomicBool::new(false);
     // Each thread owns its channel ends, so that a thread that ends, however
     // it ends, closes them and its neighbours see it.
     let (src, fe, be, mp) = std::thread::scope(|scope| {
         let spawn = |name: &str| std::thread::Builder::new().name(format!("scout-{name}"));
         let source_pool = pool_tx.clone();
+        let frontend_done = &frontend_done;
         let spawn_source = spawn("source").spawn_scoped(scope, move || {
-            source_thread(source, mode, frames_tx, pool_rx, source_pool)
+            let queue = FrontEndQueue {
+                tx: frames_tx,
+                done: frontend_done,
+            };
+            source_thread(source, mode, queue, pool_rx, source_pool)
         });
         let fe_pool = pool_tx.clone();
         let spawn_frontend = spawn("frontend").spawn_scoped(scope, move || {
-            frontend_thread(frontend, frames_rx, tracks_tx, fe_pool)
+            let result = frontend_thread(frontend, frames_rx, tracks_tx, fe_pool);
+            frontend_done.store(true, Ordering::SeqCst);
+            result
         });
         let be_out = out_tx.clone();
         let be_pool = pool_tx.clone();
@@ -359,13 +373,21 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+/// The front end's queue as the source thread sees it: the sending end, and
+/// whether the front end's thread has ended (a full queue then never
+/// empties).
+struct FrontEndQueue<'a> {
+    tx: Sender<Slot>,
+    done: &'a AtomicBool,
+}
+
 /// Reads each pair into a pooled slot with its IMU samples and sends it on;
 /// returns the pairs delivered and the time stamps of those dropped. Stops
 /// quietly when the front end has gone.
 fn source_thread<S: Source>(
     source: &mut S,
     mode: PipelineMode,
-    frames_tx: Sender<Slot>,
+    queue: FrontEndQueue<'_>,
     pool: Receiver<Slot>,
     pool_back: Sender<Slot>,
 ) -> Result<(usize, Vec<i64>), PipelineError> {
@@ -393,6 +415,14 @@ fn source_thread<S: Source>(
             carried_faults.clear();
             carried_faults.extend_from_slice(&slot.input.faults);
         }
+        if mode == PipelineMode::Live {
+            // Live, a pair is taken from the camera only once the front end
+            // has room for it: it would age in the queue, while the source
+            // keeps the newest.
+            while queue.tx.is_full() && !queue.done.load(Ordering::SeqCst) {
+                std::thread::sleep(LIVE_ROOM_POLL);
+            }
+        }
         let more = source.next_into(&mut slot.input)?;
         if carried {
             if !more {
@@ -409,7 +439,7 @@ fn source_thread<S: Source>(
                 slot.has_frame = false;
                 slot.available = Instant::now();
                 // Blocking: the back end must see every IMU sample.
-                let _ = frames_tx.send(slot);
+                let _ = queue.tx.send(slot);
             } else {
                 let _ = pool_back.try_send(slot);
             }
@@ -420,7 +450,7 @@ fn source_thread<S: Source>(
         match mode {
             PipelineMode::Deterministic => {
                 slot.available = Instant::now();
-                if frames_tx.send(slot).is_err() {
+                if queue.tx.send(slot).is_err() {
                     return Ok((pairs, dropped));
                 }
             }
@@ -435,7 +465,7 @@ fn source_thread<S: Source>(
                     .checked_sub(Duration::from_nanos(age_ns.unsigned_abs()))
                     .unwrap_or(now);
                 // The source keeps only the latest pair while this waits.
-                if frames_tx.send(slot).is_err() {
+                if queue.tx.send(slot).is_err() {
                     return Ok((pairs, dropped));
                 }
             }
@@ -453,7 +483,7 @@ fn source_thread<S: Source>(
                     })?;
                 std::thread::sleep(due.saturating_duration_since(Instant::now()));
                 slot.available = Instant::now();
-                match frames_tx.try_send(slot) {
+                match queue.tx.try_send(slot) {
                     Ok(()) => {}
                     Err(TrySendError::Full(slot)) => {
                         dropped.push(slot.input.frame.t_ns);

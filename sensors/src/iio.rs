@@ -105,7 +105,7 @@ impl ChannelType {
         };
         if ![8, 16, 32, 64].contains(&ty.storage_bits)
             || ty.bits == 0
-            || ty.bits + ty.shift > ty.storage_bits
+            || ty.bits.saturating_add(ty.shift) > ty.storage_bits
             || ty.repeat == 0
             || ty.bytes() > MAX_CHANNEL_BYTES
         {
@@ -126,7 +126,7 @@ impl ChannelType {
     /// Bytes the channel takes in a scan.
     #[must_use]
     pub fn bytes(&self) -> usize {
-        self.element_bytes() * self.repeat as usize
+        self.element_bytes().saturating_mul(self.repeat as usize)
     }
 
     /// The first value of the channel from its bytes (`bytes()` of them).
@@ -475,24 +475,27 @@ impl IioImu {
         self.settings.dev.display().to_string()
     }
 
-    /// Blocks until the device has data, then appends every whole sample
-    /// read to `out`; returns how many, 0 at the end of the stream.
+    /// Blocks until the device has at least one whole scan, then appends
+    /// every whole sample read to `out`; returns how many, 0 only at the end
+    /// of the stream (a read that ends inside a scan waits for the rest).
     ///
     /// # Errors
     /// If the read fails (naming the device).
     pub fn read_into(&mut self, out: &mut Vec<ImuSample>) -> Result<usize> {
         let mut chunk = [0u8; 4096];
-        let n = self
-            .file
-            .read(&mut chunk)
-            .map_err(|e| io(&self.settings.dev, e))?;
-        if n == 0 {
-            return Ok(0);
-        }
-        self.pending.extend_from_slice(&chunk[..n]);
         let before = out.len();
-        let used = self.decoder.decode(&self.pending, out);
-        self.pending.drain(..used);
+        while out.len() == before {
+            let n = self
+                .file
+                .read(&mut chunk)
+                .map_err(|e| io(&self.settings.dev, e))?;
+            if n == 0 {
+                return Ok(0);
+            }
+            self.pending.extend_from_slice(&chunk[..n]);
+            let used = self.decoder.decode(&self.pending, out);
+            self.pending.drain(..used);
+        }
         Ok(out.len() - before)
     }
 

@@ -92,10 +92,21 @@ fn next_raw<'s>(
     let (buf, meta) = stream
         .next()
         .map_err(|e| os(path, "no frame within 2 s", e))?;
-    if let Some(last) = sequence.last {
-        sequence.lost += u64::from(meta.sequence.wrapping_sub(last).saturating_sub(1));
+    // A driver that restarts its count (a stream restarted) lost nothing
+    // that can be counted.
+    if let Some(last) = sequence.last
+        && meta.sequence > last
+    {
+        sequence.lost += u64::from(meta.sequence - last - 1);
     }
     sequence.last = Some(meta.sequence);
+    if meta.flags.contains(v4l::buffer::Flags::ERROR) {
+        return Err(SensorError::Frame(format!(
+            "{}: the driver marked frame {} as corrupt",
+            path.display(),
+            meta.sequence
+        )));
+    }
     let t = v4l2_timestamp_ns(
         meta.timestamp.sec,
         meta.timestamp.usec,

@@ -198,8 +198,14 @@ pub(crate) fn write_outputs(
     if let Some(l) = &m.live {
         println!(
             "  live             {} pairs captured, {} replaced by a newer one before the front end \
-             took them, {} lost by the camera, {} late for the IMU, {} IMU samples dropped",
-            l.pairs_captured, l.pairs_dropped, l.camera_lost, l.imu_late, l.imu_dropped
+             took them, {} lost by the camera, {} corrupt, {} late for the IMU, {} IMU samples \
+             dropped",
+            l.pairs_captured,
+            l.pairs_dropped,
+            l.camera_lost,
+            l.bad_frames,
+            l.imu_late,
+            l.imu_dropped
         );
     }
     println!(

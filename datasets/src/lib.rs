@@ -8,6 +8,8 @@
 //! - [`image`]: 8-bit grayscale images; [`png_io`]: reading and writing them.
 //! - [`euroc`]: the EuRoC/ASL layout (also TUM-VI exports): a streaming reader
 //!   that checks everything it reads, and a writer.
+//! - [`rosbag`]: ROS 2 bags (MCAP, CDR): read as a sequence through
+//!   [`euroc::EurocDataset::open_mcap`], written by [`rosbag::BagWriter`].
 //! - [`synth`]: synthetic rooms, trajectories, rendered stereo, IMU and range
 //!   sensors with exact ground truth.
 
@@ -17,6 +19,7 @@ pub mod euroc;
 pub mod image;
 pub mod model;
 pub mod png_io;
+pub mod rosbag;
 pub mod synth;
 
 pub use error::{DatasetError, Location, Result};

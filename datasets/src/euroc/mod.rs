@@ -20,6 +20,7 @@ pub mod yaml;
 pub use calibration::{
     read_camera_sensor_yaml, read_imu_yaml, read_kalibr_camera, read_kalibr_rig,
 };
+pub(crate) use reader::pair_stereo;
 pub use reader::{
     EurocDataset, Events, ImageRef, Layout, MissingImage, ReaderConfig, StereoEntry,
     read_ground_truth_csv, read_imu_csv,

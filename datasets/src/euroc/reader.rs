@@ -9,8 +9,14 @@
 //! whose image file does not exist are reported once (a warning and
 //! [`EurocDataset::missing_images`]) and skipped; every other defect is an error
 //! that names the file and line.
+//!
+//! The same type reads a ROS 2 bag ([`EurocDataset::open_mcap`], the module
+//! [`crate::rosbag`]): its images stay in the bag ([`ImageRef::bag_message`])
+//! and are decoded from it when a pair is loaded, so a bag streams through
+//! the same calls as a folder.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use nalgebra::{Isometry3, Quaternion, Translation3, UnitQuaternion, Vector3};
 
@@ -23,6 +29,7 @@ use crate::model::{
     StereoFrame,
 };
 use crate::png_io::read_gray_png_into;
+use crate::rosbag::{BagMessageRef, BagOptions, BagReport, reader::BagSource};
 
 /// Which flavour of the ASL layout a folder holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +41,9 @@ pub enum Layout {
     /// `mocap0` ground truth, calibration in `sensor.yaml` or Kalibr's
     /// `dso/camchain.yaml`.
     TumVi,
+    /// A ROS 2 bag (MCAP) read by [`EurocDataset::open_mcap`], with the
+    /// calibration given by the caller.
+    Mcap,
 }
 
 /// Reader settings.
@@ -67,13 +77,16 @@ pub struct MissingImage {
     pub image: PathBuf,
 }
 
-/// An image file and the `data.csv` row that names it.
+/// Where one image is: a PNG file and the `data.csv` row that names it, or a
+/// message in a bag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRef {
-    /// The PNG file.
+    /// The PNG file; for an image in a bag, the bag file.
     pub path: PathBuf,
-    /// 1-based line of the camera's `data.csv` naming it.
+    /// 1-based line of the camera's `data.csv` naming it; 0 for an image in a bag.
     pub csv_line: usize,
+    /// For an image in a bag, the message holding it; `None` for a PNG file.
+    pub bag_message: Option<BagMessageRef>,
 }
 
 /// Where the two images of one stereo pair are.
@@ -99,6 +112,16 @@ pub struct EurocDataset {
     ground_truth: Vec<GroundTruthState>,
     missing_images: Vec<MissingImage>,
     unpaired_rows: usize,
+    /// The bag the images are in, for a dataset read from one.
+    bag: Option<Arc<Bag>>,
+}
+
+/// A bag behind a dataset: the file (shared by clones of the dataset) and
+/// what was chosen from it.
+#[derive(Debug)]
+struct Bag {
+    source: BagSource,
+    report: BagReport,
 }
 
 /// The least median specific force of a working accelerometer, m/s^2
@@ -185,8 +208,23 @@ impl EurocDataset {
             read_imu_yaml(&kalibr_imu)?
         };
 
-        let (stereo, unpaired_rows) =
-            pair_stereo(cam0_rows, cam1_rows, config.max_stereo_offset_ns);
+        let refs = |rows: Vec<ImageRow>| -> Vec<(i64, ImageRef)> {
+            rows.into_iter()
+                .map(|r| {
+                    let image = ImageRef {
+                        path: r.path,
+                        csv_line: r.line,
+                        bag_message: None,
+                    };
+                    (r.t_ns, image)
+                })
+                .collect()
+        };
+        let (stereo, unpaired_rows) = pair_stereo(
+            refs(cam0_rows),
+            refs(cam1_rows),
+            config.max_stereo_offset_ns,
+        );
         let imu = read_imu_csv(&mav0.join("imu0").join("data.csv"))?;
         let ground_truth = if gt_euroc.is_file() {
             read_ground_truth_csv(&gt_euroc)?
@@ -224,7 +262,71 @@ impl EurocDataset {
             ground_truth,
             missing_images: missing,
             unpaired_rows,
+            bag: None,
         })
+    }
+
+    /// Opens a ROS 2 bag (MCAP with CDR messages) as a sequence: the two
+    /// cameras' `sensor_msgs/msg/Image` topics, the `sensor_msgs/msg/Imu`
+    /// topic and optionally a `geometry_msgs/msg/PoseStamped` ground truth,
+    /// named in `options.topics` or found by type (the rule is on
+    /// [`crate::rosbag::BagTopics`]), with the calibration in
+    /// `options.calibration`. Reads the bag once to index it (see
+    /// [`crate::rosbag`]); images are decoded from the bag when a pair is
+    /// loaded. Pairs are formed as for a folder (stamps within
+    /// [`ReaderConfig::max_stereo_offset_ns`]); [`Self::unpaired_rows`]
+    /// counts the images left without a partner. [`Self::mav0`] is the bag
+    /// file, [`Self::layout`] is [`Layout::Mcap`], [`Self::bag_report`]
+    /// says which topics were used.
+    ///
+    /// # Errors
+    /// When the file is not a readable MCAP file; when the topics cannot be
+    /// told (the error lists the bag's topics); when a message on a used
+    /// topic is malformed (the error names the topic, the message's number on
+    /// it and its log time), has an unsupported pixel encoding or a size other
+    /// than the calibration's; when the calibration's stereo baseline is
+    /// implausible.
+    pub fn open_mcap(path: impl AsRef<Path>, options: &BagOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let calibration = options.calibration.clone();
+        let baseline_m = (calibration.cam1.body_from_cam.translation.vector
+            - calibration.cam0.body_from_cam.translation.vector)
+            .norm();
+        if !(STEREO_BASELINE_M.0..=STEREO_BASELINE_M.1).contains(&baseline_m) {
+            return Err(DatasetError::InvalidArgument(format!(
+                "the calibration's stereo baseline (cam0 to cam1 in the body frame) must be {} to {} m, found {baseline_m:e} m",
+                STEREO_BASELINE_M.0, STEREO_BASELINE_M.1
+            )));
+        }
+        let parts = crate::rosbag::reader::open(path, options)?;
+        if parts.unpaired > 0 {
+            tracing::warn!(
+                "{}: {} images have no partner in the other camera and are skipped",
+                path.display(),
+                parts.unpaired
+            );
+        }
+        Ok(Self {
+            mav0: path.to_path_buf(),
+            layout: Layout::Mcap,
+            config: options.reader,
+            calibration,
+            stereo: parts.stereo,
+            imu: parts.imu,
+            ground_truth: parts.ground_truth,
+            missing_images: Vec::new(),
+            unpaired_rows: parts.unpaired,
+            bag: Some(Arc::new(Bag {
+                source: parts.source,
+                report: parts.report,
+            })),
+        })
+    }
+
+    /// For a dataset read from a bag: its topics and which were used.
+    #[must_use]
+    pub fn bag_report(&self) -> Option<&BagReport> {
+        self.bag.as_deref().map(|b| &b.report)
     }
 
     /// Checks that the sequence can feed a visual-inertial run: at least one
@@ -248,7 +350,12 @@ impl EurocDataset {
             )));
         };
         let (Some(imu_first), Some(imu_last)) = (self.imu.first(), self.imu.last()) else {
-            return Err(unusable("no IMU sample in imu0/data.csv".into()));
+            let place = if self.layout == Layout::Mcap {
+                "on a sensor_msgs/msg/Imu topic of the bag"
+            } else {
+                "in imu0/data.csv"
+            };
+            return Err(unusable(format!("no IMU sample {place}")));
         };
         let covered = self
             .stereo
@@ -275,7 +382,7 @@ impl EurocDataset {
         Ok(())
     }
 
-    /// The `mav0` folder.
+    /// The `mav0` folder (the bag file for a dataset read from a bag).
     #[must_use]
     pub fn mav0(&self) -> &Path {
         &self.mav0
@@ -338,12 +445,18 @@ impl EurocDataset {
                     csv: &str,
                     img: &mut GrayImage,
                     scratch: &mut Vec<u8>| {
-            read_gray_png_into(&image.path, (cam.width, cam.height), allow_16, img, scratch)
-                .map_err(|p| DatasetError::BadImage {
+            let expected = (cam.width, cam.height);
+            if let (Some(message), Some(bag)) = (&image.bag_message, &self.bag) {
+                let camera = usize::from(csv == "cam1");
+                return bag.source.load(camera, message, expected, img);
+            }
+            read_gray_png_into(&image.path, expected, allow_16, img, scratch).map_err(|p| {
+                DatasetError::BadImage {
                     location: Location::line(self.mav0.join(csv).join("data.csv"), image.csv_line),
                     image: image.path.clone(),
                     message: p.to_string(),
-                })
+                }
+            })
         };
         load(
             &entry.left,
@@ -491,43 +604,38 @@ fn rate_from_rows(rows: &[ImageRow]) -> f64 {
     1e9 / dts[dts.len() / 2] as f64
 }
 
-/// Pairs rows of the two cameras one-to-one, each left row with the nearest right
-/// row within `max_offset_ns`; returns the pairs and the number of rows left
-/// without a partner. Both inputs are in strictly increasing time order.
-fn pair_stereo(
-    left: Vec<ImageRow>,
-    right: Vec<ImageRow>,
+/// Pairs images of the two cameras one-to-one, each left image with the
+/// nearest right image within `max_offset_ns`; returns the pairs and the
+/// number of images left without a partner. Both inputs are `(t_ns, image)`
+/// in strictly increasing time order.
+pub(crate) fn pair_stereo(
+    left: Vec<(i64, ImageRef)>,
+    right: Vec<(i64, ImageRef)>,
     max_offset_ns: i64,
 ) -> (Vec<StereoEntry>, usize) {
     let total = left.len() + right.len();
     let max_offset = max_offset_ns.unsigned_abs();
-    let right_t: Vec<i64> = right.iter().map(|r| r.t_ns).collect();
-    let mut right: Vec<Option<ImageRow>> = right.into_iter().map(Some).collect();
+    let right_t: Vec<i64> = right.iter().map(|r| r.0).collect();
+    let mut right: Vec<Option<ImageRef>> = right.into_iter().map(|r| Some(r.1)).collect();
     let mut pairs = Vec::with_capacity(left.len().min(right.len()));
     let mut j = 0;
-    for l in left {
-        // Move to the right row nearest to this left row; earlier rows are
-        // nearer to no later left row either.
+    for (t_left, l) in left {
+        // Move to the right image nearest to this left image; earlier ones
+        // are nearer to no later left image either.
         while j + 1 < right_t.len()
-            && right_t[j + 1].abs_diff(l.t_ns) <= right_t[j].abs_diff(l.t_ns)
+            && right_t[j + 1].abs_diff(t_left) <= right_t[j].abs_diff(t_left)
         {
             j += 1;
         }
         let Some(&t) = right_t.get(j) else { break };
-        if t.abs_diff(l.t_ns) > max_offset {
+        if t.abs_diff(t_left) > max_offset {
             continue;
         }
         if let Some(r) = right[j].take() {
             pairs.push(StereoEntry {
-                t_ns: l.t_ns,
-                left: ImageRef {
-                    path: l.path,
-                    csv_line: l.line,
-                },
-                right: ImageRef {
-                    path: r.path,
-                    csv_line: r.line,
-                },
+                t_ns: t_left,
+                left: l,
+                right: r,
             });
             j += 1;
         }
@@ -652,14 +760,17 @@ pub fn read_ground_truth_csv(path: &Path) -> Result<Vec<GroundTruthState>> {
 mod tests {
     use super::*;
 
-    fn rows(times_ms: &[i64]) -> Vec<ImageRow> {
+    fn rows(times_ms: &[i64]) -> Vec<(i64, ImageRef)> {
         times_ms
             .iter()
             .enumerate()
-            .map(|(i, &t)| ImageRow {
-                t_ns: t * 1_000_000,
-                path: PathBuf::from(format!("{t}.png")),
-                line: i + 2,
+            .map(|(i, &t)| {
+                let image = ImageRef {
+                    path: PathBuf::from(format!("{t}.png")),
+                    csv_line: i + 2,
+                    bag_message: None,
+                };
+                (t * 1_000_000, image)
             })
             .collect()
     }

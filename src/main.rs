@@ -36,8 +36,10 @@ enum Command {
     Inspect(commands::inspect::InspectArgs),
     /// Score an estimated trajectory against ground truth (ATE and RPE).
     Eval(commands::eval::EvalArgs),
-    /// Run the VIO pipeline over an EuRoC/ASL sequence: trajectory and metrics.
+    /// Run the VIO pipeline over an EuRoC/ASL sequence or a ROS 2 bag: trajectory and metrics.
     Replay(commands::replay::ReplayArgs),
+    /// Convert an EuRoC/ASL sequence folder to a ROS 2 bag (MCAP), or a bag to a folder.
+    Convert(commands::convert::ConvertArgs),
     /// Run the pipeline on live sensors (V4L2 stereo camera, IIO IMU) until Ctrl-C.
     Run(commands::run::RunArgs),
     /// Write live sensors to the EuRoC layout, to replay a flight exactly.
@@ -80,6 +82,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
         Command::Replay(args) => commands::replay::run(&args),
+        Command::Convert(args) => commands::convert::run(&args),
         Command::Run(args) => commands::run::run(&args),
         Command::Record(args) => commands::record::run(&args),
         Command::MapBench(args) => commands::map_bench::run(&args),

@@ -477,6 +477,11 @@ pub struct PipelineMetrics {
     pub peak_rss_bytes: Option<u64>,
     /// ATE against the sequence's ground truth; `None` when it has none.
     pub ate: Option<AteMetrics>,
+    /// The camera-IMU time offset at the end of the run, s, in Kalibr's
+    /// convention (`t_imu = t_cam + offset`): the shift the source put on
+    /// the camera's stamps plus the back end's estimate (or its configured
+    /// `[backend] time_offset_s` when `estimate_time_offset` is off).
+    pub cam_imu_time_offset_s: f64,
     /// Live sensors' counts (`scout run`): pairs captured and dropped before
     /// the pipeline took them, IMU samples dropped, pairs late for the IMU;
     /// `None` for a recording.
@@ -493,6 +498,10 @@ pub struct RunSubject {
     pub name: String,
     /// Ground truth, if the source has it.
     pub ground_truth: Option<Trajectory>,
+    /// What the source added to the camera's stamps to put them on the
+    /// IMU's clock, s (a robot file's Kalibr `timeshift_cam_imu`; 0 for a
+    /// recording).
+    pub camera_time_shift_s: f64,
 }
 
 impl RunSubject {
@@ -504,6 +513,7 @@ impl RunSubject {
         Ok(Self {
             name: ds.mav0().display().to_string(),
             ground_truth: ground_truth_trajectory(ds)?,
+            camera_time_shift_s: 0.0,
         })
     }
 }
@@ -882,6 +892,7 @@ pub fn pipeline_metrics(
         ));
     }
     Ok(PipelineMetrics {
+        cam_imu_time_offset_s: subject.camera_time_shift_s + run.time_offset_s,
         sequence: subject.name.clone(),
         mode: run.mode,
         config: config.clone(),
@@ -1074,6 +1085,8 @@ mod tests {
             tracks_digest: 0,
             estimate: vio::backend::Estimate {
                 t_ns,
+                imu_t_ns: t_ns,
+                time_offset_s: 0.0,
                 status,
                 mode: vio::backend::TrackingMode::VisualInertial,
                 world_from_body: Isometry3::translation(x, 0.0, 0.0),

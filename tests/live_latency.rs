@@ -126,12 +126,18 @@ fn behind_a_slow_consumer_the_source_hands_over_the_newest_pair_and_counts_the_r
         LiveSettings::default(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
+    // Screened as every run's stream is: the pairs skipped on purpose are
+    // not camera gaps.
+    let health = vio::health::HealthConfig::default();
+    let mut screened =
+        pipeline::Screened::new(&mut source, &health).unwrap_or_else(|e| panic!("{e}"));
     let mut input = pipeline::FrameInput::empty();
     let mut delivered = 0u64;
     let mut imu_t: Vec<i64> = Vec::new();
     let mut last_t = i64::MIN;
     // Three frame periods of work per pair.
-    while pipeline::Source::next_into(&mut source, &mut input).unwrap_or_else(|e| panic!("{e}")) {
+    while pipeline::Source::next_into(&mut screened, &mut input).unwrap_or_else(|e| panic!("{e}")) {
+        assert!(input.faults.is_empty(), "{:?}", input.faults);
         let age = sensors::clock::monotonic_now_ns() - input.frame.t_ns;
         // The newest pair: at most one period old (plus the IMU's wait and
         // scheduling), however long the consumer took.
@@ -145,6 +151,7 @@ fn behind_a_slow_consumer_the_source_hands_over_the_newest_pair_and_counts_the_r
         delivered += 1;
         std::thread::sleep(std::time::Duration::from_nanos(3 * period_ns as u64));
     }
+    drop(screened);
     let counts = source.counts();
     assert_eq!(counts.pairs_captured, pairs);
     assert_eq!(delivered + counts.pairs_dropped, pairs, "{counts:?}");

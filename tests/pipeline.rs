@@ -97,9 +97,11 @@ fn deterministic_mode_repeats_bit_for_bit_and_equals_the_plain_loop() {
     assert_eq!(reference.records.len(), reference.pairs);
     assert_eq!(seen, (0..reference.pairs).collect::<Vec<_>>());
     // Every IMU sample from the lead before the first pair (and the one before
-    // that) to the one covering the last pair reaches the back end.
+    // that) to the one covering the last pair and the lag a recording hands
+    // over past it reaches the back end.
     let first = ds.stereo_entries()[0].t_ns - 1_000_000_000;
-    let last = ds.stereo_entries()[reference.pairs - 1].t_ns;
+    let last = ds.stereo_entries()[reference.pairs - 1].t_ns
+        + (pipeline::source::RECORDED_IMU_LAG_S * 1e9) as i64;
     let expected_imu = ds
         .imu()
         .iter()

@@ -129,6 +129,10 @@ enum SensorEnd {
     Failed(String),
 }
 
+/// Times of skipped pairs kept for the next delivered one at most (a minute
+/// at 20 Hz).
+const MAX_SKIPPED_KEPT: usize = 1200;
+
 /// Frames in a row that may fail to decode before the camera counts as
 /// failed (about a second at 20 Hz): a USB camera on a busy bus hands over a
 /// corrupt frame now and then, which costs that frame, not the run.
@@ -162,6 +166,8 @@ struct State {
     latest: Option<StereoFrame>,
     spare: Option<StereoFrame>,
     imu: VecDeque<ImuSample>,
+    /// Times of the pairs replaced in the slot since the last delivery.
+    skipped: Vec<i64>,
     counts: LiveCounts,
     camera_ended: Option<SensorEnd>,
     imu_ended: Option<SensorEnd>,
@@ -247,8 +253,14 @@ impl LiveSource {
         LiveStopper(Arc::clone(&self.shared))
     }
 
-    /// What was dropped so far.
+    /// What this source adds to the camera's stamps to put them on the
+    /// IMU's clock, ns ([`LiveSettings::camera_time_shift_ns`]).
     #[must_use]
+    pub fn camera_time_shift_ns(&self) -> i64 {
+        self.settings.camera_time_shift_ns
+    }
+
+    /// What was dropped so far.
     pub fn counts(&self) -> LiveCounts {
         self.shared.lock().counts.clone()
     }
@@ -299,7 +311,14 @@ fn camera_loop(mut camera: Box<dyn StereoCamera>, shared: &Shared, shift_ns: i64
                 state.counts.pairs_captured += 1;
                 state.counts.camera_lost = lost;
                 let old = state.latest.replace(frame);
-                state.counts.pairs_dropped += u64::from(old.is_some());
+                if let Some(old) = &old {
+                    state.counts.pairs_dropped += 1;
+                    // Bounded: beyond it the health checks see a gap, which
+                    // a minute of skipping is.
+                    if state.skipped.len() < MAX_SKIPPED_KEPT {
+                        state.skipped.push(old.t_ns);
+                    }
+                }
                 frame = old
                     .or_else(|| state.spare.take())
                     .unwrap_or_else(empty_frame);
@@ -471,6 +490,8 @@ impl Source for LiveSource {
                 break;
             }
         }
+        input.skipped_t_ns.clear();
+        input.skipped_t_ns.append(&mut state.skipped);
         // The pair's buffers into the slot, the slot's back as the spare.
         std::mem::swap(&mut input.frame, &mut frame);
         state.spare = Some(frame);

@@ -91,7 +91,12 @@ pub fn run_sequential<S: Source>(
     let start = Instant::now();
     let rig = source.rig().clone();
     let views = config.pipeline.views;
-    let mut frontend = FrontEndStage::new(&config.frontend, &config.health, &rig)?;
+    let mut frontend = FrontEndStage::new(
+        &config.frontend,
+        &config.health,
+        &rig,
+        !config.backend.estimate_time_offset,
+    )?;
     let mut backend = BackEndStage::new(
         &config.backend,
         &config.health,
@@ -139,6 +144,7 @@ pub fn run_sequential<S: Source>(
         }
     }
     run.imu_samples = backend.imu_samples;
+    run.time_offset_s = backend.time_offset_s();
     run.wall_ns = elapsed_ns(start);
     run.frontend_cost = frontend.cost;
     run.backend_cost = backend.cost;
@@ -216,7 +222,12 @@ pub fn run_pipeline<S: Source>(
     let source = &mut Screened::new(source, &config.health)?;
     let start = Instant::now();
     let rig = source.rig().clone();
-    let frontend = FrontEndStage::new(&config.frontend, &config.health, &rig)?;
+    let frontend = FrontEndStage::new(
+        &config.frontend,
+        &config.health,
+        &rig,
+        !config.backend.estimate_time_offset,
+    )?;
     let backend = BackEndStage::new(
         &config.backend,
         &config.health,
@@ -308,6 +319,7 @@ pub fn run_pipeline<S: Source>(
     run.pairs = pairs;
     run.dropped_t_ns = dropped_t_ns;
     run.imu_samples = backend.imu_samples;
+    run.time_offset_s = backend.time_offset_s();
     run.wall_ns = elapsed_ns(start);
     run.frontend_cost = frontend_cost;
     run.backend_cost = backend.cost;
@@ -341,6 +353,7 @@ fn empty_run(mode: PipelineMode, pairs_hint: Option<usize>) -> PipelineRun {
         frontend_cost: cost::StageCounts::new(),
         backend_cost: cost::StageCounts::new(),
         mapper: None,
+        time_offset_s: 0.0,
     }
 }
 
@@ -455,6 +468,9 @@ fn source_thread<S: Source>(
                 }
             }
             PipelineMode::Live => {
+                // The pairs the source skipped count as dropped.
+                pairs += slot.input.skipped_t_ns.len();
+                dropped.extend_from_slice(&slot.input.skipped_t_ns);
                 // `Instant` is CLOCK_MONOTONIC on Linux, the clock the pair
                 // is stamped on: its age makes the capture an instant.
                 let age_ns = sensors::clock::monotonic_now_ns()

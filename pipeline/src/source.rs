@@ -3,7 +3,10 @@
 //! A [`Source`] yields the sensor events of one rig in time order, grouped by
 //! stereo pair: for pair `i` at `t_i` (ns), the IMU samples since those of
 //! pair `i - 1`, up to and including the first sample at or after `t_i` (the
-//! back end needs the IMU up to the frame's time), then the decoded pair. The
+//! back end needs the IMU up to the frame's time), then the decoded pair;
+//! a recording hands over [`RECORDED_IMU_LAG_S`] more (the back end's state
+//! for the pair stands at the camera's stamp plus the camera-IMU time
+//! offset, which it estimates as it runs, on the IMU's clock). The
 //! first pair also brings the samples from the last one at or before
 //! [`crate::config::StreamConfig::imu_lead_s`] ahead of it (for a still
 //! initialization). Every source fills a [`FrameInput`] the caller owns and
@@ -40,6 +43,12 @@ pub struct FrameInput {
     /// The sensor faults found in this pair's stretch of the stream
     /// ([`Screened`]; empty, and unallocated, when none).
     pub faults: Vec<SensorFault>,
+    /// Times of the pairs the source itself skipped just before this one,
+    /// oldest first (a live source keeps only the latest pair while the
+    /// stream is busy): the camera gave them, so the health checks see the
+    /// camera's own cadence, and the run counts them as dropped. Empty, and
+    /// unallocated, for a source that skips nothing.
+    pub skipped_t_ns: Vec<i64>,
 }
 
 impl FrameInput {
@@ -56,6 +65,7 @@ impl FrameInput {
             },
             imu: Vec::new(),
             faults: Vec::new(),
+            skipped_t_ns: Vec::new(),
         }
     }
 }
@@ -102,7 +112,7 @@ struct RecordedPairs {
 impl RecordedPairs {
     fn new(imu: &[ImuSample], frame_t_ns: &[i64], lead_ns: i64) -> Self {
         Self {
-            batches: imu_batches(imu, frame_t_ns, lead_ns),
+            batches: imu_batches(imu, frame_t_ns, lead_ns, (RECORDED_IMU_LAG_S * 1e9) as i64),
             next: 0,
         }
     }
@@ -304,11 +314,23 @@ impl Source for SequenceSource<'_> {
     }
 }
 
+/// How far past a pair's stamp a recording hands over the IMU samples with
+/// it, s: the largest lag of the IMU's stamps behind the cameras' that the
+/// back end's time offset sees whole IMU intervals for (a live source
+/// cannot look ahead: the IMU's last sample is held over the rest).
+pub const RECORDED_IMU_LAG_S: f64 = 0.1;
+
 /// For each stereo pair, the range of `imu` that goes with it (see the module
-/// docs): consecutive, non-overlapping, each sample in at most one range.
+/// docs): consecutive, non-overlapping, each sample in at most one range,
+/// up to the first sample at or after the pair's time plus `lag_ns`.
 /// `frame_t_ns` must be increasing, `imu` sorted by time.
 #[must_use]
-pub fn imu_batches(imu: &[ImuSample], frame_t_ns: &[i64], lead_ns: i64) -> Vec<Range<usize>> {
+pub fn imu_batches(
+    imu: &[ImuSample],
+    frame_t_ns: &[i64],
+    lead_ns: i64,
+    lag_ns: i64,
+) -> Vec<Range<usize>> {
     let mut start = frame_t_ns.first().map_or(imu.len(), |&t0| {
         let from = t0.saturating_sub(lead_ns);
         imu.partition_point(|s| s.t_ns <= from).saturating_sub(1)
@@ -316,6 +338,7 @@ pub fn imu_batches(imu: &[ImuSample], frame_t_ns: &[i64], lead_ns: i64) -> Vec<R
     frame_t_ns
         .iter()
         .map(|&t| {
+            let t = t.saturating_add(lag_ns);
             let end = (imu.partition_point(|s| s.t_ns < t) + 1)
                 .min(imu.len())
                 .max(start);
@@ -350,7 +373,7 @@ mod tests {
         let times: Vec<i64> = (0..=60).map(|k| k * 5_000_000).collect();
         let imu = imu_at(&times);
         let frames = [100_000_000, 152_000_000, 200_000_000, 400_000_000];
-        let batches = imu_batches(&imu, &frames, 50_000_000);
+        let batches = imu_batches(&imu, &frames, 50_000_000, 0);
         assert_eq!(batches.len(), 4);
         // Lead: from 50 ms; up to and including the sample at the frame time.
         assert_eq!(imu[batches[0].start].t_ns, 50_000_000);
@@ -363,10 +386,15 @@ mod tests {
         // After the last sample: the rest, then nothing.
         assert_eq!(batches[3].end, imu.len());
         // A lead ending between samples starts at the sample before it.
-        let batches = imu_batches(&imu, &frames, 52_000_000);
+        let batches = imu_batches(&imu, &frames, 52_000_000, 0);
         assert_eq!(imu[batches[0].start].t_ns, 45_000_000);
-        assert!(imu_batches(&imu, &[], 0).is_empty());
-        assert_eq!(imu_batches(&[], &frames, 0), vec![0..0; 4]);
+        assert!(imu_batches(&imu, &[], 0, 0).is_empty());
+        assert_eq!(imu_batches(&[], &frames, 0, 0), vec![0..0; 4]);
+        // A lag hands over the samples up to the first at or after each
+        // pair's time plus the lag.
+        let lagged = imu_batches(&imu, &frames, 50_000_000, 30_000_000);
+        assert_eq!(imu[lagged[0].end - 1].t_ns, 130_000_000);
+        assert_eq!(imu[lagged[0].start].t_ns, 50_000_000);
     }
 }
 
@@ -399,6 +427,9 @@ impl StreamScreen {
     pub fn screen(&mut self, input: &mut FrameInput) {
         let health = &mut self.health;
         input.imu.retain(|s| health.check_imu(s));
+        for &t in &input.skipped_t_ns {
+            health.check_frame(t);
+        }
         health.check_frame(input.frame.t_ns);
         input.faults.clear();
         for fault in health.take_faults() {

@@ -1,5 +1,6 @@
 //! One module per subcommand: argument struct and `run`.
 
+pub mod convert;
 pub mod cost;
 pub mod demo;
 pub mod eval;

@@ -9,12 +9,21 @@
 //!
 //! The IMU samples are held until the end (56 bytes each: 40 MB an hour at
 //! 200 Hz) and written with the camera indexes when the recording stops.
+//!
+//! `--out FLIGHT.mcap` writes a ROS 2 bag instead (`datasets::rosbag`:
+//! `sensor_msgs/Image` mono8 on `/cam0/image_raw` and `/cam1/image_raw`,
+//! `sensor_msgs/Imu` on `/imu0`, zstd chunks), streamed as the sensors give
+//! it, and the rig's calibration as an ASL folder beside it
+//! (`FLIGHT.calib/mav0/{cam0,cam1,imu0}/sensor.yaml`) for `scout replay
+//! FLIGHT.mcap --calib FLIGHT.calib`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
+use datasets::ImuSample;
 use datasets::euroc::EurocWriter;
+use datasets::rosbag::{BagWriter, BagWriterOptions};
 use pipeline::robot::RobotConfig;
 use pipeline::{FrameInput, Source};
 
@@ -25,7 +34,8 @@ pub struct RecordArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Output folder: `DIR/mav0/` in the EuRoC layout (created; must be
-    /// empty).
+    /// empty); or a ROS 2 bag, `FLIGHT.mcap` (with `FLIGHT.calib/` beside
+    /// it; neither may exist).
     #[arg(long)]
     pub out: PathBuf,
     /// Record this EuRoC/ASL folder replayed as live sensors instead of the
@@ -35,6 +45,22 @@ pub struct RecordArgs {
     /// Stop after this many seconds (default: at Ctrl-C).
     #[arg(long)]
     pub seconds: Option<f64>,
+}
+
+/// Where a recording goes: the EuRoC layout, or a ROS 2 bag with the
+/// calibration in an ASL folder beside it.
+enum Recorder {
+    /// `DIR/mav0/`; the IMU samples held to the end.
+    Folder(EurocWriter, Vec<ImuSample>),
+    /// `OUT.mcap`, streamed (IMU before each pair, as the source gives
+    /// them): the pairs and IMU samples written.
+    Bag(Box<BagWriter>, usize, usize),
+}
+
+/// The ASL folder a bag's calibration is written to: `flight.mcap` ->
+/// `flight.calib/`.
+fn calibration_folder(bag: &Path) -> PathBuf {
+    bag.with_extension("calib")
 }
 
 /// Runs `scout record`.
@@ -48,35 +74,83 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<()> {
         Some(path) => RobotConfig::from_file(path)?,
         None => RobotConfig::default(),
     };
+    let to_bag = args.out.extension().is_some_and(|e| e == "mcap");
+    if to_bag {
+        let calib = calibration_folder(&args.out);
+        anyhow::ensure!(
+            !args.out.exists() && !calib.exists(),
+            "{} or {} already exists; refusing to overwrite",
+            args.out.display(),
+            calib.display()
+        );
+    }
     let (mut source, _) = super::run::open_source(&robot, args.paced.as_deref(), args.seconds)?;
     let name = super::run::source_name(&source);
-    let mut writer = EurocWriter::create(&args.out, source.rig())
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    println!(
-        "{name}: recording to {}, Ctrl-C to stop",
-        writer.mav0().display()
-    );
+    let mut recorder = if to_bag {
+        // The calibration first: the stamps written are the source's (the
+        // camera's already shifted onto the IMU's clock), so the folder
+        // holds no time shift to apply again.
+        let calib = calibration_folder(&args.out);
+        EurocWriter::create(&calib, source.rig())
+            .and_then(EurocWriter::finish)
+            .with_context(|| format!("writing the calibration to {}", calib.display()))?;
+        let writer = BagWriter::create(&args.out, &BagWriterOptions::default())
+            .with_context(|| format!("creating {}", args.out.display()))?;
+        println!(
+            "{name}: recording to {} (calibration in {}), Ctrl-C to stop",
+            args.out.display(),
+            calib.display()
+        );
+        Recorder::Bag(Box::new(writer), 0, 0)
+    } else {
+        let writer = EurocWriter::create(&args.out, source.rig())
+            .with_context(|| format!("creating {}", args.out.display()))?;
+        println!(
+            "{name}: recording to {}, Ctrl-C to stop",
+            writer.mav0().display()
+        );
+        Recorder::Folder(writer, Vec::new())
+    };
     let mut input = FrameInput::empty();
-    let mut imu = Vec::new();
     while source
         .next_into(&mut input)
         .with_context(|| format!("reading {name}"))?
     {
-        writer.write_stereo(&input.frame)?;
-        imu.extend_from_slice(&input.imu);
+        match &mut recorder {
+            Recorder::Folder(writer, imu) => {
+                writer.write_stereo(&input.frame)?;
+                imu.extend_from_slice(&input.imu);
+            }
+            Recorder::Bag(writer, pairs, samples) => {
+                writer.write_imu(&input.imu)?;
+                writer.write_stereo(&input.frame)?;
+                *pairs += 1;
+                *samples += input.imu.len();
+            }
+        }
     }
-    writer.write_imu(&imu)?;
-    let pairs = writer.frames_written();
-    let mav0 = writer.finish()?;
+    let (pairs, samples, written) = match recorder {
+        Recorder::Folder(writer, imu) => {
+            writer.write_imu(&imu)?;
+            (writer.frames_written(), imu.len(), writer.finish()?)
+        }
+        Recorder::Bag(writer, pairs, samples) => (pairs, samples, writer.finish()?),
+    };
     let counts = source.counts();
     println!(
-        "wrote {pairs} pairs and {} IMU samples to {} ({} pairs dropped while writing, {} lost \
+        "wrote {pairs} pairs and {samples} IMU samples to {} ({} pairs dropped while writing, {} lost \
          by the camera, {} IMU samples dropped)",
-        imu.len(),
-        mav0.display(),
+        written.display(),
         counts.pairs_dropped,
         counts.camera_lost,
         counts.imu_dropped
     );
+    if to_bag {
+        println!(
+            "replay it with: scout replay {} --calib {} --out OUT",
+            written.display(),
+            calibration_folder(&args.out).display()
+        );
+    }
     Ok(())
 }

@@ -5,12 +5,19 @@
 //! the plots (`trajectory.png`, `ate.png`, `timing.png`, see `scout::plots`)
 //! and the counted work to `OUT/cost.json`.
 //! With `--frontend-only`, the front end alone and its per-frame figures.
+//!
+//! `scout replay BAG.mcap --calib PATH --out OUT`: the same over a ROS 2 bag
+//! (see [`BagArgs`] and [`open_input`]: the calibration comes from outside,
+//! the topics are named or found by type).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use datasets::euroc::EurocDataset;
+use datasets::euroc::{EurocDataset, read_camera_sensor_yaml, read_imu_yaml, read_kalibr_rig};
+use datasets::model::RigCalibration;
+use datasets::rosbag::schema::MessageKind;
+use datasets::rosbag::{BagOptions, BagReport, BagTopicNames};
 use pipeline::{EurocSource, PipelineConfig, PipelineMode, StreamEvent, run_pipeline};
 use scout::eval::write_tum;
 use scout::replay::{
@@ -24,8 +31,10 @@ use super::view::Viewer;
 /// Arguments of `scout replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// Sequence folder (the one holding `mav0/`).
-    pub dir: PathBuf,
+    /// Sequence folder (the one holding `mav0/`), or a ROS 2 bag (an MCAP
+    /// file: `.mcap`, or found by its magic bytes; needs `--calib`).
+    #[arg(value_name = "SEQUENCE|BAG")]
+    pub input: PathBuf,
     /// Output folder (created).
     #[arg(long)]
     pub out: PathBuf,
@@ -48,6 +57,9 @@ pub struct ReplayArgs {
     /// Where a Rerun recording of the run goes.
     #[command(flatten)]
     pub view: super::view::ViewerArgs,
+    /// For a bag: its calibration and topics.
+    #[command(flatten)]
+    pub bag: BagArgs,
 }
 
 /// Runs `scout replay`.
@@ -66,11 +78,11 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         Some(path) => PipelineConfig::from_file(path)?,
         None => PipelineConfig::default(),
     };
-    let ds =
-        EurocDataset::open(&args.dir).with_context(|| format!("reading {}", args.dir.display()))?;
+    let (ds, camera_time_shift_s) = open_input(&args.input, &args.bag)?;
     if !args.frontend_only {
-        ds.check_usable()
-            .with_context(|| format!("{} cannot feed a visual-inertial run", args.dir.display()))?;
+        ds.check_usable().with_context(|| {
+            format!("{} cannot feed a visual-inertial run", args.input.display())
+        })?;
     }
     super::prepare_output_folder(&args.out)?;
     if args.frontend_only {
@@ -82,7 +94,14 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     } else {
         cost::set_counting(!args.no_cost);
         let mut viewer = args.view.open(true, config.map.enabled, &[])?;
-        run_full(&ds, &config, mode, &args.out, viewer.as_mut())?;
+        run_full_with(
+            &ds,
+            camera_time_shift_s,
+            &config,
+            mode,
+            &args.out,
+            viewer.as_mut(),
+        )?;
         if let Some(v) = viewer {
             v.finish()?;
             if let Some(path) = &args.view.rrd {
@@ -100,6 +119,20 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
 /// it goes; prints a summary, returns the metrics.
 pub(crate) fn run_full(
     ds: &EurocDataset,
+    config: &PipelineConfig,
+    mode: PipelineMode,
+    out: &Path,
+    viewer: Option<&mut Viewer>,
+) -> anyhow::Result<PipelineMetrics> {
+    run_full_with(ds, 0.0, config, mode, out, viewer)
+}
+
+/// [`run_full`] over a sequence whose camera stamps were shifted by
+/// `camera_time_shift_s` onto the IMU's clock when it was read (a bag with
+/// Kalibr's `timeshift_cam_imu`; said in `metrics.json`).
+fn run_full_with(
+    ds: &EurocDataset,
+    camera_time_shift_s: f64,
     config: &PipelineConfig,
     mode: PipelineMode,
     out: &Path,
@@ -137,7 +170,8 @@ pub(crate) fn run_full(
     // The run is one thing: what an earlier replay wrote into `out` goes
     // before anything of this one is written, and what this one wrote goes
     // too if a write fails.
-    let subject = RunSubject::of_dataset(ds)?;
+    let mut subject = RunSubject::of_dataset(ds)?;
+    subject.camera_time_shift_s = camera_time_shift_s;
     let m = super::write_as_one(out, &is_replay_output, || {
         write_outputs(&subject, config, &mut run, out, None, viewer)
     })?;
@@ -367,7 +401,7 @@ fn run_frontend_only(
     let metrics = replay_frontend(ds, &config.frontend, |i, _, _| {
         bar.set_position(i as u64 + 1)
     })
-    .with_context(|| format!("replaying {}", args.dir.display()))?;
+    .with_context(|| format!("replaying {}", args.input.display()))?;
     bar.finish_and_clear();
     let path = args.out.join("metrics.json");
     let json = serde_json::to_string_pretty(&metrics)?;
@@ -400,4 +434,498 @@ fn run_frontend_only(
     );
     println!("wrote {}", path.display());
     Ok(())
+}
+
+/// Where a ROS 2 bag's calibration and topics come from (`scout replay` and
+/// `scout convert`): a bag carries no calibration.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "ROS 2 bags (MCAP)")]
+pub struct BagArgs {
+    /// The rig's calibration: an ASL folder (`cam0/`, `cam1/` and `imu0/`
+    /// with their `sensor.yaml`, or the folder holding `mav0/`), a folder of
+    /// Kalibr's results (`camchain*.yaml`, `camchain-imucam*.yaml` first, and
+    /// `imu*.yaml`), or Kalibr's camchain file with `--calib-imu`.
+    #[arg(long, value_name = "PATH")]
+    pub calib: Option<PathBuf>,
+    /// Kalibr's IMU file (noise densities, `update_rate`), with `--calib
+    /// camchain.yaml` (or to choose one in a Kalibr folder).
+    #[arg(long, value_name = "FILE", requires = "calib")]
+    pub calib_imu: Option<PathBuf>,
+    /// The cameras' frame rate, Hz (for the camera gap check). Default:
+    /// `sensor.yaml`'s `rate_hz`; Kalibr's files have none: the median
+    /// interval between the bag's stereo pairs.
+    #[arg(long, value_name = "HZ", value_parser = parse_rate)]
+    pub rate: Option<f64>,
+    /// The left camera's `sensor_msgs/msg/Image` topic (default: found by
+    /// type, `left`/`cam0`/`infra1` in its name, else name order).
+    #[arg(long, value_name = "TOPIC")]
+    pub cam0_topic: Option<String>,
+    /// The right camera's `sensor_msgs/msg/Image` topic (default: as
+    /// `--cam0-topic`).
+    #[arg(long, value_name = "TOPIC")]
+    pub cam1_topic: Option<String>,
+    /// The `sensor_msgs/msg/Imu` topic (default: the bag's only one).
+    #[arg(long, value_name = "TOPIC")]
+    pub imu_topic: Option<String>,
+    /// A `geometry_msgs/msg/PoseStamped` topic of ground truth (the body in
+    /// the world). Default: `/ground_truth` if the bag has it with that type
+    /// (as `scout convert` writes it), else none.
+    #[arg(long, value_name = "TOPIC")]
+    pub gt_topic: Option<String>,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    super::parse_number_in(s, 0.1..=1e4, "a frame rate from 0.1 to 10000 Hz")
+}
+
+impl BagArgs {
+    /// The bag options given (for a message refusing them).
+    fn given(&self) -> Vec<&'static str> {
+        let mut flags = Vec::new();
+        for (flag, given) in [
+            ("--calib", self.calib.is_some()),
+            ("--calib-imu", self.calib_imu.is_some()),
+            ("--rate", self.rate.is_some()),
+            ("--cam0-topic", self.cam0_topic.is_some()),
+            ("--cam1-topic", self.cam1_topic.is_some()),
+            ("--imu-topic", self.imu_topic.is_some()),
+            ("--gt-topic", self.gt_topic.is_some()),
+        ] {
+            if given {
+                flags.push(flag);
+            }
+        }
+        flags
+    }
+
+    /// Refuses the bag options for an input that is not a bag: silently
+    /// ignoring a calibration would mislead.
+    ///
+    /// # Errors
+    /// Naming the options and the input.
+    pub(crate) fn ensure_unused(&self, input: &Path) -> anyhow::Result<()> {
+        let given = self.given();
+        anyhow::ensure!(
+            given.is_empty(),
+            "{}: for a ROS 2 bag only; {} is a sequence folder, whose calibration is in its \
+             sensor.yaml files",
+            given.join(", "),
+            input.display()
+        );
+        Ok(())
+    }
+}
+
+/// The first bytes of every MCAP file.
+const MCAP_MAGIC: &[u8; 8] = b"\x89MCAP0\r\n";
+
+/// The MCAP file `input` names, if it names a bag: a file ending in `.mcap`
+/// or starting with MCAP's magic bytes, or a rosbag2 folder
+/// (`metadata.yaml` beside one `.mcap` file); `None` for anything else (a
+/// sequence folder, or nothing: the folder reader says what is missing).
+///
+/// # Errors
+/// For a file that is not an MCAP file, a rosbag2 folder without exactly
+/// one `.mcap` file, or an unreadable file; each naming it.
+pub(crate) fn bag_path(input: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let is_mcap_name = |p: &Path| {
+        p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("mcap"))
+    };
+    if input.is_dir() {
+        if !input.join("metadata.yaml").is_file() || input.join("mav0").is_dir() {
+            return Ok(None);
+        }
+        let mut bags = Vec::new();
+        for entry in
+            std::fs::read_dir(input).with_context(|| format!("listing {}", input.display()))?
+        {
+            let path = entry
+                .with_context(|| format!("listing {}", input.display()))?
+                .path();
+            if path.is_file() && is_mcap_name(&path) {
+                bags.push(path);
+            }
+        }
+        bags.sort();
+        return match bags.as_slice() {
+            [one] => Ok(Some(one.clone())),
+            [] => anyhow::bail!(
+                "{} is a rosbag2 folder (metadata.yaml) without an .mcap file: only MCAP \
+                 storage is read (not sqlite3)",
+                input.display()
+            ),
+            _ => anyhow::bail!(
+                "{} is a rosbag2 folder of {} .mcap files (a split bag): give one of them",
+                input.display(),
+                bags.len()
+            ),
+        };
+    }
+    if is_mcap_name(input) {
+        return Ok(Some(input.to_path_buf()));
+    }
+    if input.is_file() {
+        use std::io::Read as _;
+        let mut magic = Vec::with_capacity(MCAP_MAGIC.len());
+        std::fs::File::open(input)
+            .and_then(|f| f.take(MCAP_MAGIC.len() as u64).read_to_end(&mut magic))
+            .with_context(|| format!("reading {}", input.display()))?;
+        anyhow::ensure!(
+            magic == MCAP_MAGIC,
+            "{} is a file but not an MCAP file (it does not start with MCAP's magic bytes): \
+             give a sequence folder or a ROS 2 bag in MCAP (ROS 1 bags are not read)",
+            input.display()
+        );
+        return Ok(Some(input.to_path_buf()));
+    }
+    Ok(None)
+}
+
+/// Opens the input of `scout replay` or `scout convert`: a sequence folder
+/// (`bag` must then be empty) or a ROS 2 bag ([`open_bag`]). Returns the
+/// dataset and the shift its camera stamps were given onto the IMU's
+/// clock, s.
+///
+/// # Errors
+/// Naming the input, or the calibration file at fault.
+pub(crate) fn open_input(input: &Path, bag: &BagArgs) -> anyhow::Result<(EurocDataset, f64)> {
+    if let Some(path) = bag_path(input)? {
+        open_bag(&path, bag)
+    } else {
+        bag.ensure_unused(input)?;
+        let ds =
+            EurocDataset::open(input).with_context(|| format!("reading {}", input.display()))?;
+        Ok((ds, 0.0))
+    }
+}
+
+/// Where a bag's calibration is.
+#[derive(Debug, Clone)]
+enum CalibrationFiles {
+    /// An ASL folder: `cam0/sensor.yaml`, `cam1/sensor.yaml`,
+    /// `imu0/sensor.yaml` in it.
+    Asl(PathBuf),
+    /// Kalibr's camchain and IMU files.
+    Kalibr { camchain: PathBuf, imu: PathBuf },
+}
+
+impl std::fmt::Display for CalibrationFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Asl(dir) => write!(f, "{}/{{cam0,cam1,imu0}}/sensor.yaml", dir.display()),
+            Self::Kalibr { camchain, imu } => {
+                write!(f, "{} and {} (Kalibr)", camchain.display(), imu.display())
+            }
+        }
+    }
+}
+
+/// What `--calib` (and `--calib-imu`) name; see [`BagArgs::calib`].
+fn calibration_files(args: &BagArgs, bag: &Path) -> anyhow::Result<CalibrationFiles> {
+    let Some(calib) = &args.calib else {
+        anyhow::bail!(
+            "{} is a ROS 2 bag, which carries no calibration: give --calib PATH (an ASL folder \
+             with cam0/, cam1/ and imu0/sensor.yaml; a folder of Kalibr's camchain*.yaml and \
+             imu*.yaml; or Kalibr's camchain.yaml with --calib-imu imu.yaml)",
+            bag.display()
+        );
+    };
+    if calib.is_file() {
+        let Some(imu) = &args.calib_imu else {
+            anyhow::bail!(
+                "--calib {} is a file, read as Kalibr's camchain: give the IMU's file with \
+                 --calib-imu imu.yaml",
+                calib.display()
+            );
+        };
+        return Ok(CalibrationFiles::Kalibr {
+            camchain: calib.clone(),
+            imu: imu.clone(),
+        });
+    }
+    anyhow::ensure!(
+        calib.is_dir(),
+        "--calib {}: no such file or folder",
+        calib.display()
+    );
+    for dir in [calib.clone(), calib.join("mav0")] {
+        if dir.join("cam0").join("sensor.yaml").is_file() {
+            anyhow::ensure!(
+                args.calib_imu.is_none(),
+                "--calib-imu goes with Kalibr's camchain; --calib {} is an ASL folder (its IMU \
+                 is imu0/sensor.yaml)",
+                calib.display()
+            );
+            return Ok(CalibrationFiles::Asl(dir));
+        }
+    }
+    let yaml = yaml_files(calib)?;
+    let starting = |prefix: &str| -> Vec<PathBuf> {
+        yaml.iter()
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(prefix))
+            })
+            .cloned()
+            .collect()
+    };
+    let list = |paths: &[PathBuf]| {
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // Kalibr's camera-IMU run writes `camchain-imucam-NAME.yaml` (with
+    // `T_cam_imu`) beside the cameras-only `camchain-NAME.yaml`.
+    let imucam = starting("camchain-imucam");
+    let camchains = if imucam.is_empty() {
+        starting("camchain")
+    } else {
+        imucam
+    };
+    let camchain = match camchains.as_slice() {
+        [one] => one.clone(),
+        [] => anyhow::bail!(
+            "--calib {} holds neither cam0/sensor.yaml (an ASL folder, or one holding mav0/) \
+             nor Kalibr's camchain*.yaml",
+            calib.display()
+        ),
+        several => anyhow::bail!(
+            "--calib {} holds several camchains ({}): name one, --calib CAMCHAIN --calib-imu IMU",
+            calib.display(),
+            list(several)
+        ),
+    };
+    let imu = match &args.calib_imu {
+        Some(imu) => imu.clone(),
+        None => match starting("imu").as_slice() {
+            [one] => one.clone(),
+            [] => anyhow::bail!(
+                "--calib {} holds Kalibr's {} but no imu*.yaml: give it with --calib-imu",
+                calib.display(),
+                camchain.display()
+            ),
+            several => anyhow::bail!(
+                "--calib {} holds several IMU files ({}): choose one with --calib-imu",
+                calib.display(),
+                list(several)
+            ),
+        },
+    };
+    Ok(CalibrationFiles::Kalibr { camchain, imu })
+}
+
+/// The `.yaml` and `.yml` files of `dir`, sorted.
+fn yaml_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let path = entry
+            .with_context(|| format!("listing {}", dir.display()))?
+            .path();
+        let yaml = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+        if yaml && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Reads the rig's calibration and the camera time shift (s, Kalibr's
+/// `timeshift_cam_imu`; 0 for ASL files), the cameras at `rate_hz` when
+/// given.
+fn read_calibration(
+    files: &CalibrationFiles,
+    rate_hz: Option<f64>,
+) -> anyhow::Result<(RigCalibration, f64)> {
+    match files {
+        CalibrationFiles::Asl(dir) => {
+            let camera = |name: &str| {
+                let path = dir.join(name).join("sensor.yaml");
+                read_camera_sensor_yaml(&path, name)
+                    .with_context(|| format!("reading the calibration {}", path.display()))
+            };
+            let (mut cam0, mut cam1) = (camera("cam0")?, camera("cam1")?);
+            let imu_path = dir.join("imu0").join("sensor.yaml");
+            let imu = read_imu_yaml(&imu_path)
+                .with_context(|| format!("reading the calibration {}", imu_path.display()))?;
+            if let Some(rate) = rate_hz {
+                cam0.rate_hz = rate;
+                cam1.rate_hz = rate;
+            }
+            Ok((RigCalibration { cam0, cam1, imu }, 0.0))
+        }
+        CalibrationFiles::Kalibr { camchain, imu } => {
+            read_kalibr_rig(camchain, imu, rate_hz.unwrap_or(KALIBR_FIRST_RATE_HZ)).with_context(
+                || {
+                    format!(
+                        "reading Kalibr's calibration {} and {}",
+                        camchain.display(),
+                        imu.display()
+                    )
+                },
+            )
+        }
+    }
+}
+
+/// The frame rate a Kalibr calibration is first read with (EuRoC's), Hz;
+/// replaced by the bag's own when it differs.
+const KALIBR_FIRST_RATE_HZ: f64 = 20.0;
+
+/// The frame rate of a sequence's stereo pairs: one over their median
+/// interval; `None` with fewer than two pairs.
+fn pair_rate_hz(ds: &EurocDataset) -> Option<f64> {
+    let mut dts: Vec<i64> = ds
+        .stereo_entries()
+        .windows(2)
+        .map(|w| w[1].t_ns - w[0].t_ns)
+        .collect();
+    dts.sort_unstable();
+    let median = *dts.get(dts.len() / 2)?;
+    (median > 0).then(|| 1e9 / median as f64)
+}
+
+/// Opens the ROS 2 bag `path` with the calibration and topics of `args`
+/// and says which topics it used. Kalibr's camera time shift goes to the
+/// cameras' stamps; returned, s.
+///
+/// Without `--gt-topic`, a `PoseStamped` topic `/ground_truth` is ground
+/// truth; with a Kalibr calibration and no `--rate`, the cameras' rate is
+/// measured from the pairs. Either may need a second pass over the bag
+/// (the first has told the topics and stamps): a bag scout wrote is read
+/// twice, once to index it and once with its ground truth.
+///
+/// # Errors
+/// Naming the bag or the calibration file (a wrong topic: the error lists
+/// the bag's topics).
+pub(crate) fn open_bag(path: &Path, args: &BagArgs) -> anyhow::Result<(EurocDataset, f64)> {
+    let files = calibration_files(args, path)?;
+    let (calibration, shift_s) = read_calibration(&files, args.rate)?;
+    let mut options = BagOptions::new(calibration);
+    options.topics.cam0.clone_from(&args.cam0_topic);
+    options.topics.cam1.clone_from(&args.cam1_topic);
+    options.topics.imu.clone_from(&args.imu_topic);
+    options.topics.ground_truth.clone_from(&args.gt_topic);
+    options.camera_time_shift_ns = (shift_s * 1e9).round() as i64;
+    let open = |options: &BagOptions| {
+        EurocDataset::open_mcap(path, options)
+            .with_context(|| format!("reading the bag {}", path.display()))
+    };
+    let mut ds = open(&options)?;
+    let mut again = false;
+    if args.gt_topic.is_none()
+        && let Some(report) = ds.bag_report()
+    {
+        let name = BagTopicNames::default().ground_truth;
+        let has_ground_truth = report.topics.iter().any(|t| {
+            t.topic == name
+                && MessageKind::of(&t.schema) == MessageKind::PoseStamped
+                && t.message_encoding == datasets::rosbag::schema::MESSAGE_ENCODING
+        });
+        if has_ground_truth {
+            options.topics.ground_truth = Some(name);
+            again = true;
+        }
+    }
+    let mut measured_rate = None;
+    if matches!(files, CalibrationFiles::Kalibr { .. })
+        && args.rate.is_none()
+        && let Some(rate) = pair_rate_hz(&ds)
+    {
+        measured_rate = Some(rate);
+        if (rate - options.calibration.cam0.rate_hz).abs() > 1e-9 * rate {
+            options.calibration.cam0.rate_hz = rate;
+            options.calibration.cam1.rate_hz = rate;
+            again = true;
+        }
+    }
+    if again {
+        ds = open(&options)?;
+    }
+    let report = ds
+        .bag_report()
+        .context("a dataset read from a bag has its report")?;
+    print_bag_report(report, &ds);
+    println!("  calibration      {files}");
+    if let Some(rate) = measured_rate {
+        println!("  frame rate       {rate:.3} Hz (the median interval of the bag's pairs)");
+    }
+    if shift_s != 0.0 {
+        println!(
+            "  time shift       {:+.3} ms added to the camera stamps (Kalibr's timeshift_cam_imu)",
+            shift_s * 1e3
+        );
+    }
+    Ok((ds, shift_s))
+}
+
+/// Prints which topics of a bag were read, and what of them.
+fn print_bag_report(report: &BagReport, ds: &EurocDataset) {
+    let count = |topic: &str| {
+        report
+            .topics
+            .iter()
+            .find(|t| t.topic == topic)
+            .map_or(0, |t| t.messages)
+    };
+    println!(
+        "{}: {} stereo pairs, {} IMU samples, {} ground-truth poses",
+        report.path.display(),
+        ds.stereo_entries().len(),
+        ds.imu().len(),
+        ds.ground_truth().len()
+    );
+    println!(
+        "  cam0             {} ({} messages)",
+        report.cam0,
+        count(&report.cam0)
+    );
+    println!(
+        "  cam1             {} ({} messages)",
+        report.cam1,
+        count(&report.cam1)
+    );
+    match &report.imu {
+        Some(t) => println!("  imu              {t} ({} messages)", count(t)),
+        None => println!("  imu              none (no sensor_msgs/msg/Imu topic)"),
+    }
+    match &report.ground_truth {
+        Some(t) => println!("  ground truth     {t} ({} messages)", count(t)),
+        None => println!("  ground truth     none (--gt-topic names a PoseStamped topic)"),
+    }
+    let used = [
+        Some(&report.cam0),
+        Some(&report.cam1),
+        report.imu.as_ref(),
+        report.ground_truth.as_ref(),
+    ];
+    let unused = report
+        .topics
+        .iter()
+        .filter(|t| !used.contains(&Some(&t.topic)))
+        .count();
+    if unused > 0 {
+        println!("  not used         {unused} other topics");
+    }
+    if ds.unpaired_rows() > 0 {
+        println!(
+            "  unpaired         {} images without a partner in the other camera",
+            ds.unpaired_rows()
+        );
+    }
+    if report.duplicate_stamps > 0 {
+        println!(
+            "  duplicates       {} messages dropped for repeating the stamp before them",
+            report.duplicate_stamps
+        );
+    }
+    if let Some(at) = report.truncated_at {
+        println!("  truncated        the bag ends inside a record at byte {at}: read up to it");
+    }
 }

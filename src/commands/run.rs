@@ -115,6 +115,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let subject = RunSubject {
         name: source_name(&source),
         ground_truth,
+        camera_time_shift_s: source.camera_time_shift_ns() as f64 * 1e-9,
     };
     super::write_as_one(&args.out, &super::replay::is_replay_output, || {
         super::replay::write_outputs(

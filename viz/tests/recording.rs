@@ -40,6 +40,8 @@ fn camera(name: &str, x: f64) -> CameraCalibration {
 fn estimate(t_ns: i64, x: f64, session: u32) -> Estimate {
     Estimate {
         t_ns,
+        imu_t_ns: t_ns,
+        time_offset_s: 0.0,
         status: TrackingStatus::Tracking,
         mode: vio::backend::TrackingMode::VisualInertial,
         world_from_body: Isometry3::from_parts(

@@ -33,6 +33,13 @@ pub struct BackEndStage {
 }
 
 impl BackEndStage {
+    /// The camera-IMU time offset estimated so far, s
+    /// ([`BackEnd::time_offset_s`]).
+    #[must_use]
+    pub fn time_offset_s(&self) -> f64 {
+        self.backend.time_offset_s()
+    }
+
     /// A back end for a rig; `health` says what an IMU gap is (vision alone
     /// carries the frames across one); `views`: give each frame a
     /// [`FrameView`], with its stereo pair every `images_every` frames (0:

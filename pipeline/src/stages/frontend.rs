@@ -72,6 +72,12 @@ pub struct FrontEndStage {
     gyro: GyroWindow,
     vision: VisionHealth,
     time_offset: TimeOffsetMonitor,
+    /// Whether an offset the monitor finds is taken off the IMU stamps here
+    /// (when the back end does not estimate it online); otherwise the first
+    /// one is only reported, and the monitor stops.
+    correct_time_offset: bool,
+    /// The monitor reported and stopped (`correct_time_offset` off).
+    time_offset_stopped: bool,
     /// The IMU-camera time offset found so far, taken off every IMU stamp
     /// before any stage sees it, ns.
     imu_shift_ns: i64,
@@ -83,7 +89,9 @@ pub struct FrontEndStage {
 
 impl FrontEndStage {
     /// A front end for a rig; `health` says what an IMU gap is (no gyro
-    /// prior across one).
+    /// prior across one); `correct_time_offset`: take an IMU-camera time
+    /// offset the monitor finds off the IMU stamps (when the back end does
+    /// not estimate it).
     ///
     /// # Errors
     /// [`PipelineError::Setup`] when the configuration or the calibration is
@@ -92,6 +100,7 @@ impl FrontEndStage {
         config: &FrontEndConfig,
         health: &HealthConfig,
         rig: &RigCalibration,
+        correct_time_offset: bool,
     ) -> Result<Self, PipelineError> {
         let frontend =
             FrontEnd::new(config.clone(), rig).map_err(|error| PipelineError::Setup {
@@ -106,6 +115,8 @@ impl FrontEndStage {
                 error,
             })?,
             time_offset: TimeOffsetMonitor::new(rig, health),
+            correct_time_offset,
+            time_offset_stopped: false,
             imu_shift_ns: 0,
             last_imu_ns: None,
             cost: StageCounts::new(),
@@ -137,9 +148,19 @@ impl FrontEndStage {
             })?;
         self.vision.check_tracks(self.frontend.last());
         input.faults.extend(self.vision.take_faults());
-        self.time_offset.push_imu(&input.imu);
-        self.time_offset.check_tracks(self.frontend.last());
+        if !self.time_offset_stopped {
+            self.time_offset.push_imu(&input.imu);
+            self.time_offset.check_tracks(self.frontend.last());
+        }
         for mut fault in self.time_offset.take_faults() {
+            if !self.correct_time_offset {
+                // The back end estimates the offset as it flies: said
+                // once, not taken off here as well.
+                self.time_offset_stopped = true;
+                self.time_offset.reset();
+                input.faults.push(fault);
+                continue;
+            }
             if let SensorFault::TimeOffset { offset_s, .. } = &mut fault {
                 // Compensated from the next pair on; the monitor starts
                 // afresh on the corrected stamps.
@@ -166,7 +187,9 @@ impl FrontEndStage {
     pub fn skip(&mut self, imu: &mut Vec<ImuSample>) {
         self.correct_imu(imu);
         self.gyro.extend(imu);
-        self.time_offset.push_imu(imu);
+        if !self.time_offset_stopped {
+            self.time_offset.push_imu(imu);
+        }
     }
 
     /// Takes the time offset found so far off the stamps; drops the samples
@@ -203,7 +226,7 @@ mod tests {
             })
             .collect();
         let frames: Vec<i64> = (1..=9).map(|k| k * 50_000_000 + 1_000_000).collect();
-        let batches = imu_batches(&imu, &frames, 0);
+        let batches = imu_batches(&imu, &frames, 0, 0);
         let mut window = GyroWindow::new(&HealthConfig::default());
         let mut prev = None;
         for (t, batch) in frames.iter().zip(&batches) {

@@ -83,7 +83,7 @@ use crate::frontend::FrameTracks;
 use crate::preintegration::{ImuNoise, NavState, Preintegrated};
 use crate::{Result, VioError};
 use init::{InitDecision, Initializer};
-use reprojection::{Extrinsics, stereo_inverse_depth};
+use reprojection::{Extrinsics, bearing_rate, stereo_inverse_depth};
 use window::{CostWeights, FrameState, Landmark, Link, Observation, Prior, Window};
 
 /// Configuration of the back end.
@@ -136,7 +136,22 @@ pub struct BackEndConfig {
     /// frames across an IMU gap ([`TrackingMode::Visual`]), m/s^2/sqrt(Hz):
     /// the spread of the platform's accelerations over a second.
     pub motion_accel_sigma: f64,
+    /// Estimate the camera-IMU time offset online, as a state of the window
+    /// (VINS-Mono's `td`): observations are moved along their image
+    /// velocity by the offset's change. Otherwise it stays at
+    /// `time_offset_s`.
+    pub estimate_time_offset: bool,
+    /// The camera-IMU time offset the stream starts from, s (Kalibr's
+    /// convention: `t_imu = t_cam + offset`; positive when the IMU's stamps
+    /// lag), on top of what the source already took off the stamps.
+    pub time_offset_s: f64,
+    /// Standard deviation of the prior on `time_offset_s`, s.
+    pub time_offset_sigma_s: f64,
 }
+
+/// Largest camera-IMU time offset accepted, s: beyond it the streams are
+/// not of one rig (or one clock), which no estimator should paper over.
+pub const MAX_TIME_OFFSET_S: f64 = 0.5;
 
 impl Default for BackEndConfig {
     fn default() -> Self {
@@ -158,6 +173,9 @@ impl Default for BackEndConfig {
             max_speed_m_s: 20.0,
             max_dead_reckoning_s: 2.0,
             motion_accel_sigma: 2.0,
+            estimate_time_offset: true,
+            time_offset_s: 0.0,
+            time_offset_sigma_s: 0.01,
         }
     }
 }
@@ -205,6 +223,18 @@ impl BackEndConfig {
                 60.0,
             ),
             ("motion_accel_sigma", self.motion_accel_sigma, 0.01, 1000.0),
+            (
+                "time_offset_s",
+                self.time_offset_s,
+                -MAX_TIME_OFFSET_S,
+                MAX_TIME_OFFSET_S,
+            ),
+            (
+                "time_offset_sigma_s",
+                self.time_offset_sigma_s,
+                1e-6,
+                MAX_TIME_OFFSET_S,
+            ),
         ];
         for (name, v, lo, hi) in within {
             if !(v.is_finite() && (lo..=hi).contains(&v)) {
@@ -255,8 +285,15 @@ pub enum TrackingMode {
 /// The back end's output for one frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Estimate {
-    /// Time of the frame, ns.
+    /// Time of the frame (its camera stamp), ns.
     pub t_ns: i64,
+    /// The state's time on the IMU's clock, ns: `t_ns` plus the camera-IMU
+    /// time offset estimated when the frame came (the pose is the body's at
+    /// that instant, the frame's exposure).
+    pub imu_t_ns: i64,
+    /// The camera-IMU time offset estimated after this frame, s (Kalibr's
+    /// convention: `t_imu = t_cam + offset`).
+    pub time_offset_s: f64,
     /// Status after this frame.
     pub status: TrackingStatus,
     /// What carried the estimate (meaningful when tracking).
@@ -321,7 +358,10 @@ pub struct BackEnd {
     window: Window,
     /// IMU preintegrated from the last keyframe to the last frame.
     preint: Preintegrated,
+    /// The last frame's camera stamp, ns.
     last_frame_t: Option<i64>,
+    /// The last frame's time on the IMU's clock, ns.
+    last_imu_t: Option<i64>,
     next_id: u64,
     last: Option<Estimate>,
     /// Last tracking estimate that vision fixed.
@@ -383,9 +423,15 @@ impl BackEnd {
             gravity,
             imu: Vec::new(),
             initializer: Initializer::new(&config),
-            window: Window::new(ext, weights),
+            window: {
+                let mut w = Window::new(ext, weights);
+                w.time_offset_s = config.time_offset_s;
+                w.estimate_time_offset = config.estimate_time_offset;
+                w
+            },
             preint: Preintegrated::new(&ZERO_BIAS),
             last_frame_t: None,
+            last_imu_t: None,
             next_id: 0,
             last: None,
             last_good: None,
@@ -414,6 +460,18 @@ impl BackEnd {
         }
         self.imu_gap_ns = (seconds * 1e9) as i64;
         Ok(())
+    }
+
+    /// The camera-IMU time offset estimated so far, s (Kalibr's
+    /// convention: `t_imu = t_cam + offset`).
+    #[must_use]
+    pub fn time_offset_s(&self) -> f64 {
+        self.window.time_offset_s
+    }
+
+    /// [`BackEnd::time_offset_s`] in whole ns.
+    fn time_offset_ns(&self) -> i64 {
+        (self.window.time_offset_s * 1e9).round() as i64
     }
 
     /// The configuration.
@@ -497,16 +555,24 @@ impl BackEnd {
         }
         self.stats.frames += 1;
         self.window.cost.clear();
-        self.count_input(tracks);
+        self.count_input(
+            tracks.features.len(),
+            tracks.t_ns.saturating_add(self.time_offset_ns()),
+        );
         let id = self.next_id;
         self.next_id += 1;
+        // The frame's time on the IMU's clock, kept increasing.
+        let t = tracks.t_ns.saturating_add(self.time_offset_ns());
+        let t = self.last_imu_t.map_or(t, |last| t.max(last + 1));
         let mut est = if self.window.frames.is_empty() {
-            self.try_initialize(id, tracks)
+            self.try_initialize(id, tracks, t)
         } else {
-            self.track(id, tracks)
+            self.track(id, tracks, t)
         };
+        est.time_offset_s = self.window.time_offset_s;
         self.last_frame_t = Some(tracks.t_ns);
-        self.trim_imu(tracks.t_ns);
+        self.last_imu_t = Some(t);
+        self.trim_imu(t);
         est.time_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         // A restart after a loss propagates the last estimate vision fixed:
         // dead reckoning is bounded from there, not from its own last step.
@@ -529,15 +595,15 @@ impl BackEnd {
     /// preintegration of the frame's IMU samples (`be_preintegrate`: about
     /// 3500 f64 operations a sample, the 9x9 covariance propagation
     /// `F P F' + G Q G'` dominating).
-    fn count_input(&mut self, tracks: &FrameTracks) {
+    fn count_input(&mut self, features: usize, t_imu_ns: i64) {
         if !cost::counting() {
             return;
         }
-        let from = self.last_frame_t.unwrap_or(i64::MIN);
+        let from = self.last_imu_t.unwrap_or(i64::MIN);
         let samples = self
             .imu
             .iter()
-            .filter(|s| s.t_ns > from && s.t_ns <= tracks.t_ns)
+            .filter(|s| s.t_ns > from && s.t_ns <= t_imu_ns)
             .count() as u64;
         let mut input = cost::KernelCost {
             calls: 1,
@@ -545,7 +611,7 @@ impl BackEnd {
         };
         input.read(
             cost::Residence::Main,
-            tracks.features.len() as u64 * std::mem::size_of::<crate::frontend::Feature>() as u64
+            features as u64 * std::mem::size_of::<crate::frontend::Feature>() as u64
                 + samples * std::mem::size_of::<ImuSample>() as u64,
         );
         self.window.cost.record("be_input", input);
@@ -568,19 +634,22 @@ impl BackEnd {
     #[must_use]
     pub fn propagate(&self, t_ns: i64) -> Option<Estimate> {
         let last = self.last.as_ref()?;
+        // On the IMU's clock with the offset the last state was set with.
+        let t_imu = last.imu_t_ns.saturating_add(t_ns.saturating_sub(last.t_ns));
         if last.status != TrackingStatus::Tracking
             || t_ns < last.t_ns
-            || !crate::imu::covers_without_gap(&self.imu, last.t_ns, t_ns, self.imu_gap_ns)
+            || !crate::imu::covers_without_gap(&self.imu, last.imu_t_ns, t_imu, self.imu_gap_ns)
         {
             return None;
         }
         // Measured samples only: no hold past the last one.
         let mut pre = Preintegrated::new(&last.bias);
-        pre.integrate_samples(&self.imu, last.t_ns, t_ns, &self.noise)
+        pre.integrate_samples(&self.imu, last.imu_t_ns, t_imu, &self.noise)
             .ok()?;
         let nav = pre.predict(&nav_of(last), &last.bias);
         Some(Estimate {
             t_ns,
+            imu_t_ns: t_imu,
             world_from_body: isometry(&nav),
             v_world: nav.velocity,
             keyframe: false,
@@ -597,7 +666,9 @@ impl BackEnd {
         self.imu.clear();
         self.initializer = Initializer::new(&self.config);
         self.window.clear();
+        self.window.time_offset_s = self.config.time_offset_s;
         self.last_frame_t = None;
+        self.last_imu_t = None;
         self.last = None;
         self.last_good = None;
         self.last_visual_t = None;
@@ -617,9 +688,9 @@ impl BackEnd {
             oldest = oldest.min(f.t_ns);
         }
         if let Some(good) = &self.last_good
-            && t_ns.saturating_sub(good.t_ns) <= horizon_ns
+            && t_ns.saturating_sub(good.imu_t_ns) <= horizon_ns
         {
-            oldest = oldest.min(good.t_ns);
+            oldest = oldest.min(good.imu_t_ns);
         }
         let keep_from = self
             .imu
@@ -665,6 +736,8 @@ impl BackEnd {
         let base = self.last_good.as_ref();
         Estimate {
             t_ns,
+            imu_t_ns: t_ns.saturating_add(self.time_offset_ns()),
+            time_offset_s: self.window.time_offset_s,
             status,
             mode: TrackingMode::VisualInertial,
             world_from_body: base.map_or_else(Isometry3::identity, |e| e.world_from_body),
@@ -678,7 +751,7 @@ impl BackEnd {
         }
     }
 
-    fn try_initialize(&mut self, id: u64, tracks: &FrameTracks) -> Estimate {
+    fn try_initialize(&mut self, id: u64, tracks: &FrameTracks, t: i64) -> Estimate {
         match self.initializer.observe(tracks, &self.imu, &self.gravity) {
             InitDecision::Wait => self.placeholder(tracks.t_ns, TrackingStatus::Initializing),
             InitDecision::Start(start) => {
@@ -688,14 +761,14 @@ impl BackEnd {
                 }
                 tracing::info!(
                     "initialized at t = {} ns ({}): gravity from {} IMU samples, gyro bias [{:.4} {:.4} {:.4}] rad/s",
-                    tracks.t_ns,
+                    t,
                     if start.still { "still" } else { "in motion" },
                     self.imu.len(),
                     start.bias.gyro.x,
                     start.bias.gyro.y,
                     start.bias.gyro.z
                 );
-                self.start_window(id, tracks, start.nav, start.bias, &start.sigmas);
+                self.start_window(id, tracks, t, start.nav, start.bias, &start.sigmas);
                 let mut est = self.estimate_of_newest(tracks.t_ns, 0);
                 est.keyframe = true;
                 est
@@ -708,6 +781,7 @@ impl BackEnd {
         &mut self,
         id: u64,
         tracks: &FrameTracks,
+        t: i64,
         nav: NavState,
         bias: ImuBias,
         sigmas: &init::PriorSigmas,
@@ -715,49 +789,50 @@ impl BackEnd {
         self.window.clear();
         self.window.frames.push(FrameState {
             id,
-            t_ns: tracks.t_ns,
+            t_ns: t,
+            time_offset_s: t.saturating_sub(tracks.t_ns) as f64 * 1e-9,
             nav,
             bias,
             link: Link::None,
         });
-        self.window.prior = Some(initial_prior(id, &nav, &bias, sigmas));
+        self.window.prior = Some(initial_prior(
+            id,
+            &nav,
+            &bias,
+            sigmas,
+            self.window.time_offset_s,
+            self.config.time_offset_sigma_s,
+        ));
         self.preint = Preintegrated::new(&bias);
         self.imu_gap_since_keyframe = false;
-        self.last_visual_t = Some(tracks.t_ns);
+        self.last_visual_t = Some(t);
         self.add_landmarks(id, tracks);
         self.stats.keyframes += 1;
     }
 
-    fn track(&mut self, id: u64, tracks: &FrameTracks) -> Estimate {
-        let Some(prev_t) = self.last_frame_t else {
-            return self.lose(id, tracks);
+    fn track(&mut self, id: u64, tracks: &FrameTracks, t: i64) -> Estimate {
+        let Some(prev_t) = self.last_imu_t else {
+            return self.lose(id, tracks, t);
         };
         // The IMU since the last frame: preintegrated onto the factor from the
         // last keyframe, unless the stream has a gap in it (then the factor
         // is no measurement until the next keyframe starts a fresh one).
-        let imu_ok =
-            crate::imu::covers_without_gap(&self.imu, prev_t, tracks.t_ns, self.imu_gap_ns)
-                && self
-                    .preint
-                    .integrate_samples_holding(
-                        &self.imu,
-                        prev_t,
-                        tracks.t_ns,
-                        self.imu_gap_ns,
-                        &self.noise,
-                    )
-                    .is_ok();
+        let imu_ok = crate::imu::covers_without_gap(&self.imu, prev_t, t, self.imu_gap_ns)
+            && self
+                .preint
+                .integrate_samples_holding(&self.imu, prev_t, t, self.imu_gap_ns, &self.noise)
+                .is_ok();
         if imu_ok == self.imu_missing {
             if imu_ok {
                 tracing::info!(
                     "IMU back at t = {:.3} s: visual-inertial from the next keyframe",
-                    tracks.t_ns as f64 * 1e-9
+                    t as f64 * 1e-9
                 );
             } else {
                 tracing::warn!(
                     "IMU missing between t = {:.3} s and {:.3} s: tracking on stereo vision alone",
                     prev_t as f64 * 1e-9,
-                    tracks.t_ns as f64 * 1e-9
+                    t as f64 * 1e-9
                 );
             }
         }
@@ -765,21 +840,21 @@ impl BackEnd {
         self.imu_gap_since_keyframe |= !imu_ok;
         let visual_only = self.imu_gap_since_keyframe;
         let Some(kf) = self.window.frames.last() else {
-            return self.lose(id, tracks);
+            return self.lose(id, tracks, t);
         };
         let kf_bias = kf.bias;
         let (predicted, link) = if visual_only {
             // Constant velocity from the last tracked frame (or the keyframe).
             let (nav, t0) = match self.last.as_ref() {
-                Some(e) if e.status == TrackingStatus::Tracking => (nav_of(e), e.t_ns),
+                Some(e) if e.status == TrackingStatus::Tracking => (nav_of(e), e.imu_t_ns),
                 _ => (kf.nav, kf.t_ns),
             };
-            let dt = tracks.t_ns.saturating_sub(t0) as f64 * 1e-9;
+            let dt = t.saturating_sub(t0) as f64 * 1e-9;
             let nav = NavState {
                 position: nav.position + nav.velocity * dt,
                 ..nav
             };
-            let dt_kf = tracks.t_ns.saturating_sub(kf.t_ns) as f64 * 1e-9;
+            let dt_kf = t.saturating_sub(kf.t_ns) as f64 * 1e-9;
             (nav, Link::Motion { dt: dt_kf })
         } else {
             let nav = self.preint.predict(&kf.nav, &kf.bias);
@@ -787,25 +862,34 @@ impl BackEnd {
         };
         self.window.frames.push(FrameState {
             id,
-            t_ns: tracks.t_ns,
+            t_ns: t,
+            time_offset_s: t.saturating_sub(tracks.t_ns) as f64 * 1e-9,
             nav: predicted,
             bias: kf_bias,
             link,
         });
+        let motion = self.frame_motion(t, &predicted, &kf_bias);
         for f in &tracks.features {
+            let Some(p_body) = self.landmark_in_body(f.id, &predicted) else {
+                continue;
+            };
+            let ext = &self.window.ext;
+            let rate = |cam| bearing_rate(ext, &motion.0, &motion.1, &p_body, cam);
+            let left = Observation {
+                frame: id,
+                cam: 0,
+                z: f.left_bearing,
+                rate: rate(0),
+            };
+            let right = f.right_bearing.map(|z| Observation {
+                frame: id,
+                cam: 1,
+                z,
+                rate: rate(1),
+            });
             if let Some(lm) = self.window.landmarks.get_mut(&f.id) {
-                lm.obs.push(Observation {
-                    frame: id,
-                    cam: 0,
-                    z: f.left_bearing,
-                });
-                if let Some(z) = f.right_bearing {
-                    lm.obs.push(Observation {
-                        frame: id,
-                        cam: 1,
-                        z,
-                    });
-                }
+                lm.obs.push(left);
+                lm.obs.extend(right);
             }
         }
         self.relinearize_imu();
@@ -835,13 +919,13 @@ impl BackEnd {
             .is_some_and(|f| self.plausible(&f.nav, &f.bias));
         let seen = tracked >= self.config.min_tracked_landmarks;
         let mode = if plausible && seen {
-            self.last_visual_t = Some(tracks.t_ns);
+            self.last_visual_t = Some(t);
             if visual_only {
                 TrackingMode::Visual
             } else {
                 TrackingMode::VisualInertial
             }
-        } else if self.may_coast(visual_only, tracks.t_ns, &predicted) {
+        } else if self.may_coast(visual_only, t, &predicted) {
             // Vision cannot fix this frame but the IMU can carry it: the
             // state is the IMU's prediction, tied to the window by the IMU
             // factor alone.
@@ -852,7 +936,7 @@ impl BackEnd {
             if entering {
                 tracing::warn!(
                     "vision lost at t = {:.3} s ({tracked} landmarks seen): IMU dead reckoning",
-                    tracks.t_ns as f64 * 1e-9
+                    t as f64 * 1e-9
                 );
             }
             if let Some(f) = self.window.frames.last_mut() {
@@ -864,14 +948,14 @@ impl BackEnd {
         } else {
             tracing::warn!(
                 "tracking lost at t = {} ns ({tracked} landmarks seen{})",
-                tracks.t_ns,
+                t,
                 if visual_only {
                     ", no IMU to carry it"
                 } else {
                     ""
                 }
             );
-            return self.lose(id, tracks);
+            return self.lose(id, tracks, t);
         };
         // A frame vision could not fix becomes a keyframe when its stereo
         // features can start the landmarks to track on from (the old ones
@@ -952,27 +1036,22 @@ impl BackEnd {
     }
 
     /// Restarts from the last good estimate propagated to this frame.
-    fn lose(&mut self, id: u64, tracks: &FrameTracks) -> Estimate {
+    fn lose(&mut self, id: u64, tracks: &FrameTracks, t: i64) -> Estimate {
         self.stats.lost += 1;
         let horizon_ns = (self.config.max_dead_reckoning_s * 1e9) as i64;
         let restart = self
             .last_good
             .as_ref()
             .filter(|good| {
-                tracks.t_ns.saturating_sub(good.t_ns) <= horizon_ns
-                    && crate::imu::covers_without_gap(
-                        &self.imu,
-                        good.t_ns,
-                        tracks.t_ns,
-                        self.imu_gap_ns,
-                    )
+                t.saturating_sub(good.imu_t_ns) <= horizon_ns
+                    && crate::imu::covers_without_gap(&self.imu, good.imu_t_ns, t, self.imu_gap_ns)
             })
             .and_then(|good| {
                 let mut pre = Preintegrated::new(&good.bias);
                 pre.integrate_samples_holding(
                     &self.imu,
-                    good.t_ns,
-                    tracks.t_ns,
+                    good.imu_t_ns,
+                    t,
                     self.imu_gap_ns,
                     &self.noise,
                 )
@@ -982,7 +1061,7 @@ impl BackEnd {
         let est = self.placeholder(tracks.t_ns, TrackingStatus::Lost);
         match restart {
             Some((nav, bias)) if nav.position.iter().all(|v| v.is_finite()) => {
-                self.start_window(id, tracks, nav, bias, &init::PriorSigmas::restart());
+                self.start_window(id, tracks, t, nav, bias, &init::PriorSigmas::restart());
             }
             _ => {
                 // Too long without a good state: initialize afresh, in a new
@@ -1003,6 +1082,8 @@ impl BackEnd {
         match self.window.frames.last() {
             Some(f) => Estimate {
                 t_ns,
+                imu_t_ns: f.t_ns,
+                time_offset_s: self.window.time_offset_s,
                 status: TrackingStatus::Tracking,
                 mode: TrackingMode::VisualInertial,
                 world_from_body: isometry(&f.nav),
@@ -1114,10 +1195,38 @@ impl BackEnd {
         stereo > 0 && (tracked as f64) < self.config.keyframe_min_tracked_ratio * stereo as f64
     }
 
+    /// A frame's motion for moving its observations in time: the body's
+    /// angular velocity at IMU time `t` (the gyro sample nearest, less the
+    /// bias) and its velocity in body axes.
+    fn frame_motion(&self, t: i64, nav: &NavState, bias: &ImuBias) -> (Vector3<f64>, Vector3<f64>) {
+        let k = self.imu.partition_point(|s| s.t_ns < t);
+        let nearest = [k.checked_sub(1), Some(k)]
+            .into_iter()
+            .flatten()
+            .filter_map(|i| self.imu.get(i))
+            .min_by_key(|s| s.t_ns.abs_diff(t));
+        let omega = nearest.map_or_else(Vector3::zeros, |s| s.gyro - bias.gyro);
+        (omega, nav.rotation.inverse() * nav.velocity)
+    }
+
+    /// A window landmark's point in the body frame of a state at `nav`.
+    fn landmark_in_body(&self, key: u64, nav: &NavState) -> Option<Vector3<f64>> {
+        let lm = self.window.landmarks.get(&key)?;
+        let host = self.window.frames.iter().find(|f| f.id == lm.host)?;
+        let ext = &self.window.ext;
+        let p_host = ext.body_from_cam0_r * (lm.bearing / lm.rho) + ext.body_from_cam0_t;
+        let p_world = host.nav.rotation * p_host + host.nav.position;
+        Some(nav.rotation.inverse() * (p_world - nav.position))
+    }
+
     /// Starts landmarks, hosted in keyframe `id`, for the stereo features of this
     /// frame that have none.
     fn add_landmarks(&mut self, id: u64, tracks: &FrameTracks) {
         let (near, far) = self.config.landmark_depth_range_m;
+        let Some(host) = self.window.frames.iter().find(|f| f.id == id) else {
+            return;
+        };
+        let motion = self.frame_motion(host.t_ns, &host.nav, &host.bias);
         for f in &tracks.features {
             if self.window.landmarks.contains_key(&f.id) {
                 continue;
@@ -1130,16 +1239,22 @@ impl BackEnd {
             if !(near..=far).contains(&depth) {
                 continue;
             }
+            let ext = &self.window.ext;
+            let p_body = ext.body_from_cam0_r * (f.left_bearing * depth) + ext.body_from_cam0_t;
+            let rate = |cam| bearing_rate(ext, &motion.0, &motion.1, &p_body, cam);
+            let (rate0, rate1) = (rate(0), rate(1));
             self.window.landmarks.insert(
                 f.id,
                 Landmark {
                     host: id,
                     bearing: f.left_bearing,
+                    bearing_rate: rate0,
                     rho,
                     obs: vec![Observation {
                         frame: id,
                         cam: 1,
                         z: z1,
+                        rate: rate1,
                     }],
                 },
             );
@@ -1212,9 +1327,20 @@ fn isometry(nav: &NavState) -> Isometry3<f64> {
     Isometry3::from_parts(Translation3::from(nav.position), nav.rotation)
 }
 
-/// A diagonal prior on one state, with roll/pitch and yaw separated (world axes).
-fn initial_prior(id: u64, nav: &NavState, bias: &ImuBias, s: &init::PriorSigmas) -> Prior {
-    let mut h = nalgebra::DMatrix::zeros(window::STATE_DIM, window::STATE_DIM);
+/// A diagonal prior on one state, with roll/pitch and yaw separated (world
+/// axes), and on the camera-IMU time offset (`time_offset_s` with standard
+/// deviation `time_offset_sigma_s`).
+fn initial_prior(
+    id: u64,
+    nav: &NavState,
+    bias: &ImuBias,
+    s: &init::PriorSigmas,
+    time_offset_s: f64,
+    time_offset_sigma_s: f64,
+) -> Prior {
+    let dim = window::STATE_DIM + 1;
+    let mut h = nalgebra::DMatrix::zeros(dim, dim);
+    h[(window::STATE_DIM, window::STATE_DIM)] = time_offset_sigma_s.powi(-2);
     // Rotation information in world axes, expressed for the body perturbation.
     let r = nav.rotation.to_rotation_matrix().into_inner();
     let world_info = Matrix3::from_diagonal(&Vector3::new(
@@ -1233,7 +1359,8 @@ fn initial_prior(id: u64, nav: &NavState, bias: &ImuBias, s: &init::PriorSigmas)
     Prior {
         ids: vec![id],
         lin: vec![(*nav, *bias)],
+        lin_time_offset_s: time_offset_s,
         h,
-        b: nalgebra::DVector::zeros(window::STATE_DIM),
+        b: nalgebra::DVector::zeros(dim),
     }
 }

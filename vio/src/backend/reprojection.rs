@@ -33,6 +33,9 @@ pub struct ReprojectionJacobians {
     pub target: SMatrix<f64, 2, 6>,
     /// With respect to the inverse depth.
     pub rho: Vector2<f64>,
+    /// With respect to the host bearing `f` (as a free 3-vector), for moving
+    /// it in time ([`observation_jacobian`] is the observed bearing's).
+    pub bearing: Matrix2x3<f64>,
 }
 
 /// The geometry shared by every observation: the rig's extrinsics.
@@ -156,8 +159,43 @@ pub fn residual_and_jacobians(
             host: host_j,
             target: target_j,
             rho: rho_j,
+            bearing: a_proj * host.r * ext.body_from_cam0_r,
         },
     ))
+}
+
+/// How fast the bearing of a scene point moves in camera `cam`, 1/s
+/// (tangent to the bearing): the point at `p_body` in the body frame, the
+/// body turning at `omega_body` (rad/s) and moving at `v_body` (m/s, body
+/// axes). This is the image motion by which the time-offset model moves an
+/// observation (OpenVINS differentiates the measurement through the IMU's
+/// pose rate the same way); taken from the state and the gyro rather than
+/// from the feature's last displacement, whose noise would be that of the
+/// observation it moves and pull the offset towards half a frame interval.
+#[must_use]
+pub fn bearing_rate(
+    ext: &Extrinsics,
+    omega_body: &Vector3<f64>,
+    v_body: &Vector3<f64>,
+    p_body: &Vector3<f64>,
+    cam: usize,
+) -> Vector3<f64> {
+    let p_cam = ext.cam_from_body_r[cam] * p_body + ext.cam_from_body_t[cam];
+    let distance = p_cam.norm();
+    if !(distance.is_finite() && distance > 1e-9) {
+        return Vector3::zeros();
+    }
+    let f = p_cam / distance;
+    let p_dot = ext.cam_from_body_r[cam] * (-omega_body.cross(p_body) - v_body);
+    (p_dot - f * f.dot(&p_dot)) / distance
+}
+
+/// The residual's Jacobian with respect to the observed bearing `z` (as a
+/// free 3-vector): minus that of its normalized-plane point.
+#[must_use]
+pub fn observation_jacobian(z: &Vector3<f64>) -> Matrix2x3<f64> {
+    let iz = 1.0 / z.z;
+    Matrix2x3::new(-iz, 0.0, z.x * iz * iz, 0.0, -iz, z.y * iz * iz)
 }
 
 /// Inverse depth of a point seen with unit bearings `f0` in cam0 and `f1` in cam1
@@ -286,7 +324,56 @@ mod tests {
                 - eval(&rh, &ph, &rt, &pt, rho - 1e-6))
                 / 2e-6;
             assert!((fd_rho - j.rho).norm() < 1e-7, "rho cam {cam}");
+            // The host and the observed bearings, as free vectors.
+            let at = |f: &Vector3<f64>, z: &Vector3<f64>| {
+                residual(
+                    &ext,
+                    PoseRef { r: &rh, p: &ph },
+                    PoseRef { r: &rt, p: &pt },
+                    f,
+                    rho,
+                    cam,
+                    z,
+                )
+                .unwrap_or_else(|| panic!("the test point is in front"))
+            };
+            let jz = observation_jacobian(&z);
+            for k in 0..3 {
+                let mut d = Vector3::zeros();
+                d[k] = 1e-6;
+                let fd_f = (at(&(f + d), &z) - at(&(f - d), &z)) / 2e-6;
+                let fd_z = (at(&f, &(z + d)) - at(&f, &(z - d))) / 2e-6;
+                assert!(
+                    (fd_f - j.bearing.column(k)).norm() < 1e-7,
+                    "bearing col {k} cam {cam}"
+                );
+                assert!((fd_z - jz.column(k)).norm() < 1e-6, "z col {k} cam {cam}");
+            }
         }
+    }
+
+    /// The bearing rate is the derivative of the bearing of a world point
+    /// seen from a body turning and moving at constant rates.
+    #[test]
+    fn bearing_rate_is_the_derivative_of_the_bearing() {
+        let ext = rig();
+        let omega = Vector3::new(0.3, -0.8, 0.5);
+        let v = Vector3::new(0.7, 0.2, -0.4);
+        let p0 = Vector3::new(0.4, 2.5, -0.3);
+        // Body pose at time t (world = body at 0): R(t) = Exp(omega t),
+        // position v t in world axes along R(t) v... use body-axes velocity
+        // integrated exactly for small t by the midpoint.
+        let bearing_at = |t: f64| {
+            let r = so3_exp(&(omega * t)).into_inner();
+            let p = so3_exp(&(omega * t * 0.5)).into_inner() * v * t;
+            let p_body = r.transpose() * (p0 - p);
+            let q = ext.cam_from_body_r[1] * p_body + ext.cam_from_body_t[1];
+            q.normalize()
+        };
+        let h = 1e-6;
+        let fd = (bearing_at(h) - bearing_at(-h)) / (2.0 * h);
+        let rate = bearing_rate(&ext, &omega, &v, &p0, 1);
+        assert!((fd - rate).norm() < 1e-6, "{fd:?} vs {rate:?}");
     }
 
     #[test]

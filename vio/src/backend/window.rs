@@ -32,9 +32,11 @@ use std::collections::BTreeMap;
 
 use cost::CostLedger;
 use datasets::ImuBias;
-use nalgebra::{DMatrix, DVector, Matrix3, SMatrix, SVector, Vector3};
+use nalgebra::{DMatrix, DVector, Matrix2x3, Matrix3, SMatrix, SVector, Vector2, Vector3};
 
-use super::reprojection::{Extrinsics, PoseRef, residual, residual_and_jacobians};
+use super::reprojection::{
+    Extrinsics, PoseRef, observation_jacobian, residual, residual_and_jacobians,
+};
 use super::work;
 use crate::preintegration::{NavState, Preintegrated, Vector9, imu_residual};
 use crate::so3::{right_jacobian_inv, so3_exp, so3_log};
@@ -61,8 +63,14 @@ type Matrix15 = SMatrix<f64, 15, 15>;
 pub(crate) struct FrameState {
     /// Frame number (unique, increasing).
     pub id: u64,
-    /// Time, ns.
+    /// Time on the IMU's clock, ns: the camera's stamp plus
+    /// [`FrameState::time_offset_s`] (the IMU factors integrate between
+    /// these).
     pub t_ns: i64,
+    /// The camera-IMU time offset this state's time was set with, s (the
+    /// window's estimate when the frame came): its observations are moved
+    /// by the difference between the current estimate and this.
+    pub time_offset_s: f64,
     /// Pose and velocity.
     pub nav: NavState,
     /// IMU biases.
@@ -154,6 +162,8 @@ pub(crate) struct Observation {
     pub cam: u8,
     /// Unit bearing in that camera.
     pub z: Vector3<f64>,
+    /// How fast `z` moves, 1/s (tangent to it).
+    pub rate: Vector3<f64>,
 }
 
 /// A landmark: an inverse depth along a bearing of its host keyframe's cam0.
@@ -163,6 +173,8 @@ pub(crate) struct Landmark {
     pub host: u64,
     /// Unit bearing in the host's cam0 frame.
     pub bearing: Vector3<f64>,
+    /// How fast `bearing` moved when it was seen, 1/s.
+    pub bearing_rate: Vector3<f64>,
     /// Inverse depth, 1/m.
     pub rho: f64,
     /// Observations, oldest first; the host's cam0 view is the bearing itself and
@@ -170,15 +182,17 @@ pub(crate) struct Landmark {
     pub obs: Vec<Observation>,
 }
 
-/// A linear(ized) prior on some states: `cost = b0 . dx + 1/2 dx' H dx` with
-/// `dx = x - x_lin`.
+/// A linear(ized) prior on some states and the time offset: `cost = b0 . dx
+/// + 1/2 dx' H dx` with `dx = x - x_lin`, the time offset last.
 #[derive(Debug, Clone)]
 pub(crate) struct Prior {
     /// The states it constrains (frame numbers), in order.
     pub ids: Vec<u64>,
     /// Their linearization points.
     pub lin: Vec<(NavState, ImuBias)>,
-    /// Information matrix, `15 ids.len()` square.
+    /// The time offset's linearization point, s.
+    pub lin_time_offset_s: f64,
+    /// Information matrix, `15 ids.len() + 1` square.
     pub h: DMatrix<f64>,
     /// Gradient at the linearization point.
     pub b: DVector<f64>,
@@ -215,6 +229,8 @@ struct LandmarkBlock {
     key: u64,
     h_ll: f64,
     b_l: f64,
+    /// Its coupling with the time offset.
+    h_lt: f64,
     start: usize,
     len: usize,
 }
@@ -238,6 +254,12 @@ pub(crate) struct Window {
     pub prior: Option<Prior>,
     pub ext: Extrinsics,
     pub weights: CostWeights,
+    /// The camera-IMU time offset, s (Kalibr's convention: `t_imu = t_cam +
+    /// offset`): the last entry of the solved vector.
+    pub time_offset_s: f64,
+    /// Whether the solves move the time offset (otherwise it stays at its
+    /// configured value).
+    pub estimate_time_offset: bool,
     // Scratch, reused.
     h: DMatrix<f64>,
     b: DVector<f64>,
@@ -249,7 +271,10 @@ pub(crate) struct Window {
     /// Pose-pose blocks of the landmark terms, `[a * n + b]` for `a <= b`.
     pose_blocks: Vec<SMatrix<f64, 6, 6>>,
     pose_grad: Vec<Vector6>,
+    /// Pose-time-offset blocks of the landmark terms.
+    pose_time: Vec<Vector6>,
     backup_frames: Vec<FrameState>,
+    backup_time_offset_s: f64,
     backup_rho: Vec<f64>,
     /// Counted work of the current frame (see the `work` module).
     pub cost: CostLedger,
@@ -263,6 +288,8 @@ impl Window {
             prior: None,
             ext,
             weights,
+            time_offset_s: 0.0,
+            estimate_time_offset: false,
             h: DMatrix::zeros(0, 0),
             b: DVector::zeros(0),
             damped: DMatrix::zeros(0, 0),
@@ -271,7 +298,9 @@ impl Window {
             acc: Vec::new(),
             pose_blocks: Vec::new(),
             pose_grad: Vec::new(),
+            pose_time: Vec::new(),
             backup_frames: Vec::new(),
+            backup_time_offset_s: 0.0,
             backup_rho: Vec::new(),
             cost: CostLedger::new(),
         }
@@ -304,6 +333,38 @@ impl Window {
         d
     }
 
+    /// The host bearing and the observed bearing of a view moved to the
+    /// instants their states stand for (VINS-Mono's time-offset model,
+    /// first order): an observation made at camera time `t` was taken at
+    /// IMU time `t + offset`, its state is at `t + offset_k` (the estimate
+    /// when the frame came), so it is moved back by `(offset - offset_k)`
+    /// times its rate. Returns the two bearings and the residual's
+    /// derivative with respect to the offset is `-J_f rate_f - J_z rate_z`
+    /// ([`Window::time_offset_jacobian`]).
+    fn moved(
+        &self,
+        lm: &Landmark,
+        host: &FrameState,
+        ob: &Observation,
+        target: &FrameState,
+    ) -> (Vector3<f64>, Vector3<f64>) {
+        let sh = self.time_offset_s - host.time_offset_s;
+        let st = self.time_offset_s - target.time_offset_s;
+        (lm.bearing - lm.bearing_rate * sh, ob.z - ob.rate * st)
+    }
+
+    /// The derivative of a view's residual with respect to the time offset,
+    /// from its Jacobian with respect to the host bearing and the moved
+    /// observed bearing `z`.
+    fn time_offset_jacobian(
+        j_bearing: &Matrix2x3<f64>,
+        lm: &Landmark,
+        ob: &Observation,
+        z: &Vector3<f64>,
+    ) -> Vector2<f64> {
+        -(j_bearing * lm.bearing_rate) - observation_jacobian(z) * ob.rate
+    }
+
     /// Every view's whitened squared reprojection error (`None` when the point
     /// is behind the camera), landmark by landmark in key order, views in
     /// order: `f(key, view index, error)`.
@@ -317,6 +378,7 @@ impl Window {
             let hp = self.position(lm.host);
             for (k, ob) in lm.obs.iter().enumerate() {
                 let e2 = hp.zip(self.position(ob.frame)).and_then(|(hp, tp)| {
+                    let (f, z) = self.moved(lm, &self.frames[hp], ob, &self.frames[tp]);
                     residual(
                         &self.ext,
                         PoseRef {
@@ -327,10 +389,10 @@ impl Window {
                             r: &rotations[tp],
                             p: &self.frames[tp].nav.position,
                         },
-                        &lm.bearing,
+                        &f,
                         lm.rho,
                         usize::from(ob.cam),
-                        &ob.z,
+                        &z,
                     )
                     .map(|r| r.norm_squared() * self.weights.obs_information)
                 });
@@ -346,6 +408,7 @@ impl Window {
         let target = &self.frames[self.position(ob.frame)?];
         let rh = host.nav.rotation.to_rotation_matrix().into_inner();
         let rt = target.nav.rotation.to_rotation_matrix().into_inner();
+        let (f, z) = self.moved(lm, host, ob, target);
         let r = residual(
             &self.ext,
             PoseRef {
@@ -356,10 +419,10 @@ impl Window {
                 r: &rt,
                 p: &target.nav.position,
             },
-            &lm.bearing,
+            &f,
             lm.rho,
             usize::from(ob.cam),
-            &ob.z,
+            &z,
         )?;
         Some(r.norm_squared() * self.weights.obs_information)
     }
@@ -434,7 +497,13 @@ impl Window {
                 dx.rows_mut(k * STATE_DIM, STATE_DIM).copy_from(&d);
             }
         }
+        dx[prior.ids.len() * STATE_DIM] = self.time_offset_s - prior.lin_time_offset_s;
         dx
+    }
+
+    /// Index of the time offset in the solved vector.
+    fn time_index(&self) -> usize {
+        self.frames.len() * STATE_DIM
     }
 
     fn prior_cost(&self, prior: &Prior) -> f64 {
@@ -447,7 +516,8 @@ impl Window {
     /// diagonal damped by `1 + lambda`.
     fn build(&mut self, selection: Selection, lambda: f64) {
         let n = self.frames.len();
-        let dim = n * STATE_DIM;
+        let ti = self.time_index();
+        let dim = ti + 1;
         if self.h.nrows() != dim {
             self.h = DMatrix::zeros(dim, dim);
             self.b = DVector::zeros(dim);
@@ -555,7 +625,20 @@ impl Window {
                 let top = jr_inv[a].transpose() * ga.fixed_rows::<3>(0);
                 ga.fixed_rows_mut::<3>(0).copy_from(&top);
                 add_rows(&mut self.b, pa * STATE_DIM, &ga);
+                // With the time offset (the prior's last row).
+                let mut ht: Vector15 = prior
+                    .h
+                    .fixed_view::<STATE_DIM, 1>(a * STATE_DIM, m * STATE_DIM)
+                    .into_owned();
+                let top = jr_inv[a].transpose() * ht.fixed_rows::<3>(0);
+                ht.fixed_rows_mut::<3>(0).copy_from(&top);
+                for k in 0..STATE_DIM {
+                    self.h[(pa * STATE_DIM + k, ti)] += ht[k];
+                    self.h[(ti, pa * STATE_DIM + k)] += ht[k];
+                }
             }
+            self.h[(ti, ti)] += prior.h[(m * STATE_DIM, m * STATE_DIM)];
+            self.b[ti] += g[m * STATE_DIM];
         }
         // Landmarks, eliminated one by one.
         let rotations: Vec<Matrix3<f64>> = self
@@ -569,6 +652,10 @@ impl Window {
         self.pose_blocks.resize(n * n, SMatrix::zeros());
         self.pose_grad.clear();
         self.pose_grad.resize(n, Vector6::zeros());
+        self.pose_time.clear();
+        self.pose_time.resize(n, Vector6::zeros());
+        let with_time = self.estimate_time_offset;
+        let (mut h_tt, mut b_t) = (0.0, 0.0);
         let oldest = self.frames.first().map(|f| f.id);
         for (&key, lm) in &self.landmarks {
             if selection == Selection::Oldest && Some(lm.host) != oldest {
@@ -579,6 +666,7 @@ impl Window {
             };
             let mut h_ll = 0.0;
             let mut b_l = 0.0;
+            let mut h_lt = 0.0;
             for a in self.acc.iter_mut() {
                 *a = None;
             }
@@ -588,6 +676,7 @@ impl Window {
                     continue;
                 };
                 counts.views += 1;
+                let (f, z) = self.moved(lm, &self.frames[hp], ob, &self.frames[tp]);
                 let Some((r, j)) = residual_and_jacobians(
                     &self.ext,
                     PoseRef {
@@ -598,10 +687,10 @@ impl Window {
                         r: &rotations[tp],
                         p: &self.frames[tp].nav.position,
                     },
-                    &lm.bearing,
+                    &f,
                     lm.rho,
                     usize::from(ob.cam),
-                    &ob.z,
+                    &z,
                 ) else {
                     continue;
                 };
@@ -610,11 +699,25 @@ impl Window {
                 let w = robust * self.weights.obs_information;
                 h_ll += w * j.rho.norm_squared();
                 b_l += w * j.rho.dot(&r);
+                let j_t = if with_time {
+                    Self::time_offset_jacobian(&j.bearing, lm, ob, &z)
+                } else {
+                    Vector2::zeros()
+                };
+                if with_time {
+                    h_lt += w * j.rho.dot(&j_t);
+                    h_tt += w * j_t.norm_squared();
+                    b_t += w * j_t.dot(&r);
+                }
                 if tp == hp {
                     continue;
                 }
                 let jh_t = j.host.transpose() * w;
                 let jt_t = j.target.transpose() * w;
+                if with_time {
+                    self.pose_time[hp] += jh_t * j_t;
+                    self.pose_time[tp] += jt_t * j_t;
+                }
                 self.pose_blocks[hp * n + hp] += jh_t * j.host;
                 self.pose_blocks[tp * n + tp] += jt_t * j.target;
                 if hp < tp {
@@ -650,11 +753,15 @@ impl Window {
                     self.pose_blocks[pa * n + pb] += va_s * vb.transpose();
                 }
                 self.pose_grad[pa] += va_s * b_l;
+                self.pose_time[pa] += va_s * h_lt;
             }
+            h_tt += h_lt * inv * h_lt;
+            b_t += h_lt * inv * b_l;
             self.blocks.push(LandmarkBlock {
                 key,
                 h_ll: h_ll_damped,
                 b_l,
+                h_lt,
                 start,
                 len: self.block_entries.len() - start,
             });
@@ -670,6 +777,20 @@ impl Window {
                     add_block6(&mut self.h, c * STATE_DIM, a * STATE_DIM, &blk.transpose());
                 }
             }
+            for k in 0..6 {
+                self.h[(a * STATE_DIM + k, ti)] += self.pose_time[a][k];
+                self.h[(ti, a * STATE_DIM + k)] += self.pose_time[a][k];
+            }
+        }
+        self.h[(ti, ti)] += h_tt;
+        self.b[ti] += b_t;
+        if !with_time {
+            // Held: a unit row of its own with no gradient, so the step
+            // leaves it where it is.
+            self.h.row_mut(ti).fill(0.0);
+            self.h.column_mut(ti).fill(0.0);
+            self.h[(ti, ti)] = 1.0;
+            self.b[ti] = 0.0;
         }
     }
 
@@ -723,24 +844,26 @@ impl Window {
             }
         }
         let rt = fj.nav.rotation.to_rotation_matrix().into_inner();
-        let mut host_cache: Option<(u64, Matrix3<f64>, Vector3<f64>)> = None;
+        let mut host_cache: Option<(u64, Matrix3<f64>, Vector3<f64>, f64)> = None;
         for lm in self.landmarks.values() {
             if lm.host == fj.id {
                 continue;
             }
-            let (rh, ph) = match host_cache {
-                Some((id, r, p)) if id == lm.host => (r, p),
+            let (rh, ph, host_time_offset_s) = match host_cache {
+                Some((id, r, p, t)) if id == lm.host => (r, p, t),
                 _ => {
                     let Some(hp) = self.position(lm.host) else {
                         continue;
                     };
                     let f = &self.frames[hp];
                     let r = f.nav.rotation.to_rotation_matrix().into_inner();
-                    host_cache = Some((lm.host, r, f.nav.position));
-                    (r, f.nav.position)
+                    host_cache = Some((lm.host, r, f.nav.position, f.time_offset_s));
+                    (r, f.nav.position, f.time_offset_s)
                 }
             };
             for ob in lm.obs.iter().rev().take_while(|o| o.frame == fj.id) {
+                let f = lm.bearing - lm.bearing_rate * (self.time_offset_s - host_time_offset_s);
+                let z = ob.z - ob.rate * (self.time_offset_s - fj.time_offset_s);
                 let host = PoseRef { r: &rh, p: &ph };
                 let target = PoseRef {
                     r: &rt,
@@ -748,15 +871,9 @@ impl Window {
                 };
                 let cam = usize::from(ob.cam);
                 if with_jacobians {
-                    let Some((r, j)) = residual_and_jacobians(
-                        &self.ext,
-                        host,
-                        target,
-                        &lm.bearing,
-                        lm.rho,
-                        cam,
-                        &ob.z,
-                    ) else {
+                    let Some((r, j)) =
+                        residual_and_jacobians(&self.ext, host, target, &f, lm.rho, cam, &z)
+                    else {
                         continue;
                     };
                     let e2 = r.norm_squared() * self.weights.obs_information;
@@ -768,9 +885,7 @@ impl Window {
                     hv += jt * j.target;
                     let mut gv = g.fixed_rows_mut::<6>(0);
                     gv += jt * r;
-                } else if let Some(r) =
-                    residual(&self.ext, host, target, &lm.bearing, lm.rho, cam, &ob.z)
-                {
+                } else if let Some(r) = residual(&self.ext, host, target, &f, lm.rho, cam, &z) {
                     cost += 0.5
                         * self
                             .huber(r.norm_squared() * self.weights.obs_information)
@@ -968,6 +1083,7 @@ impl Window {
 
     fn backup(&mut self) {
         self.backup_frames.clone_from(&self.frames);
+        self.backup_time_offset_s = self.time_offset_s;
         self.backup_rho.clear();
         self.backup_rho
             .extend(self.blocks.iter().map(|b| self.landmarks[&b.key].rho));
@@ -975,6 +1091,7 @@ impl Window {
 
     fn restore(&mut self) {
         self.frames.clone_from(&self.backup_frames);
+        self.time_offset_s = self.backup_time_offset_s;
         for (blk, rho) in self.blocks.iter().zip(&self.backup_rho) {
             if let Some(lm) = self.landmarks.get_mut(&blk.key) {
                 lm.rho = *rho;
@@ -987,8 +1104,10 @@ impl Window {
             let d = dx.fixed_rows::<STATE_DIM>(k * STATE_DIM).into_owned();
             apply_state(f, &d);
         }
+        let dt = dx[self.time_index()];
+        self.time_offset_s += dt;
         for blk in &self.blocks {
-            let mut num = blk.b_l;
+            let mut num = blk.b_l + blk.h_lt * dt;
             for &(p, v) in &self.block_entries[blk.start..blk.start + blk.len] {
                 num += v.dot(&dx.fixed_rows::<6>(p * STATE_DIM));
             }
@@ -1056,6 +1175,7 @@ impl Window {
         self.prior = Some(Prior {
             ids: kept.iter().map(|f| f.id).collect(),
             lin: kept.iter().map(|f| (f.nav, f.bias)).collect(),
+            lin_time_offset_s: self.time_offset_s,
             h: hp,
             b: bp,
         });
@@ -1115,6 +1235,7 @@ impl Window {
             }
             lm.host = anchor.frame;
             lm.bearing = anchor.z;
+            lm.bearing_rate = anchor.rate;
             lm.rho = 1.0 / depth;
             lm.obs.remove(k);
             lm.obs.retain(|o| o.frame != oldest);
@@ -1188,6 +1309,7 @@ mod tests {
         FrameState {
             id,
             t_ns,
+            time_offset_s: 0.0,
             nav: NavState {
                 rotation: UnitQuaternion::from_euler_angles(0.1 + angle, -0.2, 0.3 + angle),
                 position: Vector3::new(x, 0.2 * x, 1.0),
@@ -1244,7 +1366,7 @@ mod tests {
             }
             w.frames.push(f);
         }
-        let dim = 2 * STATE_DIM;
+        let dim = 2 * STATE_DIM + 1;
         let h = DMatrix::from_fn(dim, dim, |i, j| {
             let d = if i == j { 50.0 + i as f64 } else { 0.0 };
             d + 1.0 / (1.0 + (i as f64 - j as f64).abs())
@@ -1261,6 +1383,7 @@ mod tests {
         w.prior = Some(Prior {
             ids: vec![1, 2],
             lin,
+            lin_time_offset_s: -0.002,
             h,
             b: DVector::from_fn(dim, |i, _| 0.1 * (i as f64 - 10.0)),
         });
@@ -1276,15 +1399,21 @@ mod tests {
         let c0 = cost(w);
         let n = w.frames.len();
         for (k, &g) in grad.iter().enumerate() {
-            let mut d = DVector::zeros(n * STATE_DIM);
+            let mut d = DVector::zeros(n * STATE_DIM + 1);
             d[offset + k] = eps;
             let saved = w.frames.clone();
+            let saved_time = w.time_offset_s;
+            // No landmark moves: the blocks of the last build would move them.
+            let blocks = std::mem::take(&mut w.blocks);
             w.apply(&d);
             let plus = cost(w);
             w.frames.clone_from(&saved);
+            w.time_offset_s = saved_time;
             w.apply(&(-&d));
             let minus = cost(w);
             w.frames.clone_from(&saved);
+            w.time_offset_s = saved_time;
+            w.blocks = blocks;
             let fd = (plus - minus) / (2.0 * eps);
             let tol = 1e-5 * (1.0 + fd.abs()) + 20.0 * c0 * f64::EPSILON / eps;
             assert!(
@@ -1295,13 +1424,112 @@ mod tests {
         }
     }
 
-    /// The built gradient must be the derivative of the cost.
+    /// The built gradient must be the derivative of the cost (the time
+    /// offset's entry, held, has none).
     #[test]
     fn built_gradient_is_the_derivative_of_the_cost() {
         let mut w = three_states_with_prior();
         w.build(Selection::All, 0.0);
-        let grad: Vec<f64> = w.b.iter().copied().collect();
+        let n = w.frames.len() * STATE_DIM;
+        let grad: Vec<f64> = w.b.iter().take(n).copied().collect();
         assert_gradient(&mut w, Window::cost, &grad, 0);
+        assert_eq!(w.b[n], 0.0);
+    }
+
+    /// Landmarks hosted in the first state, seen in the later two by both
+    /// cameras, observations off their prediction by a fraction of a pixel,
+    /// bearings moving, and the time offset estimated away from the offsets
+    /// the states were set with.
+    fn window_with_landmarks() -> Window {
+        let mut w = three_states_with_prior();
+        w.estimate_time_offset = true;
+        w.time_offset_s = 0.004;
+        w.frames[1].time_offset_s = 0.001;
+        w.frames[2].time_offset_s = 0.003;
+        let host = w.frames[0].clone();
+        for k in 0..12u64 {
+            let kf = k as f64;
+            let p_world = host.nav.position
+                + host.nav.rotation
+                    * Vector3::new(
+                        0.4 * (kf * 0.7).sin(),
+                        0.3 * (kf * 1.3).cos(),
+                        3.0 + 0.2 * kf,
+                    );
+            let p_host = host.nav.rotation.inverse() * (p_world - host.nav.position);
+            let p_cam = w.ext.cam_from_body_r[0] * p_host + w.ext.cam_from_body_t[0];
+            let tangent = |b: &Vector3<f64>, a: f64| {
+                let r = Vector3::new(0.3 * (a * 2.1).cos(), -0.2 * (a * 0.9).sin(), 0.1);
+                r - b * b.dot(&r)
+            };
+            let bearing = p_cam.normalize();
+            let mut obs = Vec::new();
+            for frame in &w.frames[1..] {
+                for cam in 0..2 {
+                    let p_body = frame.nav.rotation.inverse() * (p_world - frame.nav.position);
+                    let q = w.ext.cam_from_body_r[cam] * p_body + w.ext.cam_from_body_t[cam];
+                    let noise = Vector3::new(1e-3 * (kf + cam as f64).sin(), 1e-3 * kf.cos(), 0.0);
+                    let z = (q.normalize() + noise).normalize();
+                    obs.push(Observation {
+                        frame: frame.id,
+                        cam: cam as u8,
+                        z,
+                        rate: tangent(&z, kf + cam as f64),
+                    });
+                }
+            }
+            w.landmarks.insert(
+                k,
+                Landmark {
+                    host: host.id,
+                    bearing,
+                    bearing_rate: tangent(&bearing, -kf),
+                    rho: 1.0 / p_cam.norm() * 1.01,
+                    obs,
+                },
+            );
+        }
+        w
+    }
+
+    /// With landmarks and the time offset: the built gradient, landmarks
+    /// held (their elimination damped away), is the derivative of the cost
+    /// along every state direction and the time offset.
+    #[test]
+    fn built_gradient_with_landmarks_and_time_offset_is_the_derivative_of_the_cost() {
+        let mut w = window_with_landmarks();
+        w.build(Selection::All, 1e13);
+        let grad: Vec<f64> = w.b.iter().copied().collect();
+        let time = grad.len() - 1;
+        assert!(
+            grad[time].abs() > 1.0,
+            "the time offset has a gradient: {}",
+            grad[time]
+        );
+        assert_gradient(&mut w, Window::cost, &grad, 0);
+        // The newest state's own system, the offset held.
+        let (_, g, _) = w.newest_system(true);
+        assert_gradient(
+            &mut w,
+            |w| w.newest_system(false).2,
+            g.as_slice(),
+            2 * STATE_DIM,
+        );
+    }
+
+    /// A solve with the time offset free lowers the cost through it, and
+    /// held it does not move.
+    #[test]
+    fn a_held_time_offset_stays_and_a_free_one_moves() {
+        let mut w = window_with_landmarks();
+        w.estimate_time_offset = false;
+        w.optimize(5);
+        assert_eq!(w.time_offset_s, 0.004);
+        let mut w = window_with_landmarks();
+        let before = w.cost();
+        w.optimize(5);
+        assert!(w.cost() < before);
+        assert!(w.time_offset_s != 0.004);
     }
 
     /// The same with the newest state tied by the motion prior of an IMU gap,
@@ -1312,7 +1540,8 @@ mod tests {
         let mut w = three_states_with_prior();
         w.frames[2].link = Link::Motion { dt: 0.4 };
         w.build(Selection::All, 0.0);
-        let grad: Vec<f64> = w.b.iter().copied().collect();
+        let states = w.frames.len() * STATE_DIM;
+        let grad: Vec<f64> = w.b.iter().take(states).copied().collect();
         assert_gradient(&mut w, Window::cost, &grad, 0);
         let (h, g, _) = w.newest_system(true);
         let newest = 2 * STATE_DIM;

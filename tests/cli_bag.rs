@@ -11,27 +11,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{scout, stderr, stdout};
+use common::{euroc_micro, scout, stderr, stdout};
 use datasets::euroc::{EurocDataset, read_camera_sensor_yaml};
 use datasets::model::{CameraCalibration, Distortion, RigCalibration};
 use datasets::rosbag::{BagWriter, BagWriterOptions};
 use nalgebra::Isometry3;
-
-fn euroc_micro() -> Option<PathBuf> {
-    let dir = std::env::var_os("SCOUT_EUROC_MICRO").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/euroc/V1_01_easy_micro"),
-        PathBuf::from,
-    );
-    if dir.join("mav0").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent (the shared EuRoC snippet)",
-            dir.display()
-        );
-        None
-    }
-}
 
 /// Runs scout in `dir` and expects success.
 fn ok(args: &[&str], dir: &Path) -> String {
@@ -396,4 +380,58 @@ fn replay_of_the_euroc_snippet_as_a_bag_gives_the_trajectory_of_the_folder() {
     assert_eq!(rmse(&mf), rmse(&mb));
     assert_eq!(mf["ate"]["matched_poses"], mb["ate"]["matched_poses"]);
     assert!(mb["sequence"].as_str().unwrap().ends_with("seq.mcap"));
+}
+
+/// A bag written from the real EuRoC snippet by an independent writer
+/// (`scripts/euroc_to_mcap.py`: pypng decodes the PNGs, Foxglove's
+/// `mcap-ros2-support` encodes the messages and writes the file) replays
+/// to the folder's trajectory, byte for byte. Skipped when the snippet,
+/// or Python with `mcap_ros2` and `png`, is absent.
+#[test]
+fn a_bag_written_by_python_from_the_euroc_snippet_replays_to_the_folder_s_trajectory() {
+    let Some(seq) = euroc_micro() else { return };
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import mcap_ros2.writer, png"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !python {
+        eprintln!("SKIPPED: python3 with mcap_ros2 and png (pip install mcap-ros2-support pypng)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/euroc_to_mcap.py");
+    let bag = dir.join("python.mcap");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&seq)
+        .arg(&bag)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seq = seq.to_str().unwrap();
+    ok(&["-q", "replay", seq, "--out", "folder"], dir);
+    ok(
+        &[
+            "-q",
+            "replay",
+            "python.mcap",
+            "--calib",
+            seq,
+            "--out",
+            "bag",
+        ],
+        dir,
+    );
+    let folder = std::fs::read_to_string(dir.join("folder/trajectory.tum")).unwrap();
+    let from_python = std::fs::read_to_string(dir.join("bag/trajectory.tum")).unwrap();
+    assert!(folder.lines().count() > 50, "{folder}");
+    assert_eq!(
+        folder, from_python,
+        "the Python bag's trajectory differs from the folder's"
+    );
 }

@@ -7,26 +7,8 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::{scout, stderr};
+use common::{euroc_micro, scout, stderr};
 use viz::recording::{paths, read_contents};
-
-fn euroc_micro() -> Option<PathBuf> {
-    let dir = std::env::var_os("SCOUT_EUROC_MICRO").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/euroc/V1_01_easy_micro"),
-        PathBuf::from,
-    );
-    if dir.join("mav0").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent (the shared EuRoC snippet)",
-            dir.display()
-        );
-        None
-    }
-}
 
 #[test]
 fn replay_of_the_euroc_snippet_records_every_frame() {

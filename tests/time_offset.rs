@@ -2,10 +2,10 @@
 //! its window, `[backend] estimate_time_offset`): a synthetic flight whose
 //! IMU stamps are moved by a known offset (Kalibr's convention, `t_imu =
 //! t_cam + offset`: positive when the IMU's stamps lag), replayed through
-//! the whole pipeline from a zero prior. The offset is recovered within
-//! 1 ms, and the trajectory stays as accurate as the same flight's with
-//! the clocks in step; with the estimate off, the same offset costs
-//! accuracy.
+//! the whole pipeline from a zero prior. The targets: the offset
+//! recovered within 1 ms (within 0.5 ms of zero with the clocks in step),
+//! the ATE within 1.5x of the same flight's with the clocks in step; with
+//! the estimate off, the same offset costs accuracy.
 
 use datasets::synth::{Difficulty, SynthConfig, SyntheticSequence};
 use pipeline::{PipelineConfig, PipelineMode, SequenceSource, run_pipeline};
@@ -92,7 +92,7 @@ fn the_offset_is_estimated_within_a_millisecond_and_costs_no_accuracy() {
         clean_offset * 1e3,
         clean_ate * 1e3
     );
-    assert!(clean_offset.abs() < 1e-3, "offset {clean_offset} s");
+    assert!(clean_offset.abs() < 0.5e-3, "offset {clean_offset} s");
     for (&(offset_s, _), &(found, ate)) in cases.iter().zip(&results).skip(1).take(3) {
         println!(
             "IMU stamps moved {:+.0} ms: found {:+.2} ms, ATE {:.1} mm",
@@ -105,7 +105,7 @@ fn the_offset_is_estimated_within_a_millisecond_and_costs_no_accuracy() {
             "moved {offset_s} s, found {found} s"
         );
         assert!(
-            ate < 1.5 * clean_ate + 1e-3,
+            ate < 1.5 * clean_ate,
             "moved {offset_s} s: ATE {ate} m against {clean_ate} m in step"
         );
     }

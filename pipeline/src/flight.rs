@@ -793,12 +793,7 @@ pub fn fly(
     let rig = source.rig().clone();
     let mut screen = crate::source::StreamScreen::new(&config.health, &rig)?;
     observe(FlightEvent::Started { rig: &rig });
-    let mut frontend = FrontEndStage::new(
-        &config.frontend,
-        &config.health,
-        &rig,
-        !config.backend.estimate_time_offset,
-    )?;
+    let mut frontend = FrontEndStage::new(&config.frontend, &config.health, &rig, &config.backend)?;
     let mut backend = BackEndStage::new(
         &config.backend,
         &config.health,

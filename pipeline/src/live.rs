@@ -30,7 +30,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use datasets::model::RigCalibration;
 use datasets::{GrayImage, ImuSample, StereoFrame};
@@ -200,6 +200,9 @@ pub struct LiveSource {
     next_index: usize,
     /// The IMU sample the last pair's batch ended at.
     last_imu_t: Option<i64>,
+    /// The camera's and the IMU's threads, joined on drop (so their
+    /// devices close: an IIO buffer is disabled, a V4L2 stream stopped).
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for LiveSource {
@@ -228,12 +231,12 @@ impl LiveSource {
         let spawn = |what: &str| std::thread::Builder::new().name(format!("scout-{what}"));
         let s = Arc::clone(&shared);
         let shift = settings.camera_time_shift_ns;
-        spawn("camera")
+        let camera_thread = spawn("camera")
             .spawn(move || camera_loop(camera, &s, shift))
             .map_err(|e| PipelineError::Config(format!("starting the camera thread: {e}")))?;
         let s = Arc::clone(&shared);
         let queue = settings.imu_queue;
-        spawn("imu")
+        let imu_thread = spawn("imu")
             .spawn(move || imu_loop(imu, &s, queue))
             .map_err(|e| PipelineError::Config(format!("starting the IMU thread: {e}")))?;
         Ok(Self {
@@ -243,6 +246,7 @@ impl LiveSource {
             shared,
             next_index: 0,
             last_imu_t: None,
+            threads: vec![camera_thread, imu_thread],
         })
     }
 
@@ -285,12 +289,32 @@ impl LiveStopper {
     }
 }
 
+/// How long dropping a [`LiveSource`] waits for its threads to stop.
+const STOP_WAIT: Duration = Duration::from_secs(1);
+
 impl Drop for LiveSource {
     fn drop(&mut self) {
-        // The threads stop at their next pair or sample; a device read
-        // blocked for good is left to the process's exit.
+        // The threads stop at their next pair or sample and close their
+        // devices; a device read blocked for good is left to the process's
+        // exit, said.
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.changed.notify_all();
+        let deadline = Instant::now() + STOP_WAIT;
+        while self.threads.iter().any(|t| !t.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for thread in self.threads.drain(..) {
+            if thread.is_finished() {
+                let _ = thread.join();
+            } else {
+                tracing::warn!(
+                    "{}: a sensor's thread did not stop within {} s; its device closes when \
+                     the process ends",
+                    self.name,
+                    STOP_WAIT.as_secs_f64()
+                );
+            }
+        }
     }
 }
 
@@ -677,5 +701,92 @@ impl Imu for PacedImu {
             self.next += 1;
         }
         Ok(out.len() - before)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sensors that give small frames and samples on time and say when
+    /// they are dropped (their devices closed).
+    struct Closing(Arc<AtomicBool>);
+
+    impl Drop for Closing {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Held for its drop, the device closing.
+    struct Camera(#[allow(dead_code, reason = "held for its drop")] Closing);
+
+    impl StereoCamera for Camera {
+        fn name(&self) -> String {
+            "test camera".into()
+        }
+
+        fn next_pair(
+            &mut self,
+            left: &mut GrayImage,
+            right: &mut GrayImage,
+        ) -> sensors::Result<Option<i64>> {
+            std::thread::sleep(Duration::from_millis(10));
+            *left = GrayImage::new(8, 8);
+            *right = GrayImage::new(8, 8);
+            Ok(Some(monotonic_now_ns()))
+        }
+
+        fn lost(&self) -> u64 {
+            0
+        }
+    }
+
+    /// Held for its drop, the device closing.
+    struct Gyro(#[allow(dead_code, reason = "held for its drop")] Closing);
+
+    impl Imu for Gyro {
+        fn name(&self) -> String {
+            "test IMU".into()
+        }
+
+        fn read_into(&mut self, out: &mut Vec<ImuSample>) -> sensors::Result<usize> {
+            std::thread::sleep(Duration::from_millis(2));
+            out.push(ImuSample {
+                t_ns: monotonic_now_ns(),
+                gyro: nalgebra::Vector3::zeros(),
+                accel: nalgebra::Vector3::new(0.0, 0.0, 9.81),
+            });
+            Ok(1)
+        }
+    }
+
+    /// Dropping the source stops its threads and closes both devices.
+    #[test]
+    fn dropping_the_source_closes_its_devices() {
+        let camera_closed = Arc::new(AtomicBool::new(false));
+        let imu_closed = Arc::new(AtomicBool::new(false));
+        let rig = RigCalibration {
+            cam0: datasets::CameraCalibration::euroc_cam0(),
+            cam1: datasets::CameraCalibration::euroc_cam1(),
+            imu: datasets::ImuCalibration::euroc_adis16448(),
+        };
+        let mut source = LiveSource::start(
+            Box::new(Camera(Closing(Arc::clone(&camera_closed)))),
+            Box::new(Gyro(Closing(Arc::clone(&imu_closed)))),
+            rig,
+            LiveSettings::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut input = FrameInput::empty();
+        assert!(
+            source
+                .next_into(&mut input)
+                .unwrap_or_else(|e| panic!("{e}"))
+        );
+        assert!(!camera_closed.load(Ordering::SeqCst));
+        drop(source);
+        assert!(camera_closed.load(Ordering::SeqCst), "the camera is open");
+        assert!(imu_closed.load(Ordering::SeqCst), "the IMU is open");
     }
 }

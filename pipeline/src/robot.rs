@@ -184,15 +184,64 @@ impl CameraConfig {
                 self.devices.len()
             )));
         }
+        let bad = |m: String| Err(PipelineError::Config(format!("[live.camera] {m}")));
+        if !(1..=MAX_FRAME_SIDE).contains(&self.width)
+            || !(1..=MAX_FRAME_SIDE).contains(&self.height)
+        {
+            return bad(format!(
+                "width and height must be 1 to {MAX_FRAME_SIDE} pixels, got {}x{}",
+                self.width, self.height
+            ));
+        }
+        if let Some(fps) = self.fps
+            && !(1..=MAX_FPS).contains(&fps)
+        {
+            return bad(format!("fps must be 1 to {MAX_FPS}, got {fps}"));
+        }
+        if !(2..=32).contains(&self.buffers) {
+            return bad(format!("buffers must be 2 to 32, got {}", self.buffers));
+        }
         if !(self.pair_tolerance_ms.is_finite() && self.pair_tolerance_ms > 0.0) {
-            return Err(PipelineError::Config(format!(
-                "[live.camera] pair_tolerance_ms must be positive, got {}",
+            return bad(format!(
+                "pair_tolerance_ms must be positive, got {}",
                 self.pair_tolerance_ms
-            )));
+            ));
+        }
+        // Two devices' frames within half a period are one pair; a wider
+        // tolerance could pair a frame with its partner's neighbour.
+        let half_period_ms = 500.0 / f64::from(self.fps.unwrap_or(20));
+        if self.layout == LayoutName::TwoDevices && self.pair_tolerance_ms >= half_period_ms {
+            return bad(format!(
+                "pair_tolerance_ms ({}) must be under half the frame period ({half_period_ms} ms)",
+                self.pair_tolerance_ms
+            ));
+        }
+        if self.layout == LayoutName::SideBySide && !self.width.is_multiple_of(2) {
+            return bad(format!(
+                "side_by_side needs an even width (two eyes), got {}",
+                self.width
+            ));
+        }
+        if self.layout == LayoutName::Interleaved && self.pixel_format()? != PixelFormat::Yuyv {
+            return bad(format!(
+                "interleaved needs the 16-bit YUYV format (an eye in each byte), got {:?}",
+                self.format
+            ));
+        }
+        if self.bayer && self.layout != LayoutName::Interleaved {
+            return bad("bayer applies to the interleaved layout only".into());
+        }
+        if self.left_on_right && self.layout != LayoutName::SideBySide {
+            return bad("left_on_right applies to the side_by_side layout only".into());
         }
         Ok(())
     }
 }
+
+/// Largest frame side accepted, pixels.
+const MAX_FRAME_SIDE: u32 = 8192;
+/// Largest frame rate accepted, Hz.
+const MAX_FPS: u32 = 1000;
 
 /// `[live.imu]`: a Linux IIO IMU.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -269,11 +318,29 @@ impl RobotConfig {
     /// # Errors
     /// If the file cannot be read, is not TOML, has an unknown field or a
     /// value out of range; the message names the file and the field.
+    /// Relative calibration paths are taken from the file's folder.
     pub fn from_file(path: &Path) -> Result<Self, PipelineError> {
         let fail =
             |e: &dyn std::fmt::Display| PipelineError::Config(format!("{}: {e}", path.display()));
         let text = std::fs::read_to_string(path).map_err(|e| fail(&e))?;
-        Self::from_toml(&text).map_err(|e| fail(&e))
+        let mut config = Self::from_toml(&text).map_err(|e| fail(&e))?;
+        // Paths in the file are from its folder, wherever scout is started
+        // (a service's working directory is not the user's).
+        let base = path.parent().unwrap_or(Path::new(""));
+        let live = &mut config.live;
+        for p in [
+            &mut live.calibration,
+            &mut live.kalibr_camchain,
+            &mut live.kalibr_imu,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(config)
     }
 
     /// Parses a robot's configuration from TOML text.
@@ -370,11 +437,13 @@ pub fn open_live(robot: &RobotConfig) -> Result<LiveSource, PipelineError> {
         LayoutName::SideBySide => (camera_config.width / 2, camera_config.height),
         _ => (camera_config.width, camera_config.height),
     };
-    if (eye_w as usize, eye_h as usize) != (rig.cam0.width, rig.cam0.height) {
-        return Err(PipelineError::Config(format!(
-            "[live.camera] gives {eye_w}x{eye_h} an eye, the calibration's cam0 is {}x{}",
-            rig.cam0.width, rig.cam0.height
-        )));
+    for (name, cam) in [("cam0", &rig.cam0), ("cam1", &rig.cam1)] {
+        if (eye_w as usize, eye_h as usize) != (cam.width, cam.height) {
+            return Err(PipelineError::Config(format!(
+                "[live.camera] gives {eye_w}x{eye_h} an eye, the calibration's {name} is {}x{}",
+                cam.width, cam.height
+            )));
+        }
     }
     let camera = open_camera(camera_config)?;
     let imu = sensors::iio::IioImu::open(&sensors::iio::IioSettings {
@@ -474,6 +543,23 @@ imu_wait_s = 0.02
         );
         assert!(message("[live.camera]\ndevices = [\"a\"]\n").contains("devices"));
         assert!(message("[live.stream]\nimu_wait_s = 0\n").contains("imu_wait_s"));
+        let camera = |extra: &str| format!("[live.camera]\ndevices = [\"a\", \"b\"]\n{extra}");
+        assert!(message(&camera("fps = 0\n")).contains("fps"));
+        assert!(message(&camera("width = 0\n")).contains("width"));
+        assert!(message(&camera("buffers = 1\n")).contains("buffers"));
+        assert!(message(&camera("pair_tolerance_ms = 30\n")).contains("half the frame period"));
+        assert!(message(&camera("bayer = true\n")).contains("bayer"));
+        assert!(message(&camera("left_on_right = true\n")).contains("left_on_right"));
+        let one = |extra: &str| format!("[live.camera]\ndevices = [\"a\"]\n{extra}");
+        assert!(message(&one("layout = \"side_by_side\"\nwidth = 1281\n")).contains("even width"));
+        assert!(message(&one("layout = \"interleaved\"\nformat = \"GREY\"\n")).contains("YUYV"));
+        // Relative calibration paths are the file's folder's.
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("robot.toml");
+        std::fs::write(&file, "[live]\ncalibration = \"rig/mav0\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let robot = RobotConfig::from_file(&file).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(robot.live.calibration, Some(dir.path().join("rig/mav0")));
         assert!(message("[frontend]\nmax_features = 0\n").contains("frontend"));
         // Nothing to open without the camera, or the calibration.
         let mut robot = RobotConfig::default();

@@ -91,12 +91,7 @@ pub fn run_sequential<S: Source>(
     let start = Instant::now();
     let rig = source.rig().clone();
     let views = config.pipeline.views;
-    let mut frontend = FrontEndStage::new(
-        &config.frontend,
-        &config.health,
-        &rig,
-        !config.backend.estimate_time_offset,
-    )?;
+    let mut frontend = FrontEndStage::new(&config.frontend, &config.health, &rig, &config.backend)?;
     let mut backend = BackEndStage::new(
         &config.backend,
         &config.health,
@@ -222,12 +217,7 @@ pub fn run_pipeline<S: Source>(
     let source = &mut Screened::new(source, &config.health)?;
     let start = Instant::now();
     let rig = source.rig().clone();
-    let frontend = FrontEndStage::new(
-        &config.frontend,
-        &config.health,
-        &rig,
-        !config.backend.estimate_time_offset,
-    )?;
+    let frontend = FrontEndStage::new(&config.frontend, &config.health, &rig, &config.backend)?;
     let backend = BackEndStage::new(
         &config.backend,
         &config.health,

@@ -112,30 +112,52 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<()> {
         Recorder::Folder(writer, Vec::new())
     };
     let mut input = FrameInput::empty();
-    while source
-        .next_into(&mut input)
-        .with_context(|| format!("reading {name}"))?
-    {
-        match &mut recorder {
-            Recorder::Folder(writer, imu) => {
-                writer.write_stereo(&input.frame)?;
-                imu.extend_from_slice(&input.imu);
-            }
-            Recorder::Bag(writer, pairs, samples) => {
-                writer.write_imu(&input.imu)?;
-                writer.write_stereo(&input.frame)?;
-                *pairs += 1;
-                *samples += input.imu.len();
+    let mut record = || -> anyhow::Result<()> {
+        while source
+            .next_into(&mut input)
+            .with_context(|| format!("reading {name}"))?
+        {
+            match &mut recorder {
+                Recorder::Folder(writer, imu) => {
+                    imu.extend_from_slice(&input.imu);
+                    writer.write_stereo(&input.frame)?;
+                }
+                Recorder::Bag(writer, pairs, samples) => {
+                    writer.write_imu(&input.imu)?;
+                    *samples += input.imu.len();
+                    writer.write_stereo(&input.frame)?;
+                    *pairs += 1;
+                }
             }
         }
-    }
-    let (pairs, samples, written) = match recorder {
-        Recorder::Folder(writer, imu) => {
-            writer.write_imu(&imu)?;
-            (writer.frames_written(), imu.len(), writer.finish()?)
-        }
-        Recorder::Bag(writer, pairs, samples) => (pairs, samples, writer.finish()?),
+        Ok(())
     };
+    // What was recorded before a failure is kept (a folder's IMU samples,
+    // held to the end, are written all the same) and the failure said.
+    let recorded = record();
+    let finished = match recorder {
+        Recorder::Folder(writer, imu) => writer
+            .write_imu(&imu)
+            .and_then(|()| {
+                let pairs = writer.frames_written();
+                writer.finish().map(|path| (pairs, imu.len(), path))
+            })
+            .map_err(anyhow::Error::from),
+        Recorder::Bag(writer, pairs, samples) => writer
+            .finish()
+            .map(|path| (pairs, samples, path))
+            .map_err(anyhow::Error::from),
+    };
+    if let Err(e) = recorded {
+        return Err(match finished {
+            Ok((pairs, samples, path)) => e.context(format!(
+                "the recording stopped; {pairs} pairs and {samples} IMU samples before it are in {}",
+                path.display()
+            )),
+            Err(also) => e.context(format!("the recording stopped, and closing it failed too: {also}")),
+        });
+    }
+    let (pairs, samples, written) = finished?;
     let counts = source.counts();
     println!(
         "wrote {pairs} pairs and {samples} IMU samples to {} ({} pairs dropped while writing, {} lost \

@@ -3,7 +3,7 @@
 // Each test binary includes this module and uses only some of it.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs the `scout` binary built for the tests, in `dir`.
@@ -23,4 +23,22 @@ pub fn stdout(o: &Output) -> String {
 /// A run's standard error as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The real EuRoC snippet (`../shared/data/euroc/V1_01_easy_micro`, or
+/// `SCOUT_EUROC_MICRO`); `None`, said on stderr, when it is absent.
+pub fn euroc_micro() -> Option<PathBuf> {
+    let dir = std::env::var_os("SCOUT_EUROC_MICRO").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/euroc/V1_01_easy_micro"),
+        PathBuf::from,
+    );
+    if dir.join("mav0").is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: {} is absent (the shared EuRoC snippet)",
+            dir.display()
+        );
+        None
+    }
 }

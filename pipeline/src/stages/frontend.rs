@@ -74,10 +74,18 @@ pub struct FrontEndStage {
     time_offset: TimeOffsetMonitor,
     /// Whether an offset the monitor finds is taken off the IMU stamps here
     /// (when the back end does not estimate it online); otherwise the first
-    /// one is only reported, and the monitor stops.
+    /// one is only reported, and the monitor's estimates move the gyro
+    /// prior's interval.
     correct_time_offset: bool,
-    /// The monitor reported and stopped (`correct_time_offset` off).
-    time_offset_stopped: bool,
+    /// The monitor's fault was reported (`correct_time_offset` off).
+    time_offset_reported: bool,
+    /// The camera-IMU time offset of the gyro prior, ns: the prior between
+    /// two frames integrates the IMU between their stamps plus this. The
+    /// configured `[backend] time_offset_s`, then (the back end estimating
+    /// it) each offset the monitor reports as a fault: a prior off by the
+    /// offset turns the temporal RANSAC against good tracks. Not every
+    /// estimate: on clean streams their scatter cost more than it gave.
+    prior_offset_ns: i64,
     /// The IMU-camera time offset found so far, taken off every IMU stamp
     /// before any stage sees it, ns.
     imu_shift_ns: i64,
@@ -89,9 +97,10 @@ pub struct FrontEndStage {
 
 impl FrontEndStage {
     /// A front end for a rig; `health` says what an IMU gap is (no gyro
-    /// prior across one); `correct_time_offset`: take an IMU-camera time
-    /// offset the monitor finds off the IMU stamps (when the back end does
-    /// not estimate it).
+    /// prior across one); `clocks`, the back end's settings: the configured
+    /// camera-IMU time offset (the gyro prior's IMU interval), and whether
+    /// the back end estimates it (otherwise an offset the monitor finds is
+    /// taken off the IMU stamps here).
     ///
     /// # Errors
     /// [`PipelineError::Setup`] when the configuration or the calibration is
@@ -100,7 +109,7 @@ impl FrontEndStage {
         config: &FrontEndConfig,
         health: &HealthConfig,
         rig: &RigCalibration,
-        correct_time_offset: bool,
+        clocks: &vio::backend::BackEndConfig,
     ) -> Result<Self, PipelineError> {
         let frontend =
             FrontEnd::new(config.clone(), rig).map_err(|error| PipelineError::Setup {
@@ -115,8 +124,9 @@ impl FrontEndStage {
                 error,
             })?,
             time_offset: TimeOffsetMonitor::new(rig, health),
-            correct_time_offset,
-            time_offset_stopped: false,
+            correct_time_offset: !clocks.estimate_time_offset,
+            time_offset_reported: false,
+            prior_offset_ns: (clocks.time_offset_s * 1e9).round() as i64,
             imu_shift_ns: 0,
             last_imu_ns: None,
             cost: StageCounts::new(),
@@ -138,8 +148,9 @@ impl FrontEndStage {
         self.correct_imu(&mut input.imu);
         let frame = &input.frame;
         self.gyro.extend(&input.imu);
-        let prior = self.gyro.prior(frame.t_ns);
-        self.gyro.advance(frame.t_ns);
+        let t_imu = frame.t_ns.saturating_add(self.prior_offset_ns);
+        let prior = self.gyro.prior(t_imu);
+        self.gyro.advance(t_imu);
         self.frontend
             .process(frame, prior.as_ref())
             .map_err(|error| PipelineError::FrontEnd {
@@ -148,17 +159,19 @@ impl FrontEndStage {
             })?;
         self.vision.check_tracks(self.frontend.last());
         input.faults.extend(self.vision.take_faults());
-        if !self.time_offset_stopped {
-            self.time_offset.push_imu(&input.imu);
-            self.time_offset.check_tracks(self.frontend.last());
-        }
+        self.time_offset.push_imu(&input.imu);
+        self.time_offset.check_tracks(self.frontend.last());
         for mut fault in self.time_offset.take_faults() {
             if !self.correct_time_offset {
-                // The back end estimates the offset as it flies: said
-                // once, not taken off here as well.
-                self.time_offset_stopped = true;
-                self.time_offset.reset();
-                input.faults.push(fault);
+                // The back end estimates the offset as it flies: not taken
+                // off the stamps here as well, said once; the gyro prior
+                // takes it from now on.
+                if let SensorFault::TimeOffset { offset_s, .. } = fault {
+                    self.prior_offset_ns = (offset_s * 1e9).round() as i64;
+                }
+                if !std::mem::replace(&mut self.time_offset_reported, true) {
+                    input.faults.push(fault);
+                }
                 continue;
             }
             if let SensorFault::TimeOffset { offset_s, .. } = &mut fault {
@@ -187,9 +200,7 @@ impl FrontEndStage {
     pub fn skip(&mut self, imu: &mut Vec<ImuSample>) {
         self.correct_imu(imu);
         self.gyro.extend(imu);
-        if !self.time_offset_stopped {
-            self.time_offset.push_imu(imu);
-        }
+        self.time_offset.push_imu(imu);
     }
 
     /// Takes the time offset found so far off the stamps; drops the samples

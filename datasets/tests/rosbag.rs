@@ -632,3 +632,32 @@ fn real_euroc_snippet_survives_a_bag_round_trip() {
     assert_eq!(bag.ground_truth().len(), folder.ground_truth().len());
     ok(bag.check_usable());
 }
+
+/// A bag dropped before `finish` is removed, or kept as `PATH.partial`
+/// (readable up to where it stopped) when asked.
+#[test]
+fn an_unfinished_bag_is_removed_or_kept_as_partial() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let gone = dir.path().join("gone.mcap");
+    let writer =
+        datasets::rosbag::BagWriter::create(&gone, &datasets::rosbag::BagWriterOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+    drop(writer);
+    let names = |d: &std::path::Path| {
+        std::fs::read_dir(d)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|e| e.map(|e| e.file_name()).unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
+    let kept = dir.path().join("kept.mcap");
+    let mut writer =
+        datasets::rosbag::BagWriter::create(&kept, &datasets::rosbag::BagWriterOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+    writer.keep_partial();
+    let partial = writer.partial_path();
+    assert_eq!(partial, dir.path().join("kept.mcap.partial"));
+    drop(writer);
+    assert!(partial.is_file());
+    assert!(!kept.exists());
+}

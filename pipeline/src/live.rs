@@ -514,8 +514,13 @@ impl Source for LiveSource {
                 break;
             }
         }
+        // Pairs skipped before this one go with it; those the camera gave
+        // while it waited for its IMU (later) wait for the next.
         input.skipped_t_ns.clear();
-        input.skipped_t_ns.append(&mut state.skipped);
+        input
+            .skipped_t_ns
+            .extend(state.skipped.iter().copied().filter(|&s| s < t));
+        state.skipped.retain(|&s| s >= t);
         // The pair's buffers into the slot, the slot's back as the spare.
         std::mem::swap(&mut input.frame, &mut frame);
         state.spare = Some(frame);

@@ -197,9 +197,10 @@ pub struct PipelineRun {
     /// The map built online (`None` with `[map] enabled = false`); its
     /// summary holds the mapper's counted work.
     pub mapper: Option<KeyframeMapper>,
-    /// The camera-IMU time offset the back end ended with, s (Kalibr's
-    /// convention, `t_imu = t_cam + offset`, on the stamps as the source
-    /// gave them).
+    /// The camera-IMU time offset at the end, s (Kalibr's convention,
+    /// `t_imu = t_cam + offset`, on the stamps as the source gave them):
+    /// the back end's (estimated, or configured) plus what the front end
+    /// took off the IMU stamps.
     pub time_offset_s: f64,
 }
 

@@ -208,9 +208,13 @@ impl CameraConfig {
             ));
         }
         // Two devices' frames within half a period are one pair; a wider
-        // tolerance could pair a frame with its partner's neighbour.
-        let half_period_ms = 500.0 / f64::from(self.fps.unwrap_or(20));
-        if self.layout == LayoutName::TwoDevices && self.pair_tolerance_ms >= half_period_ms {
+        // tolerance could pair a frame with its partner's neighbour (the
+        // rate asked for; the driver's own when none is).
+        if let Some(fps) = self.fps
+            && self.layout == LayoutName::TwoDevices
+            && self.pair_tolerance_ms >= 500.0 / f64::from(fps)
+        {
+            let half_period_ms = 500.0 / f64::from(fps);
             return bad(format!(
                 "pair_tolerance_ms ({}) must be under half the frame period ({half_period_ms} ms)",
                 self.pair_tolerance_ms

@@ -139,7 +139,7 @@ pub fn run_sequential<S: Source>(
         }
     }
     run.imu_samples = backend.imu_samples;
-    run.time_offset_s = backend.time_offset_s();
+    run.time_offset_s = backend.time_offset_s() + frontend.imu_shift_s();
     run.wall_ns = elapsed_ns(start);
     run.frontend_cost = frontend.cost;
     run.backend_cost = backend.cost;
@@ -304,12 +304,12 @@ pub fn run_pipeline<S: Source>(
     // source's.
     let mapper = mp.transpose()?;
     let (backend, unmapped) = be?;
-    let frontend_cost = fe?;
+    let (frontend_cost, imu_shift_s) = fe?;
     let (pairs, dropped_t_ns) = src?;
     run.pairs = pairs;
     run.dropped_t_ns = dropped_t_ns;
     run.imu_samples = backend.imu_samples;
-    run.time_offset_s = backend.time_offset_s();
+    run.time_offset_s = backend.time_offset_s() + imu_shift_s;
     run.wall_ns = elapsed_ns(start);
     run.frontend_cost = frontend_cost;
     run.backend_cost = backend.cost;
@@ -509,7 +509,7 @@ fn frontend_thread(
     frames_rx: Receiver<Slot>,
     tracks_tx: Sender<Slot>,
     pool: Sender<Slot>,
-) -> Result<cost::StageCounts, PipelineError> {
+) -> Result<(cost::StageCounts, f64), PipelineError> {
     for mut slot in frames_rx.iter() {
         if slot.has_frame {
             let (tracks, frontend_ns) = match stage.step(&mut slot.input) {
@@ -528,7 +528,8 @@ fn frontend_thread(
             break;
         }
     }
-    Ok(stage.cost)
+    let imu_shift_s = stage.imu_shift_s();
+    Ok((stage.cost, imu_shift_s))
 }
 
 /// Keyframes the back end did not hand to the mapper.

@@ -94,8 +94,17 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<()> {
         EurocWriter::create(&calib, source.rig())
             .and_then(EurocWriter::finish)
             .with_context(|| format!("writing the calibration to {}", calib.display()))?;
-        let writer = BagWriter::create(&args.out, &BagWriterOptions::default())
-            .with_context(|| format!("creating {}", args.out.display()))?;
+        let mut writer = match BagWriter::create(&args.out, &BagWriterOptions::default()) {
+            Ok(w) => w,
+            Err(e) => {
+                // Nothing recorded: the calibration goes too, so a retry
+                // is not refused.
+                let _ = std::fs::remove_dir_all(&calib);
+                return Err(e).with_context(|| format!("creating {}", args.out.display()));
+            }
+        };
+        // A recording that cannot be closed keeps what it has.
+        writer.keep_partial();
         println!(
             "{name}: recording to {} (calibration in {}), Ctrl-C to stop",
             args.out.display(),
@@ -143,10 +152,18 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<()> {
                 writer.finish().map(|path| (pairs, imu.len(), path))
             })
             .map_err(anyhow::Error::from),
-        Recorder::Bag(writer, pairs, samples) => writer
-            .finish()
-            .map(|path| (pairs, samples, path))
-            .map_err(anyhow::Error::from),
+        Recorder::Bag(writer, pairs, samples) => {
+            let partial = writer.partial_path();
+            writer
+                .finish()
+                .map(|path| (pairs, samples, path))
+                .map_err(|e| {
+                    anyhow::Error::from(e).context(format!(
+                        "what was recorded is kept in {} (a reader takes it up to the cut)",
+                        partial.display()
+                    ))
+                })
+        }
     };
     if let Err(e) = recorded {
         return Err(match finished {

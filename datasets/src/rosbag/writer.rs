@@ -120,6 +120,9 @@ pub struct BagWriter {
     frames: usize,
     imu_samples: usize,
     buf: Vec<u8>,
+    /// A bag that cannot be finished is kept as `PATH.partial` rather than
+    /// removed ([`Self::keep_partial`]).
+    keep_partial: bool,
 }
 
 impl std::fmt::Debug for BagWriter {
@@ -198,6 +201,7 @@ impl BagWriter {
             frames: 0,
             imu_samples: 0,
             buf: Vec::new(),
+            keep_partial: false,
         })
     }
 
@@ -420,18 +424,45 @@ impl BagWriter {
                 std::fs::rename(&self.temp, &self.path).map_err(|e| DatasetError::io(&self.path, e))
             });
         if result.is_err() {
-            let _ = std::fs::remove_file(&self.temp);
+            self.abandon();
         }
         result.map(|()| self.path.clone())
+    }
+
+    /// Keeps what was written when the bag cannot be finished (a recording:
+    /// a reader takes a bag cut short up to the cut) as
+    /// [`Self::partial_path`], instead of removing it (a conversion, which
+    /// can be run again).
+    pub fn keep_partial(&mut self) {
+        self.keep_partial = true;
+    }
+
+    /// Where an unfinished bag is kept with [`Self::keep_partial`]:
+    /// `PATH.partial`.
+    #[must_use]
+    pub fn partial_path(&self) -> PathBuf {
+        let mut name = self.path.as_os_str().to_os_string();
+        name.push(".partial");
+        PathBuf::from(name)
+    }
+
+    /// The temporary file of a bag not finished: removed, or kept.
+    fn abandon(&self) {
+        if self.keep_partial {
+            let _ = std::fs::rename(&self.temp, self.partial_path());
+        } else {
+            let _ = std::fs::remove_file(&self.temp);
+        }
     }
 }
 
 impl Drop for BagWriter {
     fn drop(&mut self) {
         if let Some(writer) = self.writer.take() {
-            // Not finished: the bag is abandoned.
+            // Not finished: the bag is abandoned (its buffered bytes
+            // flushed as the writer drops).
             drop(writer);
-            let _ = std::fs::remove_file(&self.temp);
+            self.abandon();
         }
     }
 }

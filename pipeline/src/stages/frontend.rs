@@ -86,6 +86,11 @@ pub struct FrontEndStage {
     /// offset turns the temporal RANSAC against good tracks. Not every
     /// estimate: on clean streams their scatter cost more than it gave.
     prior_offset_ns: i64,
+    /// The configured offset, ns: the monitor sees the IMU stamps less this,
+    /// so that it finds (and reports) what the configuration misses.
+    configured_offset_ns: i64,
+    /// The monitor's samples, moved by `configured_offset_ns` (reused).
+    monitor_imu: Vec<ImuSample>,
     /// The IMU-camera time offset found so far, taken off every IMU stamp
     /// before any stage sees it, ns.
     imu_shift_ns: i64,
@@ -127,6 +132,8 @@ impl FrontEndStage {
             correct_time_offset: !clocks.estimate_time_offset,
             time_offset_reported: false,
             prior_offset_ns: (clocks.time_offset_s * 1e9).round() as i64,
+            configured_offset_ns: (clocks.time_offset_s * 1e9).round() as i64,
+            monitor_imu: Vec::new(),
             imu_shift_ns: 0,
             last_imu_ns: None,
             cost: StageCounts::new(),
@@ -159,15 +166,19 @@ impl FrontEndStage {
             })?;
         self.vision.check_tracks(self.frontend.last());
         input.faults.extend(self.vision.take_faults());
-        self.time_offset.push_imu(&input.imu);
+        self.feed_monitor(&input.imu);
         self.time_offset.check_tracks(self.frontend.last());
         for mut fault in self.time_offset.take_faults() {
+            // The monitor found what the configured offset misses; the
+            // fault says the whole offset.
+            let configured_s = self.configured_offset_ns as f64 * 1e-9;
             if !self.correct_time_offset {
                 // The back end estimates the offset as it flies: not taken
                 // off the stamps here as well, said once; the gyro prior
                 // takes it from now on.
-                if let SensorFault::TimeOffset { offset_s, .. } = fault {
-                    self.prior_offset_ns = (offset_s * 1e9).round() as i64;
+                if let SensorFault::TimeOffset { offset_s, .. } = &mut fault {
+                    *offset_s += configured_s;
+                    self.prior_offset_ns = (*offset_s * 1e9).round() as i64;
                 }
                 if !std::mem::replace(&mut self.time_offset_reported, true) {
                     input.faults.push(fault);
@@ -180,7 +191,7 @@ impl FrontEndStage {
                 self.imu_shift_ns = self
                     .imu_shift_ns
                     .saturating_add((*offset_s * 1e9).round() as i64);
-                *offset_s = self.imu_shift_ns as f64 * 1e-9;
+                *offset_s = self.imu_shift_ns as f64 * 1e-9 + configured_s;
                 tracing::warn!(
                     "IMU stamps corrected by {:.1} ms from t = {:.3} s on",
                     -*offset_s * 1e3,
@@ -200,7 +211,30 @@ impl FrontEndStage {
     pub fn skip(&mut self, imu: &mut Vec<ImuSample>) {
         self.correct_imu(imu);
         self.gyro.extend(imu);
-        self.time_offset.push_imu(imu);
+        self.feed_monitor(imu);
+    }
+
+    /// What the front end took off the IMU stamps (the offset the monitor
+    /// found, with the back end not estimating it), s: part of the run's
+    /// camera-IMU offset.
+    #[must_use]
+    pub fn imu_shift_s(&self) -> f64 {
+        self.imu_shift_ns as f64 * 1e-9
+    }
+
+    /// Gives the monitor the samples on the clock the configured offset
+    /// puts them on (`t - configured`).
+    fn feed_monitor(&mut self, imu: &[ImuSample]) {
+        if self.configured_offset_ns == 0 {
+            self.time_offset.push_imu(imu);
+            return;
+        }
+        self.monitor_imu.clear();
+        self.monitor_imu.extend(imu.iter().map(|s| ImuSample {
+            t_ns: s.t_ns.saturating_sub(self.configured_offset_ns),
+            ..*s
+        }));
+        self.time_offset.push_imu(&self.monitor_imu);
     }
 
     /// Takes the time offset found so far off the stamps; drops the samples

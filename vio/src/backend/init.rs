@@ -139,14 +139,15 @@ impl Initializer {
         }
     }
 
-    /// Looks at one frame and the IMU samples held (time-ordered).
+    /// Looks at one frame, at `t` on the IMU's clock (its stamp plus the
+    /// camera-IMU time offset), and the IMU samples held (time-ordered).
     pub fn observe(
         &mut self,
         tracks: &FrameTracks,
+        t: i64,
         samples: &[ImuSample],
         gravity: &Vector3<f64>,
     ) -> InitDecision {
-        let t = tracks.t_ns;
         let first = *self.first_t.get_or_insert(t);
         // Median image motion since the still run began (an anchor frame): a
         // still camera's features stay within the tracker's noise of where they

@@ -752,7 +752,10 @@ impl BackEnd {
     }
 
     fn try_initialize(&mut self, id: u64, tracks: &FrameTracks, t: i64) -> Estimate {
-        match self.initializer.observe(tracks, &self.imu, &self.gravity) {
+        match self
+            .initializer
+            .observe(tracks, t, &self.imu, &self.gravity)
+        {
             InitDecision::Wait => self.placeholder(tracks.t_ns, TrackingStatus::Initializing),
             InitDecision::Start(start) => {
                 self.session += 1;

@@ -8,7 +8,9 @@
 //! `V1_01_easy_micro`, >= 150 tracks per frame and a median track length of at
 //! least 80 of its 95 frames.
 
-use std::path::PathBuf;
+mod common;
+
+use common::euroc_micro;
 
 use datasets::euroc::EurocDataset;
 use datasets::synth::{Difficulty, SynthConfig, SyntheticSequence};
@@ -126,22 +128,6 @@ fn synthetic_medium_tracks_are_accurate_and_survive() {
             "{}",
             acc.tracks.tracks_per_frame_min
         );
-    }
-}
-
-fn euroc_micro() -> Option<PathBuf> {
-    let dir = std::env::var_os("SCOUT_EUROC_MICRO").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/euroc/V1_01_easy_micro"),
-        PathBuf::from,
-    );
-    if dir.join("mav0").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent (the shared EuRoC snippet)",
-            dir.display()
-        );
-        None
     }
 }
 

@@ -24,27 +24,19 @@ use clap::Args;
 use datasets::ImuSample;
 use datasets::euroc::EurocWriter;
 use datasets::rosbag::{BagWriter, BagWriterOptions};
-use pipeline::robot::RobotConfig;
 use pipeline::{FrameInput, Source};
 
 /// Arguments of `scout record`.
 #[derive(Debug, Args)]
 pub struct RecordArgs {
-    /// The robot's configuration (TOML, `[live]`: devices and calibration).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+    /// Where the sensors come from.
+    #[command(flatten)]
+    pub source: super::run::LiveSourceArgs,
     /// Output folder: `DIR/mav0/` in the EuRoC layout (created; must be
     /// empty); or a ROS 2 bag, `FLIGHT.mcap` (with `FLIGHT.calib/` beside
     /// it; neither may exist).
     #[arg(long)]
     pub out: PathBuf,
-    /// Record this EuRoC/ASL folder replayed as live sensors instead of the
-    /// devices (to check the recorder).
-    #[arg(long, value_name = "DIR")]
-    pub paced: Option<PathBuf>,
-    /// Stop after this many seconds (default: at Ctrl-C).
-    #[arg(long)]
-    pub seconds: Option<f64>,
 }
 
 /// Where a recording goes: the EuRoC layout, or a ROS 2 bag with the
@@ -65,15 +57,7 @@ fn calibration_folder(bag: &Path) -> PathBuf {
 
 /// Runs `scout record`.
 pub fn run(args: &RecordArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.config.is_some() || args.paced.is_some(),
-        "give --config ROBOT.toml (the devices) or --paced DIR (a recording replayed as live \
-         sensors)"
-    );
-    let robot = match &args.config {
-        Some(path) => RobotConfig::from_file(path)?,
-        None => RobotConfig::default(),
-    };
+    let robot = args.source.robot()?;
     let to_bag = args.out.extension().is_some_and(|e| e == "mcap");
     if to_bag {
         let calib = calibration_folder(&args.out);
@@ -84,7 +68,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<()> {
             calib.display()
         );
     }
-    let (mut source, _) = super::run::open_source(&robot, args.paced.as_deref(), args.seconds)?;
+    let (mut source, _) = args.source.open(&robot)?;
     let name = super::run::source_name(&source);
     let mut recorder = if to_bag {
         // The calibration first: the stamps written are the source's (the

@@ -32,16 +32,13 @@ const MAX_PACED_PAIRS: usize = 4000;
 /// Seconds between two latency lines in the log.
 const LOG_EVERY_S: f64 = 5.0;
 
-/// Arguments of `scout run`.
+/// Where the live sensors come from (`scout run`, `scout record`).
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub struct LiveSourceArgs {
     /// The robot's configuration (TOML): `[live]` (devices, calibration) and
     /// the pipeline's sections.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Output folder (created).
-    #[arg(long)]
-    pub out: PathBuf,
     /// Replay this EuRoC/ASL folder as live sensors instead of opening
     /// devices.
     #[arg(long, value_name = "DIR")]
@@ -50,6 +47,47 @@ pub struct RunArgs {
     /// paced recording).
     #[arg(long)]
     pub seconds: Option<f64>,
+}
+
+impl LiveSourceArgs {
+    /// The robot's configuration (`--config`, or the defaults with
+    /// `--paced`).
+    ///
+    /// # Errors
+    /// Without either flag, or when the file is refused.
+    pub(crate) fn robot(&self) -> anyhow::Result<RobotConfig> {
+        anyhow::ensure!(
+            self.config.is_some() || self.paced.is_some(),
+            "give --config ROBOT.toml (the devices, see `pipeline::robot`) or --paced DIR (a \
+             recording replayed as live sensors)"
+        );
+        Ok(match &self.config {
+            Some(path) => RobotConfig::from_file(path)?,
+            None => RobotConfig::default(),
+        })
+    }
+
+    /// The live source ([`open_source`]).
+    ///
+    /// # Errors
+    /// As [`open_source`].
+    pub(crate) fn open(
+        &self,
+        robot: &RobotConfig,
+    ) -> anyhow::Result<(LiveSource, Option<Trajectory>)> {
+        open_source(robot, self.paced.as_deref(), self.seconds)
+    }
+}
+
+/// Arguments of `scout run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Where the sensors come from.
+    #[command(flatten)]
+    pub source: LiveSourceArgs,
+    /// Output folder (created).
+    #[arg(long)]
+    pub out: PathBuf,
     /// Keep this many threads spinning for the whole run: the latency with
     /// that much of the CPU taken (a measurement aid, as a robot's other
     /// work would).
@@ -59,17 +97,9 @@ pub struct RunArgs {
 
 /// Runs `scout run`.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.config.is_some() || args.paced.is_some(),
-        "give --config ROBOT.toml (the devices, see `pipeline::robot`) or --paced DIR (a \
-         recording replayed as live sensors)"
-    );
-    let robot = match &args.config {
-        Some(path) => RobotConfig::from_file(path)?,
-        None => RobotConfig::default(),
-    };
+    let robot = args.source.robot()?;
     super::prepare_output_folder(&args.out)?;
-    let (mut source, ground_truth) = open_source(&robot, args.paced.as_deref(), args.seconds)?;
+    let (mut source, ground_truth) = args.source.open(&robot)?;
     let spinning = Arc::new(AtomicBool::new(true));
     let load: Vec<_> = (0..args.load_threads)
         .map(|_| {

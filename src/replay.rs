@@ -486,8 +486,42 @@ pub struct PipelineMetrics {
     /// the pipeline took them, IMU samples dropped, pairs late for the IMU;
     /// `None` for a recording.
     pub live: Option<pipeline::live::LiveCounts>,
+    /// The poses at the IMU's rate of a live run (`imu_poses.tum`); `None`
+    /// for a recording.
+    pub imu_rate: Option<ImuRateMetrics>,
     /// Per-frame figures.
     pub per_frame: Vec<PipelineFrame>,
+}
+
+/// The poses at the IMU's rate of a live run (`pipeline::imu_rate`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImuRateMetrics {
+    /// What the IMU-rate output did: poses, rate, sample-to-pose latency,
+    /// samples without a pose and why, drops.
+    #[serde(flatten)]
+    pub output: pipeline::imu_rate::ImuRateStats,
+    /// No pose further than this past its estimate, s (`[live.poses]
+    /// horizon_s`).
+    pub horizon_s: f64,
+    /// The poses against the ground truth interpolated at their times
+    /// ([`ImuRateMetrics::score`]); `None` without ground truth.
+    pub ate: Option<AteMetrics>,
+}
+
+/// Ground-truth poses further apart than this are not interpolated
+/// between, ns.
+const GT_INTERPOLATION_GAP_NS: i64 = 20_000_000;
+
+impl ImuRateMetrics {
+    /// Scores `poses` (IMU-rate poses on the ground truth's clock) against
+    /// `gt` interpolated at their times: the same [`ate_metrics`] as the
+    /// frames', without the association error of poses and ground truth
+    /// sampled at different instants.
+    #[must_use]
+    pub fn score(gt: &Trajectory, poses: &Trajectory) -> AteMetrics {
+        let at_poses = gt.resampled_at(poses.t_ns(), GT_INTERPOLATION_GAP_NS);
+        ate_metrics(&at_poses, poses)
+    }
 }
 
 /// What a run was fed: its name in the metrics and, when there is one, the
@@ -927,6 +961,7 @@ pub fn pipeline_metrics(
         peak_rss_bytes: peak_rss_bytes(),
         ate,
         live: None,
+        imu_rate: None,
         per_frame: run
             .records
             .iter()

@@ -56,8 +56,51 @@ fn scout_run_paced_writes_the_live_counts_and_scores_the_run() {
     let out = dir.join("out");
     let seq_arg = seq.to_string_lossy().into_owned();
     let out_arg = out.to_string_lossy().into_owned();
-    let o = scout(&["-q", "run", "--paced", &seq_arg, "--out", &out_arg], &dir);
+    // The IMU-rate poses also to a UDP port, read as they come.
+    let listener = std::net::UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .port();
+    std::fs::write(
+        dir.join("robot.toml"),
+        format!("[live.poses]\nudp = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    listener
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let received = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        let mut buf = [0u8; 512];
+        // Until the run has been quiet for a while (it ends, or never starts).
+        let mut quiet = 0;
+        while quiet < 40 {
+            match listener.recv(&mut buf) {
+                Ok(n) => {
+                    quiet = 0;
+                    lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                }
+                Err(_) => quiet += 1,
+            }
+        }
+        lines
+    });
+    let o = scout(
+        &[
+            "-q",
+            "run",
+            "--config",
+            "robot.toml",
+            "--paced",
+            &seq_arg,
+            "--out",
+            &out_arg,
+        ],
+        &dir,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
+    let datagrams = received.join().unwrap_or_default();
     let text = std::fs::read_to_string(out.join("metrics.json")).unwrap_or_else(|e| panic!("{e}"));
     let m: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(m["mode"], "live");
@@ -77,6 +120,55 @@ fn scout_run_paced_writes_the_live_counts_and_scores_the_run() {
         .filter(|l| !l.starts_with('#'))
         .count();
     assert!(rows >= 40, "{rows} poses");
+
+    // The poses at the IMU's rate: one per sample once tracking (200 Hz),
+    // each 5 ms after the one before, about as accurate as the frames'.
+    let r = &m["imu_rate"];
+    let poses = r["poses"].as_u64().unwrap_or(0);
+    let file = std::fs::read_to_string(out.join("imu_poses.tum")).unwrap_or_else(|e| panic!("{e}"));
+    let times: Vec<f64> = file
+        .lines()
+        .map(|l| {
+            l.split_whitespace()
+                .next()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(f64::NAN)
+        })
+        .collect();
+    assert_eq!(times.len() as u64, poses, "{r}");
+    assert!(poses > 400, "{r}");
+    assert!(
+        times.windows(2).all(|w| (w[1] - w[0] - 0.005).abs() < 1e-4),
+        "a pose per sample"
+    );
+    assert!(
+        (r["rate_hz"].as_f64().unwrap_or(0.0) - 200.0).abs() < 1.0,
+        "{r}"
+    );
+    assert_eq!(r["samples_dropped"], 0, "{r}");
+    assert!(
+        r["latency_ms"]["p50"].as_f64().is_some_and(|l| l >= 0.0),
+        "{r}"
+    );
+    let imu_ate = r["ate"]["se3"]["rmse_m"].as_f64().unwrap_or(f64::NAN);
+    // Scored where the ground truth is (20 Hz here, at the frames' times:
+    // poses the IMU carried from the frame before, since this frame's
+    // estimate came later).
+    assert!(r["ate"]["matched_poses"].as_u64().unwrap_or(0) >= 40, "{r}");
+    assert!(
+        imu_ate < 1.5 * ate + 1e-3,
+        "IMU-rate ATE {imu_ate} m against the frames' {ate} m"
+    );
+    // Every pose also went out as a datagram (loopback loses none), with
+    // velocity, angular rate and the time since its estimate.
+    assert_eq!(datagrams.len() as u64, poses, "datagrams");
+    let fields: Vec<f64> = datagrams[0]
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(f64::NAN))
+        .collect();
+    assert_eq!(fields.len(), 15, "{}", datagrams[0]);
+    assert!(fields.iter().all(|f| f.is_finite()));
+    assert!((0.0..=0.2).contains(&fields[14]), "within the horizon");
 }
 
 #[test]

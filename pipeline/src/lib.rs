@@ -22,6 +22,8 @@
 //! [`stages`] the stages, each a plain struct with a step method; [`run`]
 //! the runners (a plain loop, and threads joined by bounded channels, the
 //! same output bit for bit in deterministic mode); [`record`] what comes out;
+//! [`imu_rate`] poses at the IMU's rate on a live run (the newest
+//! estimate propagated through each sample) to files and UDP;
 //! [`flight`] the closed loop, where a simulated drone's planner decides the
 //! path its own camera and IMU are rendered along, with [`plan_thread`] (the
 //! planner on its own thread, on a snapshot of the map) and [`safety`] (the
@@ -41,6 +43,7 @@ pub mod config;
 pub mod error;
 pub mod faults;
 pub mod flight;
+pub mod imu_rate;
 pub mod live;
 pub mod plan_thread;
 pub mod record;
@@ -55,7 +58,7 @@ pub use error::PipelineError;
 pub use record::{
     FrameView, MapRecord, PipelineMode, PipelineRecord, PipelineRun, RecordTiming, StreamEvent,
 };
-pub use run::{run_pipeline, run_sequential};
+pub use run::{RunTaps, run_pipeline, run_pipeline_tapped, run_sequential};
 pub use source::{
     EurocSource, FrameInput, Screened, SequenceSource, Source, StreamScreen, describe_fault,
 };

@@ -38,6 +38,7 @@ use sensors::clock::monotonic_now_ns;
 use sensors::{Imu, StereoCamera};
 
 use crate::PipelineError;
+use crate::imu_rate::Tap;
 use crate::source::{FrameInput, Source};
 
 /// How a live source waits and what it keeps.
@@ -179,6 +180,9 @@ struct Shared {
     state: Mutex<State>,
     changed: Condvar,
     stop: AtomicBool,
+    /// Where each IMU sample also goes as soon as it is read (the IMU-rate
+    /// poses), if anywhere.
+    imu_tap: Mutex<Option<Tap<ImuSample>>>,
 }
 
 impl Shared {
@@ -262,6 +266,17 @@ impl LiveSource {
     #[must_use]
     pub fn camera_time_shift_ns(&self) -> i64 {
         self.settings.camera_time_shift_ns
+    }
+
+    /// Hands every IMU sample from now on to `tap` as soon as it is read,
+    /// before any pair waits for it ([`crate::imu_rate`]: poses at the IMU's
+    /// rate). The IMU's thread never waits for it: a full tap drops.
+    pub fn tap_imu(&self, tap: Tap<ImuSample>) {
+        *self
+            .shared
+            .imu_tap
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tap);
     }
 
     /// What was dropped so far.
@@ -386,6 +401,16 @@ fn imu_loop(mut imu: Box<dyn Imu>, shared: &Shared, queue: usize) {
             Ok(_) => None,
             Err(e) => Some(SensorEnd::Failed(e.to_string())),
         };
+        if let Some(tap) = shared
+            .imu_tap
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
+            for s in &batch {
+                tap.offer(*s);
+            }
+        }
         let mut state = shared.lock();
         for s in batch.drain(..) {
             if state.imu.len() == queue {

@@ -68,6 +68,102 @@ pub struct LiveConfig {
     pub imu: Option<ImuConfig>,
     /// `[live.stream]`: how the source waits and what it keeps.
     pub stream: StreamSettings,
+    /// `[live.poses]`: the poses at the IMU's rate.
+    pub poses: PosesConfig,
+}
+
+/// `[live.poses]`: where the poses at the IMU's rate go
+/// ([`crate::imu_rate`]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PosesConfig {
+    /// Write them to `imu_poses.tum` in the output folder (TUM lines, the
+    /// file flushed as it grows).
+    pub file: bool,
+    /// Also send each as a UDP datagram to this `host:port` (one text
+    /// line, `imu_rate::format_pose_line`).
+    pub udp: Option<String>,
+    /// No pose further than this past the estimate it starts from, s (the
+    /// IMU alone drifts quadratically; 0.2 s is a few frame periods).
+    pub horizon_s: f64,
+}
+
+impl Default for PosesConfig {
+    fn default() -> Self {
+        Self {
+            file: true,
+            udp: None,
+            horizon_s: 0.2,
+        }
+    }
+}
+
+impl PosesConfig {
+    /// Checks the horizon.
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] naming `[live.poses] horizon_s`.
+    pub fn validate(&self) -> Result<(), PipelineError> {
+        if !(self.horizon_s.is_finite() && self.horizon_s > 0.0 && self.horizon_s <= 5.0) {
+            return Err(PipelineError::Config(format!(
+                "[live.poses] horizon_s must be in (0, 5] s, got {}",
+                self.horizon_s
+            )));
+        }
+        Ok(())
+    }
+
+    /// The UDP address, resolved (`None` without one).
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] naming `[live.poses] udp` when it does not
+    /// resolve.
+    pub fn udp_address(&self) -> Result<Option<std::net::SocketAddr>, PipelineError> {
+        use std::net::ToSocketAddrs as _;
+        let Some(text) = &self.udp else {
+            return Ok(None);
+        };
+        let fail =
+            |why: String| PipelineError::Config(format!("[live.poses] udp = \"{text}\": {why}"));
+        text.to_socket_addrs()
+            .map_err(|e| fail(format!("{e} (give host:port)")))?
+            .next()
+            .map(Some)
+            .ok_or_else(|| fail("resolves to no address".into()))
+    }
+
+    /// Starts the IMU-rate output: the predictor (IMU noise of `rig`, gaps
+    /// of `[health] imu_gap_s`), the file `file.0` (named `file.1` in
+    /// messages: what it becomes) when given, and the UDP sink when set.
+    ///
+    /// # Errors
+    /// When a setting is refused, the file cannot be created or the socket
+    /// bound.
+    pub fn start(
+        &self,
+        rig: &RigCalibration,
+        health: &vio::health::HealthConfig,
+        file: Option<(&Path, &str)>,
+    ) -> Result<crate::imu_rate::ImuRateOutput, PipelineError> {
+        use crate::imu_rate::{ImuRateOutput, PoseSink, TumPoseFile, UdpPoseSink};
+        self.validate()?;
+        let settings = vio::predict::PredictorSettings {
+            max_horizon_ns: (self.horizon_s * 1e9).round() as i64,
+            max_gap_ns: (health.imu_gap_s * 1e9).round() as i64,
+            // The horizon at 4 kHz, and a margin for the estimate's lag.
+            max_samples: (self.horizon_s * 4000.0).ceil() as usize + 1024,
+        };
+        let predictor = vio::predict::ImuPredictor::new((&rig.imu).into(), settings)
+            .map_err(|e| PipelineError::Config(format!("[live.poses]: {e}")))?;
+        let mut sinks: Vec<Box<dyn PoseSink>> = Vec::new();
+        if let Some((path, name)) = file {
+            sinks.push(Box::new(TumPoseFile::create(path)?.named(name)));
+        }
+        if let Some(to) = self.udp_address()? {
+            sinks.push(Box::new(UdpPoseSink::connect(to)?));
+        }
+        ImuRateOutput::start(predictor, sinks, true)
+    }
 }
 
 /// How the stereo camera presents its eyes (`[live.camera] layout`).
@@ -365,6 +461,7 @@ impl RobotConfig {
         if let Some(camera) = &live.camera {
             camera.validate()?;
         }
+        live.poses.validate()?;
         let config = Self { pipeline, live };
         config.live_settings(0.0).validate()?;
         Ok(config)

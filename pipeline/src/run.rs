@@ -57,10 +57,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use datasets::model::RigCalibration;
 use nalgebra::Isometry3;
+use vio::backend::Estimate;
 use vio::frontend::FrameTracks;
 
 use crate::PipelineError;
 use crate::config::PipelineConfig;
+use crate::imu_rate::Tap;
 use crate::record::{
     MapRecord, PipelineMode, PipelineRecord, PipelineRun, RecordTiming, StreamEvent, copy_tracks,
 };
@@ -204,6 +206,30 @@ pub fn run_pipeline<S: Source>(
     source: &mut S,
     config: &PipelineConfig,
     mode: PipelineMode,
+    on_event: impl FnMut(StreamEvent<'_>),
+) -> Result<PipelineRun, PipelineError> {
+    run_pipeline_tapped(source, config, mode, &RunTaps::default(), on_event)
+}
+
+/// Copies of the stream for observers that cannot wait for the calling
+/// thread's sinks: handed over by the stage's own thread as soon as it has
+/// them, never waited for (a full tap drops, counted).
+#[derive(Debug, Clone, Default)]
+pub struct RunTaps {
+    /// Every estimate of the back end ([`crate::imu_rate`]: the base of the
+    /// IMU-rate poses).
+    pub estimates: Option<Tap<Estimate>>,
+}
+
+/// [`run_pipeline`] with `taps` fed from the stages' threads.
+///
+/// # Errors
+/// As [`run_pipeline`].
+pub fn run_pipeline_tapped<S: Source>(
+    source: &mut S,
+    config: &PipelineConfig,
+    mode: PipelineMode,
+    taps: &RunTaps,
     mut on_event: impl FnMut(StreamEvent<'_>),
 ) -> Result<PipelineRun, PipelineError> {
     config.validate()?;
@@ -264,8 +290,11 @@ pub fn run_pipeline<S: Source>(
         let be_out = out_tx.clone();
         let be_pool = pool_tx.clone();
         let blocking = mode == PipelineMode::Deterministic;
+        let be_tap = taps.estimates.clone();
         let spawn_backend = spawn("backend").spawn_scoped(scope, move || {
-            backend_thread(backend, tracks_rx, map_tx, be_pool, be_out, blocking)
+            backend_thread(
+                backend, tracks_rx, map_tx, be_pool, be_out, blocking, be_tap,
+            )
         });
         let mp_out = out_tx;
         let spawn_mapper = mapper.map(|m| {
@@ -551,6 +580,7 @@ fn backend_thread(
     pool: Sender<Slot>,
     out: Sender<Output>,
     blocking: bool,
+    estimates: Option<Tap<Estimate>>,
 ) -> Result<(BackEndStage, Unmapped), PipelineError> {
     let mut unmapped = Unmapped::default();
     for mut slot in tracks_rx.iter() {
@@ -559,6 +589,9 @@ fn backend_thread(
             let _ = pool.try_send(slot);
             continue;
         };
+        if let Some(tap) = &estimates {
+            tap.offer(estimate.clone());
+        }
         slot.estimated = Instant::now();
         let timing = RecordTiming {
             frontend_ns: slot.frontend_ns,

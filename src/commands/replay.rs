@@ -191,12 +191,20 @@ fn run_full_with(
 /// Writes a finished run's outputs into `out` (see [`run_full`]) and prints
 /// its summary.
 #[allow(clippy::too_many_lines, reason = "the summary reads best in one piece")]
+/// What only a live run has for its outputs.
+pub(crate) struct LiveOutputs {
+    /// The live source's counts.
+    pub counts: pipeline::live::LiveCounts,
+    /// The poses at the IMU's rate, when they were made.
+    pub imu_rate: Option<scout::replay::ImuRateMetrics>,
+}
+
 pub(crate) fn write_outputs(
     subject: &RunSubject,
     config: &PipelineConfig,
     run: &mut pipeline::PipelineRun,
     out: &Path,
-    live: Option<pipeline::live::LiveCounts>,
+    live: Option<LiveOutputs>,
     viewer: Option<&mut Viewer>,
 ) -> anyhow::Result<PipelineMetrics> {
     let trajectory = tracking_trajectory(run).context("the back end's trajectory")?;
@@ -211,7 +219,10 @@ pub(crate) fn write_outputs(
         write_tum(out.join(session_file_name(i, s.session)), &s.trajectory)?;
     }
     let mut metrics = pipeline_metrics(subject, config, run, &trajectory)?;
-    metrics.live = live;
+    if let Some(live) = live {
+        metrics.live = Some(live.counts);
+        metrics.imu_rate = live.imu_rate;
+    }
     let path = out.join("metrics.json");
     let json = serde_json::to_string_pretty(&metrics)?;
     pipeline::error::write_atomically(&path, json.as_bytes())?;
@@ -240,6 +251,30 @@ pub(crate) fn write_outputs(
             l.bad_frames,
             l.imu_late,
             l.imu_dropped
+        );
+    }
+    if let Some(r) = &m.imu_rate {
+        let o = &r.output;
+        let latency = o.latency_ms.map_or(String::new(), |l| {
+            format!(", sample to pose p50 {:.2} ms, p99 {:.2} ms", l.p50, l.p99)
+        });
+        let ate = r
+            .ate
+            .as_ref()
+            .and_then(|a| a.se3.as_ref())
+            .map_or(String::new(), |f| {
+                format!(", ATE {:.1} mm (SE(3))", f.rmse_m * 1e3)
+            });
+        println!(
+            "  IMU rate         {} poses at {:.0} Hz{latency}{ate}; {} samples without a tracking \
+             estimate, {} past the {:.2} s horizon, {} after an IMU gap, {} dropped",
+            o.predictor.poses,
+            o.rate_hz,
+            o.predictor.without_estimate,
+            o.predictor.beyond_horizon,
+            r.horizon_s,
+            o.predictor.after_gap,
+            o.samples_dropped
         );
     }
     println!(

@@ -21,13 +21,20 @@ use clap::Args;
 use datasets::euroc::EurocDataset;
 use pipeline::live::{LiveSource, PacedReplay};
 use pipeline::robot::{RobotConfig, open_live};
-use pipeline::{EurocSource, PipelineMode, StreamEvent, run_pipeline};
-use scout::eval::Trajectory;
-use scout::replay::RunSubject;
+use pipeline::{EurocSource, PipelineMode, RunTaps, StreamEvent, run_pipeline_tapped};
+use scout::eval::{Trajectory, read_tum};
+use scout::replay::{ImuRateMetrics, RunSubject};
 
 /// The most pairs `--paced` holds in memory (about 720 kB each at EuRoC's
 /// size: 2.9 GB), longer than EuRoC's longest sequence.
 const MAX_PACED_PAIRS: usize = 4000;
+
+/// The poses at the IMU's rate (`[live.poses] file`), in the output folder.
+const IMU_POSES: &str = "imu_poses.tum";
+
+/// [`IMU_POSES`] while the run writes it (kept under this name when the
+/// run fails: what the robot did up to then).
+const IMU_POSES_PARTIAL: &str = "imu_poses.tum.partial";
 
 /// Seconds between two latency lines in the log.
 const LOG_EVERY_S: f64 = 5.0;
@@ -114,29 +121,58 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             })
         })
         .collect();
+    // The poses at the IMU's rate: the IMU's thread and the back end's feed
+    // the IMU-rate thread directly, not through the calling thread's sinks.
+    let poses = &robot.live.poses;
+    let partial = args.out.join(IMU_POSES_PARTIAL);
+    let poses_path = args.out.join(IMU_POSES);
+    let poses_name = poses_path.display().to_string();
+    let imu_rate = {
+        use pipeline::Source as _;
+        poses.start(
+            source.rig(),
+            &robot.pipeline.health,
+            poses
+                .file
+                .then_some((partial.as_path(), poses_name.as_str())),
+        )?
+    };
+    source.tap_imu(imu_rate.samples());
+    let taps = RunTaps {
+        estimates: Some(imu_rate.estimates()),
+    };
     println!("{}: running, Ctrl-C to stop", source_name(&source));
     let mut window: Vec<f64> = Vec::new();
     let mut last_log = Instant::now();
-    let mut run = run_pipeline(&mut source, &robot.pipeline, PipelineMode::Live, |event| {
-        if let StreamEvent::Frame(record) = event {
-            window.push(record.timing.latency_ns as f64 * 1e-6);
-            if last_log.elapsed().as_secs_f64() >= LOG_EVERY_S {
-                window.sort_by(f64::total_cmp);
-                let at = |q: f64| window[((window.len() - 1) as f64 * q).round() as usize];
-                tracing::info!(
-                    "frame {}: camera to pose p50 {:.1} ms, p99 {:.1} ms over {} frames ({:?})",
-                    record.index,
-                    at(0.5),
-                    at(0.99),
-                    window.len(),
-                    record.estimate.status
-                );
-                window.clear();
-                last_log = Instant::now();
+    let mut run = run_pipeline_tapped(
+        &mut source,
+        &robot.pipeline,
+        PipelineMode::Live,
+        &taps,
+        |event| {
+            if let StreamEvent::Frame(record) = event {
+                window.push(record.timing.latency_ns as f64 * 1e-6);
+                if last_log.elapsed().as_secs_f64() >= LOG_EVERY_S {
+                    window.sort_by(f64::total_cmp);
+                    let at = |q: f64| window[((window.len() - 1) as f64 * q).round() as usize];
+                    tracing::info!(
+                        "frame {}: camera to pose p50 {:.1} ms, p99 {:.1} ms over {} frames ({:?})",
+                        record.index,
+                        at(0.5),
+                        at(0.99),
+                        window.len(),
+                        record.estimate.status
+                    );
+                    window.clear();
+                    last_log = Instant::now();
+                }
             }
-        }
-    })
+        },
+    )
     .with_context(|| format!("running {}", source_name(&source)))?;
+    let imu_rate = imu_rate
+        .finish()
+        .context("the poses at the IMU's rate ([live.poses])")?;
     spinning.store(false, Ordering::Relaxed);
     for thread in load {
         let _ = thread.join();
@@ -147,13 +183,34 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         ground_truth,
         camera_time_shift_s: source.camera_time_shift_ns() as f64 * 1e-9,
     };
-    super::write_as_one(&args.out, &super::replay::is_replay_output, || {
+    let ours = |name: &str| name == IMU_POSES || super::replay::is_replay_output(name);
+    super::write_as_one(&args.out, &ours, || {
+        let mut ate = None;
+        if poses.file {
+            std::fs::rename(&partial, &poses_path)
+                .with_context(|| format!("renaming {} to {IMU_POSES}", partial.display()))?;
+            if let Some(gt) = &subject.ground_truth
+                && imu_rate.predictor.poses > 0
+            {
+                let written =
+                    read_tum(&poses_path).with_context(|| format!("reading {poses_name}"));
+                ate = Some(ImuRateMetrics::score(gt, &written?));
+            }
+        }
+        let live = super::replay::LiveOutputs {
+            counts,
+            imu_rate: Some(ImuRateMetrics {
+                output: imu_rate,
+                horizon_s: poses.horizon_s,
+                ate,
+            }),
+        };
         super::replay::write_outputs(
             &subject,
             &robot.pipeline,
             &mut run,
             &args.out,
-            Some(counts),
+            Some(live),
             None,
         )
     })?;

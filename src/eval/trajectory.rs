@@ -126,6 +126,41 @@ impl Trajectory {
         self.t_ns.iter().copied().zip(self.world_from_body.iter())
     }
 
+    /// The pose at `t_ns` interpolated between the two poses around it
+    /// (position linearly, rotation by slerp); `None` outside the
+    /// trajectory or when those two are more than `max_gap_ns` apart.
+    #[must_use]
+    pub fn interpolate(&self, t_ns: i64, max_gap_ns: i64) -> Option<Isometry3<f64>> {
+        let i = self.t_ns.partition_point(|&t| t < t_ns);
+        if self.t_ns.get(i) == Some(&t_ns) {
+            return Some(self.world_from_body[i]);
+        }
+        let (a, b) = (i.checked_sub(1)?, i);
+        let (ta, tb) = (self.t_ns[a], *self.t_ns.get(b)?);
+        if tb - ta > max_gap_ns {
+            return None;
+        }
+        let f = (t_ns - ta) as f64 / (tb - ta) as f64;
+        Some(self.world_from_body[a].lerp_slerp(&self.world_from_body[b], f))
+    }
+
+    /// This trajectory at the times of `other` that it covers
+    /// ([`Self::interpolate`]), to score an estimate whose poses come at
+    /// other times than the ground truth's (IMU-rate poses) without an
+    /// association error.
+    #[must_use]
+    pub fn resampled_at(&self, times_ns: &[i64], max_gap_ns: i64) -> Self {
+        let (t, poses) = times_ns
+            .iter()
+            .filter_map(|&t| Some((t, self.interpolate(t, max_gap_ns)?)))
+            .unzip();
+        Self {
+            t_ns: t,
+            world_from_body: poses,
+            source: self.source.clone(),
+        }
+    }
+
     /// Length of the polyline through the body positions, m.
     #[must_use]
     pub fn path_length_m(&self) -> f64 {
@@ -536,6 +571,42 @@ impl<'a> RowCollector<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interpolation_is_exact_on_a_uniform_motion_and_stops_at_gaps() {
+        use nalgebra::{Translation3, UnitQuaternion, Vector3};
+        // Constant velocity and yaw rate: linear position, slerp rotation.
+        let at = |t: f64| {
+            Isometry3::from_parts(
+                Translation3::new(1.0 + 2.0 * t, -t, 0.5),
+                UnitQuaternion::from_axis_angle(&Vector3::z_axis(), 0.3 * t),
+            )
+        };
+        let times = [0i64, 10_000_000, 20_000_000, 80_000_000];
+        let traj = Trajectory::new(
+            times.to_vec(),
+            times.iter().map(|&t| at(t as f64 * 1e-9)).collect(),
+        )
+        .expect("valid");
+        let gap = 15_000_000;
+        let mid = traj.interpolate(12_500_000, gap).expect("inside");
+        let truth = at(0.0125);
+        assert!((mid.translation.vector - truth.translation.vector).norm() < 1e-12);
+        assert!(mid.rotation.angle_to(&truth.rotation) < 1e-12);
+        assert_eq!(
+            traj.interpolate(10_000_000, gap),
+            Some(traj.world_from_body()[1])
+        );
+        assert_eq!(
+            traj.interpolate(50_000_000, gap),
+            None,
+            "across a 60 ms gap"
+        );
+        assert_eq!(traj.interpolate(-1, gap), None);
+        assert_eq!(traj.interpolate(90_000_000, gap), None);
+        let r = traj.resampled_at(&[-5, 5_000_000, 15_000_000, 50_000_000, 80_000_000], gap);
+        assert_eq!(r.t_ns(), &[5_000_000, 15_000_000, 80_000_000]);
+    }
 
     fn p() -> &'static Path {
         Path::new("est.tum")

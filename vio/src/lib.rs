@@ -17,6 +17,8 @@
 //!   into a prior, keyframe selection and recovery from tracking loss; output
 //!   [`backend::Estimate`] per frame (`world_from_body` in a gravity-aligned
 //!   world, body = IMU frame) and IMU-rate propagation.
+//! - [`predict`]: poses at the IMU's rate between estimates, the newest
+//!   estimate propagated through each sample as it arrives.
 //! - [`health`]: the sensors' streams checked before the estimator sees
 //!   them: IMU gaps, IMU samples beyond the sensor's range (dropped), camera
 //!   gaps, each a [`health::SensorFault`] with its time.
@@ -31,6 +33,7 @@ pub mod error;
 pub mod frontend;
 pub mod health;
 pub mod imu;
+pub mod predict;
 pub mod preintegration;
 pub mod so3;
 pub mod time_offset;

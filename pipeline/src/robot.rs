@@ -23,6 +23,11 @@
 //! sysfs = "/sys/bus/iio/devices/iio:device0"
 //! dev = "/dev/iio:device0"
 //! rate_hz = 200
+//!
+//! [live.poses]                        # a pose per IMU sample (crate::imu_rate)
+//! file = true                         # OUT/imu_poses.tum
+//! udp = "192.168.1.20:14600"          # optional
+//! horizon_s = 0.2
 //! ```
 //!
 //! Every field has a default but the devices and the calibration; an unknown
@@ -616,6 +621,10 @@ rate_hz = 400
 
 [live.stream]
 imu_wait_s = 0.02
+
+[live.poses]
+udp = "127.0.0.1:14600"
+horizon_s = 0.1
 "#;
         let c = RobotConfig::from_toml(text).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.pipeline.frontend.max_features, 150);
@@ -629,6 +638,11 @@ imu_wait_s = 0.02
         assert_eq!(cam.pixel_format().ok(), Some(PixelFormat::Mjpeg));
         assert_eq!(c.live.imu.map(|i| i.rate_hz), Some(Some(400.0)));
         assert!((c.live.stream.imu_wait_s - 0.02).abs() < 1e-12);
+        assert!(c.live.poses.file && (c.live.poses.horizon_s - 0.1).abs() < 1e-12);
+        assert_eq!(
+            c.live.poses.udp_address().ok().flatten(),
+            Some(([127, 0, 0, 1], 14600).into())
+        );
     }
 
     #[test]
@@ -644,6 +658,18 @@ imu_wait_s = 0.02
         );
         assert!(message("[live.camera]\ndevices = [\"a\"]\n").contains("devices"));
         assert!(message("[live.stream]\nimu_wait_s = 0\n").contains("imu_wait_s"));
+        assert!(message("[live.poses]\nhorizon_s = 0\n").contains("horizon_s"));
+        assert!(message("[live.poses]\nrate = 1\n").contains("rate"));
+        let bad_udp = PosesConfig {
+            udp: Some("no port here".into()),
+            ..PosesConfig::default()
+        };
+        assert!(
+            bad_udp
+                .udp_address()
+                .is_err_and(|e| e.to_string().contains("[live.poses] udp")),
+            "an address without a port is refused naming the setting"
+        );
         let camera = |extra: &str| format!("[live.camera]\ndevices = [\"a\", \"b\"]\n{extra}");
         assert!(message(&camera("fps = 0\n")).contains("fps"));
         assert!(message(&camera("width = 0\n")).contains("width"));

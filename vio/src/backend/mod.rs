@@ -147,6 +147,11 @@ pub struct BackEndConfig {
     pub time_offset_s: f64,
     /// Standard deviation of the prior on `time_offset_s`, s.
     pub time_offset_sigma_s: f64,
+    /// Random walk of the offset, s/sqrt(s): added to its uncertainty at
+    /// each marginalization for the time between the two oldest states, so
+    /// its information stays bounded and it follows an offset that drifts
+    /// (a USB camera's clock under load). 0 holds it constant.
+    pub time_offset_random_walk: f64,
 }
 
 /// Largest camera-IMU time offset accepted, s: beyond it the streams are
@@ -176,6 +181,7 @@ impl Default for BackEndConfig {
             estimate_time_offset: true,
             time_offset_s: 0.0,
             time_offset_sigma_s: 0.01,
+            time_offset_random_walk: 1e-4,
         }
     }
 }
@@ -233,6 +239,12 @@ impl BackEndConfig {
                 "time_offset_sigma_s",
                 self.time_offset_sigma_s,
                 1e-6,
+                MAX_TIME_OFFSET_S,
+            ),
+            (
+                "time_offset_random_walk",
+                self.time_offset_random_walk,
+                0.0,
                 MAX_TIME_OFFSET_S,
             ),
         ];
@@ -427,6 +439,7 @@ impl BackEnd {
                 let mut w = Window::new(ext, weights);
                 w.time_offset_s = config.time_offset_s;
                 w.estimate_time_offset = config.estimate_time_offset;
+                w.time_offset_random_walk = config.time_offset_random_walk;
                 w
             },
             preint: Preintegrated::new(&ZERO_BIAS),

@@ -260,6 +260,9 @@ pub(crate) struct Window {
     /// Whether the solves move the time offset (otherwise it stays at its
     /// configured value).
     pub estimate_time_offset: bool,
+    /// Random walk of the time offset, s/sqrt(s), applied to the prior at
+    /// each marginalization ([`add_random_walk_on_last`]).
+    pub time_offset_random_walk: f64,
     // Scratch, reused.
     h: DMatrix<f64>,
     b: DVector<f64>,
@@ -290,6 +293,7 @@ impl Window {
             weights,
             time_offset_s: 0.0,
             estimate_time_offset: false,
+            time_offset_random_walk: 0.0,
             h: DMatrix::zeros(0, 0),
             b: DVector::zeros(0),
             damped: DMatrix::zeros(0, 0),
@@ -1166,8 +1170,13 @@ impl Window {
         let hmm_inv = DMatrix::from_column_slice(STATE_DIM, STATE_DIM, hmm_inv.as_slice());
         let t = hmk.transpose() * &hmm_inv;
         let mut hp = hkk - &t * &hmk;
-        let bp = bk - &t * bm;
+        let mut bp = bk - &t * bm;
         hp = (&hp + hp.transpose()) * 0.5;
+        if self.estimate_time_offset && self.time_offset_random_walk > 0.0 {
+            let dt_s = (self.frames[1].t_ns - self.frames[0].t_ns).max(0) as f64 * 1e-9;
+            let variance = self.time_offset_random_walk.powi(2) * dt_s;
+            add_random_walk_on_last(&mut hp, &mut bp, variance);
+        }
         self.cost
             .record("be_marginalize", work::marginalize(keep as u64));
         let oldest = self.frames[0].id;
@@ -1298,12 +1307,75 @@ fn add_rows6(b: &mut DVector<f64>, r0: usize, v: &Vector6) {
     add_rows(b, r0, v);
 }
 
+/// Adds `variance` to the covariance of the last variable of a Gaussian in
+/// information form (`h`, `b`: cost `1/2 dx' h dx + b' dx`), its mean and
+/// the rest unchanged: the prior on `(x, y)` with `y' = y + w`, `w ~ N(0,
+/// variance)`, and `y` marginalized out. With `u = h e` (`e` the last axis)
+/// and `c = 1 / variance + h_yy`: `h' = h - u u' / c`, `b' = b - u b_y / c`
+/// (Woodbury, exact, no inverse of `h`; `h` may be singular). The variable
+/// keeps what the others say of it, but its own information is bounded by
+/// `1 / variance` plus theirs.
+fn add_random_walk_on_last(h: &mut DMatrix<f64>, b: &mut DVector<f64>, variance: f64) {
+    let n = h.nrows();
+    if n == 0 || !(variance.is_finite() && variance > 0.0) {
+        return;
+    }
+    let u = h.column(n - 1).into_owned();
+    let c = 1.0 / variance + h[(n - 1, n - 1)];
+    if !(c.is_finite() && c > 0.0) {
+        return;
+    }
+    let by = b[n - 1];
+    h.ger(-1.0 / c, &u, &u, 1.0);
+    b.axpy(-by / c, &u, 1.0);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::preintegration::ImuNoise;
     use datasets::ImuSample;
     use nalgebra::{Isometry3, Translation3, UnitQuaternion};
+
+    #[test]
+    fn a_random_walk_on_the_last_variable_adds_its_variance_and_keeps_the_mean() {
+        let a = DMatrix::from_row_slice(3, 3, &[2.0, 0.3, -0.1, 0.5, 1.5, 0.2, 0.1, -0.4, 3.0]);
+        let h0 = &a * a.transpose();
+        let b0 = DVector::from_column_slice(&[0.3, -1.2, 0.7]);
+        let q = 0.25;
+        let (mut h, mut b) = (h0.clone(), b0.clone());
+        add_random_walk_on_last(&mut h, &mut b, q);
+        let cov0 = h0.clone().try_inverse().expect("invertible");
+        let mean0 = -&cov0 * &b0;
+        let cov = h.clone().try_inverse().expect("invertible");
+        let mut expected = cov0.clone();
+        expected[(2, 2)] += q;
+        assert!((&cov - &expected).amax() < 1e-12, "{cov} vs {expected}");
+        assert!((-&cov * &b - &mean0).amax() < 1e-12);
+        // A singular information (a direction nothing constrains) is as
+        // explicit marginalization of the old value from the joint with
+        // the walk factor says.
+        let mut hs = DMatrix::zeros(3, 3);
+        hs.view_mut((1, 1), (2, 2))
+            .copy_from(&DMatrix::from_row_slice(2, 2, &[4.0, 1.0, 1.0, 2.0]));
+        let bs = DVector::from_column_slice(&[0.0, 0.5, -0.3]);
+        let mut joint = DMatrix::zeros(4, 4);
+        joint.view_mut((0, 0), (3, 3)).copy_from(&hs);
+        joint[(2, 2)] += 1.0 / q;
+        joint[(3, 3)] += 1.0 / q;
+        joint[(2, 3)] -= 1.0 / q;
+        joint[(3, 2)] -= 1.0 / q;
+        let keep = [0usize, 1, 3];
+        let hk = DMatrix::from_fn(3, 3, |i, j| joint[(keep[i], keep[j])]);
+        let hky = DVector::from_fn(3, |i, _| joint[(keep[i], 2)]);
+        let want_h = &hk - &hky * hky.transpose() / joint[(2, 2)];
+        let want_b =
+            DVector::from_column_slice(&[bs[0], bs[1], 0.0]) - &hky * (bs[2] / joint[(2, 2)]);
+        let (mut h, mut b) = (hs, bs);
+        add_random_walk_on_last(&mut h, &mut b, q);
+        assert!((&h - &want_h).amax() < 1e-12, "{h} vs {want_h}");
+        assert!((&b - &want_b).amax() < 1e-12, "{b} vs {want_b}");
+    }
 
     fn state(id: u64, t_ns: i64, angle: f64, x: f64) -> FrameState {
         FrameState {

@@ -609,7 +609,8 @@ mod tests {
             gyro_random_walk: 1.9e-5,
             accel_random_walk: 3.0e-3,
         };
-        ImuPredictor::new(noise, PredictorSettings::default()).expect("valid")
+        ImuPredictor::new(noise, PredictorSettings::default())
+            .unwrap_or_else(|e| panic!("valid: {e}"))
     }
 
     fn wait_for(kept: &Arc<std::sync::Mutex<Vec<PredictedPose>>>, n: usize) {
@@ -624,7 +625,7 @@ mod tests {
     fn each_sample_after_an_estimate_gives_a_pose_from_the_newest_estimate() {
         let kept = Arc::new(std::sync::Mutex::new(Vec::new()));
         let out = ImuRateOutput::start(predictor(), vec![Box::new(Kept(Arc::clone(&kept)))], false)
-            .expect("started");
+            .unwrap_or_else(|e| panic!("started: {e}"));
         let (samples, estimates) = (out.samples(), out.estimates());
         samples.offer(still(0));
         // Before any estimate: no pose.
@@ -641,8 +642,11 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         samples.offer(still(30_000_000));
         wait_for(&kept, 5);
-        let stats = out.finish().expect("finished");
-        let poses = kept.lock().expect("not poisoned").clone();
+        let stats = out.finish().unwrap_or_else(|e| panic!("finished: {e}"));
+        let poses = kept
+            .lock()
+            .unwrap_or_else(|e| panic!("not poisoned: {e}"))
+            .clone();
         assert_eq!(poses.len(), 5);
         for p in &poses[..4] {
             // At rest: the estimate's position, to rounding.
@@ -685,38 +689,51 @@ mod tests {
 
     #[test]
     fn the_file_and_udp_sinks_write_tum_lines() {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let path = dir.path().join("poses.tum");
-        let listener = std::net::UdpSocket::bind("127.0.0.1:0").expect("bound");
+        let listener =
+            std::net::UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bound: {e}"));
         listener
             .set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .expect("timeout set");
+            .unwrap_or_else(|e| panic!("timeout set: {e}"));
         let sinks: Vec<Box<dyn PoseSink>> = vec![
-            Box::new(TumPoseFile::create(&path).expect("created")),
-            Box::new(UdpPoseSink::connect(listener.local_addr().expect("addr")).expect("socket")),
+            Box::new(TumPoseFile::create(&path).unwrap_or_else(|e| panic!("created: {e}"))),
+            Box::new(
+                UdpPoseSink::connect(
+                    listener
+                        .local_addr()
+                        .unwrap_or_else(|e| panic!("addr: {e}")),
+                )
+                .unwrap_or_else(|e| panic!("socket: {e}")),
+            ),
         ];
-        let out = ImuRateOutput::start(predictor(), sinks, true).expect("started");
+        let out = ImuRateOutput::start(predictor(), sinks, true)
+            .unwrap_or_else(|e| panic!("started: {e}"));
         let now = sensors::clock::monotonic_now_ns();
         out.samples().offer(still(now - 5_000_000));
         out.estimates().offer(estimate_at(now - 5_000_000, 1.0));
         std::thread::sleep(std::time::Duration::from_millis(20));
         out.samples().offer(still(now));
         let mut buf = [0u8; 512];
-        let n = listener.recv(&mut buf).expect("a datagram");
-        let line = std::str::from_utf8(&buf[..n]).expect("text");
+        let n = listener
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("a datagram: {e}"));
+        let line = std::str::from_utf8(&buf[..n]).unwrap_or_else(|e| panic!("text: {e}"));
         let fields: Vec<f64> = line
             .split_whitespace()
-            .map(|f| f.parse().expect("a number"))
+            .map(|f| f.parse().unwrap_or_else(|e| panic!("a number: {e}")))
             .collect();
         assert_eq!(fields.len(), 15, "{line}");
         assert!((fields[0] - now as f64 * 1e-9).abs() < 1e-6);
         assert_eq!(&fields[1..8], &[1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
         assert!((fields[14] - 0.005).abs() < 1e-9);
-        let stats = out.finish().expect("finished");
-        let text = std::fs::read_to_string(&path).expect("written");
+        let stats = out.finish().unwrap_or_else(|e| panic!("finished: {e}"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("written: {e}"));
         assert_eq!(text.lines().count(), 1);
         assert_eq!(text.split_whitespace().count(), 8);
-        let latency = stats.latency_ms.expect("monotonic stamps");
+        let latency = stats
+            .latency_ms
+            .unwrap_or_else(|| panic!("monotonic stamps"));
         assert!(
             latency.max > 0.0 && latency.p50 <= latency.max,
             "{latency:?}"

@@ -587,9 +587,11 @@ mod tests {
             times.to_vec(),
             times.iter().map(|&t| at(t as f64 * 1e-9)).collect(),
         )
-        .expect("valid");
+        .unwrap_or_else(|e| panic!("valid: {e}"));
         let gap = 15_000_000;
-        let mid = traj.interpolate(12_500_000, gap).expect("inside");
+        let mid = traj
+            .interpolate(12_500_000, gap)
+            .unwrap_or_else(|| panic!("inside"));
         let truth = at(0.0125);
         assert!((mid.translation.vector - truth.translation.vector).norm() < 1e-12);
         assert!(mid.rotation.angle_to(&truth.rotation) < 1e-12);

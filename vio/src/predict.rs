@@ -365,7 +365,8 @@ mod tests {
             gyro_random_walk: 1.9e-5,
             accel_random_walk: 3.0e-3,
         };
-        ImuPredictor::new(noise, PredictorSettings::default()).expect("valid settings")
+        ImuPredictor::new(noise, PredictorSettings::default())
+            .unwrap_or_else(|e| panic!("valid settings: {e}"))
     }
 
     const PERIOD: i64 = 5_000_000;
@@ -389,7 +390,9 @@ mod tests {
         p.set_estimate(&estimate(t0));
         let mut worst = (0.0f64, 0.0f64);
         for k in 201..=240 {
-            let pose = p.push(sample(k * PERIOD)).expect("within the horizon");
+            let pose = p
+                .push(sample(k * PERIOD))
+                .unwrap_or_else(|| panic!("within the horizon"));
             assert_eq!(pose.t_ns, k * PERIOD);
             assert_eq!(pose.since_estimate_ns, k * PERIOD - t0);
             let (dp, dr) = error_m(&pose);
@@ -422,7 +425,9 @@ mod tests {
         let mut late = estimate(t1);
         late.world_from_body.translation.vector.x += 0.01;
         p.set_estimate(&late);
-        let pose = p.push(sample(211 * PERIOD)).expect("a pose");
+        let pose = p
+            .push(sample(211 * PERIOD))
+            .unwrap_or_else(|| panic!("a pose"));
         assert_eq!(pose.since_estimate_ns, 211 * PERIOD - t1);
         let (dp, _) = error_m(&pose);
         assert!(
@@ -431,7 +436,9 @@ mod tests {
         );
         // An older estimate is ignored.
         p.set_estimate(&estimate(200 * PERIOD));
-        let pose = p.push(sample(212 * PERIOD)).expect("a pose");
+        let pose = p
+            .push(sample(212 * PERIOD))
+            .unwrap_or_else(|| panic!("a pose"));
         assert_eq!(pose.since_estimate_ns, 212 * PERIOD - t1);
     }
 
@@ -480,7 +487,7 @@ mod tests {
                 ..PredictorSettings::default()
             },
         )
-        .expect("valid");
+        .unwrap_or_else(|e| panic!("valid: {e}"));
         p.set_estimate(&estimate(0));
         for k in 1..1000 {
             p.push(sample(k * PERIOD));

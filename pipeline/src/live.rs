@@ -8,8 +8,10 @@
 //!                 beyond it dropped, counted)
 //! LiveSource::next_into (the pipeline's source thread)
 //!                 waits for a pair, then for the IMU to reach its time
-//!                 (at most `imu_wait_s`), takes the samples up to the first
-//!                 at or after it, and swaps the pair's buffers into the slot
+//!                 (at most `imu_wait_s`), takes the samples queued up to
+//!                 the first at or after it plus `RECORDED_IMU_LAG_S` (as a
+//!                 recording does; those that came while the pipeline was
+//!                 busy), and swaps the pair's buffers into the slot
 //! ```
 //!
 //! The pair waiting for the front end is always the newest the camera has
@@ -527,6 +529,12 @@ impl Source for LiveSource {
             }
             state.delivered_first = true;
         }
+        // Every sample there is up to the first at or after the pair's time
+        // plus the recordings' lag: a state that stands after the camera's
+        // stamp (an IMU that lags, `t + td`) is integrated on the samples
+        // that have come by now rather than the last one held, without
+        // waiting for more.
+        let until = t.saturating_add((crate::source::RECORDED_IMU_LAG_S * 1e9) as i64);
         while let Some(s) = state.imu.pop_front() {
             // Samples older than the last batch's end (out of order) are not
             // delivered twice.
@@ -534,8 +542,8 @@ impl Source for LiveSource {
                 continue;
             }
             input.imu.push(s);
-            if s.t_ns >= t {
-                self.last_imu_t = Some(s.t_ns);
+            self.last_imu_t = Some(s.t_ns);
+            if s.t_ns >= until {
                 break;
             }
         }

@@ -1213,13 +1213,17 @@ impl BackEnd {
 
     /// A frame's motion for moving its observations in time: the body's
     /// angular velocity at IMU time `t` (the gyro sample nearest, less the
-    /// bias) and its velocity in body axes.
+    /// bias; none, so zero, when the nearest is further than an IMU gap:
+    /// after a gap the last sample says nothing of now) and its velocity in
+    /// body axes.
     fn frame_motion(&self, t: i64, nav: &NavState, bias: &ImuBias) -> (Vector3<f64>, Vector3<f64>) {
         let k = self.imu.partition_point(|s| s.t_ns < t);
+        let max_age = self.imu_gap_ns.unsigned_abs();
         let nearest = [k.checked_sub(1), Some(k)]
             .into_iter()
             .flatten()
             .filter_map(|i| self.imu.get(i))
+            .filter(|s| s.t_ns.abs_diff(t) <= max_age)
             .min_by_key(|s| s.t_ns.abs_diff(t));
         let omega = nearest.map_or_else(Vector3::zeros, |s| s.gyro - bias.gyro);
         (omega, nav.rotation.inverse() * nav.velocity)

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
+use datasets::synth::trajectory::Route;
 use datasets::synth::{Difficulty, SynthConfig};
 use scout::synthetic::write_synthetic_sequence;
 
@@ -22,6 +23,11 @@ pub struct SynthArgs {
     /// Motion speed, clutter, texture contrast, noise and exposure change.
     #[arg(long, default_value = "medium", value_parser = parse_difficulty)]
     pub difficulty: Difficulty,
+    /// Where the flight goes after the hover: `wander` (a random walk) or
+    /// `out-and-back` (a leg, then the same path flown backwards with the same
+    /// headings, and again: places seen again, for measuring loop closure).
+    #[arg(long, default_value = "wander", value_parser = parse_route)]
+    pub route: Route,
     /// Render threads (default: all cores). The files do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
@@ -34,12 +40,17 @@ fn parse_difficulty(s: &str) -> Result<Difficulty, String> {
     s.parse::<Difficulty>().map_err(|e| e.to_string())
 }
 
+fn parse_route(s: &str) -> Result<Route, String> {
+    s.parse::<Route>().map_err(|e| e.to_string())
+}
+
 /// Runs `scout synth`.
 pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
     let cfg = SynthConfig {
         seed: args.seed,
         duration_s: args.duration,
         difficulty: args.difficulty,
+        route: args.route,
         ..SynthConfig::default()
     };
     let bar = super::progress(0, "rendering");

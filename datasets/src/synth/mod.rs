@@ -60,7 +60,7 @@ use self::imu::{ImuNoiseConfig, simulate_imu};
 use self::render::{CameraRenderer, RenderConfig, RenderScratch};
 use self::rng::{Rng, Stream, mix_key};
 use self::texture::{SceneTextures, TextureConfig};
-use self::trajectory::{KinematicState, Trajectory, TrajectoryConfig};
+use self::trajectory::{KinematicState, Route, Trajectory, TrajectoryConfig};
 use self::world::{World, WorldConfig};
 use crate::image::GrayImage;
 use crate::model::{
@@ -219,6 +219,9 @@ pub struct SynthConfig {
     pub vignetting: f64,
     /// Mean exposure gain (1 maps the textures' radiance to grey levels as is).
     pub exposure_gain: f64,
+    /// Where the flight goes: a random walk, or out and back along one so that
+    /// places are seen again (see [`trajectory`]).
+    pub route: Route,
 }
 
 impl Default for SynthConfig {
@@ -239,6 +242,7 @@ impl Default for SynthConfig {
             image_noise_scale: 1.0,
             vignetting: 0.25,
             exposure_gain: 1.25,
+            route: Route::Wander,
         }
     }
 }
@@ -275,6 +279,7 @@ impl SynthConfig {
             max_angular_rate_rad_s: p.max_angular_rate_rad_s,
             clearance_m: self.clearance_m,
             camera_tilt_rad: self.camera_tilt_deg.to_radians(),
+            route: self.route,
             ..TrajectoryConfig::default()
         }
     }

@@ -76,22 +76,54 @@ fn shi_tomasi_corners(image: &GrayImage, threshold: f64) -> usize {
     count
 }
 
+/// Asserts that `s` keeps `cfg`'s speed, angular-rate and clearance limits,
+/// its cameras a little nearer the surfaces than the body; returns its angular
+/// rate (rad/s) and clearance (m).
+fn assert_within_limits(
+    world: &World,
+    cfg: &SynthConfig,
+    s: &KinematicState,
+    what: &str,
+) -> (f64, f64) {
+    let profile = cfg.resolved_profile();
+    let t = s.t_s;
+    let speed = s.velocity.norm();
+    let rate = s.angular_velocity_body.norm();
+    assert!(
+        speed <= profile.speed_m_s[1] + 1e-9 && speed <= 1.5 + 1e-9,
+        "{what} t {t}: speed {speed}"
+    );
+    assert!(
+        rate <= profile.max_angular_rate_rad_s,
+        "{what} t {t}: rate {rate}"
+    );
+    let d = world.signed_distance(&s.position);
+    assert!(d >= cfg.clearance_m, "{what} t {t}: clearance {d}");
+    for calibration in [
+        CameraCalibration::euroc_cam0(),
+        CameraCalibration::euroc_cam1(),
+    ] {
+        let cam = s.world_from_body * calibration.body_from_cam;
+        assert!(
+            world.signed_distance(&cam.translation.vector) > cfg.clearance_m - 0.15,
+            "{what} t {t}: camera too near a surface"
+        );
+    }
+    (rate, d)
+}
+
 #[test]
 fn trajectories_respect_hover_speed_rate_and_clearance_limits() {
     for difficulty in [Difficulty::Easy, Difficulty::Medium, Difficulty::Hard] {
         let (mut peak_speed, mut peak_rate, mut min_clearance) = (0.0_f64, 0.0_f64, f64::MAX);
         for seed in 0..4 {
             let cfg = short_config(seed, difficulty, 30.0);
-            let profile = cfg.resolved_profile();
+            let what = format!("{difficulty} seed {seed}");
             let world =
                 World::generate(&cfg.world_config(), seed).unwrap_or_else(|e| panic!("{e}"));
             let traj = Trajectory::generate(&world, &cfg.trajectory_config(), seed)
                 .unwrap_or_else(|e| panic!("{difficulty} seed {seed}: {e}"));
             let start = traj.state(0.0);
-            let body_from_cams = [
-                CameraCalibration::euroc_cam0().body_from_cam,
-                CameraCalibration::euroc_cam1().body_from_cam,
-            ];
             let mut seq_peak_speed = 0.0_f64;
             let mut moving_time = 0.0;
             for k in 0..=6000 {
@@ -109,27 +141,7 @@ fn trajectories_respect_hover_speed_rate_and_clearance_limits() {
                         moving_time += 0.005;
                     }
                 }
-                let speed = s.velocity.norm();
-                let rate = s.angular_velocity_body.norm();
-                assert!(
-                    speed <= profile.speed_m_s[1] + 1e-9 && speed <= 1.5 + 1e-9,
-                    "{speed}"
-                );
-                assert!(
-                    rate <= profile.max_angular_rate_rad_s,
-                    "{difficulty} {seed} t {t}: {rate}"
-                );
-                let d = world.signed_distance(&s.position);
-                assert!(
-                    d >= cfg.clearance_m,
-                    "{difficulty} seed {seed} t {t}: clearance {d}"
-                );
-                for body_from_cam in &body_from_cams {
-                    let cam = s.world_from_body * body_from_cam;
-                    assert!(
-                        world.signed_distance(&cam.translation.vector) > cfg.clearance_m - 0.15
-                    );
-                }
+                let (rate, d) = assert_within_limits(&world, &cfg, &s, &what);
                 peak_rate = peak_rate.max(rate);
                 min_clearance = min_clearance.min(d);
             }
@@ -146,6 +158,103 @@ fn trajectories_respect_hover_speed_rate_and_clearance_limits() {
         println!(
             "{difficulty}: peak speed {peak_speed:.2} m/s, peak rate {peak_rate:.2} rad/s, \
              min clearance {min_clearance:.3} m"
+        );
+    }
+}
+
+/// The share of `traj`'s poses from `from_s` on (sampled every 50 ms) with an
+/// earlier pose, at least 5 s earlier, within 0.3 m and 0.3 rad of it: places
+/// seen again from about the same viewpoint.
+fn revisited_share(traj: &Trajectory, from_s: f64) -> f64 {
+    let poses: Vec<KinematicState> = (0..)
+        .map(|k| f64::from(k) * 0.05)
+        .take_while(|&t| t <= traj.duration_s())
+        .map(|t| traj.state(t))
+        .collect();
+    let late: Vec<&KinematicState> = poses.iter().filter(|s| s.t_s >= from_s).collect();
+    let revisits = late
+        .iter()
+        .filter(|s| {
+            poses.iter().take_while(|e| e.t_s <= s.t_s - 5.0).any(|e| {
+                (e.position - s.position).norm() <= 0.3
+                    && e.world_from_body
+                        .rotation
+                        .angle_to(&s.world_from_body.rotation)
+                        <= 0.3
+            })
+        })
+        .count();
+    revisits as f64 / late.len().max(1) as f64
+}
+
+#[test]
+fn out_and_back_flights_see_their_places_again_within_the_limits() {
+    let duration_s = 40.0;
+    for seed in 0..4 {
+        let wander_cfg = short_config(seed, Difficulty::Medium, duration_s);
+        let cfg = SynthConfig {
+            route: Route::OutAndBack,
+            ..wander_cfg.clone()
+        };
+        let what = format!("out-and-back seed {seed}");
+        let world = World::generate(&cfg.world_config(), seed).unwrap_or_else(|e| panic!("{e}"));
+        let traj = Trajectory::generate(&world, &cfg.trajectory_config(), seed)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let wander = Trajectory::generate(&world, &wander_cfg.trajectory_config(), seed)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!((traj.duration_s() - duration_s).abs() < 1e-12);
+        for k in 0..=8000 {
+            let s = traj.state(f64::from(k) * 0.005);
+            if s.t_s <= cfg.hover_s {
+                // The hover is the random walk's, untouched.
+                assert_eq!(s, wander.state(s.t_s), "{what} t {}", s.t_s);
+            }
+            assert_within_limits(&world, &cfg, &s, &what);
+        }
+        // After the first leg (a third of the flight after the hover), most
+        // poses repeat an earlier one; the random walk's hardly ever do.
+        let first_leg_end = cfg.hover_s + (duration_s - cfg.hover_s) / 3.0;
+        let share = revisited_share(&traj, first_leg_end);
+        let wander_share = revisited_share(&wander, first_leg_end);
+        println!("seed {seed}: revisited {share:.3} (random walk {wander_share:.3})");
+        assert!(share > 0.75, "{what}: {share}");
+        assert!(
+            wander_share < 0.2,
+            "seed {seed}: random walk {wander_share}"
+        );
+    }
+}
+
+#[test]
+fn the_default_route_is_the_random_walk_and_every_route_is_deterministic() {
+    assert_eq!(SynthConfig::default().route, Route::Wander);
+    assert_eq!(TrajectoryConfig::default().route, Route::Wander);
+    for (seed, difficulty) in [
+        (0, Difficulty::Easy),
+        (5, Difficulty::Medium),
+        (9, Difficulty::Hard),
+    ] {
+        let cfg = short_config(seed, difficulty, 30.0);
+        let world = World::generate(&cfg.world_config(), seed).unwrap_or_else(|e| panic!("{e}"));
+        let make = |route: Route, seed: u64| {
+            let cfg = SynthConfig {
+                route,
+                ..cfg.clone()
+            };
+            Trajectory::generate(&world, &cfg.trajectory_config(), seed)
+                .unwrap_or_else(|e| panic!("{route} seed {seed}: {e}"))
+        };
+        let default = Trajectory::generate(&world, &cfg.trajectory_config(), seed)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let wander = make(Route::Wander, seed);
+        assert_eq!(default.control_points(), wander.control_points());
+        assert_eq!(default, wander);
+        let there_and_back = make(Route::OutAndBack, seed);
+        assert_eq!(there_and_back, make(Route::OutAndBack, seed));
+        assert_ne!(there_and_back.control_points(), wander.control_points());
+        assert_ne!(
+            there_and_back.control_points(),
+            make(Route::OutAndBack, seed + 1).control_points()
         );
     }
 }

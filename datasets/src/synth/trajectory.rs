@@ -27,6 +27,20 @@
 //! checked densely; otherwise other candidates are tried and, failing those, the
 //! walk backtracks. Yaw follows the direction of travel with a slowly wandering
 //! offset (so the cameras also move sideways), bounded per knot.
+//!
+//! Routes: measuring loop closure or map reuse needs a flight that comes back
+//! to places it has seen, from about the same viewpoint, with exact ground
+//! truth for the revisits. The default [`Route::Wander`] is the random walk
+//! above, which never comes back on purpose. [`Route::OutAndBack`] walks one
+//! leg (a third of the flight after the hover, or `route_leg_s`), then flies
+//! the leg's control points in reverse order with the same yaw values, then in
+//! order again, and so on: a reversed window of control points gives the same
+//! curve traced backwards, and the attitude depends only on the acceleration
+//! (unchanged when time runs backwards) and the yaw, so the vehicle flies
+//! backwards through exactly the poses of the way out and its cameras see the
+//! same views again. Only the turnarounds are new curves; they are checked like
+//! every span, and one that breaks a limit loses its apex (the vehicle turns one
+//! control point earlier).
 
 use nalgebra::{Isometry3, Matrix3, Point3, Rotation3, Translation3, UnitQuaternion, Vector3};
 
@@ -74,6 +88,52 @@ pub struct TrajectoryConfig {
     pub altitude_m: [f64; 2],
     /// Downward pitch of the sensor head (cameras and IMU) on the vehicle, rad.
     pub camera_tilt_rad: f64,
+    /// Where the flight goes after the hover: a random walk, or back and forth
+    /// along one so that places are seen again.
+    pub route: Route,
+    /// Length of the first leg of a [`Route::OutAndBack`] flight, seconds of
+    /// control points (at least three knot intervals); `None`: a third of the
+    /// flight after the hover. Ignored by [`Route::Wander`].
+    pub route_leg_s: Option<f64>,
+}
+
+/// Where a generated trajectory goes after its hover.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Route {
+    /// A random walk through free space that never deliberately comes back.
+    #[default]
+    Wander,
+    /// A random-walk leg, then the same control points in reverse order with
+    /// the same yaw values (the vehicle flies backwards along its path, its
+    /// cameras looking where they looked on the way out), then out again, and
+    /// so on until the duration is filled.
+    OutAndBack,
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Wander => "wander",
+            Self::OutAndBack => "out-and-back",
+        })
+    }
+}
+
+impl std::str::FromStr for Route {
+    type Err = DatasetError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "wander" => Ok(Self::Wander),
+            "out-and-back" => Ok(Self::OutAndBack),
+            other => Err(DatasetError::InvalidArgument(format!(
+                "route '{other}': expected wander or out-and-back"
+            ))),
+        }
+    }
 }
 
 impl Default for TrajectoryConfig {
@@ -90,6 +150,8 @@ impl Default for TrajectoryConfig {
             yaw_offset_max_rad: 1.0,
             altitude_m: [0.7, 2.0],
             camera_tilt_rad: 0.15,
+            route: Route::Wander,
+            route_leg_s: None,
         }
     }
 }
@@ -338,82 +400,32 @@ impl Trajectory {
             DatasetError::InvalidArgument("no free start point in the world".into())
         })?;
         let to_centre = room.centre() - start;
-        let mut heading = to_centre.y.atan2(to_centre.x) + rng.range(-0.5, 0.5);
+        let heading = to_centre.y.atan2(to_centre.x) + rng.range(-0.5, 0.5);
         let yaw0 = heading;
         for _ in 0..DEGREE + hover_spans {
             traj.control_points.push([start.x, start.y, start.z, yaw0]);
         }
         let first_free = traj.control_points.len();
-        // Per accepted point: the heading and yaw offset it was made with.
-        let mut walk: Vec<(f64, f64)> = vec![(heading, 0.0); first_free];
-
-        let yaw_step_max = cfg.yaw_rate_share * cfg.max_angular_rate_rad_s * dt;
-        let mut backtracks = 0;
-        while traj.control_points.len() < points_needed {
-            let j = traj.control_points.len();
-            let prev = traj.control_points[j - 1];
-            let prev_p = Vector3::new(prev[0], prev[1], prev[2]);
-            let (prev_heading, prev_offset) = walk[j - 1];
-            let mut accepted = false;
-            for attempt in 0..CANDIDATES {
-                let turn = if attempt < CANDIDATES / 2 {
-                    rng.gaussian() * cfg.turn_sigma_rad * (1.0 + attempt as f64 / 5.0)
-                } else {
-                    rng.range(-std::f64::consts::PI, std::f64::consts::PI)
-                };
-                heading = prev_heading + turn;
-                let step = rng.range(cfg.speed_m_s[0], cfg.speed_m_s[1]) * dt;
-                let mut dz = rng.gaussian() * 0.2 * step;
-                if prev_p.z + dz < z_lo || prev_p.z + dz > z_hi {
-                    dz = -dz;
-                }
-                let dz = dz.clamp(z_lo - prev_p.z, z_hi - prev_p.z);
-                let horizontal = (step * step - dz * dz).max(0.0).sqrt();
-                let p = prev_p
-                    + Vector3::new(horizontal * heading.cos(), horizontal * heading.sin(), dz);
-                if !world.is_free(&p, cfg.clearance_m + 0.15)
-                    || !world.segment_is_free(&prev_p, &p, cfg.clearance_m + 0.05, 0.05)
-                {
-                    continue;
-                }
-                // Yaw: toward the travel direction plus a wandering offset, looking
-                // at something at least 1.2 m away when possible.
-                let mut offset = (prev_offset + rng.gaussian() * 0.35)
-                    .clamp(-cfg.yaw_offset_max_rad, cfg.yaw_offset_max_rad);
-                let look = |yaw: f64| {
-                    let (s, c) = yaw.sin_cos();
-                    let (st, ct) = cfg.camera_tilt_rad.sin_cos();
-                    let dir = Vector3::new(c * ct, s * ct, -st);
-                    world.cast_ray(&Point3::from(p), &dir, 1.2).is_none()
-                };
-                if !look(heading + offset) {
-                    offset *= 0.3;
-                }
-                let yaw_prev = prev[3];
-                let yaw = yaw_prev
-                    + wrap_angle(heading + offset - yaw_prev).clamp(-yaw_step_max, yaw_step_max);
-                traj.control_points.push([p.x, p.y, p.z, yaw]);
-                if traj.span_is_acceptable(j - DEGREE, world, cfg) {
-                    walk.push((heading, offset));
-                    accepted = true;
-                    break;
-                }
-                traj.control_points.pop();
-            }
-            if !accepted {
-                backtracks += 1;
-                if backtracks > MAX_BACKTRACKS {
-                    return Err(DatasetError::InvalidArgument(format!(
-                        "no trajectory with clearance {} m found in this world (seed {seed}); \
-                         try fewer obstacles or a smaller clearance",
-                        cfg.clearance_m
-                    )));
-                }
-                // Undo the last free point (never the hover).
-                if traj.control_points.len() > first_free {
-                    traj.control_points.pop();
-                    walk.pop();
-                }
+        let mut search = Search {
+            world,
+            cfg,
+            seed,
+            rng,
+            // Per accepted point: the heading and yaw offset it was made with.
+            walk: vec![(heading, 0.0); first_free],
+            first_free,
+            z_range: [z_lo, z_hi],
+            backtracks: 0,
+        };
+        match cfg.route {
+            Route::Wander => search.wander(&mut traj, points_needed)?,
+            Route::OutAndBack => {
+                let leg_s = cfg
+                    .route_leg_s
+                    .unwrap_or((cfg.duration_s - cfg.hover_s) / 3.0);
+                let leg_points = ((leg_s / dt).round() as usize).max(3);
+                search.wander(&mut traj, points_needed.min(first_free + leg_points))?;
+                search.shuttle(&mut traj, points_needed)?;
             }
         }
         Ok(traj)
@@ -640,6 +652,184 @@ impl Trajectory {
     }
 }
 
+/// The control-point search of [`Trajectory::generate`] after the hover: its
+/// random numbers, the walk's state and the backtracking budget shared by the
+/// route's stages.
+struct Search<'a> {
+    world: &'a World,
+    cfg: &'a TrajectoryConfig,
+    seed: u64,
+    rng: Rng,
+    /// Per accepted point: the heading and yaw offset it was made with, rad.
+    walk: Vec<(f64, f64)>,
+    /// Index of the first control point after the hover.
+    first_free: usize,
+    /// Flying height range, metres.
+    z_range: [f64; 2],
+    backtracks: usize,
+}
+
+impl Search<'_> {
+    /// Counts a backtracking step; an error once the budget is spent.
+    fn backtrack(&mut self) -> Result<()> {
+        self.backtracks += 1;
+        if self.backtracks > MAX_BACKTRACKS {
+            return Err(DatasetError::InvalidArgument(format!(
+                "no trajectory with clearance {} m found in this world (seed {}); \
+                 try fewer obstacles or a smaller clearance",
+                self.cfg.clearance_m, self.seed
+            )));
+        }
+        Ok(())
+    }
+
+    /// Extends `traj` by the random walk until it has `target_len` control points.
+    fn wander(&mut self, traj: &mut Trajectory, target_len: usize) -> Result<()> {
+        let (world, cfg) = (self.world, self.cfg);
+        let dt = cfg.knot_interval_s;
+        let [z_lo, z_hi] = self.z_range;
+        let yaw_step_max = cfg.yaw_rate_share * cfg.max_angular_rate_rad_s * dt;
+        while traj.control_points.len() < target_len {
+            let j = traj.control_points.len();
+            let prev = traj.control_points[j - 1];
+            let prev_p = Vector3::new(prev[0], prev[1], prev[2]);
+            let (prev_heading, prev_offset) = self.walk[j - 1];
+            let mut accepted = false;
+            for attempt in 0..CANDIDATES {
+                let turn = if attempt < CANDIDATES / 2 {
+                    self.rng.gaussian() * cfg.turn_sigma_rad * (1.0 + attempt as f64 / 5.0)
+                } else {
+                    self.rng.range(-std::f64::consts::PI, std::f64::consts::PI)
+                };
+                let heading = prev_heading + turn;
+                let step = self.rng.range(cfg.speed_m_s[0], cfg.speed_m_s[1]) * dt;
+                let mut dz = self.rng.gaussian() * 0.2 * step;
+                if prev_p.z + dz < z_lo || prev_p.z + dz > z_hi {
+                    dz = -dz;
+                }
+                let dz = dz.clamp(z_lo - prev_p.z, z_hi - prev_p.z);
+                let horizontal = (step * step - dz * dz).max(0.0).sqrt();
+                let p = prev_p
+                    + Vector3::new(horizontal * heading.cos(), horizontal * heading.sin(), dz);
+                if !world.is_free(&p, cfg.clearance_m + 0.15)
+                    || !world.segment_is_free(&prev_p, &p, cfg.clearance_m + 0.05, 0.05)
+                {
+                    continue;
+                }
+                // Yaw: toward the travel direction plus a wandering offset, looking
+                // at something at least 1.2 m away when possible.
+                let mut offset = (prev_offset + self.rng.gaussian() * 0.35)
+                    .clamp(-cfg.yaw_offset_max_rad, cfg.yaw_offset_max_rad);
+                let look = |yaw: f64| {
+                    let (s, c) = yaw.sin_cos();
+                    let (st, ct) = cfg.camera_tilt_rad.sin_cos();
+                    let dir = Vector3::new(c * ct, s * ct, -st);
+                    world.cast_ray(&Point3::from(p), &dir, 1.2).is_none()
+                };
+                if !look(heading + offset) {
+                    offset *= 0.3;
+                }
+                let yaw_prev = prev[3];
+                let yaw = yaw_prev
+                    + wrap_angle(heading + offset - yaw_prev).clamp(-yaw_step_max, yaw_step_max);
+                traj.control_points.push([p.x, p.y, p.z, yaw]);
+                if traj.span_is_acceptable(j - DEGREE, world, cfg) {
+                    self.walk.push((heading, offset));
+                    accepted = true;
+                    break;
+                }
+                traj.control_points.pop();
+            }
+            if !accepted {
+                self.backtrack()?;
+                // Undo the last free point (never the hover).
+                if traj.control_points.len() > self.first_free {
+                    traj.control_points.pop();
+                    self.walk.pop();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Extends `traj`, whose control points after the hover are the first leg,
+    /// back and forth along that leg until it has `target_len` points: the
+    /// leg's points (from the last of the hover on) in reverse order, then in
+    /// order, and so on, each with its yaw.
+    ///
+    /// A stretch flown again is the same curve (a window of six points, or its
+    /// mirror image: the uniform basis is symmetric, `B_j(u) = B_{5-j}(1 - u)`),
+    /// traced the other way: the same poses, since the attitude depends on the
+    /// acceleration, unchanged by reversing time, and the yaw. The turnaround
+    /// spans, whose windows hold the apex and points on both sides of it, are
+    /// new curves; every span is checked, and when a turnaround span fails its
+    /// apex is dropped, so the vehicle turns one point earlier, from then on at
+    /// that end of the leg. A retraced span failing (only rounding at a limit
+    /// could do it) makes the vehicle turn where it is.
+    fn shuttle(&mut self, traj: &mut Trajectory, target_len: usize) -> Result<()> {
+        let leg = traj.control_points[self.first_free - 1..].to_vec();
+        // The leg's points still flown to, and the leg index of the last
+        // control point.
+        let (mut lo, mut hi) = (0, leg.len() - 1);
+        let mut cur = hi;
+        let mut toward_start = true;
+        // Points appended since the last turnaround.
+        let mut since_apex = 0;
+        while traj.control_points.len() < target_len {
+            if hi < lo + 2 {
+                return Err(DatasetError::InvalidArgument(format!(
+                    "out-and-back route: no turnaround within the limits on a leg of {} \
+                     control points in this world (seed {}); try a longer leg or more clearance",
+                    leg.len(),
+                    self.seed
+                )));
+            }
+            let next = if toward_start {
+                (cur > lo).then(|| cur - 1)
+            } else {
+                (cur < hi).then(|| cur + 1)
+            };
+            let Some(next) = next else {
+                toward_start = !toward_start;
+                since_apex = 0;
+                continue;
+            };
+            let j = traj.control_points.len();
+            traj.control_points.push(leg[next]);
+            since_apex += 1;
+            if traj.span_is_acceptable(j - DEGREE, self.world, self.cfg) {
+                cur = next;
+                continue;
+            }
+            traj.control_points.pop();
+            self.backtrack()?;
+            if since_apex <= DEGREE {
+                // The turnaround failed: drop the points after the apex and the
+                // apex; the previous sweep came through its neighbour, now the
+                // last control point and the new end of the leg.
+                let keep = traj.control_points.len() - since_apex;
+                traj.control_points.truncate(keep);
+                if toward_start {
+                    hi -= 1;
+                    cur = hi;
+                } else {
+                    lo += 1;
+                    cur = lo;
+                }
+            } else {
+                if toward_start {
+                    lo = cur;
+                } else {
+                    hi = cur;
+                }
+                toward_start = !toward_start;
+            }
+            since_apex = 0;
+        }
+        Ok(())
+    }
+}
+
 fn validate(cfg: &TrajectoryConfig) -> Result<()> {
     let bad = |m: &str| {
         Err(DatasetError::InvalidArgument(format!(
@@ -673,6 +863,11 @@ fn validate(cfg: &TrajectoryConfig) -> Result<()> {
     }
     if !(cfg.altitude_m[0] < cfg.altitude_m[1] && cfg.camera_tilt_rad.abs() < 1.2) {
         return bad("altitude_m must be increasing, |camera_tilt_rad| < 1.2");
+    }
+    if let Some(leg) = cfg.route_leg_s
+        && !(leg.is_finite() && leg >= 3.0 * cfg.knot_interval_s)
+    {
+        return bad("route_leg_s must be at least three knot intervals");
     }
     Ok(())
 }
@@ -820,6 +1015,123 @@ mod tests {
         assert!(top > 0.3 && top <= 0.2062 / 0.5 + 1e-9, "{top}");
         assert!(traj.push_control_point([f64::NAN, 0.0, 0.0, 0.0]).is_err());
         assert!(Trajectory::hover(start, 0.0, 0.0, 0.1).is_err());
+    }
+
+    #[test]
+    fn out_and_back_retraces_its_leg_pose_for_pose_and_turns_early_where_it_must() {
+        // Yaw may spend the whole rate budget and the steps are long, so some
+        // turnarounds (braking pitches the vehicle back while it still turns)
+        // break the angular-rate limit and lose their apex.
+        let cfg = TrajectoryConfig {
+            duration_s: 40.0,
+            route: Route::OutAndBack,
+            route_leg_s: Some(13.0),
+            yaw_rate_share: 1.0,
+            max_angular_rate_rad_s: 0.5,
+            speed_m_s: [0.8, 1.5],
+            ..TrajectoryConfig::default()
+        };
+        let dt = cfg.knot_interval_s;
+        let leg_points = 13;
+        let mut early_turns = Vec::new();
+        for seed in 0..4 {
+            let world =
+                World::generate(&WorldConfig::default(), seed).unwrap_or_else(|e| panic!("{e}"));
+            let traj = Trajectory::generate(&world, &cfg, seed)
+                .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+            let cps = traj.control_points();
+            let hover_points = DEGREE + (cfg.hover_s / dt).ceil() as usize;
+            assert!(cps[..hover_points].iter().all(|p| *p == cps[0]));
+            // The first leg: from the last hover point to the first reversal.
+            let apex = (hover_points..cps.len() - 1)
+                .find(|&k| cps[k + 1] == cps[k - 1])
+                .unwrap_or_else(|| panic!("seed {seed}: the flight never turns back"));
+            let leg = &cps[hover_points - 1..=apex];
+            assert!(
+                (3..=leg_points + 1).contains(&leg.len()),
+                "seed {seed}: leg of {}",
+                leg.len()
+            );
+            if leg.len() < leg_points + 1 {
+                early_turns.push(seed);
+            }
+            // After it, the leg's own points (yaw included), one step along
+            // the leg at a time.
+            let mut i = leg.len() - 1;
+            for (k, p) in cps.iter().enumerate().skip(apex + 1) {
+                i = [i.wrapping_sub(1), i + 1]
+                    .into_iter()
+                    .find(|&n| leg.get(n) == Some(p))
+                    .unwrap_or_else(|| {
+                        panic!("seed {seed}: point {k} is not next to leg point {i}")
+                    });
+            }
+            // The way back is the way out, pose for pose: control points
+            // symmetric about the apex make a curve symmetric in time about
+            // the apex's knot, (apex - 2) knot intervals into the spline, as
+            // far as the symmetry reaches (two knots short of its end).
+            let radius = (1..=apex)
+                .take_while(|&j| cps.get(apex + j).is_some_and(|p| *p == cps[apex - j]))
+                .count();
+            let t_apex = (apex as f64 - 2.0) * dt - traj.time_offset_s;
+            let reach = ((radius as f64 - 2.0) * dt).min(traj.duration_s() - t_apex);
+            assert!(reach > 8.0, "seed {seed}: {reach} s retraced");
+            for k in 0..=400 {
+                let tau = reach * f64::from(k) / 400.0;
+                let (out, back) = (traj.state(t_apex - tau), traj.state(t_apex + tau));
+                let turn = out
+                    .world_from_body
+                    .rotation
+                    .angle_to(&back.world_from_body.rotation);
+                assert!(
+                    (out.position - back.position).norm() < 1e-9 && turn < 1e-9,
+                    "seed {seed} tau {tau}"
+                );
+                assert!((out.velocity + back.velocity).norm() < 1e-9);
+            }
+            // Within the limits everywhere, the turnarounds included.
+            for k in 0..=8000 {
+                let s = traj.state(f64::from(k) * 0.005);
+                assert!(s.velocity.norm() <= cfg.speed_m_s[1] + 1e-9);
+                assert!(
+                    s.angular_velocity_body.norm() <= cfg.max_angular_rate_rad_s,
+                    "seed {seed} t {}",
+                    s.t_s
+                );
+                assert!(world.signed_distance(&s.position) >= cfg.clearance_m);
+            }
+        }
+        println!("turned before the leg's end: seeds {early_turns:?}");
+        assert!(!early_turns.is_empty());
+    }
+
+    #[test]
+    fn a_route_leg_shorter_than_three_knots_is_rejected() {
+        let world = World::generate(&WorldConfig::default(), 1).unwrap_or_else(|e| panic!("{e}"));
+        for leg in [2.5, f64::NAN, -1.0] {
+            let cfg = TrajectoryConfig {
+                route: Route::OutAndBack,
+                route_leg_s: Some(leg),
+                ..TrajectoryConfig::default()
+            };
+            assert!(matches!(
+                Trajectory::generate(&world, &cfg, 1),
+                Err(DatasetError::InvalidArgument(_))
+            ));
+        }
+        assert_eq!(
+            "Out-And-Back".parse::<Route>().ok(),
+            Some(Route::OutAndBack)
+        );
+        assert_eq!(
+            Route::OutAndBack.to_string().parse::<Route>().ok(),
+            Some(Route::OutAndBack)
+        );
+        assert_eq!(
+            Route::Wander.to_string().parse::<Route>().ok(),
+            Some(Route::Wander)
+        );
+        assert!("loops".parse::<Route>().is_err());
     }
 
     #[test]

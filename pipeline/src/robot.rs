@@ -23,6 +23,10 @@
 //! sysfs = "/sys/bus/iio/devices/iio:device0"
 //! dev = "/dev/iio:device0"
 //! rate_hz = 200
+//! # an accelerometer and a gyroscope on two IIO devices (st_lsm6dsx,
+//! # inv_icm42600): sysfs and dev above are the accelerometer's
+//! # gyro_sysfs = "/sys/bus/iio/devices/iio:device1"
+//! # gyro_dev = "/dev/iio:device1"
 //!
 //! [live.poses]                        # a pose per IMU sample (crate::imu_rate)
 //! file = true                         # OUT/imu_poses.tum
@@ -362,6 +366,12 @@ pub struct ImuConfig {
     pub trigger: Option<String>,
     /// Scans the kernel buffer holds.
     pub buffer_scans: u32,
+    /// For an IMU whose gyroscope is a second IIO device (`st_lsm6dsx`,
+    /// `inv_icm42600`): its sysfs folder (`sysfs` and `dev` are then the
+    /// accelerometer's), with [`ImuConfig::gyro_dev`].
+    pub gyro_sysfs: Option<PathBuf>,
+    /// The gyroscope's character device, with [`ImuConfig::gyro_sysfs`].
+    pub gyro_dev: Option<PathBuf>,
 }
 
 impl Default for ImuConfig {
@@ -372,6 +382,8 @@ impl Default for ImuConfig {
             rate_hz: Some(200.0),
             trigger: None,
             buffer_scans: 256,
+            gyro_sysfs: None,
+            gyro_dev: None,
         }
     }
 }
@@ -467,6 +479,13 @@ impl RobotConfig {
             camera.validate()?;
         }
         live.poses.validate()?;
+        if let Some(imu) = &live.imu
+            && imu.gyro_sysfs.is_some() != imu.gyro_dev.is_some()
+        {
+            return Err(PipelineError::Config(
+                "[live.imu] gyro_sysfs and gyro_dev go together".into(),
+            ));
+        }
         let config = Self { pipeline, live };
         config.live_settings(0.0).validate()?;
         Ok(config)
@@ -552,15 +571,48 @@ pub fn open_live(robot: &RobotConfig) -> Result<LiveSource, PipelineError> {
         }
     }
     let camera = open_camera(camera_config)?;
-    let imu = sensors::iio::IioImu::open(&sensors::iio::IioSettings {
-        sysfs: imu_config.sysfs.clone(),
-        dev: imu_config.dev.clone(),
-        rate_hz: imu_config.rate_hz,
-        trigger: imu_config.trigger.clone(),
-        buffer_scans: imu_config.buffer_scans,
-    })
-    .map_err(|e| PipelineError::Config(format!("[live.imu] {e}")))?;
-    LiveSource::start(camera, Box::new(imu), rig, robot.live_settings(shift_s))
+    let imu = open_imu(imu_config, &robot.pipeline.health)?;
+    LiveSource::start(camera, imu, rig, robot.live_settings(shift_s))
+}
+
+/// The IIO IMU of `[live.imu]`: one device, or an accelerometer and a
+/// gyroscope on two (`gyro_sysfs`, `gyro_dev`) merged at the gyroscope's
+/// stamps across at most `[health] imu_gap_s` of the accelerometer.
+fn open_imu(
+    c: &ImuConfig,
+    health: &vio::health::HealthConfig,
+) -> Result<Box<dyn sensors::Imu>, PipelineError> {
+    use sensors::iio::{IioChannels, IioImu, IioSettings};
+    let settings = |sysfs: &Path, dev: &Path, channels| IioSettings {
+        sysfs: sysfs.to_path_buf(),
+        dev: dev.to_path_buf(),
+        rate_hz: c.rate_hz,
+        trigger: c.trigger.clone(),
+        buffer_scans: c.buffer_scans,
+        channels,
+    };
+    let fail = |e: sensors::SensorError| PipelineError::Config(format!("[live.imu] {e}"));
+    match (&c.gyro_sysfs, &c.gyro_dev) {
+        (None, None) => Ok(Box::new(
+            IioImu::open(&settings(&c.sysfs, &c.dev, IioChannels::Both)).map_err(fail)?,
+        )),
+        (Some(gyro_sysfs), Some(gyro_dev)) => {
+            let accel = IioImu::open(&settings(&c.sysfs, &c.dev, IioChannels::Accelerometer))
+                .map_err(fail)?;
+            let gyro = IioImu::open(&settings(gyro_sysfs, gyro_dev, IioChannels::Gyroscope))
+                .map_err(fail)?;
+            let max_gap_ns = (health.imu_gap_s * 1e9).round() as i64;
+            Ok(Box::new(
+                sensors::split::SplitImu::start(Box::new(accel), Box::new(gyro), max_gap_ns)
+                    .map_err(fail)?,
+            ))
+        }
+        _ => Err(PipelineError::Config(
+            "[live.imu] gyro_sysfs and gyro_dev go together (an accelerometer and a gyroscope \
+             on two IIO devices: sysfs and dev are then the accelerometer's)"
+                .into(),
+        )),
+    }
 }
 
 #[cfg(feature = "v4l2")]
@@ -659,6 +711,7 @@ horizon_s = 0.1
         assert!(message("[live.camera]\ndevices = [\"a\"]\n").contains("devices"));
         assert!(message("[live.stream]\nimu_wait_s = 0\n").contains("imu_wait_s"));
         assert!(message("[live.poses]\nhorizon_s = 0\n").contains("horizon_s"));
+        assert!(message("[live.imu]\ngyro_sysfs = \"/sys/x\"\n").contains("gyro_dev"));
         assert!(message("[live.poses]\nrate = 1\n").contains("rate"));
         let bad_udp = PosesConfig {
             udp: Some("no port here".into()),

@@ -26,9 +26,11 @@
 //!
 //! The device layer is [`IioImu::open`] (the sysfs writes) and a `read` of
 //! the character device; everything between the bytes and the samples is
-//! [`ScanDecoder`], which tests drive from a fake sysfs tree and a pipe. A
-//! device whose accelerometer and gyroscope are separate IIO devices
-//! (`st_lsm6dsx`) is not read yet: both must be in one scan.
+//! [`ScanDecoder`], which tests drive from a fake sysfs tree and a pipe.
+//! Some drivers (`st_lsm6dsx`, `inv_icm42600`) make the accelerometer and
+//! the gyroscope two IIO devices, each with its own buffer and timestamp:
+//! [`IioSettings::channels`] opens each for its one sensor
+//! ([`IioChannels`]), and [`crate::split::SplitImu`] merges the two streams.
 //!
 //! Axes: the IMU's own, as the driver reports them (the board's mounting is
 //! the calibration's `T_cam_imu`, not corrected here).
@@ -201,9 +203,10 @@ impl ScanLayout {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanDecoder {
     layout: ScanLayout,
-    /// Per axis x, y, z: the channel's position in the layout.
-    accel: [usize; 3],
-    gyro: [usize; 3],
+    /// Per axis x, y, z: the channel's position in the layout (`None`: a
+    /// sensor the device does not carry).
+    accel: Option<[usize; 3]>,
+    gyro: Option<[usize; 3]>,
     timestamp: usize,
     /// `(raw + offset) * scale` per axis.
     accel_scale: [f64; 3],
@@ -226,6 +229,46 @@ pub const IMU_CHANNELS: [&str; 7] = [
 /// Units of one channel: `(scale, offset)`.
 pub type Units = (f64, f64);
 
+/// Which of the IMU's sensors an IIO device carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IioChannels {
+    /// Accelerometer and gyroscope in one scan ([`IMU_CHANNELS`]).
+    #[default]
+    Both,
+    /// The accelerometer alone (the gyroscope is another device).
+    Accelerometer,
+    /// The gyroscope alone (the accelerometer is another device).
+    Gyroscope,
+}
+
+impl IioChannels {
+    /// The channels a scan of such a device must carry.
+    #[must_use]
+    pub fn names(self) -> &'static [&'static str] {
+        match self {
+            Self::Both => &IMU_CHANNELS,
+            Self::Accelerometer => &["in_accel_x", "in_accel_y", "in_accel_z", "in_timestamp"],
+            Self::Gyroscope => &[
+                "in_anglvel_x",
+                "in_anglvel_y",
+                "in_anglvel_z",
+                "in_timestamp",
+            ],
+        }
+    }
+
+    fn has_accel(self) -> bool {
+        self != Self::Gyroscope
+    }
+
+    fn has_gyro(self) -> bool {
+        self != Self::Accelerometer
+    }
+}
+
+/// The units of a sensor a device does not carry (its triad reads zero).
+const ABSENT: [Units; 3] = [(1.0, 0.0); 3];
+
 impl ScanDecoder {
     /// A decoder for `layout`, with the scale and offset of each accelerometer
     /// and gyroscope axis (x, y, z).
@@ -234,6 +277,25 @@ impl ScanDecoder {
     /// If a channel of [`IMU_CHANNELS`] is missing, the timestamp is not a
     /// 64-bit signed value, or a scale is not finite and non-zero.
     pub fn new(layout: ScanLayout, accel: [Units; 3], gyro: [Units; 3]) -> Result<Self> {
+        Self::with_channels(layout, IioChannels::Both, accel, gyro)
+    }
+
+    /// [`Self::new`] for a device carrying `channels`: the units of a sensor
+    /// it does not carry are ignored, and that sensor's triad of each
+    /// sample is zero.
+    ///
+    /// # Errors
+    /// As [`Self::new`], for the channels of [`IioChannels::names`].
+    pub fn with_channels(
+        layout: ScanLayout,
+        channels: IioChannels,
+        accel: [Units; 3],
+        gyro: [Units; 3],
+    ) -> Result<Self> {
+        let (accel, gyro) = (
+            if channels.has_accel() { accel } else { ABSENT },
+            if channels.has_gyro() { gyro } else { ABSENT },
+        );
         let find = |name: &str| {
             layout
                 .channels
@@ -252,8 +314,16 @@ impl ScanDecoder {
                 find(names[2]).map_err(wrap)?,
             ])
         };
-        let accel_pos = pos(["in_accel_x", "in_accel_y", "in_accel_z"])?;
-        let gyro_pos = pos(["in_anglvel_x", "in_anglvel_y", "in_anglvel_z"])?;
+        let accel_pos = if channels.has_accel() {
+            Some(pos(["in_accel_x", "in_accel_y", "in_accel_z"])?)
+        } else {
+            None
+        };
+        let gyro_pos = if channels.has_gyro() {
+            Some(pos(["in_anglvel_x", "in_anglvel_y", "in_anglvel_z"])?)
+        } else {
+            None
+        };
         let timestamp = find("in_timestamp").map_err(wrap)?;
         let ts = layout.channels[timestamp].1;
         if !(ts.signed && ts.bits == 64 && ts.storage_bits == 64) {
@@ -296,8 +366,10 @@ impl ScanDecoder {
             let (_, ty, off) = &self.layout.channels[k];
             ty.value(&scan[*off..*off + ty.bytes()])
         };
-        let axis = |pos: &[usize; 3], scale: &[f64; 3], offset: &[f64; 3]| {
-            Vector3::from_fn(|i, _| (value(pos[i]) as f64 + offset[i]) * scale[i])
+        let axis = |pos: &Option<[usize; 3]>, scale: &[f64; 3], offset: &[f64; 3]| {
+            pos.map_or_else(Vector3::zeros, |pos| {
+                Vector3::from_fn(|i, _| (value(pos[i]) as f64 + offset[i]) * scale[i])
+            })
         };
         ImuSample {
             t_ns: value(self.timestamp),
@@ -330,6 +402,8 @@ pub struct IioSettings {
     pub trigger: Option<String>,
     /// Scans the kernel buffer holds (`buffer/length`).
     pub buffer_scans: u32,
+    /// The sensors the device carries (both, for most drivers).
+    pub channels: IioChannels,
 }
 
 /// A live IIO IMU in buffered capture.
@@ -376,8 +450,9 @@ impl IioImu {
                 err("has no scan_elements/in_timestamp_en: no timestamp channel".into())
             })?;
         write_sysfs(&buffer.join("enable"), "0")?;
+        let names = settings.channels.names();
         let mut enabled = Vec::new();
-        for name in IMU_CHANNELS {
+        for &name in names {
             write_sysfs(&elements.join(format!("{name}_en")), "1")?;
             let index = read_sysfs(&elements.join(format!("{name}_index")))?;
             let index: u32 = index
@@ -392,7 +467,7 @@ impl IioImu {
             let entry = entry.map_err(|e| io(&elements, e))?;
             let file = entry.file_name().to_string_lossy().into_owned();
             if let Some(ch) = file.strip_suffix("_en")
-                && !IMU_CHANNELS.contains(&ch)
+                && !names.contains(&ch)
                 && read_sysfs(&entry.path())? != "0"
             {
                 write_sysfs(&entry.path(), "0")?;
@@ -425,13 +500,23 @@ impl IioImu {
             };
             Ok([one("x")?, one("y")?, one("z")?])
         };
-        let decoder =
-            ScanDecoder::new(layout, units("accel")?, units("anglvel")?).map_err(|e| {
-                err(match e {
-                    SensorError::Iio { what, .. } => what,
-                    other => other.to_string(),
-                })
-            })?;
+        let channels = settings.channels;
+        let accel = if channels.has_accel() {
+            units("accel")?
+        } else {
+            ABSENT
+        };
+        let gyro = if channels.has_gyro() {
+            units("anglvel")?
+        } else {
+            ABSENT
+        };
+        let decoder = ScanDecoder::with_channels(layout, channels, accel, gyro).map_err(|e| {
+            err(match e {
+                SensorError::Iio { what, .. } => what,
+                other => other.to_string(),
+            })
+        })?;
         let clock = dir.join("current_timestamp_clock");
         if clock.exists() {
             write_sysfs(&clock, "monotonic")?;

@@ -15,6 +15,8 @@
 //! - [`iio`]: a Linux IIO IMU (buffered capture with the timestamp channel):
 //!   the sysfs description of its channels, the layout of a scan in the
 //!   character device, and the samples in SI units.
+//! - [`split`]: an IMU whose accelerometer and gyroscope are two devices,
+//!   merged at the gyroscope's stamps.
 //! - `v4l2` (feature `v4l2`): the camera device layer, on the `v4l` crate.
 //! - [`clock`]: kernel time stamps (`CLOCK_MONOTONIC`, ns) and the clock
 //!   itself.
@@ -30,6 +32,7 @@ pub mod clock;
 pub mod frame;
 pub mod iio;
 pub mod pairing;
+pub mod split;
 #[cfg(feature = "v4l2")]
 pub mod v4l2;
 

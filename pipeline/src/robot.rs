@@ -374,6 +374,25 @@ pub struct ImuConfig {
     pub gyro_dev: Option<PathBuf>,
 }
 
+impl ImuConfig {
+    /// The gyroscope's own device (`gyro_sysfs`, `gyro_dev`), when the IMU
+    /// is two devices; `None` for one.
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] when only one of the two is given.
+    pub fn gyro_device(&self) -> Result<Option<(&Path, &Path)>, PipelineError> {
+        match (&self.gyro_sysfs, &self.gyro_dev) {
+            (None, None) => Ok(None),
+            (Some(sysfs), Some(dev)) => Ok(Some((sysfs, dev))),
+            _ => Err(PipelineError::Config(
+                "[live.imu] gyro_sysfs and gyro_dev go together (an accelerometer and a \
+                 gyroscope on two IIO devices: sysfs and dev are then the accelerometer's)"
+                    .into(),
+            )),
+        }
+    }
+}
+
 impl Default for ImuConfig {
     fn default() -> Self {
         Self {
@@ -479,12 +498,8 @@ impl RobotConfig {
             camera.validate()?;
         }
         live.poses.validate()?;
-        if let Some(imu) = &live.imu
-            && imu.gyro_sysfs.is_some() != imu.gyro_dev.is_some()
-        {
-            return Err(PipelineError::Config(
-                "[live.imu] gyro_sysfs and gyro_dev go together".into(),
-            ));
+        if let Some(imu) = &live.imu {
+            imu.gyro_device()?;
         }
         let config = Self { pipeline, live };
         config.live_settings(0.0).validate()?;
@@ -592,11 +607,11 @@ fn open_imu(
         channels,
     };
     let fail = |e: sensors::SensorError| PipelineError::Config(format!("[live.imu] {e}"));
-    match (&c.gyro_sysfs, &c.gyro_dev) {
-        (None, None) => Ok(Box::new(
+    match c.gyro_device()? {
+        None => Ok(Box::new(
             IioImu::open(&settings(&c.sysfs, &c.dev, IioChannels::Both)).map_err(fail)?,
         )),
-        (Some(gyro_sysfs), Some(gyro_dev)) => {
+        Some((gyro_sysfs, gyro_dev)) => {
             let accel = IioImu::open(&settings(&c.sysfs, &c.dev, IioChannels::Accelerometer))
                 .map_err(fail)?;
             let gyro = IioImu::open(&settings(gyro_sysfs, gyro_dev, IioChannels::Gyroscope))
@@ -607,11 +622,6 @@ fn open_imu(
                     .map_err(fail)?,
             ))
         }
-        _ => Err(PipelineError::Config(
-            "[live.imu] gyro_sysfs and gyro_dev go together (an accelerometer and a gyroscope \
-             on two IIO devices: sysfs and dev are then the accelerometer's)"
-                .into(),
-        )),
     }
 }
 
